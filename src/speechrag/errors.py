@@ -1,0 +1,35 @@
+"""The few named errors speechrag raises; the CLI and UI show each as one line."""
+
+from __future__ import annotations
+
+
+class SpeechragError(Exception):
+    """Base class of every error speechrag raises on purpose."""
+
+
+class CorpusError(SpeechragError):
+    """A corpus path or file cannot be read: missing, empty, binary or undecodable."""
+
+
+class EncoderError(SpeechragError):
+    """An encoder cannot be loaded: unknown name, or weights not available offline."""
+
+
+class IndexLoadError(SpeechragError):
+    """An index directory is missing or unusable; the message says which command fixes it."""
+
+
+class IndexCorruptError(IndexLoadError):
+    """An index file is missing, truncated, emptied, altered or has junk appended."""
+
+
+class EncoderMismatchError(IndexLoadError):
+    """The index was built with a different encoder from the one asked for."""
+
+
+class IndexLockedError(SpeechragError):
+    """Another build holds the index lock."""
+
+
+class QueryError(SpeechragError):
+    """A query or its options are out of range: empty, too long, bad k, unknown speech."""

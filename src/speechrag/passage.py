@@ -1,0 +1,97 @@
+"""The unit of retrieval: one paragraph (or one part of a long paragraph) of one speech."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A citable paragraph.
+
+    ``id`` depends only on the paragraph's text (plus a counter for exact repeats), so it is
+    stable across rebuilds while the text is unchanged. ``paragraph`` is 1-based within the
+    speech; a paragraph too long for the encoder is split into parts (``part`` 1, 2, ...) that
+    share its number. ``part`` is 0 for a paragraph kept whole.
+    """
+
+    id: str
+    speech_id: str
+    speech_title: str
+    section: str
+    paragraph: int
+    text: str
+    source: str
+    line: int
+    duplicates: tuple[str, ...] = ()
+    part: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["duplicates"] = list(self.duplicates)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Passage:
+        return cls(
+            id=str(d["id"]),
+            speech_id=str(d["speech_id"]),
+            speech_title=str(d["speech_title"]),
+            section=str(d["section"]),
+            paragraph=int(d["paragraph"]),
+            text=str(d["text"]),
+            source=str(d["source"]),
+            line=int(d["line"]),
+            duplicates=tuple(str(x) for x in d.get("duplicates", ())),
+            part=int(d.get("part", 0)),
+        )
+
+    @property
+    def citation(self) -> str:
+        """Human-readable source: ``篇五（商丘） · 二、突出… · 第3段``."""
+        parts = [self.speech_title]
+        if self.section:
+            parts.append(self.section)
+        para = f"第{self.paragraph}段"
+        if self.part:
+            para += f"（{self.part}）"
+        parts.append(para)
+        return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One speech as read from the corpus: what ``speechrag corpus`` tabulates."""
+
+    id: str
+    title: str
+    source: str
+    line: int
+    place: str = ""
+    paragraphs: int = 0
+    characters: int = 0
+    duplicates: int = 0  # passages of this speech with a near-twin elsewhere
+    truncated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Speech:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class CorpusReport:
+    """Everything ingestion learned: the passages, the speeches and what was cleaned."""
+
+    passages: tuple[Passage, ...]
+    speeches: tuple[Speech, ...]
+    files: int = 0
+    boilerplate_dropped: int = 0
+    fragments_dropped: int = 0
+    paragraphs_repaired: int = 0
+    paragraphs_split: int = 0
+    twin_pairs: int = 0
+    boilerplate_by_rule: dict[str, int] = field(default_factory=dict)
