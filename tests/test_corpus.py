@@ -189,7 +189,7 @@ def test_ends_sentence(text: str, ends: bool) -> None:
 
 def test_a_fresh_salutation_after_a_closed_speech_starts_a_new_speech(tmp_path: Path) -> None:
     page = (
-        "## 讲话稿篇一\n\n同志们：\n\n仙桃的工作很好。\n\n祝大家新年快乐！\n\n"
+        "## 讲话稿篇一\n\n同志们：\n\n仙桃的工作很好，仙桃要继续努力。\n\n祝大家新年快乐！\n\n"
         "同志们：\n\n商丘是农业大市，商丘要做好工作。\n\n"
         "## 讲话稿篇二\n\n各位理事、同志们：\n\n安康市的工作也很好。\n"
     )
@@ -408,3 +408,14 @@ def test_shipped_corpus_citation(shipped) -> None:  # type: ignore[no-untyped-de
     p = next(p for p in shipped.passages if "人口出生率控制在13.8%以内" in p.text)
     assert p.citation == "篇五（商丘） · 二、突出人口和计划生育工作的重点 · 第7段"
     assert p.source == "speeches-jisheng.md" and p.line == 243
+
+
+def test_a_jieba_user_dictionary_in_the_corpus_folder_is_not_a_speech(tmp_path: Path) -> None:
+    write(tmp_path, "s.md", SPEECH)
+    write(tmp_path, "userdict.txt", "计生保险 10 n\n")
+    assert {p.source for p in load_corpus(tmp_path)} == {"s.md"}
+
+
+def test_a_city_name_used_once_as_an_ordinary_word_is_no_place(tmp_path: Path) -> None:
+    page = "## 讲话篇一\n\n今年要新建供水工程，商丘市要带头。\n\n## 讲话篇二\n\n今年要新建供水工程四十处。\n"
+    assert [s.place for s in read_corpus(write(tmp_path, "p.md", page)).speeches] == ["商丘", ""]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from speechrag.answer import Answer, answer
 from speechrag.corpus import load_corpus, read_corpus
 from speechrag.encoders import Encoder, get_encoder
 from speechrag.errors import (
@@ -21,19 +22,22 @@ from speechrag.errors import (
 )
 from speechrag.index import BuildSummary, Index, build_index, load_index
 from speechrag.passage import CorpusReport, Passage, Speech
+from speechrag.retrieval import Hit, retrieve
 
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Answer",
     "BuildSummary",
-    "Encoder",
-    "Index",
     "CorpusError",
     "CorpusReport",
+    "Encoder",
     "EncoderError",
     "EncoderMismatchError",
+    "Hit",
+    "Index",
     "IndexCorruptError",
     "IndexLoadError",
     "IndexLockedError",
@@ -42,9 +46,11 @@ __all__ = [
     "Speech",
     "SpeechragError",
     "__version__",
+    "answer",
     "build_index",
     "get_encoder",
-    "load_index",
     "load_corpus",
+    "load_index",
     "read_corpus",
+    "retrieve",
 ]

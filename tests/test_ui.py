@@ -1,0 +1,451 @@
+"""The web chat: rendering and escaping, the streaming handler, and a real server driven with
+gradio_client and httpx (the `/ask` endpoint, bad input, which routes serve files), plus the
+`serve` command and `python app.py` in a subprocess."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from gradio_client import Client
+
+from speechrag import Index, build_index, load_index, ui
+from speechrag.answer import NOT_FOUND, Answer, answer
+from speechrag.answer import escape_markdown as answer_escape
+from speechrag.cli import cli
+from speechrag.corpus import read_corpus
+from speechrag.errors import QueryError
+from speechrag.retrieval import MAX_QUERY_CHARS, Hit
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
+
+# Questions about the shipped corpus (eval/questions.jsonl q01, q48, q44).
+FACT_Q = "商丘今年人口出生率要控制在多少以内？"
+UNANSWERABLE_Q = "北京冬奥会的吉祥物叫什么名字？"
+FIRST_Q, FOLLOW_UP = "仙桃去年出生人口性别比是多少？", "那商丘呢？"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def hostile_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    path = tmp_path_factory.mktemp("hostile") / "embeddings"
+    build_index(HOSTILE, path, model="hash")
+    return load_index(path)
+
+
+@pytest.fixture(scope="module")
+def demo(shipped_index: Index) -> Iterator[Any]:
+    blocks = ui.serve(shipped_index, host="127.0.0.1", port=free_port(), block=False, delay=0)
+    try:
+        yield blocks
+    finally:
+        blocks.close()
+
+
+@pytest.fixture(scope="module")
+def server(demo: Any) -> str:
+    url = str(demo.local_url)
+    assert url.startswith("http://127.0.0.1:")
+    return url
+
+
+@pytest.fixture(scope="module")
+def client(server: str) -> Client:
+    return Client(server, verbose=False)
+
+
+# --- escaping and rendering ---------------------------------------------------------------
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of escaped markdown text: escapes and entities resolved."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", markdown))
+
+HOSTILE_STRINGS = [
+    '<script>window.__xss=1</script>',
+    '<img src=x onerror="window.__xss=2">',
+    "![t](http://evil.example/t.png)",
+    "[点](javascript:window.__xss=3)",
+    "<a href='http://evil.example'>x</a>",
+    "$$\\href{http://evil.example}{x}$$",
+    "见 http://evil.example/a、www.evil.example 或 a@evil.example",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_STRINGS)
+def test_escape_markdown_leaves_no_markup(text: str) -> None:
+    out = ui.escape_markdown(text)
+    assert "<" not in out and ">" not in out
+    # Every markdown link/image opener is backslash-escaped, so no link or image can form.
+    assert not re.search(r"(?<!\\)[\[\]!]", out)
+    # No bare URL or e-mail address for GFM to autolink.
+    assert not re.search(r"https?:|www\.|@\w+\.", out)
+    assert shown(out) == text
+
+
+def test_highlight_marks_spans_and_escapes_the_rest() -> None:
+    text = "甲<b>乙</b>。丙丁。戊"
+    out = ui.highlight(text, [(10, 13), (0, 5), (2, 4), (11, 12)])  # unsorted and overlapping
+    assert out == "<mark>甲&lt;b&gt;乙</mark>&lt;/b&gt;。<mark>丙丁。</mark>戊"
+    assert ui.highlight(text, []) == html.escape(text)
+
+
+def hostile_answer(index: Index, found: bool) -> Answer:
+    """An answer citing the hostile paragraph that has a twin, its first sentence quoted."""
+    by_id = {p.id: p for p in index.passages}
+    p = next(p for p in index.passages if "onerror" in p.text and p.duplicates)
+    twins = tuple(d for d in p.duplicates if d in by_id)
+    end = p.text.index("，") + 1
+    hit = Hit(p, 1.0, 1, also_in=twins, also_in_citations=tuple(by_id[d].citation for d in twins),
+              cited=((0, end),) if found else ())
+    other = next(q for q in index.passages if "javascript" in q.text)
+    second = Hit(other, 0.5, 2, cited=((0, len(other.text)),) if found else ())
+    text = "".join(
+        f"{answer_escape(s)}[{n}]" for n, h in enumerate((hit, second), 1) for s in h.cited_sentences
+    )
+    return Answer(text, (hit, second), found)
+
+
+def test_sources_panel_escapes_corpus_and_shows_citation_parts(hostile_index: Index) -> None:
+    ans = hostile_answer(hostile_index, found=True)
+    panel = ui.sources_html(ans)
+    hit = ans.citations[0]
+    for raw in ("<script", "<img", "<svg", "<iframe", "<a ", "<style", "<link"):
+        assert raw not in panel
+    assert "&lt;img src=x onerror=" in panel
+    assert html.escape(hit.passage.speech_title) in panel
+    assert html.escape(hit.passage.section) in panel
+    assert f"第{hit.passage.paragraph}段" in panel
+    assert f"<mark>{html.escape(hit.cited_sentences[0])}</mark>" in panel
+    assert panel.count("<mark>") == 2 and "[2]" in panel
+    # hostile2.md repeats the paragraph: its twin is listed, escaped, as "also in".
+    assert hit.also_in_citations
+    assert "也见于" in panel and html.escape(hit.also_in_citations[0]) in panel
+
+
+def test_chat_chunks_escape_corpus(hostile_index: Index) -> None:
+    for found in (True, False):
+        text = "".join(ui.answer_chunks(hostile_answer(hostile_index, found)))
+        assert "<" not in text and ">" not in text
+        assert not re.search(r"(?<!\\)\]\(", text), "an unescaped ]( could open a link"
+        assert "[1]" in text and "[2]" in text
+
+
+def test_abstention_chunks_and_panel(shipped_index: Index) -> None:
+    ans = answer(UNANSWERABLE_Q, index=shipped_index)
+    assert not ans.found
+    chunks = ui.answer_chunks(ans)
+    assert chunks[0] == ui.escape_markdown(NOT_FOUND)
+    assert "可能相关" in chunks[1]
+    joined = "".join(chunks)
+    assert all(f"[{n}]" in joined for n in range(1, len(ans.citations) + 1))
+    panel = ui.sources_html(ans)
+    assert "可能相关" in panel and "<mark>" not in panel
+
+
+def test_answer_chunks_are_the_cited_sentences(shipped_index: Index) -> None:
+    ans = answer(FACT_Q, index=shipped_index)
+    assert ans.found
+    chunks = ui.answer_chunks(ans)
+    assert len(chunks) == sum(len(hit.cited) for hit in ans.citations)
+    for chunk in chunks:
+        m = re.fullmatch(r"(.*)\[(\d+)\] ", chunk, re.S)
+        assert m, chunk
+        assert shown(m.group(1)) in ans.citations[int(m.group(2)) - 1].cited_sentences
+    # The same sentences, in the same order, as answer()'s own text.
+    assert shown(ans.text) == shown("".join(c.rstrip() for c in chunks))
+
+
+def test_answer_chunks_keep_corpus_brackets_apart_from_markers(hostile_index: Index) -> None:
+    p = next(p for p in hostile_index.passages if "[点击查看]" in p.text)
+    hit = Hit(p, 1.0, 1, cited=((0, len(p.text)),))
+    ans = Answer(f"{answer_escape(p.text)}[1]", (hit,), True)
+    assert ui.answer_chunks(ans) == [f"{ui.escape_markdown(p.text)}[1] "]
+
+
+def test_speech_choices_and_examples_come_from_the_corpus() -> None:
+    passages = read_corpus(ROOT / "corpus").passages
+    choices = ui.speech_choices(passages)
+    assert [sid for _, sid in choices] == list(dict.fromkeys(p.speech_id for p in passages))
+    examples = ui.example_questions(passages)
+    assert len(examples) == 4 and len(set(examples)) == 4
+    sections = [p.section for p in passages]
+    for q in examples:
+        assert q.startswith("如何") and q.endswith("？")
+        assert any(q[2:-1] in s for s in sections), q
+
+
+def test_examples_skip_hostile_headings() -> None:
+    passages = read_corpus(HOSTILE).passages
+    assert any("<" in p.section for p in passages)
+    assert all("<" not in q and "=" not in q for q in ui.example_questions(passages))
+
+
+# --- the chat handler ---------------------------------------------------------------------
+
+
+def run(respond: Any, question: str, chat: list[Any] | None = None, turns: list[str] | None = None,
+        mode: str = "hybrid", k: int = 5, speeches: list[str] | None = None) -> list[Any]:
+    return list(respond(question, chat or [], turns or [], mode, k, speeches or []))
+
+
+def test_respond_streams_sentence_by_sentence(shipped_index: Index) -> None:
+    respond = ui.make_respond(ui.Asker(shipped_index), delay=0)
+    question = "计划生育工作的重点是什么？"
+    updates = run(respond, question, k=5)
+    answers = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
+    final_chat, turns, panel, box = updates[-1]
+    assert final_chat[0] == {"role": "user", "content": question}
+    expected = ui.answer_chunks(answer(question, index=shipped_index))
+    assert len(expected) >= 2, "pick a question whose answer has several sentences"
+    # One update per sentence, each extending the last, then the final state.
+    assert answers[: len(expected)] == [
+        "".join(expected[: i + 1]) for i in range(len(expected))
+    ]
+    assert "[1]" in answers[-1] and "src-card" in panel
+    assert turns == [question] and box == ""
+
+
+def test_respond_passes_history_for_follow_ups(shipped_index: Index) -> None:
+    respond = ui.make_respond(ui.Asker(shipped_index), delay=0)
+    first = run(respond, FIRST_Q)[-1]
+    second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1])[-1]
+    assert second[1] == [FIRST_Q, FOLLOW_UP] and len(second[0]) == 4
+    expected = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)
+    assert "商丘" in expected.query and "性别比" in expected.query
+    assert second[0][-1]["content"] == "".join(ui.answer_chunks(expected))
+
+
+@pytest.mark.parametrize(
+    ("question", "mode", "message"),
+    [
+        ("", "hybrid", "问题是空的"),
+        ("   \n ", "hybrid", "问题是空的"),
+        ("长" * (MAX_QUERY_CHARS + 1), "hybrid", "问题太长"),
+        ("计划生育", "fuzzy", "unknown mode"),
+    ],
+)
+def test_bad_input_is_one_line_in_the_chat(
+    tiny_index: Index, question: str, mode: str, message: str
+) -> None:
+    respond = ui.make_respond(ui.Asker(tiny_index), delay=0)
+    chat, turns, _, _ = run(respond, question, mode=mode)[-1]
+    reply = chat[-1]["content"]
+    assert chat[-1]["role"] == "assistant" and message in reply
+    assert "\n" not in reply and "Traceback" not in reply
+    assert len(chat[0]["content"]) <= ui.SHOWN_QUESTION_CHARS + 1
+    assert turns == []
+
+
+def test_unexpected_failure_is_logged_not_shown(
+    tiny_index: Index, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("faiss exploded\nTraceback (most recent call last)")
+
+    monkeypatch.setattr(ui, "answer", broken)
+    respond = ui.make_respond(ui.Asker(tiny_index), delay=0)
+    chat = run(respond, "计划生育")[-1][0]
+    assert "内部错误" in chat[-1]["content"] and "faiss" not in chat[-1]["content"]
+    assert "faiss exploded" in caplog.text
+
+
+def test_check_question_limit_is_inclusive() -> None:
+    assert ui.check_question(" 问" * 1 + "题" * (MAX_QUERY_CHARS - 1)) == "问" + "题" * (
+        MAX_QUERY_CHARS - 1
+    )
+    with pytest.raises(QueryError, match="问题太长"):
+        ui.check_question("题" * (MAX_QUERY_CHARS + 1))
+
+
+# --- a real server ------------------------------------------------------------------------
+
+
+def test_ask_endpoint_returns_a_cited_answer(client: Client) -> None:
+    result = client.predict(FACT_Q, api_name="/ask")
+    assert result["found"] is True
+    assert "[1]" in result["text"] and result["citations"]
+    for n, cited in enumerate(result["citations"], start=1):
+        assert f"[{n}]" in result["text"]
+        passage = cited["passage"]
+        assert cited["citation"].startswith(passage["speech_title"] + " · ")
+        assert cited["citation"].endswith(f"第{passage['paragraph']}段")
+        assert cited["cited_sentences"]
+        assert all(s in passage["text"] for s in cited["cited_sentences"])
+
+
+def test_ask_endpoint_abstains(client: Client) -> None:
+    result = client.predict(UNANSWERABLE_Q, api_name="/ask")
+    assert result["found"] is False
+    assert result["text"].startswith(NOT_FOUND)
+    assert result["citations"], "abstention still offers the nearest passages"
+
+
+def test_ask_endpoint_options(client: Client, shipped_index: Index) -> None:
+    shangqiu = next(p.speech_id for p in shipped_index.passages if "商丘" in p.speech_title)
+    result = client.predict(
+        "今年的重点工作有哪些？", mode="keyword", k=2, speeches=[shangqiu], api_name="/ask"
+    )
+    assert result["mode"] == "keyword"
+    assert 1 <= len(result["citations"]) <= 2
+    assert {c["passage"]["speech_id"] for c in result["citations"]} == {shangqiu}
+    follow = client.predict(FOLLOW_UP, history=[FIRST_Q], api_name="/ask")
+    assert "性别比" in follow["query"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"question": ""}, "问题是空的"),
+        ({"question": "问" * (MAX_QUERY_CHARS + 1)}, "问题太长"),
+        ({"question": "计划生育", "k": 0}, "k must be"),
+        ({"question": "计划生育", "speeches": ["no-such-speech"]}, "unknown speech"),
+    ],
+)
+def test_ask_endpoint_rejects_bad_input_in_one_line(
+    client: Client, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(Exception, match=message) as info:
+        client.predict(**kwargs, api_name="/ask")
+    assert "\n" not in str(info.value).strip() and "Traceback" not in str(info.value)
+
+
+def test_only_ask_is_public(client: Client) -> None:
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert list(named) == ["/ask"]
+
+
+def test_queue_is_bounded_and_shares_one_concurrency_limit(demo: Any, server: str) -> None:
+    assert demo._queue.max_size == ui.QUEUE_MAX_SIZE
+    assert demo._queue.default_concurrency_limit == ui.CONCURRENCY_LIMIT
+    answering = [fn for fn in demo.fns.values() if fn.name in ("respond", "ask")]
+    assert len(answering) == 4  # Enter, the Send button, an example's click, and /ask
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in answering} == {("answer", "default")}
+    assert demo.share is False and demo.share_url is None
+    assert httpx.get(server + "config", timeout=10).json()["enable_queue"] is True
+
+
+def test_no_file_is_served_from_disk(server: str, tiny_index: Index) -> None:
+    corpus_file = ROOT / "corpus" / "speeches-jisheng.md"
+    index_file = next(Path(tiny_index.root).rglob("manifest.json"))
+    targets = [str(corpus_file), str(index_file), "/etc/passwd", str(ROOT / "app.py"),
+               str(Path(ui.__file__))]
+    with httpx.Client(base_url=server, timeout=10) as http:
+        for t in targets:
+            for url in (f"gradio_api/file={t}", f"file={t}", f"gradio_api/file/{t}",
+                        f"/gradio_api//file={t}"):
+                r = http.get(url)
+                assert r.status_code in (403, 404), (url, r.status_code)
+                assert "PRIVATE" not in r.text and "root:" not in r.text
+        for url in ("gradio_api/file=http://example.com/x.png",
+                    "gradio_api/proxy=http://example.com/x", "gradio_api/run-history/buckets"):
+            assert http.get(url).status_code == 403, url
+        upload = http.post("gradio_api/upload", files={"files": ("a.html", b"<script>")})
+        assert upload.status_code == 403
+        # The page and Gradio's own assets still load.
+        page = http.get("")
+        assert page.status_code == 200 and "讲话稿问答" in http.get("config").text
+        asset = re.search(r'src="\.?/?(assets/[^"]+\.js)"', page.text)
+        assert asset and http.get(asset.group(1)).status_code == 200
+
+
+# --- the serve command --------------------------------------------------------------------
+
+
+def test_serve_builds_a_missing_or_stale_index_first(
+    fixture_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_corpus: Any
+) -> None:
+    served: list[dict[str, Any]] = []
+
+    def fake_serve(index: Index, **kwargs: Any) -> Any:
+        served.append({"passages": len(index.passages), **kwargs})
+        url = f"http://{kwargs['host']}:{kwargs['port']}/"
+        return SimpleNamespace(local_url=url, block_thread=lambda: None)
+
+    # Only the blocking server is replaced: the build and load before it are real.
+    monkeypatch.setattr(ui, "serve", fake_serve)
+    corpus = write_corpus(tmp_path / "corpus", {p.name: p.read_text("utf-8")
+                                                 for p in fixture_corpus.iterdir()})
+    index = tmp_path / "embeddings"
+    args = ["serve", "--corpus", str(corpus), "--index", str(index), "--model", "hash"]
+    runner = CliRunner()
+    first = runner.invoke(cli, args, env={"SPEECHRAG_HOST": None, "SPEECHRAG_PORT": None})
+    assert first.exit_code == 0, first.output
+    assert "built" in first.output
+    assert "Serving the chat on http://127.0.0.1:7860/" in first.output
+    assert served[-1]["host"] == "127.0.0.1" and served[-1]["port"] == 7860
+
+    again = runner.invoke(cli, args, env={"SPEECHRAG_HOST": "0.0.0.0", "SPEECHRAG_PORT": "8123"})
+    assert again.exit_code == 0 and "up to date" in again.output
+    assert served[-1]["host"] == "0.0.0.0" and served[-1]["port"] == 8123
+
+    write_corpus(corpus, {"extra.md": "# 在全县农村公路建设会议上的讲话\n\n同志们：\n\n"
+                          "今年要完成通村水泥路改造二百公里，确保工程年底前全部完工。\n"})
+    stale = runner.invoke(cli, [*args, "--port", "9001"], env={"SPEECHRAG_PORT": "8123"})
+    assert stale.exit_code == 0 and "built" in stale.output
+    assert served[-1]["port"] == 9001 and served[-1]["passages"] == served[0]["passages"] + 1
+
+
+def test_serve_reports_a_busy_port_in_one_line(fixture_corpus: Path, tiny_index_copy: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", "--index", str(tiny_index_copy), "--corpus", str(fixture_corpus),
+                  "--port", str(port)]
+        )
+    assert result.exit_code != 0
+    assert "up to date" in result.output
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith(f"Error: cannot listen on 127.0.0.1:{port}") and "--port" in error
+
+
+def test_app_py_builds_then_serves(fixture_corpus: Path, tmp_path: Path) -> None:
+    """`python app.py` in a subprocess: builds the missing index, then answers on SPEECHRAG_PORT."""
+    port = free_port()
+    env = {**os.environ, "SPEECHRAG_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("SPEECHRAG_HOST", None)
+    cmd = [sys.executable, str(ROOT / "app.py"), "--corpus", str(fixture_corpus),
+           "--index", str(tmp_path / "embeddings"), "--model", "hash"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path, env=env)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if f"127.0.0.1:{port}" in line:
+                break
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{port}" in output, output
+        assert "built" in output and "passages" in output
+        api = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        result = api.predict("水质达标率要提高到多少？", api_name="/ask")
+        titles = {c["passage"]["speech_title"] for c in result["citations"]}
+        assert "在全市农村饮水安全工程推进会上的讲话" in "".join(titles)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
