@@ -146,6 +146,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if config.getoption("markexpr"):
         return
     for item in items:
-        for tier in ("slow", "browser"):
+        for tier in ("slow", "browser", "soak"):
             if tier in item.keywords:
                 item.add_marker(pytest.mark.skip(reason=f"{tier} tier: run with `pytest -m {tier}`"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -247,11 +248,12 @@ def timed_kills(kill_setup: tuple[Path, Path, str, int], tmp_path: Path, trials:
     subprocess.run([*cmd, "--index", str(probe)], check=True, capture_output=True, timeout=120)
     duration = time.perf_counter() - t
     killed = 0
+    rng = random.Random(20261129)  # random kill points, the same ones on every run
     for i in range(trials):
         work = tmp_path / f"timed{i}"
         shutil.copytree(index, work)
         proc = subprocess.Popen([*cmd, "--index", str(work)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(duration * (0.3 + 0.7 * i / trials))
+        time.sleep(duration * rng.uniform(0.1, 0.9))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             killed += 1
@@ -270,6 +272,6 @@ def test_timed_kills_of_the_cli(kill_setup: tuple[Path, Path, str, int], tmp_pat
 
 @pytest.mark.slow
 def test_many_timed_kills_of_the_cli(kill_setup: tuple[Path, Path, str, int], tmp_path: Path) -> None:
-    killed = timed_kills(kill_setup, tmp_path, 30)
-    print(f"timed kills: {killed} of 30 runs killed")
-    assert killed >= 20
+    killed = timed_kills(kill_setup, tmp_path, 50)
+    print(f"timed kills: {killed} of 50 runs killed at random points")
+    assert killed >= 25  # the rest finished first: load on a shared machine varies the build time

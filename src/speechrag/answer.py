@@ -141,9 +141,16 @@ _ASKS = re.compile(r"什么|哪|谁|多少|几|怎|如何|为何|吗|是否|\b(w
 _PLACE = re.compile(r"（([^）]+)）")
 
 
+MAX_TURNS = 8  # follow-ups reach back one question; a few more cover chains of them
+
+
 def user_turns(history: Iterable[Any] | None) -> list[str]:
-    """The user's earlier questions from a history given as strings, ``{"role", "content"}``
-    messages (Gradio's format) or ``(user, assistant)`` pairs."""
+    """The user's last few valid questions from a history given as strings, ``{"role",
+    "content"}`` messages (Gradio's format) or ``(user, assistant)`` pairs.
+
+    History is context, not the question: a turn that would be refused as a query (too long,
+    broken text) is skipped rather than failing the question asked now.
+    """
     out: list[str] = []
     for turn in history or ():
         if isinstance(turn, str):
@@ -156,9 +163,12 @@ def user_turns(history: Iterable[Any] | None) -> list[str]:
             text = turn[0]
         else:
             continue
-        if isinstance(text, str) and text.strip():
-            out.append(text.strip())
-    return out
+        if isinstance(text, str):
+            try:
+                out.append(check_query(text))
+            except QueryError:
+                continue
+    return out[-MAX_TURNS:]
 
 
 def _places(index: Index) -> list[str]:

@@ -96,8 +96,6 @@ def build_cmd(corpus: Path, index: Path, model: str | None, dense: str, force: b
 
     from speechrag.index import build_index
 
-    # bm25s sets its own logger to DEBUG; keep it at our level or quieter.
-    logging.getLogger("bm25s").setLevel(max(logging.getLogger().level, logging.WARNING))
     bar: Any = None
 
     def progress(done: int, total: int) -> None:
@@ -169,15 +167,28 @@ def _snippet(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[:width] + "…"
 
 
+def _query_options(what: str) -> Callable[[F], F]:
+    """The options `search` and `ask` share."""
+
+    def decorate(fn: F) -> F:
+        for option in reversed([
+            click.option("-k", "k", default=5, show_default=True, type=int, help=f"Number of {what} (1-50)."),
+            click.option("--mode", type=_MODE_CHOICE, default="hybrid", show_default=True,
+                         help="dense (FAISS), keyword (bm25s) or hybrid (both, fused by RRF)."),
+            click.option("--speech", "speeches", multiple=True, metavar="ID",
+                         help="Only this speech id (repeatable); ids are listed by `speechrag corpus`."),
+            click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP),
+            click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+        ]):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 @cli.command("search")
 @click.argument("query")
-@click.option("-k", "k", default=5, show_default=True, type=int, help="Number of hits (1-50).")
-@click.option("--mode", type=_MODE_CHOICE, default="hybrid", show_default=True,
-              help="dense (FAISS), keyword (bm25s) or hybrid (both, fused by RRF).")
-@click.option("--speech", "speeches", multiple=True, metavar="ID",
-              help="Only this speech id (repeatable); ids are listed by `speechrag corpus`.")
-@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@_query_options("hits")
 @friendly_errors
 def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], index: Path | None,
                as_json: bool) -> None:
@@ -202,14 +213,7 @@ def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], index: 
 
 @cli.command("ask")
 @click.argument("question")
-@click.option("-k", "k", default=5, show_default=True, type=int,
-              help="Passages to draw sentences from (1-50).")
-@click.option("--mode", type=_MODE_CHOICE, default="hybrid", show_default=True,
-              help="Retrieval mode.")
-@click.option("--speech", "speeches", multiple=True, metavar="ID",
-              help="Only this speech id (repeatable).")
-@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@_query_options("passages to draw sentences from")
 @friendly_errors
 def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], index: Path | None,
             as_json: bool) -> None:

@@ -304,3 +304,14 @@ def get_encoder(name: str | None = None) -> Encoder:
     if m := re.fullmatch(r"hash:(\d+)", name):
         return HashEncoder(int(m.group(1)))
     return SentenceTransformerEncoder(name)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_encoder(name: str) -> Encoder:
+    """One encoder instance per name for the whole process.
+
+    Loaded indexes use this, so publishing a new index generation does not load the model again
+    (a long-running server would otherwise stall on every rebuild). The fingerprint check
+    against each index's manifest still happens per index.
+    """
+    return get_encoder(name)

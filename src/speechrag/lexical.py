@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import threading
 import unicodedata
 from collections.abc import Sequence
 from importlib import metadata
@@ -23,6 +24,14 @@ import numpy as np
 from speechrag.corpus import USERDICT_NAME
 
 log = logging.getLogger(__name__)
+
+
+def _bm25s() -> Any:
+    import bm25s
+
+    # bm25s sets its own logger to DEBUG on import; hand the level back to the application.
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 DEFAULT_USERDICT = Path("corpus") / USERDICT_NAME
 
@@ -44,6 +53,10 @@ def _is_content(token: str) -> bool:
     return any(unicodedata.category(c)[0] in "LN" for c in token)
 
 
+_CUTTERS: dict[str, Any] = {}
+_CUTTERS_LOCK = threading.Lock()
+
+
 class Tokenizer:
     """jieba search-mode cutter with its own dictionary, so a user dictionary never leaks into
     jieba's global tokenizer (other code in the process may use jieba differently)."""
@@ -54,15 +67,22 @@ class Tokenizer:
 
     def _cutter(self) -> Any:
         if self._jieba is None:
-            import jieba
+            # Loading jieba's dictionary takes ~1 s and holds the GIL; every index generation
+            # loaded by a long-running server would pay it again, so cutters are shared by
+            # user-dictionary content.
+            key = hashlib.sha256(self.userdict.read_bytes()).hexdigest() if self.userdict else ""
+            with _CUTTERS_LOCK:
+                if key not in _CUTTERS:
+                    import jieba
 
-            # jieba logs its dictionary loading at DEBUG through its own stderr handler.
-            jieba.setLogLevel(logging.WARNING)
-            t = jieba.Tokenizer()
-            t.initialize()
-            if self.userdict is not None:
-                t.load_userdict(str(self.userdict))
-            self._jieba = t
+                    # jieba logs its dictionary loading at DEBUG through its own stderr handler.
+                    jieba.setLogLevel(logging.WARNING)
+                    t = jieba.Tokenizer()
+                    t.initialize()
+                    if self.userdict is not None:
+                        t.load_userdict(str(self.userdict))
+                    _CUTTERS[key] = t
+                self._jieba = _CUTTERS[key]
         return self._jieba
 
     def __call__(self, text: str) -> list[str]:
@@ -108,7 +128,7 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str], userdict: Path | None = None) -> KeywordIndex:
-        import bm25s
+        bm25s = _bm25s()
 
         tokenizer = Tokenizer(userdict)
         # bm25s cannot index an empty document list; a token-less passage gets a placeholder
@@ -146,7 +166,7 @@ class KeywordIndex:
 
     @classmethod
     def load(cls, directory: Path) -> KeywordIndex:
-        import bm25s
+        bm25s = _bm25s()
 
         bm25 = bm25s.BM25.load(str(directory), load_corpus=False, mmap=False)
         return cls(bm25, Tokenizer(directory / USERDICT_NAME))

