@@ -449,3 +449,24 @@ def test_app_py_builds_then_serves(fixture_corpus: Path, tmp_path: Path) -> None
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+
+def test_a_running_server_serves_a_newly_published_index(
+    tiny_index_copy: Path, fixture_corpus: Path, tmp_path: Path
+) -> None:
+    """`speechrag build` while the chat runs: the next question is answered from the new index."""
+    import shutil
+
+    from conftest import EXTRA_SPEECH
+
+    asker = ui.Asker(load_index(tiny_index_copy))
+    before = asker.index
+    asker("保险理赔", k=3)
+    grown = shutil.copytree(fixture_corpus, tmp_path / "corpus")
+    for name, text in EXTRA_SPEECH.items():
+        (grown / name).write_text(text, encoding="utf-8")
+    build_index(grown, tiny_index_copy, model="hash")
+    asker("保险理赔", k=3)
+    assert asker.index.generation != before.generation
+    assert {p.source for p in asker.index.passages} - {p.source for p in before.passages} == set(EXTRA_SPEECH)
