@@ -28,7 +28,6 @@ from speechrag.retrieval import (
     check_k,
     check_mode,
     check_query,
-    encode_query,
     get_index,
     rank,
     speech_filter,
@@ -525,7 +524,7 @@ def answer(
     query = resolve_history(idx, text, history)
     if query != text:
         log.info("follow-up %r resolved to %r", text, query)
-    qvec = encode_query(idx, query)
+    qvec = idx.encode_query(query)
     ranking = rank(idx, query, qvec, k, mode=mode, speeches=wanted, rrf_k=rrf_k, both=True)
     evidence = judge(idx, query, ranking)
     found = bool(ranking.hits) and evidence.score >= threshold

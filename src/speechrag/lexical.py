@@ -77,7 +77,9 @@ class Tokenizer:
 
                     # jieba logs its dictionary loading at DEBUG through its own stderr handler.
                     jieba.setLogLevel(logging.WARNING)
-                    t = jieba.Tokenizer()
+                    # Without a user dictionary, jieba's global tokenizer is the same thing and
+                    # ingestion (place detection) has usually loaded it already.
+                    t = jieba.dt if self.userdict is None else jieba.Tokenizer()
                     t.initialize()
                     if self.userdict is not None:
                         t.load_userdict(str(self.userdict))

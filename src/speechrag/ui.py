@@ -23,7 +23,7 @@ from speechrag.answer import NOT_FOUND, Answer, answer, unescape_markdown
 from speechrag.errors import QueryError, SpeechragError
 from speechrag.index import Index
 from speechrag.passage import Passage
-from speechrag.retrieval import MAX_QUERY_CHARS, MODES, get_index
+from speechrag.retrieval import MAX_QUERY_CHARS, MODES, get_index, is_broken_text
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def check_question(question: object) -> str:
             f"问题太长（{len(q)} 字，上限 {MAX_QUERY_CHARS} 字）：请缩短后再问。"
             f"(question too long: {len(q)} > {MAX_QUERY_CHARS} characters)"
         )
-    if any("\ud800" <= ch <= "\udfff" for ch in q):
+    if is_broken_text(q):
         raise QueryError("问题含有无法识别的字符：请重新输入。(broken characters: unpaired surrogates)")
     return q
 
