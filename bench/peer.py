@@ -67,7 +67,7 @@ def memo_tokenizer(tokenizer: Tokenizer, sentences: Sequence[str]) -> Callable[[
     return tokens
 
 
-def run(base_dir: Path, n: int, seed: int, k: int, out: Path, budget_s: float, userdict: Path | None) -> None:
+def run(base_dir: Path, n: int, seed: int, k: int, out: Path, budget_s: float) -> None:
     """Build the peer at size ``n`` and time it; results are written to ``out`` as they come,
     so a run killed at the time bound still reports how far it got."""
     result: dict[str, Any] = {"n": n, "phase": "start", "rss_start": rss()}
@@ -84,7 +84,7 @@ def run(base_dir: Path, n: int, seed: int, k: int, out: Path, budget_s: float, u
     from langchain_community.vectorstores.utils import DistanceStrategy
 
     base = synth.Base.load(base_dir)
-    tokenizer = Tokenizer(userdict)
+    tokenizer = Tokenizer(None)  # jieba's own dictionary, as speechrag uses for these corpora
     tokenizer("预热")  # load jieba's dictionary before the baseline
     gc.collect()
     result["rss_base"] = rss()

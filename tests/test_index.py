@@ -130,6 +130,49 @@ def test_encoder_or_dense_change_rebuilds(tmp_path: Path, fixture_corpus: Path) 
     assert build_index(fixture_corpus, index, model="hash:64", dense="hnsw").up_to_date
 
 
+def test_dense_change_reuses_the_keyword_index(tmp_path: Path, write_corpus: WriteCorpus) -> None:
+    corpus = write_corpus(tmp_path / "corpus", FIXTURE_SPEECHES)
+    index = tmp_path / "embeddings"
+    first = build_index(corpus, index, model="hash")
+    assert not first.keyword_reused and set(first.phases) == {"embed", "keyword", "write"}
+    before = load_index(index).manifest["files"]
+    switched = build_index(corpus, index, model="hash", dense="hnsw")
+    assert switched.keyword_reused and switched.embedded == 0
+    after = load_index(index)
+    keyword_files = {k: v for k, v in before.items() if k.startswith("keyword/")}
+    assert keyword_files and all(after.manifest["files"][k] == v for k, v in keyword_files.items())
+    assert after.search_keyword("供水", 1)[0].size == 1
+    # A forced build or a corpus change cuts the passages again.
+    assert not build_index(corpus, index, model="hash", dense="hnsw", force=True).keyword_reused
+    write_corpus(corpus, EXTRA_SPEECH)
+    assert not build_index(corpus, index, model="hash").keyword_reused
+
+
+def test_build_from_precomputed_vectors(tmp_path: Path, fixture_corpus: Path) -> None:
+    from speechrag import get_encoder
+
+    report = read_corpus(fixture_corpus)
+    encoder = get_encoder("hash")
+    # Vectors that are not what the encoder would make: the index must hold these, not re-embed.
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(len(report.passages), encoder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = tmp_path / "embeddings"
+    s = build_index(report, index, model=encoder, vectors=vectors)
+    assert s.embedded == 0 and not (index / "cache").exists()
+    idx = load_index(index)
+    rows, scores = idx.search_dense(vectors[3], 1)
+    assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
+
+    with pytest.raises(ValueError, match="one row per passage"):
+        build_index(report, index, model=encoder, vectors=vectors[:-1])
+    with pytest.raises(ValueError, match="dimensions but encoder"):
+        build_index(report, index, model=encoder, vectors=np.hstack([vectors, vectors]))
+    with pytest.raises(ValueError, match="unit length"):
+        build_index(report, index, model=encoder, vectors=vectors * 2)
+    assert load_index(index).generation == idx.generation  # refused before anything was written
+
+
 def test_damaged_cache_is_ignored_and_rewritten(tmp_path: Path, fixture_corpus: Path) -> None:
     index = tmp_path / "embeddings"
     build_index(fixture_corpus, index, model="hash")

