@@ -77,6 +77,16 @@ def rss(pid: int | None) -> int | None:
     return int(psutil.Process(pid).memory_info().rss)
 
 
+def rss_by_tenth(samples: list[tuple[float, int]], elapsed: float) -> list[int]:
+    """The last RSS sample in each tenth of the run."""
+    out: list[int] = []
+    for tenth in range(1, 11):
+        upto = [r for t, r in samples if t <= elapsed * tenth / 10]
+        if upto:
+            out.append(upto[-1])
+    return out
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "max": None}
@@ -212,6 +222,8 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
         "rss_end": rss_end,
         "rss_peak": max((r for _, r in samples), default=rss_end),
         "rss_growth": (rss_end / rss_start - 1) if rss_start and rss_end else None,
+        # The trend, to tell a leak (still climbing at the end) from caches filling up (flat).
+        "rss_by_tenth": rss_by_tenth(samples, elapsed),
     }
     lo = report["load"]
     lat = lo["latency_ms"]
@@ -222,6 +234,7 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
     if rss_start and rss_end:
         log(f"server RSS: {fmt_mb(rss_start)} after warm-up -> {fmt_mb(rss_end)} at the end "
             f"({100 * lo['rss_growth']:+.1f}%), peak {fmt_mb(lo['rss_peak'])}")
+        log("server RSS by tenth of the run (MB): " + " ".join(f"{r / 2**20:.0f}" for r in lo["rss_by_tenth"]))
 
     # 3. overload: more simultaneous requests than the queue holds.
     if burst:

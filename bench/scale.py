@@ -360,7 +360,7 @@ NOTES = [
     "- Peer hybrid = EnsembleRetriever(FAISS k=200, BM25 k=100, equal weights, c=RRF_K), top 10 kept: "
     "the same depths speechrag's hybrid fuses. Peer dense/keyword use k=10.",
     "- speechrag dense = FAISS search to depth max(200, 10k) + twin collapse; `raw_dense` in scale.json "
-    "is one FAISS search at k=10 alone. speechrag searches with one FAISS thread (what `load_index` sets, "
+    "is one FAISS search at k=10 alone. speechrag searches with one FAISS thread (set before each search, "
     "`SPEECHRAG_FAISS_THREADS`); the peer with FAISS's default OpenMP threads.",
     "- `(n=…)` marks a latency measured on fewer queries because the per-mode time budget ran out.",
 ]

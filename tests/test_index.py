@@ -76,6 +76,31 @@ def test_dense_search_clamps_k_and_rejects_wrong_dimension(tiny_index: Index) ->
 # --- incremental rebuild -----------------------------------------------------------------------
 
 
+def test_faiss_threads_are_set_where_faiss_runs(tiny_index: Index) -> None:
+    # OpenMP's thread count belongs to the calling thread: a server's worker threads must search
+    # single-threaded even though the index was loaded elsewhere, and a build must use every core
+    # even in a thread that searched before.
+    import threading
+
+    import faiss
+
+    from speechrag.index import _build_threads, _dense_index
+
+    seen: dict[str, int] = {}
+
+    def worker() -> None:
+        faiss.omp_set_num_threads(2)
+        tiny_index.search_dense(tiny_index.passages[0].text, 3)
+        seen["search"] = faiss.omp_get_max_threads()
+        _dense_index(np.eye(8, dtype=np.float32), "hnsw")
+        seen["build"] = faiss.omp_get_max_threads()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == {"search": 1, "build": _build_threads()}
+
+
 def test_rebuild_up_to_date_force_add_and_edit(tmp_path: Path, write_corpus: WriteCorpus) -> None:
     corpus = write_corpus(tmp_path / "corpus", FIXTURE_SPEECHES)
     index = tmp_path / "embeddings"

@@ -48,6 +48,7 @@ def check(report: dict[str, Any], duration: int) -> None:
     # 20 sessions never have more than 20 requests waiting: the queue (max_size 64) never fills.
     assert load["queue_full"] == 0
     assert load["rss_growth"] is not None and load["rss_growth"] < 0.10, (load["rss_start"], load["rss_end"])
+    assert len(load["rss_by_tenth"]) == 10  # sampled through the whole run
 
     over = report["overload"]
     assert over["errors"] == 0, over["error_samples"]

@@ -59,6 +59,7 @@ def _is_content(token: str) -> bool:
 
 _CUTTERS: dict[str, Any] = {}
 _CUTTERS_LOCK = threading.Lock()
+_FORK_LOCK = threading.Lock()
 
 
 class Tokenizer:
@@ -126,7 +127,7 @@ _CHUNK = 2_000
 _EMPTY = "\x00"
 
 
-def _available_cores() -> int:
+def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -146,9 +147,14 @@ def _cut(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[list[str], array[i
     return list(vocab), ids, lengths
 
 
+# The tokenizer of the build that forked the pool: a forked worker uses it as inherited, loaded
+# and without taking _CUTTERS_LOCK (another parent thread may have held it at the fork).
+_FORK_TOKENIZER: Tokenizer | None = None
+
+
 def _cut_in_worker(userdict: str | None, texts: Sequence[str]) -> tuple[list[str], array[int], array[int]]:
-    # A forked worker finds the parent's cutter in _CUTTERS; a spawned one loads it once.
-    return _cut(Tokenizer(Path(userdict) if userdict else None), texts)
+    tokenizer = _FORK_TOKENIZER or Tokenizer(Path(userdict) if userdict else None)
+    return _cut(tokenizer, texts)
 
 
 def _cut_chunks(
@@ -163,11 +169,18 @@ def _cut_chunks(
     # fork, as jieba's own parallel mode does: children share the loaded dictionary and need no
     # importable __main__ (spawn re-runs the caller's script). They only run jieba, pure Python
     # that takes no lock another thread could be holding at the fork.
+    global _FORK_TOKENIZER
+    fork = os.name == "posix"
     tokenizer("")  # load the dictionary before forking
-    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     userdict = str(tokenizer.userdict) if tokenizer.userdict else None
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx) as pool:
-        yield from pool.map(_cut_in_worker, [userdict] * len(chunks), chunks)
+    with _FORK_LOCK:  # one pool at a time, so _FORK_TOKENIZER is the right one for it
+        _FORK_TOKENIZER = tokenizer if fork else None
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx) as pool:
+                yield from pool.map(_cut_in_worker, [userdict] * len(chunks), chunks)
+        finally:
+            _FORK_TOKENIZER = None
 
 
 class KeywordIndex:
@@ -194,7 +207,7 @@ class KeywordIndex:
 
         tokenizer = Tokenizer(userdict)
         if workers is None:
-            workers = _available_cores() if len(texts) >= PARALLEL_MIN else 1
+            workers = available_cores() if len(texts) >= PARALLEL_MIN else 1
         vocab: dict[str, int] = {}
         docs: list[array[int]] = []
         for chunk_vocab, ids, lengths in _cut_chunks(texts, tokenizer, workers):
