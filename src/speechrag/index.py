@@ -634,16 +634,21 @@ def _write_generation(
 
     tmp = root / f"{BUILDING}{name}"
     tmp.mkdir()
-    body = "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in passages)
-    _write_durably(tmp / PASSAGES, body.encode("utf-8"))
-    _write_durably(tmp / DENSE, faiss.serialize_index(_dense_index(vectors, fields["dense"]["kind"])).tobytes())
-    for f in keyword.save(tmp / KEYWORD):
+    # Everything is written straight to its file: at a million passages a serialised copy of the
+    # FAISS index or of passages.jsonl held in memory would each add gigabytes to the peak.
+    with (tmp / PASSAGES).open("w", encoding="utf-8", newline="\n") as out:
+        for p in passages:
+            out.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    faiss.write_index(_dense_index(vectors, fields["dense"]["kind"]), str(tmp / DENSE))
+    written = [tmp / PASSAGES, tmp / DENSE, *keyword.save(tmp / KEYWORD)]
+    for f in written:
         _fsync_path(f)
     _fsync_path(tmp / KEYWORD)
     files = {}
     for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
-        data = f.read_bytes()
-        files[f.relative_to(tmp).as_posix()] = {"sha256": _sha256(data), "bytes": len(data)}
+        with f.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        files[f.relative_to(tmp).as_posix()] = {"sha256": digest, "bytes": f.stat().st_size}
     manifest = {
         **fields,
         "generation": name,
