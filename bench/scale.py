@@ -178,7 +178,7 @@ def work_query(a: dict[str, Any]) -> dict[str, Any]:
         # What efSearch would reach the recall goal, and what a single search then costs.
         sweep = {}
         built = index.dense.hnsw.efSearch
-        for ef in (64, 96, 200, 400, 800):
+        for ef in (64, 96, 200, 400, 600, 800):
             index.dense.hnsw.efSearch = ef
             t = time.perf_counter()
             _, found = index.dense.search(q, k)
