@@ -92,6 +92,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _file_sha256(f: Any) -> str:
+    """sha256 of an open binary file, read in blocks (index files can be gigabytes)."""
+    return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     with path.open("wb") as f:
         f.write(data)
@@ -339,7 +344,7 @@ def _verify(gen: Path, root: Path, files: Mapping[str, Any], name: str) -> Path:
                     f"{path} has {size} bytes, expected {expected['bytes']} (truncated or appended to); "
                     f"{_rebuild_hint(root)}"
                 )
-            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            digest = _file_sha256(f)
     except FileNotFoundError:
         raise IndexCorruptError(f"{path} is missing; {_rebuild_hint(root)}") from None
     except OSError as exc:
@@ -648,8 +653,7 @@ def _write_generation(
     files = {}
     for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
         with f.open("rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        files[f.relative_to(tmp).as_posix()] = {"sha256": digest, "bytes": f.stat().st_size}
+            files[f.relative_to(tmp).as_posix()] = {"sha256": _file_sha256(fh), "bytes": f.stat().st_size}
     manifest = {
         **fields,
         "generation": name,
