@@ -73,6 +73,14 @@ class Speech:
     characters: int = 0
     duplicates: int = 0  # passages of this speech with a near-twin elsewhere
     truncated: bool = False
+    date: str = ""  # ISO: YYYY-MM-DD, YYYY-MM or YYYY; "" when the document gives none
+    speaker: str = ""
+    occasion: str = ""  # the 在…会议上 phrase
+    format: str = ""  # the loader that read the file: md, txt, docx, doc, pdf, html
+
+    @property
+    def year(self) -> int | None:
+        return int(self.date[:4]) if self.date[:4].isdigit() else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

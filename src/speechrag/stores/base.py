@@ -1,0 +1,103 @@
+"""The storage seam: what retrieval and answering need from an index, whatever holds it.
+
+A `Store` is one published generation, read-only: passages addressed by row (0..size-1, the
+same numbering in the dense and the keyword index), the speeches they belong to, a dense and a
+keyword search, and the manifest that says how it was built. Retrieval and answering see only
+this protocol, so a second engine (Milvus) plugs in without touching them.
+
+A `Filter` narrows a search to speeches by id and by their metadata; each store applies it its
+own way (a row mask over FAISS results locally, a filter expression in Milvus).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from speechrag.passage import Passage, Speech
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which speeches a search may return. ``None`` in a field means no condition on it;
+    conditions combine with AND, the values within one field with OR."""
+
+    speeches: frozenset[str] | None = None
+    speakers: frozenset[str] | None = None
+    places: frozenset[str] | None = None
+    years: tuple[int, int] | None = None  # inclusive; a speech without a date never matches
+
+    @property
+    def empty(self) -> bool:
+        return self.speeches is None and self.speakers is None and self.places is None and self.years is None
+
+    def allows(self, speech: Speech) -> bool:
+        if self.speeches is not None and speech.id not in self.speeches:
+            return False
+        if self.speakers is not None and speech.speaker not in self.speakers:
+            return False
+        if self.places is not None and speech.place not in self.places:
+            return False
+        if self.years is not None:
+            year = speech.year
+            if year is None or not self.years[0] <= year <= self.years[1]:
+                return False
+        return True
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One loaded generation of an index (see the module docstring)."""
+
+    @property
+    def location(self) -> str:
+        """Where it lives, as the user gave it: a folder, a ``.db`` file or a URI."""
+
+    @property
+    def manifest(self) -> Mapping[str, Any]:
+        """How it was built: format, encoder name/fingerprint/dim, corpus fingerprint, counts,
+        build settings, calibration."""
+
+    @property
+    def generation(self) -> str: ...
+
+    @property
+    def size(self) -> int:
+        """Number of passages (rows)."""
+
+    @property
+    def speeches(self) -> tuple[Speech, ...]:
+        """Every speech, in corpus order."""
+
+    def passages(self, rows: Sequence[int]) -> list[Passage]:
+        """The passages at ``rows``, in that order."""
+
+    def passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
+        """The passages with these ids (unknown ids are left out)."""
+
+    def search_dense(
+        self, vector: np.ndarray, k: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (int64) and cosine scores (float32) of the ``k`` nearest allowed passages,
+        best first. ``vector`` is one unit-length query vector of the manifest's dimension."""
+
+    def search_keyword(
+        self, query: str, k: int, where: Filter | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and scores of up to ``k`` allowed passages sharing a keyword with ``query``,
+        best first. Scores are only comparable within one result (fuse by rank)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        """Keyword tokens of ``text``, cut as the passages were."""
+
+    def document_frequency(self, term: str) -> int:
+        """How many passages contain ``term`` as a substring (for IDF weights)."""
+
+    def is_current(self) -> bool:
+        """False once a newer generation has been published at ``location`` (cheap)."""
+
+    def close(self) -> None:
+        """Release what the store holds open (files, connections)."""
