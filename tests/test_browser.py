@@ -13,8 +13,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from speechrag import Index, build_index, load_index, ui
-from speechrag.answer import answer
+from speechrag import Searcher, build_index, load_index, render, ui
+from speechrag.answering import answer
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +41,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(index: Index) -> Any:
+def start(index: Searcher) -> Any:
     return ui.serve(index, host="127.0.0.1", port=free_port(), block=False)
 
 
@@ -56,7 +56,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def chat_url(shipped_index: Index) -> Iterator[str]:
+def chat_url(shipped_index: Searcher) -> Iterator[str]:
     demo = start(shipped_index)
     yield str(demo.local_url)
     demo.close()
@@ -87,7 +87,7 @@ def wait_for_reply(page: Any, before: int) -> str:
     return bot_messages(page)[-1]
 
 
-def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: Index,
+def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: Searcher,
                                    tmp_path: Path) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
@@ -97,7 +97,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: I
     assert "讲话稿问答" in page.title()
     page.screenshot(path=str(tmp_path / "start.png"), full_page=True)  # what a newcomer sees
     # Example questions from the corpus headings are on the page before anything is asked.
-    for q in ui.example_questions(shipped_index.passages):
+    for q in ui.example_questions(shipped_index.store.all_passages):
         assert page.get_by_text(q, exact=True).count() >= 1
 
     # Record every version of the answer bubble, to see it grow sentence by sentence.
@@ -119,7 +119,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: I
     marked = page.locator("#sources mark").all_inner_texts()
     assert first.cited_sentences[0] in marked
     seen = [s for s in page.evaluate("window.__seen") if s.strip()]
-    assert len(set(seen)) >= len(ui.answer_chunks(expected)) >= 2, "the answer did not stream"
+    assert len(set(seen)) >= len(render.markdown_chunks(expected)) >= 2, "the answer did not stream"
 
     # A follow-up is resolved from the first question.
     follow = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)
@@ -136,7 +136,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: I
     assert "问题是空的" in reply3 and "\n" not in reply3.strip()
 
     # An example question is asked as soon as it is clicked.
-    example = ui.example_questions(shipped_index.passages)[-1]
+    example = ui.example_questions(shipped_index.store.all_passages)[-1]
     before = len(bot_messages(page))
     page.get_by_text(example, exact=True).first.click()
     assert "[1]" in wait_for_reply(page, before)
@@ -145,7 +145,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: I
     # The speech filter lists the speeches of the index.
     page.get_by_label("限定讲话 · Speeches").click()
     options = page.get_by_role("option").all_inner_texts()
-    assert {t for t, _ in ui.speech_choices(shipped_index.passages)} <= {o.strip() for o in options}
+    assert {t for t, _ in ui.speech_choices(shipped_index.speeches)} <= {o.strip() for o in options}
     page.keyboard.press("Escape")
 
     # Clear empties the chat and the sources panel.

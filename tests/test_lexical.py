@@ -8,7 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speechrag.lexical import KeywordIndex, Tokenizer, tokenize
+from speechrag.lexical import KeywordIndex, Tokenizer
+
+tokenize = Tokenizer()
 
 TEXTS = [
     "计划生育家庭意外伤害保险是保障独生子女家庭的一项惠民措施。",

@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from speechrag import Index, ui
+from speechrag import Searcher, ui
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = 20
 BURST = 160  # more than twice what the queue holds (max_size 64 + 4 running)
 
 
-def drive(index: Index, tmp_path: Path, duration: int, questions: int) -> dict[str, Any]:
+def drive(index: Searcher, tmp_path: Path, duration: int, questions: int) -> dict[str, Any]:
     out = tmp_path / "load.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "load.py"), "--index", str(index.root), "--clients", str(CLIENTS),
+    cmd = [sys.executable, str(ROOT / "bench" / "load.py"), "--index", str(index.store.root), "--clients", str(CLIENTS),
            "--duration", str(duration), "--limit-questions", str(questions), "--burst", str(BURST),
            "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 900)
@@ -63,10 +63,11 @@ def check(report: dict[str, Any], duration: int) -> None:
     assert report["after"]["ok"], report["after"]
 
 
-def test_twenty_sessions_for_a_minute(shipped_index: Index, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_twenty_sessions_for_a_minute(shipped_index: Searcher, tmp_path: Path) -> None:
     check(drive(shipped_index, tmp_path, duration=60, questions=12), 60)
 
 
 @pytest.mark.soak
-def test_twenty_sessions_for_ten_minutes(shipped_index: Index, tmp_path: Path) -> None:
+def test_twenty_sessions_for_ten_minutes(shipped_index: Searcher, tmp_path: Path) -> None:
     check(drive(shipped_index, tmp_path, duration=600, questions=0), 600)

@@ -11,15 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from speechrag import Index, QueryError, build_index, load_index
-from speechrag.corpus import normalise
-from speechrag.retrieval import MODES, Hit, get_index, retrieve, rrf
+from speechrag import QueryError, Searcher, build_index, load_index
+from speechrag.searcher import MODES, Hit, Searchers, retrieve, rrf
+from speechrag.text import normalise
 
 # --- results ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_mode_ranks_distinct_passages(tiny_index: Index, mode: str) -> None:
+def test_every_mode_ranks_distinct_passages(tiny_index: Searcher, mode: str) -> None:
     hits = retrieve("计生家庭参加保险理赔", 3, mode=mode, index=tiny_index)
     assert 1 <= len(hits) <= 3
     assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
@@ -29,16 +29,16 @@ def test_every_mode_ranks_distinct_passages(tiny_index: Index, mode: str) -> Non
     assert "保险" in hits[0].passage.text
 
 
-def test_keyword_mode_finds_exact_words(tiny_index: Index) -> None:
+def test_keyword_mode_finds_exact_words(tiny_index: Searcher) -> None:
     hits = retrieve("公益电影放映", 2, mode="keyword", index=tiny_index)
     assert "公益电影放映五百场" in hits[0].passage.text
 
 
-def test_keyword_mode_returns_nothing_for_unknown_words(tiny_index: Index) -> None:
+def test_keyword_mode_returns_nothing_for_unknown_words(tiny_index: Searcher) -> None:
     assert retrieve("zzqx", 5, mode="keyword", index=tiny_index) == []
 
 
-def test_hybrid_fuses_both_rankings(tiny_index: Index) -> None:
+def test_hybrid_fuses_both_rankings(tiny_index: Searcher) -> None:
     dense = [h.passage.id for h in retrieve("水质达标率", 10, mode="dense", index=tiny_index)]
     keyword = [h.passage.id for h in retrieve("水质达标率", 10, mode="keyword", index=tiny_index)]
     hybrid = retrieve("水质达标率", 10, mode="hybrid", index=tiny_index)
@@ -59,15 +59,15 @@ def test_rrf_scores_and_constant() -> None:
     assert rrf(lists, 60)[0][0] == 9
 
 
-def test_speech_filter_keeps_only_that_speech(tiny_index: Index) -> None:
-    water = next(p.speech_id for p in tiny_index.passages if "饮水" in p.text)
+def test_speech_filter_keeps_only_that_speech(tiny_index: Searcher) -> None:
+    water = next(p.speech_id for p in tiny_index.store.all_passages if "饮水" in p.text)
     for mode in MODES:
         hits = retrieve("保险理赔和供水工程", 5, mode=mode, speeches=water, index=tiny_index)
         assert hits and {h.passage.speech_id for h in hits} == {water}
     assert retrieve("保险理赔", 5, speeches=[water], index=tiny_index)
 
 
-def test_hit_round_trips_through_json(tiny_index: Index) -> None:
+def test_hit_round_trips_through_json(tiny_index: Searcher) -> None:
     hit = retrieve("图书馆免费开放", 1, index=tiny_index)[0]
     d = json.loads(json.dumps(hit.to_dict(), ensure_ascii=False))
     assert Hit.from_dict(d) == hit
@@ -83,7 +83,7 @@ TWIN = "全县要把计生家庭意外伤害保险参保率纳入乡镇年度考
 def twin_index(
     tmp_path_factory: pytest.TempPathFactory,
     write_corpus: Callable[[Path, Mapping[str, str]], Path],
-) -> Index:
+) -> Searcher:
     corpus = write_corpus(
         tmp_path_factory.mktemp("twins"),
         {
@@ -97,8 +97,8 @@ def twin_index(
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_near_twins_collapse_into_one_hit(twin_index: Index, mode: str) -> None:
-    copies = [p for p in twin_index.passages if p.text == TWIN]
+def test_near_twins_collapse_into_one_hit(twin_index: Searcher, mode: str) -> None:
+    copies = [p for p in twin_index.store.all_passages if p.text == TWIN]
     assert len(copies) == 2 and copies[0].duplicates  # ingestion linked them
     hits = retrieve("计生家庭意外伤害保险参保率", 3, mode=mode, index=twin_index)
     texts = [h.passage.text for h in hits]
@@ -127,7 +127,7 @@ def test_near_twins_collapse_into_one_hit(twin_index: Index, mode: str) -> None:
     ],
 )
 def test_bad_input_raises_one_line_query_error(
-    tiny_index: Index, kwargs: dict[str, object], message: str
+    tiny_index: Searcher, kwargs: dict[str, object], message: str
 ) -> None:
     query = kwargs.pop("query")
     with pytest.raises(QueryError, match=message) as info:
@@ -135,7 +135,7 @@ def test_bad_input_raises_one_line_query_error(
     assert "\n" not in str(info.value)
 
 
-def test_query_length_limit_is_configurable(tiny_index: Index) -> None:
+def test_query_length_limit_is_configurable(tiny_index: Searcher) -> None:
     assert retrieve("保" * 2001, 1, index=tiny_index, max_query_chars=3000)
     with pytest.raises(QueryError, match="over the 10-character limit"):
         retrieve("计划生育保险工作会议讲话", 1, index=tiny_index, max_query_chars=10)
@@ -143,7 +143,7 @@ def test_query_length_limit_is_configurable(tiny_index: Index) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=st.text(max_size=80), mode=st.sampled_from(MODES), k=st.integers(1, 50))
-def test_any_text_gives_hits_or_a_query_error(tiny_index: Index, query: str, mode: str, k: int) -> None:
+def test_any_text_gives_hits_or_a_query_error(tiny_index: Searcher, query: str, mode: str, k: int) -> None:
     try:
         hits = retrieve(query, k, mode=mode, index=tiny_index)
     except QueryError:
@@ -160,18 +160,49 @@ def test_any_text_gives_hits_or_a_query_error(tiny_index: Index, query: str, mod
 def test_default_index_comes_from_env_and_is_loaded_once(
     tiny_index_copy: Path, monkeypatch: pytest.MonkeyPatch, fixture_corpus: Path
 ) -> None:
+    import speechrag.searcher as searcher_module
+
+    monkeypatch.setattr(searcher_module, "_default", None)  # a fresh process-wide default
     monkeypatch.setenv("SPEECHRAG_INDEX", str(tiny_index_copy))
-    first = get_index()
-    assert first.root.resolve() == tiny_index_copy.resolve()
     assert retrieve("保险理赔", 1)[0].passage.text
-    assert get_index() is first  # reused, not reloaded
+    registry = searcher_module.default_searchers()
+    first = registry.get()
+    assert first.store.root.resolve() == tiny_index_copy.resolve()
+    monkeypatch.setenv("SPEECHRAG_INDEX", "/nonexistent")  # read once, at the entry point
+    assert registry.get() is first  # reused, not reloaded
     # A rebuild publishes a new generation: the next call picks it up.
     build_index(fixture_corpus, tiny_index_copy, model="hash", force=True)
-    second = get_index()
+    second = registry.get()
     assert second is not first
     assert second.generation != first.generation
 
 
-def test_index_may_be_given_as_a_path(tiny_index: Index) -> None:
-    hits = retrieve("送戏下乡", 1, index=str(tiny_index.root))
+def test_old_generations_are_released(tiny_index_copy: Path, fixture_corpus: Path) -> None:
+    """After many publishes, only the served generation (and at most one that a query still
+    holds) stays in memory: nothing derived from a generation is kept in module globals."""
+    import gc
+    import weakref
+
+    from speechrag import Settings, answer
+
+    registry = Searchers(Settings(index=tiny_index_copy))
+    stores = []
+    for _ in range(12):
+        build_index(fixture_corpus, tiny_index_copy, model="hash", force=True)
+        searcher = registry.get()
+        retrieve("保险理赔", 2, index=searcher)
+        answer("去年理赔金额多少？", index=searcher, threshold=-1e9)
+        stores.append(weakref.ref(searcher.store))
+        del searcher
+    gc.collect()
+    alive = [s for s in stores if s() is not None]
+    assert len(alive) == 1 and alive[0] is stores[-1]
+    from speechrag.stores.local import LocalStore
+
+    ours = [o for o in gc.get_objects() if isinstance(o, LocalStore) and o.root == tiny_index_copy]
+    assert len(ours) == 1
+
+
+def test_index_may_be_given_as_a_path(tiny_index: Searcher) -> None:
+    hits = retrieve("送戏下乡", 1, index=str(tiny_index.store.root))
     assert "送戏下乡" in hits[0].passage.text

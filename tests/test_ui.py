@@ -21,13 +21,12 @@ import pytest
 from click.testing import CliRunner
 from gradio_client import Client
 
-from speechrag import Index, build_index, load_index, ui
-from speechrag.answer import NOT_FOUND, Answer, answer
-from speechrag.answer import escape_markdown as answer_escape
+from speechrag import Searcher, build_index, load_index, render, ui
+from speechrag.answering import NOT_FOUND, Answer, AnswerSentence, answer
 from speechrag.cli import cli
 from speechrag.corpus import read_corpus
 from speechrag.errors import QueryError
-from speechrag.retrieval import MAX_QUERY_CHARS, Hit
+from speechrag.searcher import MAX_QUERY_CHARS, Hit, check_query
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
@@ -45,14 +44,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def hostile_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
+def hostile_index(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
     path = tmp_path_factory.mktemp("hostile") / "embeddings"
     build_index(HOSTILE, path, model="hash")
     return load_index(path)
 
 
 @pytest.fixture(scope="module")
-def demo(shipped_index: Index) -> Iterator[Any]:
+def demo(shipped_index: Searcher) -> Iterator[Any]:
     blocks = ui.serve(shipped_index, host="127.0.0.1", port=free_port(), block=False, delay=0)
     try:
         yield blocks
@@ -92,7 +91,7 @@ HOSTILE_STRINGS = [
 
 @pytest.mark.parametrize("text", HOSTILE_STRINGS)
 def test_escape_markdown_leaves_no_markup(text: str) -> None:
-    out = ui.escape_markdown(text)
+    out = render.escape_markdown(text)
     assert "<" not in out and ">" not in out
     # Every markdown link/image opener is backslash-escaped, so no link or image can form.
     assert not re.search(r"(?<!\\)[\[\]!]", out)
@@ -103,30 +102,31 @@ def test_escape_markdown_leaves_no_markup(text: str) -> None:
 
 def test_highlight_marks_spans_and_escapes_the_rest() -> None:
     text = "甲<b>乙</b>。丙丁。戊"
-    out = ui.highlight(text, [(10, 13), (0, 5), (2, 4), (11, 12)])  # unsorted and overlapping
+    out = render.highlight(text, [(10, 13), (0, 5), (2, 4), (11, 12)])  # unsorted and overlapping
     assert out == "<mark>甲&lt;b&gt;乙</mark>&lt;/b&gt;。<mark>丙丁。</mark>戊"
-    assert ui.highlight(text, []) == html.escape(text)
+    assert render.highlight(text, []) == html.escape(text)
 
 
-def hostile_answer(index: Index, found: bool) -> Answer:
+def hostile_answer(index: Searcher, found: bool) -> Answer:
     """An answer citing the hostile paragraph that has a twin, its first sentence quoted."""
-    by_id = {p.id: p for p in index.passages}
-    p = next(p for p in index.passages if "onerror" in p.text and p.duplicates)
+    by_id = {p.id: p for p in index.store.all_passages}
+    p = next(p for p in index.store.all_passages if "onerror" in p.text and p.duplicates)
     twins = tuple(d for d in p.duplicates if d in by_id)
     end = p.text.index("，") + 1
     hit = Hit(p, 1.0, 1, also_in=twins, also_in_citations=tuple(by_id[d].citation for d in twins),
               cited=((0, end),) if found else ())
-    other = next(q for q in index.passages if "javascript" in q.text)
+    other = next(q for q in index.store.all_passages if "javascript" in q.text)
     second = Hit(other, 0.5, 2, cited=((0, len(other.text)),) if found else ())
-    text = "".join(
-        f"{answer_escape(s)}[{n}]" for n, h in enumerate((hit, second), 1) for s in h.cited_sentences
+    sentences = tuple(
+        AnswerSentence(h.passage.text[a:b], n, (a, b)) for n, h in enumerate((hit, second), 1) for a, b in h.cited
     )
-    return Answer(text, (hit, second), found)
+    text = "".join(f"{s.text}[{s.citation}]" for s in sentences)
+    return Answer(text, (hit, second), found, sentences=sentences)
 
 
-def test_sources_panel_escapes_corpus_and_shows_citation_parts(hostile_index: Index) -> None:
+def test_sources_panel_escapes_corpus_and_shows_citation_parts(hostile_index: Searcher) -> None:
     ans = hostile_answer(hostile_index, found=True)
-    panel = ui.sources_html(ans)
+    panel = render.sources_html(ans)
     hit = ans.citations[0]
     for raw in ("<script", "<img", "<svg", "<iframe", "<a ", "<style", "<link"):
         assert raw not in panel
@@ -141,30 +141,30 @@ def test_sources_panel_escapes_corpus_and_shows_citation_parts(hostile_index: In
     assert "也见于" in panel and html.escape(hit.also_in_citations[0]) in panel
 
 
-def test_chat_chunks_escape_corpus(hostile_index: Index) -> None:
+def test_chat_chunks_escape_corpus(hostile_index: Searcher) -> None:
     for found in (True, False):
-        text = "".join(ui.answer_chunks(hostile_answer(hostile_index, found)))
+        text = "".join(render.markdown_chunks(hostile_answer(hostile_index, found)))
         assert "<" not in text and ">" not in text
         assert not re.search(r"(?<!\\)\]\(", text), "an unescaped ]( could open a link"
         assert "[1]" in text and "[2]" in text
 
 
-def test_abstention_chunks_and_panel(shipped_index: Index) -> None:
+def test_abstention_chunks_and_panel(shipped_index: Searcher) -> None:
     ans = answer(UNANSWERABLE_Q, index=shipped_index)
     assert not ans.found
-    chunks = ui.answer_chunks(ans)
-    assert chunks[0] == ui.escape_markdown(NOT_FOUND)
+    chunks = render.markdown_chunks(ans)
+    assert chunks[0] == render.escape_markdown(NOT_FOUND)
     assert "可能相关" in chunks[1]
     joined = "".join(chunks)
     assert all(f"[{n}]" in joined for n in range(1, len(ans.citations) + 1))
-    panel = ui.sources_html(ans)
+    panel = render.sources_html(ans)
     assert "可能相关" in panel and "<mark>" not in panel
 
 
-def test_answer_chunks_are_the_cited_sentences(shipped_index: Index) -> None:
+def test_answer_chunks_are_the_cited_sentences(shipped_index: Searcher) -> None:
     ans = answer(FACT_Q, index=shipped_index)
     assert ans.found
-    chunks = ui.answer_chunks(ans)
+    chunks = render.markdown_chunks(ans)
     assert len(chunks) == sum(len(hit.cited) for hit in ans.citations)
     for chunk in chunks:
         m = re.fullmatch(r"(.*)\[(\d+)\] ", chunk, re.S)
@@ -174,16 +174,16 @@ def test_answer_chunks_are_the_cited_sentences(shipped_index: Index) -> None:
     assert shown(ans.text) == shown("".join(c.rstrip() for c in chunks))
 
 
-def test_answer_chunks_keep_corpus_brackets_apart_from_markers(hostile_index: Index) -> None:
-    p = next(p for p in hostile_index.passages if "[点击查看]" in p.text)
+def test_answer_chunks_keep_corpus_brackets_apart_from_markers(hostile_index: Searcher) -> None:
+    p = next(p for p in hostile_index.store.all_passages if "[点击查看]" in p.text)
     hit = Hit(p, 1.0, 1, cited=((0, len(p.text)),))
-    ans = Answer(f"{answer_escape(p.text)}[1]", (hit,), True)
-    assert ui.answer_chunks(ans) == [f"{ui.escape_markdown(p.text)}[1] "]
+    ans = Answer(f"{p.text}[1]", (hit,), True, sentences=(AnswerSentence(p.text, 1, (0, len(p.text))),))
+    assert render.markdown_chunks(ans) == [f"{render.escape_markdown(p.text)}[1] "]
 
 
 def test_speech_choices_and_examples_come_from_the_corpus() -> None:
     passages = read_corpus(ROOT / "corpus").passages
-    choices = ui.speech_choices(passages)
+    choices = ui.speech_choices(read_corpus(ROOT / "corpus").speeches)
     assert [sid for _, sid in choices] == list(dict.fromkeys(p.speech_id for p in passages))
     examples = ui.example_questions(passages)
     assert len(examples) == 4 and len(set(examples)) == 4
@@ -207,14 +207,14 @@ def run(respond: Any, question: str, chat: list[Any] | None = None, turns: list[
     return list(respond(question, chat or [], turns or [], mode, k, speeches or []))
 
 
-def test_respond_streams_sentence_by_sentence(shipped_index: Index) -> None:
+def test_respond_streams_sentence_by_sentence(shipped_index: Searcher) -> None:
     respond = ui.make_respond(ui.Asker(shipped_index), delay=0)
     question = "计划生育工作的重点是什么？"
     updates = run(respond, question, k=5)
     answers = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
     final_chat, turns, panel, box = updates[-1]
     assert final_chat[0] == {"role": "user", "content": question}
-    expected = ui.answer_chunks(answer(question, index=shipped_index))
+    expected = render.markdown_chunks(answer(question, index=shipped_index))
     assert len(expected) >= 2, "pick a question whose answer has several sentences"
     # One update per sentence, each extending the last, then the final state.
     assert answers[: len(expected)] == [
@@ -224,14 +224,14 @@ def test_respond_streams_sentence_by_sentence(shipped_index: Index) -> None:
     assert turns == [question] and box == ""
 
 
-def test_respond_passes_history_for_follow_ups(shipped_index: Index) -> None:
+def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
     respond = ui.make_respond(ui.Asker(shipped_index), delay=0)
     first = run(respond, FIRST_Q)[-1]
     second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1])[-1]
     assert second[1] == [FIRST_Q, FOLLOW_UP] and len(second[0]) == 4
     expected = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)
     assert "商丘" in expected.query and "性别比" in expected.query
-    assert second[0][-1]["content"] == "".join(ui.answer_chunks(expected))
+    assert second[0][-1]["content"] == "".join(render.markdown_chunks(expected))
 
 
 @pytest.mark.parametrize(
@@ -244,7 +244,7 @@ def test_respond_passes_history_for_follow_ups(shipped_index: Index) -> None:
     ],
 )
 def test_bad_input_is_one_line_in_the_chat(
-    tiny_index: Index, question: str, mode: str, message: str
+    tiny_index: Searcher, question: str, mode: str, message: str
 ) -> None:
     respond = ui.make_respond(ui.Asker(tiny_index), delay=0)
     chat, turns, _, _ = run(respond, question, mode=mode)[-1]
@@ -256,7 +256,7 @@ def test_bad_input_is_one_line_in_the_chat(
 
 
 def test_unexpected_failure_is_logged_not_shown(
-    tiny_index: Index, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tiny_index: Searcher, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("faiss exploded\nTraceback (most recent call last)")
@@ -268,12 +268,10 @@ def test_unexpected_failure_is_logged_not_shown(
     assert "faiss exploded" in caplog.text
 
 
-def test_check_question_limit_is_inclusive() -> None:
-    assert ui.check_question(" 问" * 1 + "题" * (MAX_QUERY_CHARS - 1)) == "问" + "题" * (
-        MAX_QUERY_CHARS - 1
-    )
+def test_question_limit_is_inclusive() -> None:
+    assert check_query(" 问" * 1 + "题" * (MAX_QUERY_CHARS - 1)) == "问" + "题" * (MAX_QUERY_CHARS - 1)
     with pytest.raises(QueryError, match="问题太长"):
-        ui.check_question("题" * (MAX_QUERY_CHARS + 1))
+        check_query("题" * (MAX_QUERY_CHARS + 1))
 
 
 # --- a real server ------------------------------------------------------------------------
@@ -299,8 +297,8 @@ def test_ask_endpoint_abstains(client: Client) -> None:
     assert result["citations"], "abstention still offers the nearest passages"
 
 
-def test_ask_endpoint_options(client: Client, shipped_index: Index) -> None:
-    shangqiu = next(p.speech_id for p in shipped_index.passages if "商丘" in p.speech_title)
+def test_ask_endpoint_options(client: Client, shipped_index: Searcher) -> None:
+    shangqiu = next(p.speech_id for p in shipped_index.store.all_passages if "商丘" in p.speech_title)
     result = client.predict(
         "今年的重点工作有哪些？", mode="keyword", k=2, speeches=[shangqiu], api_name="/ask"
     )
@@ -343,9 +341,9 @@ def test_queue_is_bounded_and_shares_one_concurrency_limit(demo: Any, server: st
     assert httpx.get(server + "config", timeout=10).json()["enable_queue"] is True
 
 
-def test_no_file_is_served_from_disk(server: str, tiny_index: Index) -> None:
+def test_no_file_is_served_from_disk(server: str, tiny_index: Searcher) -> None:
     corpus_file = ROOT / "corpus" / "speeches-jisheng.md"
-    index_file = next(Path(tiny_index.root).rglob("manifest.json"))
+    index_file = next(Path(tiny_index.store.root).rglob("manifest.json"))
     targets = [str(corpus_file), str(index_file), "/etc/passwd", str(ROOT / "app.py"),
                str(Path(ui.__file__))]
     with httpx.Client(base_url=server, timeout=10) as http:
@@ -375,8 +373,8 @@ def test_serve_builds_a_missing_or_stale_index_first(
 ) -> None:
     served: list[dict[str, Any]] = []
 
-    def fake_serve(index: Index, **kwargs: Any) -> Any:
-        served.append({"passages": len(index.passages), **kwargs})
+    def fake_serve(index: Searcher, **kwargs: Any) -> Any:
+        served.append({"passages": len(index.store.all_passages), **kwargs})
         url = f"http://{kwargs['host']}:{kwargs['port']}/"
         return SimpleNamespace(local_url=url, block_thread=lambda: None)
 
@@ -461,12 +459,13 @@ def test_a_running_server_serves_a_newly_published_index(
     from conftest import EXTRA_SPEECH
 
     asker = ui.Asker(load_index(tiny_index_copy))
-    before = asker.index
+    before = asker.searcher
     asker("保险理赔", k=3)
     grown = shutil.copytree(fixture_corpus, tmp_path / "corpus")
     for name, text in EXTRA_SPEECH.items():
         (grown / name).write_text(text, encoding="utf-8")
     build_index(grown, tiny_index_copy, model="hash")
     asker("保险理赔", k=3)
-    assert asker.index.generation != before.generation
-    assert {p.source for p in asker.index.passages} - {p.source for p in before.passages} == set(EXTRA_SPEECH)
+    assert asker.searcher.generation != before.generation
+    sources = {p.source for p in asker.searcher.store.all_passages}
+    assert sources - {p.source for p in before.store.all_passages} == set(EXTRA_SPEECH)

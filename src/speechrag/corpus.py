@@ -29,12 +29,22 @@ from importlib import resources
 from pathlib import Path
 
 from speechrag.errors import CorpusError
+from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, Speech
+from speechrag.text import (
+    CLOSERS,
+    NUMERALS,
+    display_width,
+    ends_sentence,
+    has_content,
+    heading_level,
+    normalise,
+    split_sentences,
+)
 
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".md", ".txt")
-USERDICT_NAME = "userdict.txt"  # jieba's user dictionary may sit in the corpus folder; it is no speech
 
 # e5-small reads at most 512 tokens. Its tokenizer spends ~0.66 tokens per character on this
 # corpus (the 601-character paragraph is 385 tokens), so 640 characters keeps every paragraph of
@@ -47,31 +57,8 @@ MAX_PASSAGE_CHARS = 640
 TWIN_JACCARD = 0.8
 SHINGLE = 3
 
-# --- character classes -------------------------------------------------------------------
-
-_CJK = r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_CJK_QUOTES = "\u201c\u201d\u2018\u2019"
-_CJK_SPACE = re.compile(rf"(?<=[{_CJK}{_CJK_QUOTES}])[ \t]+(?=[{_CJK}{_CJK_QUOTES}])")
-_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
-_CLOSERS = "”’」』）)】》〕\"'"
-_SENTENCE_END = "。！？!?；;…：:."
-_HAS_CONTENT = re.compile(rf"[0-9A-Za-z{_CJK}]")
-_HAS_CONTENT_STRICT = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
-
 # --- headings ----------------------------------------------------------------------------
 
-_NUM = "一二三四五六七八九十百零〇"
-# (pattern, level): level 1 is a main section, 2 a subsection, 3 a point.
-_ENUMERATORS: tuple[tuple[re.Pattern[str], int], ...] = (
-    (re.compile(rf"^[{_NUM}]+、"), 1),
-    (re.compile(rf"^[{_NUM}]+个[{_NUM}]+[，,、]"), 1),  # 一个三，就是要…
-    (re.compile(rf"^第[{_NUM}]+(部分|章|节|篇)"), 1),
-    (re.compile(rf"^[（(][{_NUM}]+[）)]"), 2),
-    (re.compile(rf"^第[{_NUM}]+[，,、：:]"), 2),
-    (re.compile(rf"^[{_NUM}]+[是要][，,、：:]?"), 2),
-    (re.compile(r"^[0-9]+[、.．]"), 3),
-    (re.compile(r"^[（(][0-9]+[）)]"), 3),
-)
 MAX_HEADING_CHARS = 40
 _MD_HEADING = re.compile(r"^(#{1,6})\s*(.*?)\s*#*\s*$")
 _SPEECH_WORDS = re.compile(r"讲话|致辞|发言|讲稿|演讲|报告|篇[一二三四五六七八九十]+$")
@@ -154,31 +141,6 @@ def _check_text(text: str, name: str) -> str:
     return text
 
 
-def normalise(line: str) -> str:
-    """NFC, control/format characters removed, spaces collapsed, stray CJK spaces removed."""
-    line = unicodedata.normalize("NFC", line)
-    line = "".join(
-        " " if ch == "\t" else ch
-        for ch in line
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co") or ch == "\t"
-    )
-    line = _SPACES.sub(" ", line).strip()
-    return _CJK_SPACE.sub("", line)
-
-
-def ends_sentence(text: str) -> bool:
-    stripped = text.rstrip(_CLOSERS)
-    return bool(stripped) and stripped[-1] in _SENTENCE_END
-
-
-def heading_level(text: str) -> int:
-    """The enumerator level of a line that starts like a heading, else 0."""
-    for pattern, level in _ENUMERATORS:
-        if pattern.match(text):
-            return level
-    return 0
-
-
 # --- line classification ------------------------------------------------------------------
 
 
@@ -213,7 +175,7 @@ def _classify(text: str, line: int, counts: _Counts) -> _Unit | None:
         if _SPEECH_WORDS.search(body):
             return _Unit("title", body, line)
         return _Unit("heading", body, line, 1)
-    if not _HAS_CONTENT_STRICT.search(text):
+    if not has_content(text):
         counts.fragments += 1  # a lone "；" or a rule line left by the scrape
         return None
     if _SALUTATION.match(text):
@@ -338,7 +300,7 @@ def detect_place(texts: Iterable[str]) -> str:
 
 def _starts_mid_sentence(text: str) -> bool:
     """True for a paragraph that begins inside a sentence: a closing quote before any opening."""
-    if text[0] in _CLOSERS + "，、；。：,;:":
+    if text[0] in CLOSERS + "，、；。：,;:":
         return True
     close, open_ = text.find("”"), text.find("“")
     return close != -1 and (open_ == -1 or close < open_)
@@ -351,7 +313,9 @@ def _titles(raw: Sequence[_RawSpeech], places: Sequence[str], truncated: Sequenc
     if len(set(headings)) > 1:
         prefix = _common_prefix(headings)
         # Never cut inside an ordinal: keep 篇 in 篇五 rather than leave a bare 五.
-        while prefix and prefix[-1] in "篇第卷章" and all(h[len(prefix) : len(prefix) + 1] in _NUM for h in headings):
+        while prefix and prefix[-1] in "篇第卷章" and all(
+            h[len(prefix) : len(prefix) + 1] in NUMERALS for h in headings
+        ):
             prefix = prefix[:-1]
     titles = []
     for heading, place, cut in zip(headings, places, truncated, strict=True):
@@ -370,15 +334,6 @@ def _common_prefix(items: Sequence[str]) -> str:
 
 
 # --- passages -------------------------------------------------------------------------------
-
-_STOPS = re.escape("。！？!?；;…")  # not "：" or ".": a colon introduces, a dot may be a decimal point
-_SENTENCE = re.compile(rf"[^{_STOPS}]*[{_STOPS}]+[{re.escape(_CLOSERS)}]*|.+$")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split at sentence-final punctuation, keeping closing quotes with their sentence."""
-    return [s for s in (m.group(0).strip() for m in _SENTENCE.finditer(text)) if s]
-
 
 def split_long(text: str, limit: int = MAX_PASSAGE_CHARS) -> list[str]:
     """Pack whole sentences into parts of at most ``limit`` characters (hard-cut only a sentence
@@ -542,7 +497,7 @@ def format_report(report: CorpusReport) -> str:
         (s.id, s.title, s.place or "-", str(s.paragraphs), str(s.characters), str(s.duplicates))
         for s in report.speeches
     ]
-    widths = [max(_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     by_rule = ", ".join(f"{k} {v}" for k, v in sorted(report.boilerplate_by_rule.items()))
@@ -558,9 +513,5 @@ def format_report(report: CorpusReport) -> str:
     return "\n".join(lines)
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
+    return text + " " * (width - display_width(text))

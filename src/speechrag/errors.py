@@ -33,3 +33,17 @@ class IndexLockedError(SpeechragError):
 
 class QueryError(SpeechragError):
     """A query or its options are out of range: empty, too long, bad k, unknown speech."""
+
+
+class BuildError(SpeechragError):
+    """A build cannot run as asked: vectors that do not fit, an index folder that cannot be written."""
+
+
+class ConfigError(SpeechragError):
+    """An environment variable or option has a value speechrag cannot use."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the one line the CLI and the UI show: its first line, or its type's name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -14,16 +14,15 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from speechrag.answer import CROSS_LINGUAL, SIM_SCALE, answer, resolve_history, unescape_markdown
+from speechrag.answering import answer
+from speechrag.answering.evidence import Calibration
+from speechrag.answering.followups import resolve_history
 from speechrag.errors import SpeechragError
-from speechrag.retrieval import MODES, RRF_K, check_mode, get_index, rank
-
-if TYPE_CHECKING:
-    from speechrag.index import Index
+from speechrag.searcher import MODES, RRF_K, Searcher, check_mode, get_searcher
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class GoldQuestion:
         return any(_plain(g) in plain for g in self.gold)
 
     def holds_fact(self, answer_text: str) -> bool:
-        plain = _plain(unescape_markdown(answer_text))
+        plain = _plain(answer_text)
         return any(_plain(f) in plain for f in self.fact)
 
 
@@ -99,18 +98,18 @@ class Outcome:
     evidence: dict[str, Any] | None
 
 
-def run_question(index: Index, q: GoldQuestion, mode: str, *, rrf_k: float = RRF_K,
+def run_question(searcher: Searcher, q: GoldQuestion, mode: str, *, rrf_k: float = RRF_K,
                  **answer_options: Any) -> Outcome:
     first = None
     if q.answerable:
-        query = resolve_history(index, q.question, q.history)
-        qvec = None if mode == "keyword" else index.encode_query(query)
-        hits = rank(index, query, qvec, DEPTH, mode=mode, rrf_k=rrf_k).hits
+        query = resolve_history(searcher, q.question, q.history)
+        qvec = None if mode == "keyword" else searcher.encode_query(query)
+        hits = searcher.rank(query, qvec, DEPTH, mode=mode, rrf_k=rrf_k).hits
         for h in hits:
             if q.relevant(h.passage.text):
                 first = h.rank
                 break
-    a = answer(q.question, history=q.history, mode=mode, index=index, rrf_k=rrf_k, **answer_options)
+    a = answer(q.question, history=q.history, mode=mode, index=searcher, rrf_k=rrf_k, **answer_options)
     held = q.answerable and a.found and q.holds_fact(a.text)
     return Outcome(q, first, a.found, held, a.evidence.to_dict() if a.evidence else None)
 
@@ -154,14 +153,14 @@ def evaluate(
     questions: Sequence[GoldQuestion],
     modes: Iterable[str] = MODES,
     *,
-    index: Index | str | os.PathLike[str] | None = None,
+    index: Searcher | str | os.PathLike[str] | None = None,
     rrf_k: float = RRF_K,
     progress: Callable[[int, int], None] | None = None,
     **answer_options: Any,
 ) -> dict[str, Any]:
     """Figures per mode: R@1, R@5, MRR@10, answer-holds-the-fact, abstention precision/recall,
     plus the same by question kind and each question's outcome."""
-    idx = get_index(index)
+    idx = get_searcher(index)
     modes = [check_mode(m) for m in modes]
     total = len(modes) * len(questions)
     report: dict[str, Any] = {"rrf_k": rrf_k, **answer_options, "modes": {}}
@@ -216,42 +215,49 @@ COVERAGE_WEIGHTS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 AGREEMENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
 
 
-def _fit(sim: Any, cov: Any, agr: Any, labels: Any) -> tuple[int, float, tuple[float, float, float]]:
+def _fit(sim: Any, cov: Any, agr: Any, cross: Any, labels: Any,
+         base: Calibration) -> tuple[int, float, Calibration]:
     import numpy as np
 
-    best: tuple[int, float, tuple[float, float, float]] | None = None
+    best: tuple[int, float, Calibration] | None = None
     for c in CENTRES:
         for wc in COVERAGE_WEIGHTS:
             for wa in AGREEMENT_WEIGHTS:
-                s = (sim - c) / SIM_SCALE + wc * cov + wa * agr
-                errors = int(np.sum((s >= 0) != labels))
-                margin = float(np.min(np.abs(s)))
+                cal = replace(base, centre=c, w_coverage=wc, w_agreement=wa)
+                s = cal.score(sim, cov, agr, cross)
+                errors = int(np.sum((s >= cal.threshold) != labels))
+                margin = float(np.min(np.abs(s - cal.threshold)))
                 if best is None or (errors, -margin) < (best[0], -best[1]):
-                    best = (errors, margin, (c, wc, wa))
+                    best = (errors, margin, cal)
     assert best is not None
     return best
 
 
-def calibrate(outcomes: Sequence[dict[str, Any]], labels: Sequence[bool]) -> dict[str, Any]:
-    """Fit the abstention score's centre and weights to gold labels (answerable or not).
+def calibrate(outcomes: Sequence[dict[str, Any]], labels: Sequence[bool], *, encoder: str = "",
+              base: Calibration | None = None) -> dict[str, Any]:
+    """Fit the abstention score's centre and weights to gold labels (answerable or not), for
+    the encoder with fingerprint ``encoder``.
 
-    A grid search for the fewest wrong decisions, ties broken by the widest margin. Also
-    reports the leave-one-out error count: each question judged by weights fitted without it,
-    an honest estimate on a set this small.
+    A grid search for the fewest wrong decisions, ties broken by the widest margin, scored by
+    the same `Calibration.score` that `answer()` uses. Also reports the leave-one-out error
+    count: each question judged by weights fitted without it, an honest estimate on a set this
+    small.
     """
     import numpy as np
 
+    base = replace(base or Calibration(), encoder=encoder)
     ev = [o["evidence"] for o in outcomes]
-    sim = np.array([e["similarity"] + (CROSS_LINGUAL if e["cross_lingual"] else 0.0) for e in ev])
+    sim = np.array([e["similarity"] for e in ev])
     cov = np.array([e["coverage"] for e in ev])
     agr = np.array([float(e["agreement"]) for e in ev])
+    cross = np.array([float(e["cross_lingual"]) for e in ev])
     y = np.array(labels, dtype=bool)
-    errors, margin, (c, wc, wa) = _fit(sim, cov, agr, y)
+    errors, margin, fit = _fit(sim, cov, agr, cross, y, base)
     loo = 0
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        _, _, (ci, wci, wai) = _fit(sim[keep], cov[keep], agr[keep], y[keep])
-        s = (sim[i] - ci) / SIM_SCALE + wci * cov[i] + wai * agr[i]
-        loo += bool((s >= 0) != y[i])
-    return {"centre": c, "w_coverage": wc, "w_agreement": wa, "errors": errors,
-            "margin": round(margin, 4), "loo_errors": loo, "questions": len(y)}
+        _, _, cal = _fit(sim[keep], cov[keep], agr[keep], cross[keep], y[keep], base)
+        loo += bool((cal.score(sim[i], cov[i], agr[i], cross[i]) >= cal.threshold) != y[i])
+    return {"calibration": fit.to_dict(), "centre": fit.centre, "w_coverage": fit.w_coverage,
+            "w_agreement": fit.w_agreement, "errors": errors, "margin": round(margin, 4),
+            "loo_errors": loo, "questions": len(y)}

@@ -25,8 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from speechrag.corpus import USERDICT_NAME
-
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +35,8 @@ def _bm25s() -> Any:
     logging.getLogger("bm25s").setLevel(logging.NOTSET)
     return bm25s
 
-DEFAULT_USERDICT = Path("corpus") / USERDICT_NAME
+# jieba's user dictionary may sit in the corpus folder (it is no speech); it is copied into the index.
+USERDICT_NAME = "userdict.txt"
 
 # Function words and speech fillers that appear in nearly every paragraph of these speeches.
 _STOPWORDS_TEXT = """
@@ -105,18 +104,6 @@ class Tokenizer:
         if self.userdict is not None:
             h.update(b"\0userdict\0" + self.userdict.read_bytes())
         return h.hexdigest()[:16]
-
-
-_default: Tokenizer | None = None
-
-
-def tokenize(text: str) -> list[str]:
-    """Keyword tokens of ``text``, using ``corpus/userdict.txt`` (relative to the working
-    directory) if present. An index's own tokenizer is ``KeywordIndex.tokenize``."""
-    global _default
-    if _default is None:
-        _default = Tokenizer(DEFAULT_USERDICT)
-    return _default(text)
 
 
 # Below this many texts a process pool costs more (start-up, dictionary load) than it saves.

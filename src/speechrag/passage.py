@@ -50,14 +50,12 @@ class Passage:
     @property
     def citation(self) -> str:
         """Human-readable source: ``篇五（商丘） · 二、突出… · 第3段``."""
-        parts = [self.speech_title]
-        if self.section:
-            parts.append(self.section)
-        para = f"第{self.paragraph}段"
-        if self.part:
-            para += f"（{self.part}）"
-        parts.append(para)
-        return " · ".join(parts)
+        return " · ".join(x for x in (self.speech_title, self.section, self.paragraph_label) if x)
+
+    @property
+    def paragraph_label(self) -> str:
+        """``第3段``, or ``第3段（2）`` for the second part of a split paragraph."""
+        return f"第{self.paragraph}段" + (f"（{self.part}）" if self.part else "")
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,15 @@
 """The web chat (Gradio): questions in, cited answers streamed out, sources beside them.
 
-Everything shown on the page that comes from the corpus or the user passes through
-`escape_markdown` (chat bubbles) or `html.escape` (sources panel); the Chatbot's sanitiser
-is a second line of defence, never the first (`gr.HTML` has none). The server serves only
-Gradio's own assets: `GuardMiddleware` refuses every route that reads a file or fetches a URL.
+Answers are rendered by `speechrag.render`: everything shown on the page that comes from the
+corpus or the user is escaped there (markdown for the chat bubbles, HTML for the sources
+panel); the Chatbot's sanitiser is a second line of defence, never the first (`gr.HTML` has
+none). The server serves only Gradio's own assets: `GuardMiddleware` refuses every route that
+reads a file or fetches a URL.
 """
 
 from __future__ import annotations
 
-import html
 import logging
-import os
 import re
 import threading
 import time
@@ -20,11 +19,13 @@ from typing import Any
 import gradio as gr
 from gradio.events import api as gr_api
 
-from speechrag.answer import NOT_FOUND, Answer, answer, unescape_markdown
-from speechrag.errors import QueryError, SpeechragError
-from speechrag.index import Index
-from speechrag.passage import Passage
-from speechrag.retrieval import MAX_QUERY_CHARS, MODES, get_index, is_broken_text
+from speechrag.answering import Answer, answer
+from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.index import load_index
+from speechrag.passage import Passage, Speech
+from speechrag.render import escape_markdown, markdown_chunks, sources_html
+from speechrag.searcher import MAX_QUERY_CHARS, MODES, Searcher
+from speechrag.text import strip_enumerator
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ ANALYTICS_EVENTS = 500
 CONCURRENCY_LIMIT = 4
 STREAM_DELAY = 0.05  # seconds between streamed sentences, so the answer reads as it arrives
 SHOWN_QUESTION_CHARS = 200
+EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
 
 MODE_LABELS = {"hybrid": "混合 Hybrid", "dense": "语义 Dense", "keyword": "关键词 Keyword"}
 
@@ -45,9 +47,6 @@ BLOCKED_ROUTES = re.compile(
     r"|vibe|undo-vibe|process_recording|dev/|monitoring)"
 )
 
-# One sentence of `Answer.text` and its marker: escaped pairs or ordinary characters, then [n].
-_MARKED_SENTENCE = re.compile(r"((?:\\.|[^\\\[])*)\[(\d+)\]", re.S)
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
 
 THEME = gr.themes.Default(
     # System fonts only: nothing is fetched from a font CDN.
@@ -82,100 +81,14 @@ class GuardMiddleware:
         await self.app(scope, receive, send)
 
 
-# --- rendering ----------------------------------------------------------------------------
-
-
-def escape_markdown(text: str) -> str:
-    """Make untrusted text render literally in a markdown bubble: no tags, links or images."""
-    text = _MD_SPECIAL.sub(r"\\\1", text)
-    # Entities rather than backslashes for these: `\<` would still reach the HTML parser, and
-    # GFM turns `http://…` into a link even with its dots escaped, but not `http&#58;//…`.
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace(":", "&#58;")
-
-
-def answer_chunks(ans: Answer) -> list[str]:
-    """The answer as escaped markdown, one piece per sentence with its [n] marker (and a
-    space after it, which markdown drops at the end of a message).
-
-    `Answer.text` is already escaped by `answer()`; it is unescaped and escaped again here so
-    that nothing reaches the page without this module's own (stricter) escaping.
-    """
-    if not ans.found:
-        chunks = [escape_markdown(NOT_FOUND)]
-        if ans.citations:
-            chunks.append("\n\n**可能相关的段落（仅供参考）· Possibly related:**\n")
-        for n, hit in enumerate(ans.citations, start=1):
-            text = hit.passage.text
-            snippet = text[:60] + ("…" if len(text) > 60 else "")
-            chunks.append(f"\n- {escape_markdown(hit.citation)}：{escape_markdown(snippet)} [{n}]")
-        return chunks
-    # `answer()` escapes every `[` of corpus text, so an unescaped `[n]` is always a marker.
-    chunks = [
-        f"{escape_markdown(unescape_markdown(m.group(1)).strip())}[{m.group(2)}] "
-        for m in _MARKED_SENTENCE.finditer(ans.text)
-    ]
-    return chunks or [escape_markdown(unescape_markdown(ans.text))]
-
-
-def highlight(text: str, spans: Sequence[tuple[int, int]]) -> str:
-    """Escaped `text` with the given character spans (the cited sentences) in <mark>."""
-    out, pos = [], 0
-    for start, end in sorted(spans):
-        start, end = max(start, pos), min(end, len(text))
-        if start >= end:  # overlapping or out of range: nothing new to mark
-            continue
-        out.append(html.escape(text[pos:start]))
-        out.append(f"<mark>{html.escape(text[start:end])}</mark>")
-        pos = end
-    out.append(html.escape(text[pos:]))
-    return "".join(out)
-
-
-def sources_html(ans: Answer | None) -> str:
-    """The sources panel: one card per cited passage, every corpus string escaped."""
-    if ans is None:
-        return (
-            '<div class="src-empty">提问后，这里显示答案引用的原文段落，引用的句子会高亮。<br>'
-            "The passages an answer cites appear here, the quoted sentences highlighted.</div>"
-        )
-    if not ans.citations:
-        return '<div class="src-empty">没有找到相关段落。No passages found.</div>'
-    heading = "引用来源 · Sources" if ans.found else "可能相关的段落 · Possibly related"
-    cards = [f"<h3>{heading}</h3>"]
-    for n, hit in enumerate(ans.citations, start=1):
-        p = hit.passage
-        where = " · ".join(html.escape(x) for x in (p.section, _paragraph_label(p)) if x)
-        also = ""
-        if hit.also_in_citations:
-            twins = "；".join(html.escape(c) for c in hit.also_in_citations)
-            also = f'<div class="src-also">也见于 · also in：{twins}</div>'
-        spans = hit.cited if ans.found else ()
-        cards.append(
-            f'<div class="src-card" data-n="{n}">'
-            f'<div class="src-head"><span class="src-n">[{n}]</span>'
-            f'<span class="src-title">{html.escape(p.speech_title)}</span> · {where}</div>'
-            f'<div class="src-text">{highlight(p.text, spans)}</div>{also}</div>'
-        )
-    return "\n".join(cards)
-
-
-def _paragraph_label(p: Passage) -> str:
-    return f"第{p.paragraph}段" + (f"（{p.part}）" if p.part else "")
-
-
 # --- what the page offers -----------------------------------------------------------------
 
 
-def speech_choices(passages: Sequence[Passage]) -> list[tuple[str, str]]:
+def speech_choices(speeches: Sequence[Speech]) -> list[tuple[str, str]]:
     """(title, id) of every speech in the index, in corpus order."""
-    seen: dict[str, str] = {}
-    for p in passages:
-        seen.setdefault(p.speech_id, p.speech_title)
-    return [(title, sid) for sid, title in seen.items()]
+    return [(s.title, s.id) for s in speeches]
 
 
-_NUMBERING = re.compile(r"^([一二三四五六七八九十]+个三|[一二三四五六七八九十]+[、.．]|\d+[、.．])")
 _PLAIN_CLAUSE = re.compile(r"^[\u4e00-\u9fff、“”]{4,24}$")
 
 
@@ -188,7 +101,7 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
     by_speech: dict[str, list[str]] = {}
     taken: set[str] = set()
     for p in passages:
-        clause = _NUMBERING.sub("", p.section).lstrip("，,").split("，")[-1]
+        clause = strip_enumerator(p.section.split(" › ")[0]).split("，")[-1]
         clause = clause.removeprefix("就是要").strip()
         q = f"如何{clause}？"
         if _PLAIN_CLAUSE.match(clause) and q not in taken:
@@ -206,26 +119,11 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
 # --- the handlers -------------------------------------------------------------------------
 
 
-def check_question(question: object) -> str:
-    """The question stripped, or a QueryError naming the problem and the fix (in Chinese)."""
-    q = question.strip() if isinstance(question, str) else ""
-    if not q:
-        raise QueryError("问题是空的：请输入一个问题。(empty question: type one)")
-    if len(q) > MAX_QUERY_CHARS:
-        raise QueryError(
-            f"问题太长（{len(q)} 字，上限 {MAX_QUERY_CHARS} 字）：请缩短后再问。"
-            f"(question too long: {len(q)} > {MAX_QUERY_CHARS} characters)"
-        )
-    if is_broken_text(q):
-        raise QueryError("问题含有无法识别的字符：请重新输入。(broken characters: unpaired surrogates)")
-    return q
-
-
 class Asker:
-    """`answer()` over one index, with the question checked here first (server-side)."""
+    """`answer()` over one index, reloading it when a rebuild publishes a new generation."""
 
-    def __init__(self, index: Index) -> None:
-        self.index = index
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
         # One encoder serves every session; whether it is thread-safe is not promised.
         self._lock = threading.Lock()
 
@@ -238,25 +136,20 @@ class Asker:
         speeches: Sequence[str] | None = None,
         history: Sequence[str] | None = None,
     ) -> Answer:
-        q = check_question(question)
         with self._lock:
-            if not self.index.is_current():
+            if not self.searcher.is_current():
                 # A rebuild was published (`speechrag build` while the server runs): serve it.
-                logger.info("index %s: new generation published, reloading", self.index.root)
-                self.index = get_index(self.index.root)
+                # The old Searcher is dropped here; nothing else holds its generation.
+                logger.info("index %s: new generation published, reloading", self.searcher.location)
+                self.searcher = load_index(self.searcher.location)
             return answer(
-                q,
+                question,  # type: ignore[arg-type]  # answer() checks the type
                 k=k,
                 history=list(history or ()),
                 mode=mode,
                 speeches=list(speeches) if speeches else None,
-                index=self.index,
+                index=self.searcher,
             )
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 Chat = list[dict[str, str]]
@@ -277,9 +170,8 @@ def make_respond(asker: Asker, delay: float = STREAM_DELAY) -> Callable[..., Ite
         chat = [*(chat or []), {"role": "user", "content": escape_markdown(shown) or "（空）"}]
         turns = list(turns or [])
         try:
-            q = check_question(question)
             yield chat, turns, sources_html(None), ""
-            ans = asker(q, mode=mode, k=int(k), speeches=speeches, history=turns)
+            ans = asker(question, mode=mode, k=int(k), speeches=speeches, history=turns)
         except SpeechragError as exc:
             chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(one_line(exc))})
             yield chat, turns, sources_html(None), ""
@@ -291,12 +183,12 @@ def make_respond(asker: Asker, delay: float = STREAM_DELAY) -> Callable[..., Ite
             return
         panel = sources_html(ans)
         text = ""
-        for chunk in answer_chunks(ans):
+        for chunk in markdown_chunks(ans):
             text += chunk
             # A new list per update: Gradio diffs successive values, so none may be mutated.
             yield [*chat, {"role": "assistant", "content": text}], turns, panel, ""
             time.sleep(delay)
-        yield [*chat, {"role": "assistant", "content": text}], [*turns, q], panel, ""
+        yield [*chat, {"role": "assistant", "content": text}], [*turns, ans.question], panel, ""
 
     return respond
 
@@ -348,14 +240,10 @@ def make_ask(asker: Asker) -> Callable[..., dict[str, Any]]:
 # --- the page -----------------------------------------------------------------------------
 
 
-def build_demo(index: Index, *, delay: float = STREAM_DELAY) -> gr.Blocks:
-    """The chat page over `index`; `delay` paces the sentence-by-sentence streaming."""
-    asker = Asker(index)
+def build_demo(searcher: Searcher, *, delay: float = STREAM_DELAY) -> gr.Blocks:
+    """The chat page over `searcher`; `delay` paces the sentence-by-sentence streaming."""
+    asker = Asker(searcher)
     respond = make_respond(asker, delay)
-    # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events,
-    # even with analytics off: the 10-minute soak's server RSS climbed by that until the cap.
-    # Read when the queue is created, so it is set here; a value the operator set wins.
-    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", str(ANALYTICS_EVENTS))
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
         gr.Markdown(
@@ -390,7 +278,7 @@ def build_demo(index: Index, *, delay: float = STREAM_DELAY) -> gr.Blocks:
                         autofocus=True,
                     )
                     send = gr.Button("发送 Send", variant="primary", scale=1, min_width=90)
-                examples = example_questions(index.passages)
+                examples = example_questions(searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN))))
                 shown_examples = (
                     gr.Examples(
                         examples=[[q] for q in examples],
@@ -413,7 +301,7 @@ def build_demo(index: Index, *, delay: float = STREAM_DELAY) -> gr.Blocks:
                     )
                     k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="段落数 · Passages")
                     speeches = gr.Dropdown(
-                        speech_choices(index.passages),
+                        speech_choices(searcher.speeches),
                         value=[],
                         multiselect=True,
                         label="限定讲话 · Speeches",
@@ -444,11 +332,16 @@ def build_demo(index: Index, *, delay: float = STREAM_DELAY) -> gr.Blocks:
                       api_visibility="private", queue=False)
         gr_api(make_ask(asker), api_name="ask", concurrency_id="answer")
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
+    # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events
+    # ($GRADIO_ANALYTICS_MAX_EVENTS), even with analytics off: the 10-minute soak's server RSS
+    # climbed by that until the cap. A smaller cap set by the operator still wins.
+    queue = demo._queue
+    queue.ANALYTICS_MAX_EVENTS = min(queue.ANALYTICS_MAX_EVENTS, ANALYTICS_EVENTS)
     return demo
 
 
 def serve(
-    index: Index,
+    searcher: Searcher,
     *,
     host: str = "127.0.0.1",
     port: int = 7860,
@@ -459,7 +352,7 @@ def serve(
     (then `demo.local_url` is the address and `demo.close()` stops it)."""
     from starlette.middleware import Middleware
 
-    demo = build_demo(index, delay=delay)
+    demo = build_demo(searcher, delay=delay)
     demo.launch(
         server_name=host,
         server_port=port,

