@@ -26,7 +26,7 @@ import pytest
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES
 from speechrag import build_index, load_index
 from speechrag.answering import answer
-from speechrag.index import CURRENT, GEN_RE
+from speechrag.storage import CURRENT, GEN_RE
 from speechrag.searcher import MAX_K, MODES, retrieve
 
 PUBLISHES = 20  # the figure; the default tier does FAST_PUBLISHES (see the test)
@@ -114,8 +114,11 @@ def wait_for_reads(readers: list[Reader], generation: int, timeout: float) -> No
 
 def run_reload(index: Path, tmp: Path, publish: Callable[[Path], None], monkeypatch: pytest.MonkeyPatch,
                publishes: int, time_limit: float = TIME_LIMIT) -> tuple[list[Reader], float]:
+    import speechrag.searcher
+
     publish(corpus_for(tmp / "g00", 0))
     monkeypatch.setenv("SPEECHRAG_INDEX", str(index))
+    monkeypatch.setattr(speechrag.searcher, "_default", None)  # the environment is read afresh
 
     def via_retrieve(i: int) -> list[str]:
         # k=MAX_K returns every passage: a mix of generations anywhere in the index would show.

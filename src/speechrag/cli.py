@@ -180,6 +180,7 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
     """Start the web chat, first building the index if it is missing or stale against its corpus."""
     cfg = settings()
     host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
+    _check_listen(host, port)  # before a build that may take minutes
     click.echo(_build(corpus, index, model, None, False), err=True)
 
     from speechrag.index import load_index
@@ -194,6 +195,30 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
         ) from exc
     click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop)")
     demo.block_thread()
+
+
+def _check_listen(host: str, port: int) -> None:
+    """A one-line error now if ``host:port`` cannot be listened on (Gradio would report any
+    failure as "Cannot find empty port")."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise click.ClickException(f"cannot listen on {host}:{port} (no such address or host name); "
+                                   "pass --host or set SPEECHRAG_HOST") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            reason = {errno.EADDRINUSE: "the port is in use",
+                      errno.EADDRNOTAVAIL: "not an address of this machine",
+                      errno.EACCES: "permission denied for this port"}.get(exc.errno or 0, exc.strerror)
+            raise click.ClickException(f"cannot listen on {host}:{port} ({reason}); "
+                                       "pass --port/--host or set SPEECHRAG_PORT/SPEECHRAG_HOST") from None
 
 
 def _bind_reason(exc: OSError) -> str:

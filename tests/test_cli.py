@@ -1,0 +1,170 @@
+"""The `speechrag` command: one-line errors, settings that persist, hints that work as printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURE_SPEECHES
+from speechrag import build_index, load_index
+from speechrag.cli import cli
+from speechrag.storage import CURRENT
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def one_line_error(code: int, output: str) -> None:
+    assert code == 1, output
+    assert output.startswith("Error: ") and output.count("\n") == 1, output
+    assert "Traceback" not in output
+
+
+def test_unwritable_index_path_is_one_line(fixture_corpus: Path) -> None:
+    one_line_error(*run("build", "--corpus", str(fixture_corpus), "--index", "/dev/null/x", "--model", "hash"))
+
+
+def test_a_plain_build_keeps_the_index_settings(fixture_corpus: Path, tmp_path: Path) -> None:
+    index = str(tmp_path / "e")
+    code, out = run("build", "--corpus", str(fixture_corpus), "--index", index, "--model", "hash", "--dense", "hnsw")
+    assert code == 0, out
+    code, out = run("build", "--index", index)  # no corpus, model or dense given
+    assert code == 0 and "up to date" in out, out
+    m = load_index(index).manifest
+    assert m["dense"]["kind"] == "hnsw" and m["encoder"]["name"] == "hash"
+    code, out = run("build", "--index", index, "--dense", "flat")
+    assert code == 0 and "changed dense index: hnsw -> flat" in out, out
+    code, out = run("build", "--index", index)
+    assert code == 0 and "up to date" in out and load_index(index).manifest["dense"]["kind"] == "flat"
+
+
+def test_build_and_serve_honour_the_environment(fixture_corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "env-index"
+    env = {"SPEECHRAG_INDEX": str(index), "SPEECHRAG_MODEL": "hash", "SPEECHRAG_CORPUS": str(fixture_corpus)}
+    code, out = run("build", env=env)
+    assert code == 0 and "encoder hash" in out, out
+    code, out = run("search", "理赔金额", "-k", "1", env=env)
+    assert code == 0 and "理赔" in out
+    code, out = run("build", env={**env, "SPEECHRAG_PORT": "nope"})
+    one_line_error(code, out)
+    assert "$SPEECHRAG_PORT" in out
+
+
+def test_the_corruption_hint_works_as_printed(fixture_corpus: Path, tmp_path: Path) -> None:
+    """The hint names a command; run exactly that, from another directory: it must rebuild from
+    the index's own corpus with its own encoder."""
+    index = tmp_path / "e"
+    build_index(fixture_corpus, index, model="hash", dense="hnsw")
+    gen = index / (index / CURRENT).read_text().strip()
+    (gen / "dense.faiss").write_bytes(b"junk")
+    code, out = run("search", "理赔", "--index", str(index))
+    one_line_error(code, out)
+    hint = out.split("`")[1]
+    assert hint == f"speechrag build --index {index} --force"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    argv = hint.split()[1:]
+    proc = subprocess.run([sys.executable, "-m", "speechrag.cli", *argv], cwd=elsewhere, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    rebuilt = load_index(index)
+    assert rebuilt.encoder_name == "hash" and rebuilt.manifest["dense"]["kind"] == "hnsw"
+    assert {p.source for p in rebuilt.store.all_passages} == set(FIXTURE_SPEECHES)
+
+
+def test_the_mismatch_hint_works_as_printed(fixture_corpus: Path, tmp_path: Path) -> None:
+    from speechrag import EncoderMismatchError
+
+    index = tmp_path / "e"
+    build_index(fixture_corpus, index, model="hash")
+    with pytest.raises(EncoderMismatchError) as info:
+        load_index(index, model="hash:64")
+    hint = str(info.value).split("`")[1]
+    assert hint == f"speechrag build --index {index} --model hash:64 --force"
+    code, out = run(*hint.split()[1:])
+    assert code == 0, out
+    assert load_index(index, model="hash:64").manifest["encoder"]["dim"] == 64
+
+
+def test_the_lock_is_taken_before_the_corpus_is_read(fixture_corpus: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from filelock import FileLock
+
+    import speechrag.corpus
+
+    index = tmp_path / "e"
+    index.mkdir()
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the corpus was read while another build held the lock")
+
+    monkeypatch.setattr(speechrag.corpus, "read_corpus", never)
+    monkeypatch.setattr(speechrag.corpus, "corpus_files", never)
+    with FileLock(str(index / ".lock")):
+        code, out = run("build", "--corpus", str(fixture_corpus), "--index", str(index), "--model", "hash")
+    one_line_error(code, out)
+    assert "another `speechrag build`" in out
+
+
+def test_a_no_change_build_parses_nothing(fixture_corpus: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import speechrag.corpus
+    import speechrag.lexical
+
+    index = tmp_path / "e"
+    build_index(fixture_corpus, index, model="hash")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a no-change build parsed the corpus or loaded jieba")
+
+    monkeypatch.setattr(speechrag.corpus, "read_corpus", never)
+    monkeypatch.setattr(speechrag.lexical.Tokenizer, "_cutter", never)
+    assert build_index(index=index).up_to_date
+    os.utime(fixture_corpus / "water.md")  # touched, not changed: still nothing to parse
+    assert build_index(index=index).up_to_date
+
+
+def test_verbose_goes_before_or_after_the_command(tiny_index_copy: Path) -> None:
+    for args in (["-v", "build", "--index", str(tiny_index_copy)], ["build", "-v", "--index", str(tiny_index_copy)]):
+        code, out = run(*args)
+        assert code == 0 and "up to date" in out, out
+
+
+def test_help_and_plurals() -> None:
+    code, out = run("serve", "--help")
+    assert code == 0 and "CORPUS" not in out.replace("$SPEECHRAG_CORPUS", "").replace("--corpus", "")
+    from speechrag.index import BuildSummary
+
+    one = BuildSummary("e", "g", "hash", 1, 1, 0, 1, 0.1, 10, True)
+    assert "1 speech, 1 passage" in str(one)
+
+
+def test_serve_on_an_impossible_address_is_one_line_with_the_cause(tiny_index_copy: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "speechrag.cli", "serve", "--index", str(tiny_index_copy), "--host", "999.1.1.1",
+         "--port", "7999"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "999.1.1.1:7999" in errors[0], proc.stderr
+    assert "in use" not in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_ask_prints_plain_text(tiny_index: object) -> None:
+    from speechrag import Searcher
+
+    assert isinstance(tiny_index, Searcher)
+    code, out = run("ask", "社区图书馆免费开放时间", "--index", str(tiny_index.store.root), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert {"text", "sentences", "citations", "found"} <= set(data)
