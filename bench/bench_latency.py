@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from speechrag.answering import answer  # noqa: E402
 from speechrag.evaluate import DEFAULT_QUESTIONS, load_questions  # noqa: E402
 from speechrag.passage import Passage  # noqa: E402
-from speechrag.searcher import get_index, retrieve  # noqa: E402
+from speechrag.searcher import get_searcher, retrieve  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
 
-    index = get_index(args.index)
+    index = get_searcher(args.index)
     encoder = index.encoder
     qs = queries(index.store.all_passages, args.queries)
     if len(qs) < 200:

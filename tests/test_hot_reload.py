@@ -26,8 +26,8 @@ import pytest
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES
 from speechrag import build_index, load_index
 from speechrag.answering import answer
-from speechrag.storage import CURRENT, GEN_RE
 from speechrag.searcher import MAX_K, MODES, retrieve
+from speechrag.storage import CURRENT, GEN_RE
 
 PUBLISHES = 20  # the figure; the default tier does FAST_PUBLISHES (see the test)
 FAST_PUBLISHES = 5
