@@ -1,0 +1,265 @@
+"""PDF: text from pdfminer.six's character positions, rebuilt into paragraphs.
+
+Why pdfminer.six at the character level (measured on tests/fixtures/documents/speech.pdf, a
+3-page speech that LibreOffice exported; ms per file, mean of 5 runs on this 2-core machine):
+
+============================  ====  ================================================================
+library                        ms   text
+============================  ====  ================================================================
+pypdf 7.1 ``extract_text``      19  moves every “ ” to the start of its line (LibreOffice sets the
+                                    quotes in a Latin font, a separate text run); no geometry
+pdfminer.six ``extract_text``   40  right characters, but the quotes land in boxes of their own
+pdfplumber 0.11 (on pdfminer)   57  right order (it clusters characters), one more dependency
+pdfminer.six chars (this)      ~45  right order; x/y/size per character for paragraph rebuilding
+============================  ====  ================================================================
+
+PyMuPDF would be faster but is AGPL. pdfminer is run without its layout analysis
+(``laparams=None``): we only need characters, and lines are rebuilt here:
+
+1. characters are grouped into lines by baseline and ordered by x (this repairs the quotes);
+   spaces are inserted only between Latin letters/digits that stand apart, never next to CJK,
+   so ``2019 年 6 月`` comes out ``2019年6月``;
+2. running heads/feet are dropped: a line at the top or bottom of at least half the pages (digits
+   ignored, so ``第 3 页`` and ``- 3 -`` match across pages), and any top/bottom line that is
+   only a page number;
+3. lines become paragraphs: a new one starts at an indented line, after a line that ends short
+   of the right margin (by over 3 characters, or 1.5 at a sentence end), or after a vertical
+   gap; a paragraph cut by a page end is rejoined because nothing ends it (the page's last line
+   runs to the margin, the next page's first line is not indented).
+
+Bounds: the declared page count is checked before any page is read (and pages are counted while
+read), the deadline is checked between pages, and any exception pdfminer raises on a damaged
+file becomes DocumentError("damaged PDF (...)").
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speechrag.corpus import ends_sentence, normalise
+from speechrag.formats import Block, Deadline, Document, DocumentError, Limits, clean_title
+
+log = logging.getLogger(__name__)
+
+# Page-number lines: "3", "- 3 -", "— 3 —", "第 3 页", "第3页 共12页", "3 / 12", "Page 3 of 12".
+_PAGE_NUMBER = re.compile(
+    r"^(?:[-—–\s]*\d{1,4}[-—–\s]*|第\s*\d{1,4}\s*页(?:\s*[，,/]?\s*共\s*\d{1,4}\s*页)?"
+    r"|\d{1,4}\s*/\s*\d{1,4}|(?:page\s*)?\d{1,4}\s*(?:of|/)\s*\d{1,4})$",
+    re.IGNORECASE,
+)
+_EDGE_LINES = 2  # lines at each of the top and bottom of a page that may be running heads/feet
+
+
+@dataclass
+class _Line:
+    text: str
+    x0: float
+    x1: float
+    top: float  # distance from the page top
+    bottom: float
+    size: float
+    page: int
+
+
+def _chars(item: Any) -> Iterator[Any]:
+    from pdfminer.layout import LTChar, LTContainer
+
+    for child in item:
+        if isinstance(child, LTChar):
+            yield child
+        elif isinstance(child, LTContainer):
+            yield from _chars(child)
+
+
+def _has_image(item: Any) -> bool:
+    from pdfminer.layout import LTContainer, LTImage
+
+    return any(isinstance(c, LTImage) or (isinstance(c, LTContainer) and _has_image(c)) for c in item)
+
+
+def _page_lines(layout: Any, page: int) -> list[_Line]:
+    """Group a page's characters into lines by vertical overlap, each ordered by x."""
+    height = float(layout.height)
+    rows: list[list[Any]] = []
+    for ch in sorted(_chars(layout), key=lambda c: (-(c.y0 + c.y1) / 2, c.x0)):
+        if not ch.get_text().strip():
+            continue  # spaces are re-inserted from geometry below
+        mid = (ch.y0 + ch.y1) / 2
+        if rows:
+            last = rows[-1]
+            ref = last[0]
+            if abs(mid - (ref.y0 + ref.y1) / 2) < max(ref.size, ch.size) * 0.45:
+                last.append(ch)
+                continue
+        rows.append([ch])
+    lines = []
+    for row in rows:
+        row.sort(key=lambda c: c.x0)
+        parts: list[str] = []
+        prev = None
+        for ch in row:
+            text = ch.get_text()
+            if prev is not None and ch.x0 - prev.x1 > 0.25 * ch.size:
+                a, b = parts[-1][-1], text[0]
+                if a.isascii() and a.isalnum() and b.isascii() and b.isalnum():
+                    parts.append(" ")
+            parts.append(text)
+            prev = ch
+        text = normalise("".join(parts))
+        if text:
+            sizes = Counter(round(c.size, 1) for c in row)
+            lines.append(
+                _Line(
+                    text,
+                    min(c.x0 for c in row),
+                    max(c.x1 for c in row),
+                    height - max(c.y1 for c in row),
+                    height - min(c.y0 for c in row),
+                    sizes.most_common(1)[0][0],
+                    page,
+                )
+            )
+    return lines
+
+
+def _edge_key(text: str) -> str:
+    return re.sub(r"\d+", "#", re.sub(r"\s+", "", text))
+
+
+def _drop_running(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[list[_Line]]:
+    """Remove running heads/feet and page numbers from the top and bottom lines of each page."""
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        for line in {id(x): x for x in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]}.values():
+            edges[_edge_key(line.text)] += 1
+    need = max(2, (len(pages) + 1) // 2)
+    running = {key for key, n in edges.items() if n >= need}
+    out = []
+    for lines in pages:
+        edge_ids = {id(x) for x in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]}
+        kept = []
+        for line in lines:
+            if id(line) in edge_ids and _PAGE_NUMBER.match(line.text):
+                dropped["page-number"] += 1
+            elif id(line) in edge_ids and _edge_key(line.text) in running:
+                dropped["running-head"] += 1
+            else:
+                kept.append(line)
+        out.append(kept)
+    return out
+
+
+def _paragraphs(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[Block]:
+    lines = [line for page in pages for line in page]
+    if not lines:
+        return []
+    size = Counter(line.size for line in lines).most_common(1)[0][0]
+    left = Counter(round(line.x0) for line in lines).most_common(1)[0][0]
+    right = sorted(line.x1 for line in lines)[int(len(lines) * 0.9)]
+    spacing = Counter(
+        round(b.top - a.top) for a, b in itertools.pairwise(lines) if a.page == b.page and b.top > a.top
+    ).most_common(1)
+    step = spacing[0][0] if spacing else size * 1.5
+    blocks: list[Block] = []
+    current: list[_Line] = []
+
+    def flush() -> None:
+        if current:
+            text = ""
+            for line in current:
+                joiner = " " if text and text[-1].isascii() and text[-1].isalnum() and line.text[0].isascii() else ""
+                text += joiner + line.text
+            big = current[0].size >= size * 1.2
+            kind = "title" if big and current[0].page == 0 and not blocks else "heading" if big else "paragraph"
+            blocks.append(Block(text, kind, 1 if kind == "heading" else 0))  # type: ignore[arg-type]
+            current.clear()
+
+    for line in lines:
+        prev = current[-1] if current else None
+        new = (
+            prev is None
+            or line.x0 > left + 0.8 * size  # first-line indent (or centred)
+            # The previous line stopped short: its paragraph ended. By 1.5-3 characters only at a
+            # sentence end, since a line of narrow Latin quotes (“”) also stops ~1.5 em short.
+            or prev.x1 < right - 3 * size
+            or (prev.x1 < right - 1.5 * size and ends_sentence(prev.text))
+            or abs(line.size - prev.size) > 0.15 * size
+            or (line.page == prev.page and line.top - prev.top > step * 1.6)
+        )
+        if new:
+            flush()
+        elif prev is not None and line.page != prev.page:
+            dropped["page-break-rejoined"] += 1
+        current.append(line)
+    flush()
+    return blocks
+
+
+def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Document:
+    from pdfminer.converter import PDFPageAggregator
+    from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+    from pdfminer.pdfparser import PDFParser
+    from pdfminer.pdftypes import resolve1
+
+    pages: list[list[_Line]] = []
+    images = False
+    title = ""
+    try:
+        document = PDFDocument(PDFParser(io.BytesIO(data)), password="")
+        declared = resolve1(resolve1(document.catalog.get("Pages")) or {}).get("Count")
+        if isinstance(declared, int) and declared > limits.max_pages:
+            raise DocumentError(f"PDF has {declared:,} pages, over the {limits.max_pages:,}-page limit")
+        for info in document.info:
+            raw = resolve1(info.get("Title"))
+            if isinstance(raw, bytes):
+                title = clean_title(_pdf_string(raw))
+        resources = PDFResourceManager(caching=True)
+        device = PDFPageAggregator(resources, laparams=None)
+        interpreter = PDFPageInterpreter(resources, device)
+        for n, page in enumerate(PDFPage.create_pages(document)):
+            if n >= limits.max_pages:
+                raise DocumentError(f"PDF has over {limits.max_pages:,} pages")
+            deadline.check(f"PDF page {n + 1}")
+            interpreter.process_page(page)
+            layout = device.get_result()
+            lines = _page_lines(layout, n)
+            if not lines and _has_image(layout):
+                images = True
+            pages.append(lines)
+    except DocumentError:
+        raise
+    except PDFPasswordIncorrect:
+        raise DocumentError("encrypted PDF") from None
+    except PDFEncryptionError as exc:
+        raise DocumentError(f"encrypted PDF ({exc})") from None
+    except RecursionError:
+        raise DocumentError("damaged PDF (cyclic structure)") from None
+    except Exception as exc:
+        raise DocumentError(f"damaged PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not pages:
+        raise DocumentError("damaged PDF (no pages)")
+    if not any(pages):
+        raise DocumentError("no text layer (scanned?)" if images else "no text in this PDF")
+    dropped: Counter[str] = Counter()
+    blocks = _paragraphs(_drop_running(pages, dropped), dropped)
+    styled = next((b.text for b in blocks if b.kind == "title"), "")
+    log.debug("%s: %d pages, dropped %s", path.name, len(pages), dict(dropped))
+    return Document(tuple(blocks), "pdf", styled or title, tuple(sorted(dropped.items())))
+
+
+def _pdf_string(raw: bytes) -> str:
+    if raw.startswith((b"\xfe\xff", b"\xff\xfe")):
+        return raw.decode("utf-16", errors="replace")
+    from pdfminer.utils import decode_text
+
+    return str(decode_text(raw))
