@@ -13,9 +13,9 @@ projects (PDF), 仙桃 business environment (HTML), 海淀区 work safety (GBK H
 (GBK text with CRLF).
 """
 
+# ruff: noqa: E501  (fixture HTML and XML are kept as written, one element per line)
 from __future__ import annotations
 
-import bz2
 import io
 import random
 import shutil
@@ -26,7 +26,6 @@ import zipfile
 from pathlib import Path
 
 from docx import Document as new_docx
-from docx.enum.text import WD_BREAK
 from docx.oxml import parse_xml
 from docx.shared import Pt
 
@@ -194,7 +193,16 @@ def _soffice(src: Path, fmt: str, outdir: Path) -> Path:
         sys.exit("LibreOffice is needed: apt-get install libreoffice-writer-nogui")
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [exe, f"-env:UserInstallation=file://{profile}", "--headless", "--convert-to", fmt, "--outdir", str(outdir), str(src)],
+            [
+                exe,
+                f"-env:UserInstallation=file://{profile}",
+                "--headless",
+                "--convert-to",
+                fmt,
+                "--outdir",
+                str(outdir),
+                str(src),
+            ],
             check=True,
             capture_output=True,
             timeout=180,
@@ -326,7 +334,9 @@ def _raw_pdf(objects: list[bytes], root: int, *, prev_self: bool = False) -> byt
     for off in offsets:
         out.write(b"%010d 00000 n \n" % off)
     prev = b" /Prev %d" % xref if prev_self else b""
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, prev, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root %d 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, prev, xref)
+    )
     return out.getvalue()
 
 
@@ -428,9 +438,14 @@ def page_html(path: Path) -> None:
     s = PAGE_XIANTAO
     paras = [s["dateline"], *s["paras"]]  # the newspaper's own date line opens the article text
     html = _html(
-        s["title"], "仙桃市人民政府网", "仙桃市人民政府办公室", 'charset="utf-8"',
+        s["title"],
+        "仙桃市人民政府网",
+        "仙桃市人民政府办公室",
+        'charset="utf-8"',
         "发布时间：2019-03-05 09:30　来源：仙桃日报　点击数：2381",
-        paras, "全市春季植树造林工作现场会召开", "市政府召开第十二次常务会议",
+        paras,
+        "全市春季植树造林工作现场会召开",
+        "市政府召开第十二次常务会议",
     )
     path.write_text(html, encoding="utf-8")
 
@@ -454,11 +469,16 @@ PAGE_HAIDIAN = {
 def page_gbk_html(path: Path) -> None:
     s = PAGE_HAIDIAN
     html = _html(
-        s["title"], "北京市海淀区人民政府", "北京市海淀区人民政府办公室", 'http-equiv="Content-Type" content="text/html; charset=gbk"',
+        s["title"],
+        "北京市海淀区人民政府",
+        "北京市海淀区人民政府办公室",
+        'http-equiv="Content-Type" content="text/html; charset=gbk"',
         "发布时间：2020-01-08　来源：海淀区应急管理局　点击数：1024　【字体：大 中 小】",
-        s["paras"], "区政府召开第九十次常务会", "海淀区召开2020年防汛工作会议",
+        s["paras"],
+        "区政府召开第九十次常务会",
+        "海淀区召开2020年防汛工作会议",
     )
-    path.write_bytes(html.replace('<meta http-equiv', '<meta charset="gbk">\n<meta http-equiv', 1).encode("gbk"))
+    path.write_bytes(html.replace("<meta http-equiv", '<meta charset="gbk">\n<meta http-equiv', 1).encode("gbk"))
 
 
 # --- 6. report-gbk-crlf.txt -----------------------------------------------------------------
@@ -491,11 +511,16 @@ def bomb_docx(path: Path) -> None:
     """A docx whose document.xml expands to 300 MB (honestly declared), bzip2'd into ~1 KB."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        zf.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
         info = zipfile.ZipInfo("word/document.xml")
         info.compress_type = zipfile.ZIP_BZIP2
         with zf.open(info, "w", force_zip64=True) as fh:
-            fh.write(b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>')
+            fh.write(
+                b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>'
+            )
             chunk = b"A" * (1 << 20)
             for _ in range(300):
                 fh.write(chunk)

@@ -135,7 +135,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     blocks = _blocks(main if main is not None else root)
     rules = boilerplate_rules()
     dropped: Counter[str] = Counter()
-    kept = []
+    kept: list[Block] = []
     for block in blocks:
         rule = next((r for r in rules if r.matches(block.text)), None)
         if rule is not None:
