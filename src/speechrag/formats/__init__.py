@@ -208,9 +208,11 @@ def sniff(head: bytes, suffix: str = "") -> str:
             hint = f" named {suffix}" if suffix else ""
             raise DocumentError(f"binary file, not text ({what}{hint})")
     sample = head[:2048].lower().lstrip(b"\xef\xbb\xbf \t\r\n")
-    if suffix in (".html", ".htm") or any(m in sample[:1024] for m in _HTML_MARKERS[:2]):
+    marked = any(m in sample for m in _HTML_MARKERS)
+    # A text file may mention <html> in passing; a saved page starts with markup.
+    if suffix in (".html", ".htm") or (marked and sample.startswith(b"<")):
         return "html"
-    if suffix not in (".txt", ".md") and any(m in sample for m in _HTML_MARKERS):
+    if marked and suffix not in (".txt", ".md"):
         return "html"
     if suffix in (".docx", ".doc", ".pdf"):
         # Text in a file named like a binary format: read it as text but say so.

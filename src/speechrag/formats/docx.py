@@ -225,7 +225,7 @@ class _Walker:
         for child in el:
             tag = child.tag
             if tag == T:
-                parts.append(child.text or "")
+                parts.append("".join(child.itertext()))  # an unexpanded entity leaves text in its tail
             elif tag == TAB:
                 parts.append(" ")
             elif tag in (BR, CR):

@@ -1,0 +1,418 @@
+"""speechrag.formats: every loader on its committed fixture (exact blocks), sniffing, the
+docx/HTML/PDF rules on small hand-made inputs, and every hostile file refused with its reason
+within a time bound. Fixtures: tests/fixtures/documents/, made by scripts/make_fixtures.py."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from speechrag.corpus import boilerplate_rules
+from speechrag.formats import (
+    SUFFIXES,
+    Block,
+    Document,
+    DocumentError,
+    Limits,
+    clean_title,
+    read_document,
+    sniff,
+    split_soft_breaks,
+)
+from speechrag.formats.html import decode_html
+
+DOCS = Path(__file__).parent / "fixtures" / "documents"
+# Hostile files must be refused quickly: each takes < 0.1 s here; the bound only catches hangs.
+HANG_BOUND_S = 10.0
+
+needs_antiword = pytest.mark.skipif(
+    not (shutil.which("antiword") or shutil.which("catdoc")), reason="apt-get install antiword (bash scripts/dev test does)"
+)
+
+
+def read(name: str) -> Document:
+    return read_document(DOCS / name)
+
+
+def texts(doc: Document) -> list[str]:
+    return [b.text for b in doc.blocks]
+
+
+def test_suffixes_cover_every_format() -> None:
+    assert SUFFIXES == (".docx", ".doc", ".pdf", ".html", ".htm", ".txt", ".md")
+
+
+# --- fixtures, exactly ------------------------------------------------------------------------
+
+
+def test_docx_nested_tables_body_empty() -> None:
+    doc = read("report-nested-tables.docx")
+    assert doc.format == "docx"
+    # core properties title "青山区政府工作报告 - 青山区人民政府门户网站", site name removed
+    assert doc.title == "青山区政府工作报告"
+    assert len(doc.blocks) == 15
+    assert texts(doc)[:4] == [
+        "政府工作报告",
+        "——2017年2月11日在青山区第十八届人民代表大会第一次会议上",
+        "青山区人民政府区长李建国",
+        "各位代表：",
+    ]
+    assert "一、2016年工作回顾" in texts(doc) and "二、2017年主要任务" in texts(doc)
+    assert texts(doc)[-1] == "各位代表，新的一年，我们将在区委的坚强领导下，凝心聚力，真抓实干，为建设现代化滨江新城区而努力奋斗！"
+    assert all(b.kind == "paragraph" for b in doc.blocks)  # no styles in a web paste
+
+
+def test_docx_headings_title_and_text_box_in_order() -> None:
+    doc = read("speech-headings.docx")
+    assert doc.title == "在全市农村饮水安全工作会议上的讲话"  # Title style; core title is a file name
+    assert doc.blocks[0] == Block("在全市农村饮水安全工作会议上的讲话", "title")
+    assert [(b.text, b.level) for b in doc.blocks if b.kind == "heading"] == [
+        ("一、充分认识农村饮水安全工作的重要性", 1),
+        ("二、突出抓好工程建设和运行管护", 1),
+        ("三、加强组织领导，确保各项任务落到实处", 1),
+    ]
+    t = texts(doc)
+    # the text box follows its anchor paragraph, once (the mc:Fallback VML copy is skipped)
+    anchor = t.index("下面是去年的完成情况。")
+    assert t[anchor + 1 : anchor + 3] == [
+        "专栏：2017年农村饮水安全工程完成情况",
+        "全年完成投资4.2亿元，新建水厂21座，受益人口46万人。",
+    ]
+    assert t.count("全年完成投资4.2亿元，新建水厂21座，受益人口46万人。") == 1
+    # the repeated salutation stays a paragraph of its own, in place
+    assert t.count("同志们、朋友们！") == 2
+    assert t[t.index("二、突出抓好工程建设和运行管护") + 1] == "同志们、朋友们！"
+    assert t[-1] == "让我们以更加扎实的作风，把这项惠及百万群众的民生工程办好！"
+    assert len(doc.blocks) == 19
+
+
+@needs_antiword
+def test_doc_through_antiword() -> None:
+    doc = read("old-speech.doc")
+    assert doc.format == "doc"
+    assert len(doc.blocks) == 11
+    assert texts(doc)[:3] == ["张明同志在全县教育工作会议上的讲话", "（二〇一五年九月八日）", "同志们："]
+    assert texts(doc)[-1] == "同志们，教育是民族振兴、社会进步的基石，让我们共同努力，把全县教育事业推向新的高度！"
+
+
+def test_doc_without_antiword_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("speechrag.formats.doc.shutil.which", lambda name: None)
+    with pytest.raises(DocumentError, match=r"^antiword/catdoc not installed: apt-get install antiword$"):
+        read("old-speech.doc")
+
+
+def test_pdf_running_heads_page_numbers_and_page_end_rejoin() -> None:
+    doc = read("speech.pdf")
+    assert doc.format == "pdf"
+    t = texts(doc)
+    assert len(t) == 22
+    assert t[:4] == ["在全省文化惠民工程推进会上的讲话", "2019年6月12日", "河南省文化和旅游厅厅长赵文华", "同志们："]
+    # three running heads and three "- n -" footers dropped, none left anywhere
+    assert dict(doc.dropped) == {"running-head": 3, "page-number": 3}
+    assert not any("推进会材料" in x or x.startswith("-") for x in t)
+    # the quotes LibreOffice sets in a Latin font are back in place, and no CJK spaces
+    assert "曾经指出：“文艺工作，是党和人民事业的重要组成部分，在党和人民事业发展中具有十分重要的地位。”面对全面" in t[8]
+    assert "“端菜”与“点菜”" in t[14]
+    assert all(" " not in x for x in t)
+    # a paragraph that runs over a page end comes back whole
+    assert t[9].startswith("第一，推动社会主义文艺大发展大繁荣") and t[9].endswith("主动作为。")
+    assert all(x[-1] in "。！？：”" or x[:2] in ("一、", "二、", "三、") or i < 3 for i, x in enumerate(t)), t
+    assert t[-1] == "同志们，做好文化惠民工作，使命光荣，责任重大。让我们以更加饱满的热情、更加务实的作风，推动全省文化惠民工程再上新台阶！"
+
+
+CHROME = ("版权所有", "ICP", "点击数", "字号", "打印", "关闭窗口", "扫一扫", "上一篇", "下一篇", "推荐阅读", "首页", "责任编辑")
+
+
+def test_html_page_main_text_without_chrome() -> None:
+    doc = read("page.html")
+    assert doc.format == "html"
+    assert doc.title == "仙桃市委书记刘强在全市优化营商环境大会上的讲话"
+    assert doc.blocks[0] == Block(doc.title, "title")
+    t = texts(doc)
+    assert t[1:3] == ["2019-03-05 08:12 来源：仙桃日报", "同志们："]
+    assert t[-1] == "同志们，营商环境就是生产力，让我们以“等不起”的紧迫感，推动仙桃高质量发展迈出新步伐！"
+    assert len(t) == 10
+    assert not [x for x in t if any(c in x for c in CHROME)]
+    assert dict(doc.dropped) == {"editor-credit": 1, "navigation": 2, "page-meta": 1, "qr-code": 1, "related-heading": 1}
+
+
+def test_html_gbk_page() -> None:
+    doc = read("page-gbk.html")
+    assert doc.title == "在全区安全生产工作会议上的讲话"
+    t = texts(doc)
+    assert t[1:4] == ["（2020年1月6日）", "海淀区副区长孙丽", "同志们："]
+    assert t[-1] == "同志们，安全生产责任重于泰山，各单位要坚决守住安全底线！"
+    assert not [x for x in t if any(c in x for c in CHROME)]
+
+
+def test_text_gbk_crlf() -> None:
+    doc = read("report-gbk-crlf.txt")
+    assert doc.format == "txt"
+    t = texts(doc)
+    assert len(t) == 11
+    assert t[:4] == ["政府工作报告", "二〇一八年一月九日在洛阳市第十五届人民代表大会第三次会议上", "洛阳市人民政府市长刘宏", "各位代表："]
+    assert not any("\r" in x for x in t)
+
+
+# --- hostile files ---------------------------------------------------------------------------
+
+HOSTILE = [
+    ("bomb.docx", r"^docx expands to over 200 MB \(zip bomb\?\)$"),
+    ("empty.docx", r"^no text in this docx file$"),
+    ("scanned.pdf", r"^no text layer \(scanned\?\)$"),
+    ("encrypted.pdf", r"^encrypted PDF$"),
+    ("broken.pdf", r"^damaged PDF \("),
+    ("cyclic.pdf", r"^damaged PDF \("),
+    ("pages-10000.pdf", r"^PDF has 10,000 pages, over the 2,000-page limit$"),
+    ("fake.pdf", r"^binary file, not text \(an executable \(ELF\) named \.pdf\)$"),
+    ("binary.txt", r"^binary file, not text$"),
+]
+
+
+@pytest.mark.parametrize(("name", "reason"), HOSTILE)
+def test_hostile_file_is_refused_with_its_reason(name: str, reason: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(DocumentError, match=reason):
+        read(name)
+    assert time.perf_counter() - started < HANG_BOUND_S
+
+
+def test_hostile_fixtures_stay_small() -> None:
+    # the bomb is 300 MB uncompressed but must stay tiny in git
+    assert (DOCS / "bomb.docx").stat().st_size < 4096
+    with zipfile.ZipFile(DOCS / "bomb.docx") as zf:
+        assert zf.getinfo("word/document.xml").file_size > 200 * 1024 * 1024
+
+
+def test_file_size_cap(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes("讲话".encode() * 1000)
+    with pytest.raises(DocumentError, match="over the 0 MB limit"):
+        read_document(big, max_bytes=1000)
+
+
+def test_lying_zip_header_is_bounded(tmp_path: Path) -> None:
+    """A member whose declared size is small but whose data is larger: reads stop at the cap."""
+    body = b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+    body += b"<w:p><w:r><w:t>" + "很长的文字".encode() * 50_000 + b"</w:t></w:r></w:p></w:body></w:document>"
+    path = _docx(tmp_path, body)
+    with pytest.raises(DocumentError, match="zip bomb"):
+        read_document(path, limits=Limits(max_unzipped=100_000))
+
+
+def test_time_bound_is_enforced_between_pages() -> None:
+    with pytest.raises(DocumentError, match=r"^took over 0 s"):
+        read_document(DOCS / "speech.pdf", limits=Limits(seconds=0))
+
+
+# --- sniffing: content decides, the suffix only hints ----------------------------------------
+
+
+def test_content_not_suffix_picks_the_loader(tmp_path: Path) -> None:
+    renamed = tmp_path / "report.doc"  # a docx saved with the old suffix
+    renamed.write_bytes((DOCS / "report-nested-tables.docx").read_bytes())
+    assert read_document(renamed).format == "docx"
+    page_as_txt = tmp_path / "saved.txt"
+    page_as_txt.write_bytes((DOCS / "page.html").read_bytes())
+    assert read_document(page_as_txt).format == "html"
+    pdf_as_txt = tmp_path / "x.txt"
+    pdf_as_txt.write_bytes((DOCS / "speech.pdf").read_bytes())
+    assert read_document(pdf_as_txt).format == "pdf"
+
+
+@pytest.mark.parametrize(
+    ("head", "suffix", "kind"),
+    [
+        (b"PK\x03\x04rest", ".docx", "docx"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", ".txt", "doc"),
+        (b"junk\n%PDF-1.7", ".bin", "pdf"),
+        (b"\xef\xbb\xbf<!DOCTYPE html><html>", ".txt", "html"),
+        (b"<p>hand-written fragment</p>", ".htm", "html"),
+        ("# 标题\n正文".encode(), ".md", "text"),
+        ("正文里提到<html>标签".encode(), ".txt", "text"),
+    ],
+)
+def test_sniff(head: bytes, suffix: str, kind: str) -> None:
+    assert sniff(head, suffix) == kind
+
+
+def test_sniff_refuses_rtf_and_images() -> None:
+    with pytest.raises(DocumentError, match="RTF"):
+        sniff(b"{\\rtf1\\ansi", ".doc")
+    with pytest.raises(DocumentError, match=r"binary file, not text \(a PNG image named \.docx\)"):
+        sniff(b"\x89PNG\r\n", ".docx")
+
+
+def test_odt_and_xlsx_zip_are_named(tmp_path: Path) -> None:
+    for member, reason in (("content.xml", "OpenDocument"), ("xl/workbook.xml", "spreadsheet")):
+        path = tmp_path / "x.docx"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(member, "<x/>")
+        with pytest.raises(DocumentError, match=reason):
+            read_document(path)
+
+
+def test_markdown_headings(tmp_path: Path) -> None:
+    path = tmp_path / "s.md"
+    path.write_text("# 在全市会议上的讲话\r\n\r\n## 一、总体要求\r\n同志们：\r\n", encoding="utf-8")
+    doc = read_document(path)
+    assert doc.format == "md" and doc.title == "在全市会议上的讲话"
+    assert doc.blocks == (
+        Block("在全市会议上的讲话", "title"),
+        Block("一、总体要求", "heading", 2),
+        Block("同志们："),
+    )
+
+
+# --- docx details on hand-made XML -------------------------------------------------------------
+
+W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def _docx(tmp_path: Path, document: bytes, styles: bytes | None = None) -> Path:
+    path = tmp_path / "t.docx"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", document)
+        if styles is not None:
+            zf.writestr("word/styles.xml", styles)
+    return path
+
+
+def _body(inner: str) -> bytes:
+    return (
+        f'<w:document xmlns:w="{W}" xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006">'
+        f"<w:body>{inner}</w:body></w:document>"
+    ).encode()
+
+
+def _p(text: str, style: str = "") -> str:
+    ppr = f'<w:pPr><w:pStyle w:val="{style}"/></w:pPr>' if style else ""
+    return f"<w:p>{ppr}<w:r><w:t>{text}</w:t></w:r></w:p>"
+
+
+def test_docx_soft_breaks_split_only_between_paragraphs(tmp_path: Path) -> None:
+    runs = (
+        "<w:p><w:r><w:t>第一段说完了。</w:t><w:br/><w:t>第二段开始，这一行</w:t><w:br/>"
+        "<w:t>被手工折行了。</w:t><w:br/><w:t>二、下一部分</w:t><w:tab/><w:t>标题</w:t></w:r></w:p>"
+    )
+    doc = read_document(_docx(tmp_path, _body(runs)))
+    assert texts(doc) == ["第一段说完了。", "第二段开始，这一行被手工折行了。", "二、下一部分标题"]
+
+
+def test_docx_chinese_style_ids_outline_levels_and_content_controls(tmp_path: Path) -> None:
+    styles = (
+        f'<w:styles xmlns:w="{W}">'
+        '<w:style w:styleId="1"><w:name w:val="heading 1"/></w:style>'
+        '<w:style w:styleId="a3"><w:name w:val="标题"/></w:style>'
+        '<w:style w:styleId="ZDY"><w:name w:val="自定义"/><w:pPr><w:outlineLvl w:val="1"/></w:pPr></w:style>'
+        "</w:styles>"
+    ).encode()
+    body = _body(
+        _p("讲话题目", "a3")
+        + _p("一、第一部分", "1")
+        + _p("（一）小节", "ZDY")
+        + "<w:sdt><w:sdtContent>"
+        + _p("控件里的段落。")
+        + "</w:sdtContent></w:sdt>"
+        + '<w:p><w:r><w:t>删掉的</w:t></w:r><w:del><w:r><w:delText>不该出现</w:delText></w:r></w:del></w:p>'
+    )
+    doc = read_document(_docx(tmp_path, body, styles))
+    assert doc.blocks == (
+        Block("讲话题目", "title"),
+        Block("一、第一部分", "heading", 1),
+        Block("（一）小节", "heading", 2),
+        Block("控件里的段落。"),
+        Block("删掉的"),
+    )
+    assert doc.title == "讲话题目"
+
+
+def test_docx_entities_are_not_expanded(tmp_path: Path) -> None:
+    evil = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "AAAAAAAAAA"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        + _body("<w:p><w:r><w:t>&b;正文。</w:t></w:r></w:p>").replace(b"<w:body>", b"<w:body>", 1)
+    )
+    doc = read_document(_docx(tmp_path, evil))
+    assert "AAAA" not in texts(doc)[0] and texts(doc)[0].endswith("正文。")
+
+
+def test_split_soft_breaks_keeps_quotes_with_their_sentence() -> None:
+    assert list(split_soft_breaks("他说：“要抓落实。\n”大家都赞同。")) == ["他说：“要抓落实。”大家都赞同。"]
+    assert list(split_soft_breaks("English words\nwrapped here")) == ["English words wrapped here"]
+    assert list(split_soft_breaks("同志们：\n今天开会。")) == ["同志们：", "今天开会。"]
+
+
+# --- HTML details ---------------------------------------------------------------------------
+
+
+def test_decode_html_charsets() -> None:
+    text = "讲话全文"
+    assert decode_html(b'<meta charset="gb2312">' + text.encode("gbk")).endswith(text)
+    assert decode_html(b"<html>" + text.encode("gb18030")).endswith(text)  # no meta: UTF-8 fails, GB18030
+    assert decode_html(b'<meta charset="utf-8">' + text.encode()).endswith(text)
+    assert decode_html(b"\xef\xbb\xbf<meta charset=gbk>" + text.encode()).endswith(text)  # BOM wins
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "【字号 大 中 小】【我要打印】【关闭窗口】",
+        "[打印本页] [关闭窗口]",
+        "字号：大 中 小 | 打印 | 关闭",
+        "扫一扫在手机打开当前页",
+        "发布时间：2019-03-05 09:30 来源：仙桃日报点击数：2381",
+        "来源：海淀区应急管理局 浏览次数：87",
+        "推荐阅读",
+        "推荐阅读：",
+        "上一篇：全市春季植树造林工作现场会召开",
+        "下一篇：市政府召开第十二次常务会议",
+        "责任编辑：张华",
+        "当前位置：首页 > 新闻中心 > 领导讲话",
+        "版权所有：仙桃市人民政府网 主办单位：仙桃市人民政府办公室",
+        "网站标识码：4290040001 鄂ICP备05003262号",
+        "返回顶部",
+    ],
+)
+def test_site_chrome_is_matched_by_a_boilerplate_rule(line: str) -> None:
+    assert any(rule.matches(line) for rule in boilerplate_rules()), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2019-03-05 08:12 来源：仙桃日报",  # the speech's own date line: parse_header reads it
+        "（2020年1月6日）",
+        "同志们，我们要切实保护知识产权，维护版权所有者的合法权益。",
+        "今年网站点击数大幅增长，说明政务公开工作取得了实效。",
+        "要推广“文化超市”点单模式，由群众自主选择文化服务项目。",
+        "一、清醒认识营商环境存在的差距",
+    ],
+)
+def test_speech_lines_are_not_chrome(line: str) -> None:
+    assert not [rule.name for rule in boilerplate_rules() if rule.matches(line)]
+
+
+def test_clean_title() -> None:
+    assert clean_title("政府工作报告_青山区人民政府网") == "政府工作报告"
+    assert clean_title("仙桃市人民政府网 - 在全市会议上的讲话", "仙桃市人民政府网") == "在全市会议上的讲话"
+    assert clean_title("Microsoft Word - 讲话稿.doc") == ""
+    assert clean_title("在全市经济工作会议上的讲话") == "在全市经济工作会议上的讲话"
+
+
+def test_html_without_main_text(tmp_path: Path) -> None:
+    path = tmp_path / "nav.html"
+    path.write_text("<html><body><nav><a href='/'>首页</a></nav></body></html>", encoding="utf-8")
+    with pytest.raises(DocumentError, match=r"no main text|no text"):
+        read_document(path)
+
+
+def test_pdf_bytes_in_memory_only() -> None:
+    # read_document reads the file once; the loader never reopens the path (works on a pipe copy)
+    data = (DOCS / "speech.pdf").read_bytes()
+    assert sniff(io.BytesIO(data).read(2048), ".pdf") == "pdf"
