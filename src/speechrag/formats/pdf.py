@@ -157,7 +157,7 @@ def _drop_running(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[l
     return out
 
 
-def _paragraphs(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[Block]:
+def _paragraphs(pages: Sequence[list[_Line]]) -> list[Block]:
     lines = [line for page in pages for line in page]
     if not lines:
         return []
@@ -170,6 +170,7 @@ def _paragraphs(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[Blo
     step = spacing[0][0] if spacing else size * 1.5
     blocks: list[Block] = []
     current: list[_Line] = []
+    rejoined = 0
 
     def flush() -> None:
         if current:
@@ -197,9 +198,10 @@ def _paragraphs(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[Blo
         if new:
             flush()
         elif prev is not None and line.page != prev.page:
-            dropped["page-break-rejoined"] += 1
+            rejoined += 1
         current.append(line)
     flush()
+    log.debug("%d paragraphs rejoined across a page end", rejoined)
     return blocks
 
 
@@ -251,7 +253,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     if not any(pages):
         raise DocumentError("no text layer (scanned?)" if images else "no text in this PDF")
     dropped: Counter[str] = Counter()
-    blocks = _paragraphs(_drop_running(pages, dropped), dropped)
+    blocks = _paragraphs(_drop_running(pages, dropped))
     styled = next((b.text for b in blocks if b.kind == "title"), "")
     log.debug("%s: %d pages, dropped %s", path.name, len(pages), dict(dropped))
     return Document(tuple(blocks), "pdf", styled or title, tuple(sorted(dropped.items())))
