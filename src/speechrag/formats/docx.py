@@ -225,7 +225,7 @@ class _Walker:
         for child in el:
             tag = child.tag
             if tag == T:
-                parts.append("".join(child.itertext()))  # an unexpanded entity leaves text in its tail
+                parts.append(str(child.xpath("string()")))  # with an unexpanded entity, text sits in its tail
             elif tag == TAB:
                 parts.append(" ")
             elif tag in (BR, CR):
