@@ -106,6 +106,9 @@ def _xml(zf: zipfile.ZipFile, name: str, limits: Limits) -> etree._Element | Non
         return None
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
         raise DocumentError(f"damaged docx ({name}: {exc})") from None
+    if b"<!DOCTYPE" in raw[:2048].upper():
+        # Word never writes a DTD; one here can only be an entity-expansion attack.
+        raise DocumentError(f"docx part {name} declares a DTD (entity expansion attack?)")
     try:
         return etree.fromstring(raw, _parser())
     except etree.XMLSyntaxError as exc:
@@ -225,7 +228,7 @@ class _Walker:
         for child in el:
             tag = child.tag
             if tag == T:
-                parts.append(str(child.xpath("string()")))  # with an unexpanded entity, text sits in its tail
+                parts.append("".join(str(t) for t in child.itertext()))
             elif tag == TAB:
                 parts.append(" ")
             elif tag in (BR, CR):
