@@ -366,7 +366,11 @@ def _read_line(line: str, state: _State) -> bool:
         state.meta_seen = True
         return True
     m = _OCCASION_LINE.match(stripped)
-    if m and (m.group("occ") or m.group("date")) and (m.group("occ") is None or _MEETING.search(m.group("occ"))):
+    # A date alone with a speech word is a title (2019年政府工作报告), not an occasion line.
+    occasion_line = m is not None and (
+        bool(m.group("occ") and _MEETING.search(m.group("occ"))) or bool(m.group("date") and not m.group("kind"))
+    )
+    if m and occasion_line:
         if m.group("kind") and not m.group("date") and not state.meta_seen and len(state.title) < 2:
             # 在…上的讲话 without a date: the title itself, or the subtitle under a main title.
             state.title.append(stripped)

@@ -1,0 +1,296 @@
+"""speechrag.header: parse_header on the document fixtures (through read_document) and on
+realistic header variants, including lines that must NOT be taken for a header."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from speechrag.formats import read_document
+from speechrag.header import Header, find_place, parse_date, parse_header
+
+DOCS = Path(__file__).parent / "fixtures" / "documents"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "report-nested-tables.docx",
+            Header("政府工作报告", "2017-02-11", "李建国", "在青山区第十八届人民代表大会第一次会议上", "青山区", 3),
+        ),
+        (
+            "speech-headings.docx",
+            Header(
+                "在全市农村饮水安全工作会议上的讲话",
+                "2018-03-20",
+                "王晓东",
+                "在全市农村饮水安全工作会议上",
+                "商丘市",
+                3,
+            ),
+        ),
+        (
+            "old-speech.doc",
+            Header("张明同志在全县教育工作会议上的讲话", "2015-09-08", "张明", "在全县教育工作会议上", "", 2),
+        ),
+        (
+            "speech.pdf",
+            Header(
+                "在全省文化惠民工程推进会上的讲话", "2019-06-12", "赵文华", "在全省文化惠民工程推进会上", "河南省", 3
+            ),
+        ),
+        (
+            "page.html",
+            Header(
+                "仙桃市委书记刘强在全市优化营商环境大会上的讲话",
+                "2019-03-05",
+                "刘强",
+                "在全市优化营商环境大会上",
+                "仙桃市",
+                2,
+            ),
+        ),
+        (
+            "page-gbk.html",
+            Header("在全区安全生产工作会议上的讲话", "2020-01-06", "孙丽", "在全区安全生产工作会议上", "海淀区", 3),
+        ),
+        (
+            "report-gbk-crlf.txt",
+            Header("政府工作报告", "2018-01-09", "刘宏", "在洛阳市第十五届人民代表大会第三次会议上", "洛阳市", 3),
+        ),
+    ],
+)
+def test_fixture_headers(name: str, expected: Header) -> None:
+    if name.endswith(".doc") and not (shutil.which("antiword") or shutil.which("catdoc")):
+        pytest.skip("apt-get install antiword (bash scripts/dev test does)")
+    doc = read_document(DOCS / name)
+    header = parse_header(doc.lines, title_hint=doc.title, filename=name)
+    assert header == expected
+    # the line after the header is the salutation: header lines never become passages, the
+    # salutation is left to corpus.py
+    assert doc.lines[header.consumed] in ("同志们：", "各位代表：")
+
+
+VARIANTS: list[tuple[str, list[str], Header]] = [
+    (
+        "main title + dashed subtitle, date, byline",
+        [
+            "凝心聚力 砥砺前行 奋力开创经济发展新局面",
+            "——在全市经济工作会议上的讲话",
+            "（2017年12月28日）",
+            "周建华",
+            "同志们：",
+        ],
+        Header(
+            "凝心聚力砥砺前行奋力开创经济发展新局面——在全市经济工作会议上的讲话",
+            "2017-12-28",
+            "周建华",
+            "在全市经济工作会议上",
+            "",
+            4,
+        ),
+    ),
+    (
+        "title cut before 上的讲话",
+        ["在全县农村人居环境整治工作推进会", "上的讲话", "2018年5月4日", "同志们："],
+        Header(
+            "在全县农村人居环境整治工作推进会上的讲话", "2018-05-04", "", "在全县农村人居环境整治工作推进会上", "", 3
+        ),
+    ),
+    (
+        "subtitle without a dash",
+        ["坚定信心 真抓实干", "在全区经济工作会议上的讲话", "各位领导、同志们："],
+        Header("坚定信心真抓实干——在全区经济工作会议上的讲话", "", "", "在全区经济工作会议上", "", 2),
+    ),
+    (
+        "date in Chinese numerals",
+        ["在全市春季农业生产工作会议上的讲话", "二〇一七年二月十一日", "同志们："],
+        Header("在全市春季农业生产工作会议上的讲话", "2017-02-11", "", "在全市春季农业生产工作会议上", "", 2),
+    ),
+    (
+        "government work report with dashed date-and-occasion line and office + name",
+        [
+            "政府工作报告",
+            "——2017年2月11日在青山区第十八届人民代表大会第一次会议上",
+            "青山区人民政府区长　　李建国",
+            "各位代表：",
+        ],
+        Header("政府工作报告", "2017-02-11", "李建国", "在青山区第十八届人民代表大会第一次会议上", "青山区", 3),
+    ),
+    (
+        "date + 在…上 sentence without a dash",
+        ["政府工作报告", "2018年1月9日在洛阳市第十五届人民代表大会第三次会议上", "各位代表："],
+        Header("政府工作报告", "2018-01-09", "", "在洛阳市第十五届人民代表大会第三次会议上", "洛阳市", 2),
+    ),
+    (
+        "newspaper date line with 来源",
+        [
+            "张三在全市安全生产电视电话会议上强调",
+            "2019-03-05 08:12 来源：人民网",
+            "3月4日下午，全市安全生产电视电话会议召开。",
+        ],
+        Header("张三在全市安全生产电视电话会议上强调", "2019-03-05", "张三", "在全市安全生产电视电话会议上", "", 2),
+    ),
+    (
+        "来源 line, then the speech's own date",
+        ["在全市招商引资工作会议上的讲话", "来源：市政府办公室", "（2016年3月1日）", "同志们："],
+        Header("在全市招商引资工作会议上的讲话", "2016-03-01", "", "在全市招商引资工作会议上", "", 3),
+    ),
+    (
+        "speech date wins over the page's publication date",
+        ["在全区安全生产工作会议上的讲话", "发布时间：2020-01-08", "（2020年1月6日）", "同志们："],
+        Header("在全区安全生产工作会议上的讲话", "2020-01-06", "", "在全区安全生产工作会议上", "", 3),
+    ),
+    (
+        "speaker in the title: 张三同志在…上的讲话",
+        ["张三同志在全县农村工作会议上的讲话", "（2018年1月5日）", "同志们："],
+        Header("张三同志在全县农村工作会议上的讲话", "2018-01-05", "张三", "在全县农村工作会议上", "", 2),
+    ),
+    (
+        "…市长 王五同志作政府工作报告",
+        ["2019年政府工作报告", "市长 王五同志作政府工作报告", "各位代表："],
+        Header("2019年政府工作报告", "", "王五", "", "", 2),
+    ),
+    (
+        "byline with a space inside the name",
+        ["在全市教育大会上的讲话", "李　四", "（2016年9月9日）", "同志们："],
+        Header("在全市教育大会上的讲话", "2016-09-09", "李四", "在全市教育大会上", "", 3),
+    ),
+    (
+        "year and month only",
+        ["在全区组织工作会议上的讲话", "（2015年3月）", "同志们："],
+        Header("在全区组织工作会议上的讲话", "2015-03", "", "在全区组织工作会议上", "", 2),
+    ),
+    (
+        "full-width digits",
+        ["在全市经济运行分析会上的讲话", "（２０１９年７月１５日）", "同志们："],
+        Header("在全市经济运行分析会上的讲话", "2019-07-15", "", "在全市经济运行分析会上", "", 2),
+    ),
+    (
+        "province office",
+        ["在全省文化惠民工程推进会上的讲话", "2019年6月12日", "河南省文化和旅游厅厅长　赵文华", "同志们："],
+        Header("在全省文化惠民工程推进会上的讲话", "2019-06-12", "赵文华", "在全省文化惠民工程推进会上", "河南省", 3),
+    ),
+    (
+        "an autonomous region in the occasion",
+        ["在内蒙古自治区党委全委会上的讲话", "（2020年1月3日）", "同志们："],
+        Header("在内蒙古自治区党委全委会上的讲话", "2020-01-03", "", "在内蒙古自治区党委全委会上", "内蒙古自治区", 2),
+    ),
+    (
+        "a place jieba does not know, made certain by 人民政府",
+        ["政府工作报告", "桃源湾区人民政府区长　马向东", "各位代表："],
+        Header("政府工作报告", "", "马向东", "", "桃源湾区", 2),
+    ),
+    (
+        "office + comrade + 在…上 in the title",
+        ["仙桃市委书记刘强在全市优化营商环境大会上的讲话", "同志们："],
+        Header("仙桃市委书记刘强在全市优化营商环境大会上的讲话", "", "刘强", "在全市优化营商环境大会上", "仙桃市", 1),
+    ),
+]
+
+
+@pytest.mark.parametrize(("lines", "expected"), [v[1:] for v in VARIANTS], ids=[v[0] for v in VARIANTS])
+def test_header_variants(lines: list[str], expected: Header) -> None:
+    assert parse_header(lines, filename="x.docx") == expected
+
+
+NEGATIVES: list[tuple[str, list[str], Header]] = [
+    (
+        "a body sentence that starts with a date",
+        ["2017年2月11日，区委召开常委会议，研究部署全年工作。", "会议强调，要抓好落实。"],
+        Header("讲话稿", consumed=0),
+    ),
+    (
+        "a body sentence about a comrade's speech",
+        ["张三同志在会上作了重要讲话，我完全同意。", "下面，我讲三点意见。"],
+        Header("讲话稿", consumed=0),
+    ),
+    (
+        "a section heading first",
+        ["一、充分认识做好今年工作的重要性", "今年是关键之年。"],
+        Header("讲话稿", consumed=0),
+    ),
+    ("a salutation first", ["同志们：", "今天我们召开会议。"], Header("讲话稿", consumed=0)),
+    (
+        "开发区 is no place, 目录 is no byline",
+        ["在全市开发区工作会议上的讲话", "目录", "同志们："],
+        Header("在全市开发区工作会议上的讲话", "", "", "在全市开发区工作会议上", "", 1),
+    ),
+    (
+        "社区 is no place",
+        ["在社区工作者表彰大会上的讲话", "同志们："],
+        Header("在社区工作者表彰大会上的讲话", "", "", "在社区工作者表彰大会上", "", 1),
+    ),
+    (
+        "全市 / 全县 are no places, and a date inside the body is not the speech's date",
+        ["在全县教育工作会议上的讲话", "同志们：", "2016年9月1日，全县新建学校正式开学。"],
+        Header("在全县教育工作会议上的讲话", "", "", "在全县教育工作会议上", "", 1),
+    ),
+    (
+        "在工作上 is no occasion (no meeting)",
+        ["我们要在工作上下功夫，在落实上见实效。"],
+        Header("讲话稿", consumed=0),
+    ),
+]
+
+
+@pytest.mark.parametrize(("lines", "expected"), [v[1:] for v in NEGATIVES], ids=[v[0] for v in NEGATIVES])
+def test_header_negatives(lines: list[str], expected: Header) -> None:
+    assert parse_header(lines, filename="corpus/讲话稿.docx") == expected
+
+
+def test_title_falls_back_to_hint_then_file_name() -> None:
+    body = ["同志们：", "今天开会。"]
+    assert (
+        parse_header(body, title_hint="在全市会议上的讲话_XX网", filename="a/b.docx").title == "在全市会议上的讲话_XX网"
+    )
+    assert parse_header(body, filename="a/在全市会议上的讲话.docx").title == "在全市会议上的讲话"
+    # the hint still gives speaker and occasion when the text has no title line
+    hinted = parse_header(body, title_hint="张三同志在全县农村工作会议上的讲话")
+    assert (hinted.speaker, hinted.occasion) == ("张三", "在全县农村工作会议上")
+
+
+def test_header_stops_after_max_lines() -> None:
+    lines = ["在全市会议上的讲话"] + ["来源：市政府办公室"] * 20 + ["同志们："]
+    assert parse_header(lines).consumed == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2017年2月11日", "2017-02-11"),
+        ("二〇一七年二月十一日", "2017-02-11"),
+        ("二〇二〇年十二月三十一日", "2020-12-31"),
+        ("二○一九年十月一日", "2019-10-01"),
+        ("2019 年 6 月 12 日", "2019-06-12"),
+        ("2019-03-05 08:12", "2019-03-05"),
+        ("2019/3/5", "2019-03-05"),
+        ("2019年6月", "2019-06"),
+        ("二〇一九年", "2019"),
+        ("2019年2月30日", ""),  # no such day
+        ("1066年10月14日", ""),  # out of range for a speech
+        ("第3页", ""),
+    ],
+)
+def test_parse_date(text: str, iso: str) -> None:
+    assert parse_date(text) == iso
+
+
+@pytest.mark.parametrize(
+    ("texts", "place"),
+    [
+        (["河南省商丘市人民政府市长"], "商丘市"),  # the most specific of adjacent places
+        (["海淀区副区长"], "海淀区"),
+        (["在全市经济工作会议上"], ""),
+        (["本区人民政府"], ""),
+        (["在高新区管委会工作会议上"], ""),
+        (["城乡一体化工作"], ""),
+        (["在超市食品安全会议上"], ""),
+        (["", "在洛阳市第十五届人民代表大会第三次会议上"], "洛阳市"),
+    ],
+)
+def test_find_place(texts: list[str], place: str) -> None:
+    assert find_place(texts) == place
