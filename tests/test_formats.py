@@ -104,6 +104,27 @@ def test_doc_through_antiword() -> None:
     assert texts(doc)[-1] == "同志们，教育是民族振兴、社会进步的基石，让我们共同努力，把全县教育事业推向新的高度！"
 
 
+@pytest.mark.skipif(not shutil.which("catdoc"), reason="apt-get install catdoc")
+def test_doc_through_catdoc_when_antiword_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = shutil.which
+    monkeypatch.setattr("speechrag.formats.doc.shutil.which", lambda name: None if name == "antiword" else real(name))
+    assert texts(read("old-speech.doc"))[:3] == [
+        "张明同志在全县教育工作会议上的讲话",
+        "（二〇一五年九月八日）",
+        "同志们：",
+    ]
+
+
+@needs_antiword
+def test_ole2_that_is_not_word(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.doc"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 20)
+    started = time.perf_counter()
+    with pytest.raises(DocumentError, match=r"^not a Word document|cannot read it"):
+        read_document(path)
+    assert time.perf_counter() - started < HANG_BOUND_S
+
+
 def test_doc_without_antiword_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("speechrag.formats.doc.shutil.which", lambda name: None)
     with pytest.raises(DocumentError, match=r"^antiword/catdoc not installed: apt-get install antiword$"):
@@ -247,13 +268,26 @@ def test_file_size_cap(tmp_path: Path) -> None:
         read_document(big, max_bytes=1000)
 
 
-def test_lying_zip_header_is_bounded(tmp_path: Path) -> None:
-    """A member whose declared size is small but whose data is larger: reads stop at the cap."""
+def test_unzipped_cap_is_checked_before_reading(tmp_path: Path) -> None:
     body = b'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
     body += b"<w:p><w:r><w:t>" + "很长的文字".encode() * 50_000 + b"</w:t></w:r></w:p></w:body></w:document>"
     path = _docx(tmp_path, body)
-    with pytest.raises(DocumentError, match="zip bomb"):
+    with pytest.raises(DocumentError, match=r"^docx expands to over 0 MB \(zip bomb\?\)$"):
         read_document(path, limits=Limits(max_unzipped=100_000))
+
+
+def test_zip_that_lies_about_its_size(tmp_path: Path) -> None:
+    """Headers that declare 1,000 bytes for a 750 KB member: reading stops at the declared size
+    (zipfile), so the bomb check cannot be dodged; the cut-off XML is reported as damage."""
+    body = _body("<w:p><w:r><w:t>" + "很长的文字" * 50_000 + "</w:t></w:r></w:p>")
+    path = _docx(tmp_path, body)
+    data = bytearray(path.read_bytes())
+    size = len(body).to_bytes(4, "little")
+    assert data.count(size) == 2  # the local header and the central directory entry
+    data[:] = data.replace(size, (1000).to_bytes(4, "little"))
+    path.write_bytes(bytes(data))
+    with pytest.raises(DocumentError, match=r"^damaged docx"):
+        read_document(path)
 
 
 def test_time_bound_is_enforced_between_pages() -> None:

@@ -39,7 +39,7 @@ def _command(file: Path) -> tuple[str, list[str]]:
     raise DocumentError("antiword/catdoc not installed: apt-get install antiword")
 
 
-def _run(tool: str, argv: list[str], limits: Limits, deadline: Deadline) -> str:
+def _run(tool: str, argv: list[str], limits: Limits, deadline: Deadline, name: str) -> str:
     cap = limits.max_chars * 4  # UTF-8 bytes
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
@@ -64,9 +64,11 @@ def _run(tool: str, argv: list[str], limits: Limits, deadline: Deadline) -> str:
         err.seek(0)
         message = err.read(400).decode("utf-8", errors="replace").strip()
     if proc.returncode != 0:
-        first = message.splitlines()[0] if message else f"exit status {proc.returncode}"
+        first = message.splitlines()[0].replace(argv[-1], name) if message else f"exit status {proc.returncode}"
         if "encrypt" in message.lower() or "password" in message.lower():
             raise DocumentError("encrypted .doc")
+        if "not a word document" in message.lower():
+            raise DocumentError("not a Word document (an OLE2 file: Excel, PowerPoint, or damaged)")
         raise DocumentError(f"{tool} cannot read it: {first}")
     return text
 
@@ -78,7 +80,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
         copy = Path(tmp) / "document.doc"
         copy.write_bytes(data)
         tool, argv = _command(copy)
-        text = _run(tool, argv, limits, deadline)
+        text = _run(tool, argv, limits, deadline, path.name)
     blocks = []
     for raw in text.splitlines():
         # antiword marks an image as "[pic]" and a table cell border as "|".
