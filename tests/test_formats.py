@@ -350,7 +350,7 @@ def test_markdown_headings(tmp_path: Path) -> None:
     assert doc.blocks == (
         Block("在全市会议上的讲话", "title"),
         Block("一、总体要求", "heading", 2),
-        Block("同志们："),
+        Block("同志们：", "paragraph"),
     )
 
 
@@ -412,8 +412,8 @@ def test_docx_chinese_style_ids_outline_levels_and_content_controls(tmp_path: Pa
         Block("讲话题目", "title"),
         Block("一、第一部分", "heading", 1),
         Block("（一）小节", "heading", 2),
-        Block("控件里的段落。"),
-        Block("删掉的"),
+        Block("控件里的段落。", "paragraph"),
+        Block("删掉的", "paragraph"),
     )
     assert doc.title == "讲话题目"
 

@@ -86,6 +86,6 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
         # antiword marks an image as "[pic]" and a table cell border as "|".
         line = normalise(raw.replace("[pic]", "").strip().strip("|"))
         if line:
-            blocks.append(Block(line))
+            blocks.append(Block(line, "paragraph"))
     log.debug("%s: %s gave %d lines", path.name, tool, len(blocks))
     return Document(blocks=tuple(blocks), format="doc")

@@ -89,7 +89,7 @@ def _blocks(main: etree._Element) -> list[Block]:
             rend = el.get("rend", "h2")
             level = int(rend[1]) if re.fullmatch(r"h[1-6]", rend) else 2
         for text in split_soft_breaks(raw):
-            blocks.append(Block(text, "heading", level) if level else Block(text))
+            blocks.append(Block(text, "heading", level) if level else Block(text, "paragraph"))
     return blocks
 
 

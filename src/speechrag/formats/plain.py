@@ -31,7 +31,7 @@ def blocks_from_lines(lines: list[str], *, markdown: bool = True) -> list[Block]
             level = len(md.group(1))
             blocks.append(Block(md.group(2), "title" if level == 1 else "heading", 0 if level == 1 else level))
         else:
-            blocks.append(Block(line))
+            blocks.append(Block(line, "paragraph"))
     return blocks
 
 
