@@ -197,6 +197,11 @@ def test_header_variants(lines: list[str], expected: Header) -> None:
     assert parse_header(lines, filename="x.docx") == expected
 
 
+def test_preamble_lines_are_consumed_but_not_titles() -> None:
+    lines = ["附件2", "在全市档案工作会议上的讲话", "（根据录音整理）", "（2021年4月2日）", "同志们："]
+    assert parse_header(lines) == Header("在全市档案工作会议上的讲话", "2021-04-02", "", "在全市档案工作会议上", "", 4)
+
+
 NEGATIVES: list[tuple[str, list[str], Header]] = [
     (
         "a body sentence that starts with a date",
@@ -228,6 +233,11 @@ NEGATIVES: list[tuple[str, list[str], Header]] = [
         "全市 / 全县 are no places, and a date inside the body is not the speech's date",
         ["在全县教育工作会议上的讲话", "同志们：", "2016年9月1日，全县新建学校正式开学。"],
         Header("在全县教育工作会议上的讲话", "", "", "在全县教育工作会议上", "", 1),
+    ),
+    (
+        "a body line ending in an office and a name is no speaker line",
+        ["会上，我们向全国劳动模范、县政协委员李明学习。"],
+        Header("讲话稿", consumed=0),
     ),
     (
         "在工作上 is no occasion (no meeting)",

@@ -133,13 +133,19 @@ _TITLES = (
     "委员|秘书长|理事长|董事长|总经理|校长|院长|所长|会长|行长|司令员|政委|常委|巡视员|调研员|代表"
 )
 _SPEAKER_LINE = re.compile(
-    rf"^(?P<office>.{{0,30}}?(?:{_TITLES}))\s*(?P<name>[\u4e00-\u9fff](?:\s?[\u4e00-\u9fff]){{1,3}})$"
+    rf"^(?P<office>[^，。！？；：]{{0,30}}?(?:{_TITLES}))\s*(?P<name>[\u4e00-\u9fff](?:\s?[\u4e00-\u9fff]){{1,3}})$"
 )
 _SPEAKER_REPORTS = re.compile(
     rf"^(?P<office>.{{0,30}}?(?:{_TITLES}))?\s*(?P<name>[\u4e00-\u9fff]{{2,4}}?)同志?(?:作|代表.{{1,12}}作).{{0,12}}报告$"
 )
 _SPEAKER_IN_TITLE = re.compile(
     rf"^(?P<office>.{{0,30}}?(?:{_TITLES}))?\s*(?P<name>[\u4e00-\u9fff]{{2,4}}?)(?P<comrade>同志)?(?:在|出席)"
+)
+# Lines of a document's preamble that say nothing about the speech but are not its text either:
+# 附件2, （此件公开发布）, （根据录音整理）, 内部资料 注意保存. Consumed wherever they sit in the header.
+_PREAMBLE = re.compile(
+    r"^[（(【\[]?\s*(?:附件\s*\d{0,2}|此件公开发布|此件不公开|内部资料[，,、\s]*(?:注意保存)?|注意保存|根据录音整理|"
+    r"(?:讲话|发言|整理|修改|送审|征求意见)稿|摘要|全文|节选|有删节)\s*[）)】\]]?$"
 )
 _BYLINE = re.compile(r"^[\u4e00-\u9fff](?:\s?[\u4e00-\u9fff]){1,3}$")
 _SALUTATION = re.compile(
@@ -148,7 +154,7 @@ _SALUTATION = re.compile(
 _SPEECH_WORD = re.compile(r"(讲话|报告|致辞|发言|演讲|讲稿|总结)$")
 _SENTENCE_END = "。！？；!?;…"
 
-# Common single-character surnames (the ~350 most frequent) and the compound ones: a byline or a
+# Common single-character surnames (397) and the compound ones: a byline or a
 # name cut from a title must start with one, so 目录, 前言 or 市委书记 are never taken for names.
 _SURNAMES = frozenset(
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁"
@@ -186,7 +192,6 @@ def _is_title(line: str) -> bool:
 
 
 def _occasion(text: str) -> str:
-    m = None
     for m in _OCCASION.finditer(text):
         if _MEETING.search(m.group("occ")):
             return f"在{m.group('occ')}上"
@@ -359,6 +364,8 @@ def _speaker_from_title(title: str, state: _State) -> None:
 
 def _read_line(line: str, state: _State) -> bool:
     """Take one header line into ``state``; False when the line is not header (the body begins)."""
+    if _PREAMBLE.match(line):
+        return True
     stripped = line.lstrip(_DASH).strip()
     dashed = stripped != line
     if _DATE_LINE.match(stripped):
