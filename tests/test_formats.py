@@ -8,6 +8,7 @@ import io
 import shutil
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from speechrag.formats import (
     DocumentError,
     Limits,
     clean_title,
+    pdf,
     read_document,
     sniff,
     split_soft_breaks,
@@ -171,6 +173,53 @@ def test_pdf_running_heads_page_numbers_and_page_end_rejoin() -> None:
         "同志们，做好文化惠民工作，使命光荣，责任重大。"
         "让我们以更加饱满的热情、更加务实的作风，推动全省文化惠民工程再上新台阶！"
     )
+
+
+def _line(text: str, page: int, top: float, x0: float = 90, x1: float = 522, size: float = 16) -> pdf._Line:
+    return pdf._Line(text, x0, x1, top, top + size, size, page)
+
+
+def test_pdf_running_lines_need_half_the_pages_and_no_sentence_end() -> None:
+    pages = [
+        [
+            _line("某某会议材料", p, 50),
+            _line("同志们、朋友们！", p, 100, x0=122, x1=260),
+            _line(f"第 {p + 1} 页", p, 800),
+        ]
+        for p in range(4)
+    ]
+    pages[2][2:2] = [_line("12", 2, 400), _line("正文。", 2, 500)]  # a number mid-page is text
+    dropped: Counter[str] = Counter()
+    kept = pdf._drop_running(pages, dropped)
+    assert [[x.text for x in p] for p in kept] == [["同志们、朋友们！"]] * 2 + [
+        ["同志们、朋友们！", "12", "正文。"]
+    ] + [["同志们、朋友们！"]]
+    assert dropped == {"running-head": 4, "page-number": 4}
+    # on a single page nothing repeats, so only the page-number pattern applies
+    single: Counter[str] = Counter()
+    assert [x.text for x in pdf._drop_running([pages[0][:]], single)[0]] == ["某某会议材料", "同志们、朋友们！"]
+
+
+def test_pdf_paragraphs_from_geometry() -> None:
+    lines = [
+        _line("在全市会议上的讲话", 0, 60, x0=200, x1=400, size=22),  # larger, centred: the title
+        _line("同志们：", 0, 120, x0=122, x1=186),
+        _line("第一段从缩进开始，一直写到右边", 0, 150, x0=122),
+        _line("界，然后在这一行的中间结束。", 0, 180, x1=300),
+        _line("第二段没有缩进但上一行很短，", 0, 210),
+        _line("所以它另起一段。", 0, 240, x1=250),
+        _line("第三段写到页面底部的右边界", 0, 270, x0=122),
+        _line("还没有结束，", 1, 60),  # page 2: not indented, so it continues the paragraph
+        _line("在下一页才写完。", 1, 90, x1=250),
+    ]
+    blocks = pdf._paragraphs([[x for x in lines if x.page == 0], [x for x in lines if x.page == 1]])
+    assert blocks == [
+        Block("在全市会议上的讲话", "title"),
+        Block("同志们：", "paragraph"),
+        Block("第一段从缩进开始，一直写到右边界，然后在这一行的中间结束。", "paragraph"),
+        Block("第二段没有缩进但上一行很短，所以它另起一段。", "paragraph"),
+        Block("第三段写到页面底部的右边界还没有结束，在下一页才写完。", "paragraph"),
+    ]
 
 
 CHROME = (

@@ -135,11 +135,15 @@ def _edge_key(text: str) -> str:
 
 
 def _drop_running(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[list[_Line]]:
-    """Remove running heads/feet and page numbers from the top and bottom lines of each page."""
+    """Remove running heads/feet and page numbers from the top and bottom lines of each page.
+
+    A running line must sit at an edge of at least half the pages (and of two): Word often leaves
+    the head off the first page, so "every page" would miss it. A line that ends a sentence is
+    never a running head: a salutation repeated at the top of two pages (同志们！) is speech.
+    """
     edges: Counter[str] = Counter()
     for lines in pages:
-        for line in {id(x): x for x in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]}.values():
-            edges[_edge_key(line.text)] += 1
+        edges.update({_edge_key(x.text) for x in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]})
     need = max(2, (len(pages) + 1) // 2)
     running = {key for key, n in edges.items() if n >= need}
     out = []
@@ -149,7 +153,7 @@ def _drop_running(pages: Sequence[list[_Line]], dropped: Counter[str]) -> list[l
         for line in lines:
             if id(line) in edge_ids and _PAGE_NUMBER.match(line.text):
                 dropped["page-number"] += 1
-            elif id(line) in edge_ids and _edge_key(line.text) in running:
+            elif id(line) in edge_ids and _edge_key(line.text) in running and not ends_sentence(line.text):
                 dropped["running-head"] += 1
             else:
                 kept.append(line)
