@@ -540,6 +540,45 @@ def test_clean_title() -> None:
     assert clean_title("在全市经济工作会议上的讲话") == "在全市经济工作会议上的讲话"
 
 
+OLD_TABLE_PAGE = """<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
+<title>在全县春耕生产工作会议上的讲话--XX县人民政府</title></head>
+<body><table width="100%"><tr><td><a href="/">首页</a> | <a href="/a">政务公开</a> | <a href="/b">领导之窗</a></td></tr>
+<tr><td><table><tr><td width="200"><a href="/x">领导讲话</a><br><a href="/y">工作动态</a></td>
+<td><table><tr><td align="center"><b>在全县春耕生产工作会议上的讲话</b></td></tr>
+<tr><td align="center">发布日期：2016-03-12 浏览次数：356</td></tr>
+<tr><td>　　同志们：<br>　　今天召开全县春耕生产工作会议，主要任务是安排部署今年春耕生产工作。<br>
+　　一、认清形势，增强做好春耕生产的责任感<br>　　今年全县粮食播种面积要稳定在80万亩以上，确保粮食总产达到35万吨。<br>
+　　同志们，春耕生产时间紧、任务重，各级各部门要迅速行动起来！</td></tr></table></td></tr></table></td></tr>
+<tr><td>版权所有：XX县人民政府 技术支持：XX网络公司</td></tr></table></body></html>"""
+
+
+def test_html_old_table_layout_gbk_page(tmp_path: Path) -> None:
+    """A government page of the 2000s: GB2312 label, layout tables, <br> between paragraphs,
+    menus in the same table as the article."""
+    path = tmp_path / "old.htm"
+    path.write_bytes(OLD_TABLE_PAGE.encode("gbk"))
+    doc = read_document(path)
+    assert doc.title == "在全县春耕生产工作会议上的讲话"  # <title> without the site name
+    assert texts(doc) == [
+        "在全县春耕生产工作会议上的讲话",
+        "同志们：",
+        "今天召开全县春耕生产工作会议，主要任务是安排部署今年春耕生产工作。",
+        "一、认清形势，增强做好春耕生产的责任感",
+        "今年全县粮食播种面积要稳定在80万亩以上，确保粮食总产达到35万吨。",
+        "同志们，春耕生产时间紧、任务重，各级各部门要迅速行动起来！",
+    ]
+    assert dict(doc.dropped) == {"before-title": 2, "nav-bar": 1, "page-meta": 1, "site-footer": 1}
+    assert doc.published == "2016-03-12"  # from the 发布日期 line dropped as chrome
+
+
+def test_html_published_from_meta(tmp_path: Path) -> None:
+    path = tmp_path / "p.html"
+    page = (DOCS / "page.html").read_text("utf-8")
+    path.write_text(page.replace("<title>", '<meta name="PubDate" content="2019-03-06 10:00"><title>'), "utf-8")
+    assert read_document(path).published == "2019-03-06"
+    assert read("page.html").published == "2019-03-05"
+
+
 def test_html_without_main_text(tmp_path: Path) -> None:
     path = tmp_path / "nav.html"
     path.write_text("<html><body><nav><a href='/'>首页</a></nav></body></html>", encoding="utf-8")

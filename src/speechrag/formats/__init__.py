@@ -64,13 +64,17 @@ class Document:
     ``title`` is a title the container itself gives (docx Title style or core properties, html
     ``<h1>``/``<title>`` without the site name, markdown ``#``), or "". ``dropped`` counts the
     lines the loader removed, by reason (a boilerplate rule's name, ``running-head``,
-    ``page-number``), so the corpus report can show them.
+    ``page-number``), so the corpus report can show them. ``published`` is an ISO date the
+    container gives for itself (a web page's publication date), a fallback only: the speech's own
+    date from ``parse_header`` wins. File creation dates (docx core, PDF info) are not used: they
+    are when someone saved the file.
     """
 
     blocks: tuple[Block, ...]
     format: str
     title: str = ""
     dropped: tuple[tuple[str, int], ...] = ()
+    published: str = ""
 
     @property
     def lines(self) -> list[str]:

@@ -10,7 +10,9 @@ site chrome that survives it removed by the rules in ``boilerplate.toml``.
    preferred because precision drops short lines that are the speech's own header (date, speaker,
    salutation); XML keeps ``<head>`` (headings), ``<p>``, list items, table cells and ``<lb/>``
    apart, where its txt/markdown output splits paragraphs at inline ``<strong>``.
-4. Chrome left inside the article container (来源/发布时间/点击数 lines, 【字号 大 中 小】,
+4. Text before the page's own headline, when the extracted text repeats it, is dropped as
+   navigation; the headline becomes the first block, kind "title".
+5. Chrome left inside the article container (来源/发布时间/点击数 lines, 【字号 大 中 小】,
    上一篇/下一篇, 扫一扫…, 版权所有…) is dropped by the whole-line rules in boilerplate.toml, the
    same rules corpus.py applies to scraped text, and counted in ``Document.dropped``.
 """
@@ -28,6 +30,7 @@ from lxml import html as lxml_html
 
 from speechrag.corpus import boilerplate_rules, normalise
 from speechrag.formats import Block, Deadline, Document, DocumentError, Limits, clean_title, split_soft_breaks
+from speechrag.header import parse_date
 
 log = logging.getLogger(__name__)
 
@@ -76,32 +79,62 @@ def _title(tree: lxml_html.HtmlElement) -> str:
     return clean_title(page_title, site[0] if site else "")
 
 
+# trafilatura's XML: block elements hold text and inline elements (hi, ref, lb); a table cell or
+# list item may hold <p>s of its own (a <br>-separated speech in a layout table comes out so).
+_BLOCK_TAGS = frozenset({"p", "head", "item", "cell", "quote", "list", "table", "row", "main", "doc", "div"})
+
+
+_PUBLISHED_META = (
+    "//meta[@name='PubDate']/@content",  # Chinese government sites (the national CMS template)
+    "//meta[@name='pubdate']/@content",
+    "//meta[@property='article:published_time']/@content",
+    "//meta[@name='publishdate']/@content",
+)
+
+
+def _published(tree: lxml_html.HtmlElement) -> str:
+    """The page's publication date from its meta tags, or ""."""
+    for xpath in _PUBLISHED_META:
+        for value in tree.xpath(xpath):
+            found = parse_date(str(value))
+            if found:
+                return found
+    return ""
+
+
 def _blocks(main: etree._Element) -> list[Block]:
     blocks: list[Block] = []
-    for el in main.iter("p", "head", "item", "cell", "quote"):
-        if el.tag == "quote" and el.find("p") is not None:
-            continue  # its paragraphs are visited themselves
-        if any(a.tag in ("p", "item", "cell") for a in el.iterancestors()):
-            continue  # nested in a block already read whole
-        raw = _text_with_breaks(el)
-        level = 0
-        if el.tag == "head":
-            rend = el.get("rend", "h2")
-            level = int(rend[1]) if re.fullmatch(r"h[1-6]", rend) else 2
-        for text in split_soft_breaks(raw):
-            blocks.append(Block(text, "heading", level) if level else Block(text, "paragraph"))
+    _walk(main, blocks)
     return blocks
 
 
-def _text_with_breaks(el: etree._Element) -> str:
-    parts = [el.text or ""]
+def _walk(el: etree._Element, out: list[Block]) -> None:
+    """Blocks in document order: each block element's own text, split around nested blocks."""
+    level = 0
+    if el.tag == "head":
+        rend = el.get("rend", "h2")
+        level = int(rend[1]) if re.fullmatch(r"h[1-6]", rend) else 2
+    buffer = [el.text or ""]
+
+    def flush() -> None:
+        for text in split_soft_breaks("".join(buffer)):
+            out.append(Block(text, "heading", level) if level else Block(text, "paragraph"))
+        buffer.clear()
+
     for child in el:
-        if child.tag == "lb":
-            parts.append("\n")
+        if child.tag in _BLOCK_TAGS:
+            flush()
+            _walk(child, out)
         else:
-            parts.append(_text_with_breaks(child))
-        parts.append(child.tail or "")
-    return "".join(parts)
+            buffer.append(_inline(child))
+        buffer.append(child.tail or "")
+    flush()
+
+
+def _inline(el: etree._Element) -> str:
+    if el.tag == "lb":
+        return "\n"
+    return (el.text or "") + "".join(_inline(child) + (child.tail or "") for child in el)
 
 
 def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Document:
@@ -115,6 +148,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     except (etree.ParserError, ValueError) as exc:
         raise DocumentError(f"not readable as HTML ({exc})") from None
     title = _title(tree)
+    published = _published(tree)  # before trafilatura, which prunes the tree it is given
     deadline.check("parsing HTML")
     extracted = trafilatura.extract(
         tree,
@@ -136,16 +170,24 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     rules = boilerplate_rules()
     dropped: Counter[str] = Counter()
     kept: list[Block] = []
+    meta_lines: list[str] = []
     for block in blocks:
         rule = next((r for r in rules if r.matches(block.text)), None)
         if rule is not None:
             dropped[rule.name] += 1
-        elif block.kind == "heading" and block.text == title and not kept:
-            dropped["title-repeated"] += 1  # the <h1> kept in the text as well: it is the title
+            if rule.name == "page-meta":
+                meta_lines.append(block.text)
         else:
             kept.append(block)
-    if kept and title and kept[0].text != title:
+    # The article's own headline inside the text: what comes before it is navigation (old
+    # table-layout sites keep their menus in the same table as the article).
+    at = next((i for i, b in enumerate(kept) if title and b.text == title), None)
+    if at is not None:
+        if at:
+            dropped["before-title"] += at
+        kept = [Block(title, "title"), *kept[at + 1 :]]
+    elif title and kept:
         kept.insert(0, Block(title, "title"))
-    elif kept and title:
-        kept[0] = Block(title, "title")
-    return Document(tuple(kept), "html", title, tuple(sorted(dropped.items())))
+    # else the 发布时间 line just dropped as chrome
+    published = published or next((d for d in map(parse_date, meta_lines) if d), "")
+    return Document(tuple(kept), "html", title, tuple(sorted(dropped.items())), published)
