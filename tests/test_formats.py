@@ -571,6 +571,18 @@ def test_html_old_table_layout_gbk_page(tmp_path: Path) -> None:
     assert doc.published == "2016-03-12"  # from the 发布日期 line dropped as chrome
 
 
+def test_html_title_skips_a_logo_h1(tmp_path: Path) -> None:
+    path = tmp_path / "logo.html"
+    page = (DOCS / "page.html").read_text("utf-8")
+    path.write_text(page.replace("<body>", "<body><h1>仙桃市人民政府网</h1>"), "utf-8")
+    assert read_document(path).title == "仙桃市委书记刘强在全市优化营商环境大会上的讲话"
+    # the site name first in <title>: the headline <h1> still wins over the logo <h1>
+    title = "仙桃市委书记刘强在全市优化营商环境大会上的讲话"
+    flipped = page.replace(f"<title>{title}_仙桃市人民政府网</title>", f"<title>仙桃市人民政府网 - {title}</title>")
+    path.write_text(flipped.replace("<body>", "<body><h1>仙桃市人民政府网</h1>"), "utf-8")
+    assert read_document(path).title == title
+
+
 def test_html_published_from_meta(tmp_path: Path) -> None:
     path = tmp_path / "p.html"
     page = (DOCS / "page.html").read_text("utf-8")

@@ -4,8 +4,8 @@ site chrome that survives it removed by the rules in ``boilerplate.toml``.
 1. Decode: a byte-order mark, else ``<meta charset>`` / ``http-equiv`` content type in the first
    4 KB (gb2312 and gbk are read as their superset GB18030: Chinese sites label GBK pages
    gb2312 and then use GBK-only characters), else strict UTF-8, else GB18030.
-2. Title: the ``<h1>`` whose text appears in ``<title>`` (some sites put the logo in an
-   ``<h1>``), else the first ``<h1>``, else ``<title>`` without the site name.
+2. Title: the longest ``<h1>`` found in ``<title>`` (sites put their logo in an ``<h1>`` too,
+   and their name in ``<title>``), else ``<title>`` less its site name, else the first ``<h1>``.
 3. Main text: ``trafilatura.extract(favor_recall=True, output_format="xml")``. Recall is
    preferred because precision drops short lines that are the speech's own header (date, speaker,
    salutation); XML keeps ``<head>`` (headings), ``<p>``, list items, table cells and ``<lb/>``
@@ -67,21 +67,17 @@ def decode_html(data: bytes) -> str:
 
 
 def _title(tree: lxml_html.HtmlElement) -> str:
-    page_title = normalise(" ".join(tree.xpath("//title//text()")))
+    """The headline: the longest <h1> found in <title> (a logo <h1> holds the shorter site name);
+    else an <h1> that extends <title> less its site name; else that <title>; else the first <h1>."""
     site = tree.xpath("//meta[@property='og:site_name']/@content")
-    h1s = [normalise(h.text_content()) for h in tree.iter("h1")]
-    h1s = [h for h in h1s if h]
-    for h1 in h1s:
-        if h1 in page_title:
-            return h1
-    if h1s:
-        return h1s[0]
-    return clean_title(page_title, site[0] if site else "")
-
-
-# trafilatura's XML: block elements hold text and inline elements (hi, ref, lb); a table cell or
-# list item may hold <p>s of its own (a <br>-separated speech in a layout table comes out so).
-_BLOCK_TAGS = frozenset({"p", "head", "item", "cell", "quote", "list", "table", "row", "main", "doc", "div"})
+    raw = normalise(" ".join(tree.xpath("//title//text()")))
+    page_title = clean_title(raw, str(site[0]) if site else "")
+    h1s = [h for h in (normalise(h.text_content()) for h in tree.iter("h1")) if h]
+    in_title = [h1 for h1 in h1s if h1 in raw]
+    if in_title:
+        return max(in_title, key=len)
+    longer = [h1 for h1 in h1s if page_title and page_title in h1]  # <title> cut short
+    return longer[0] if longer else page_title or (h1s[0] if h1s else "")
 
 
 _PUBLISHED_META = (
@@ -100,6 +96,11 @@ def _published(tree: lxml_html.HtmlElement) -> str:
             if found:
                 return found
     return ""
+
+
+# trafilatura's XML: block elements hold text and inline elements (hi, ref, lb); a table cell or
+# list item may hold <p>s of its own (a <br>-separated speech in a layout table comes out so).
+_BLOCK_TAGS = frozenset({"p", "head", "item", "cell", "quote", "list", "table", "row", "main", "doc", "div"})
 
 
 def _blocks(main: etree._Element) -> list[Block]:
