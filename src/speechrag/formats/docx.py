@@ -53,7 +53,7 @@ def _q(tag: str, ns: str = _W) -> str:
     return f"{{{ns}}}{tag}"
 
 
-P, TBL, TR, TC, R, T, TAB, BR, CR = (_q(t) for t in ("p", "tbl", "tr", "tc", "r", "t", "tab", "br", "cr"))
+P, TBL, TR, TC, T, TAB, BR, CR = (_q(t) for t in ("p", "tbl", "tr", "tc", "t", "tab", "br", "cr"))
 SDT, SDT_CONTENT, TXBX, PPR, PSTYLE = (_q(t) for t in ("sdt", "sdtContent", "txbxContent", "pPr", "pStyle"))
 OUTLINE, VAL, STYLE, STYLE_ID, NAME = (_q(t) for t in ("outlineLvl", "val", "style", "styleId", "name"))
 FALLBACK, CHOICE, ALT = _q("Fallback", _MC), _q("Choice", _MC), _q("AlternateContent", _MC)
@@ -267,7 +267,10 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
         if body is None:
             raise DocumentError("damaged docx (word/document.xml has no body)")
         walker = _Walker(_style_kinds(_xml(zf, "word/styles.xml", limits)), limits, deadline)
-        walker.container(body)
+        try:
+            walker.container(body)
+        except RecursionError:  # tables in tables beyond any real document (libxml2 allows 256 levels)
+            raise DocumentError("damaged docx (nested too deeply)") from None
         core_title = _core_title(zf, limits)
     blocks = tuple(b for b in walker.blocks if b.text)
     styled = next((b.text for b in blocks if b.kind == "title"), "")
