@@ -477,6 +477,21 @@ def test_docx_with_a_dtd_is_refused(tmp_path: Path) -> None:
         read_document(_docx(tmp_path, laughs))
 
 
+@pytest.mark.parametrize(("depth", "ok"), [(60, True), (400, False)])
+def test_docx_deeply_nested_tables(tmp_path: Path, depth: int, ok: bool) -> None:
+    inner = _p("最里层的讲话正文。")
+    for _ in range(depth):
+        inner = f"<w:tbl><w:tr><w:tc>{inner}</w:tc></w:tr></w:tbl>"
+    path = _docx(tmp_path, _body(inner))
+    started = time.perf_counter()
+    if ok:
+        assert texts(read_document(path)) == ["最里层的讲话正文。"]
+    else:  # libxml2 refuses XML deeper than 256 elements: reported as damage, never a crash
+        with pytest.raises(DocumentError, match=r"^damaged docx"):
+            read_document(path)
+    assert time.perf_counter() - started < HANG_BOUND_S
+
+
 def test_split_soft_breaks_keeps_quotes_with_their_sentence() -> None:
     assert list(split_soft_breaks("他说：“要抓落实。\n”大家都赞同。")) == ["他说：“要抓落实。”大家都赞同。"]
     assert list(split_soft_breaks("English words\nwrapped here")) == ["English words wrapped here"]
