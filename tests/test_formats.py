@@ -303,6 +303,16 @@ def test_hostile_file_is_refused_with_its_reason(name: str, reason: str) -> None
     assert time.perf_counter() - started < HANG_BOUND_S
 
 
+def test_pdf_whose_page_count_lies(tmp_path: Path) -> None:
+    """/Count 1 over a tree that repeats one page 10,000 times: pdfminer walks each page object
+    once, so this reads one page quickly instead of walking 10,000."""
+    path = tmp_path / "lie.pdf"
+    path.write_bytes((DOCS / "pages-10000.pdf").read_bytes().replace(b"/Count 10000", b"/Count 00001"))
+    started = time.perf_counter()
+    assert texts(read_document(path)) == ["page"]
+    assert time.perf_counter() - started < HANG_BOUND_S
+
+
 def test_hostile_fixtures_stay_small() -> None:
     # the bomb is 300 MB uncompressed but must stay tiny in git
     assert (DOCS / "bomb.docx").stat().st_size < 4096
