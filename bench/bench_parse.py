@@ -8,6 +8,12 @@ nested tables, as web pastes are), HTML pages (UTF-8 and GBK) with site chrome, 
 corpus/speeches-jisheng.md, plus copies of the PDF and .doc fixtures (LibreOffice is not needed
 here). Then reads every file once and prints MB of extracted text per second (UTF-8), seconds per
 format and peak RSS. The goal for the whole ingestion is >= 1 MB/s of text.
+
+Measured (300 files, 3.77 MB of text, 2 shared cores under load 2-3.6): 0.6-0.86 MB/s overall,
+peak RSS 83 MB. PDF dominates: 20% of the files, 6% of the text, 60-75% of the time (~55 ms for
+a 3-page file, 0.06-0.08 MB/s), almost all of it pdfminer.six tokenizing content streams and
+reading the embedded CJK font's CMap in pure Python. docx (4.5-5.7 MB/s), text (7-12 MB/s) and
+HTML (~2 MB/s, trafilatura) are well above the goal; .doc pays one antiword process per file.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
                                                # and LibreOffice: apt-get install libreoffice-writer-nogui
 
 CI never runs this: the tests read the committed files. Rerun it only to change a fixture, then
-update the exact expectations in tests/test_formats.py and tests/test_header.py.
+update the exact expectations in tests/test_formats.py and tests/test_header.py. The outputs are
+not byte-identical from run to run (docx/PDF timestamps, the encryption salt), only their text.
 
 The speeches are invented (some paragraphs borrowed from corpus/speeches-jisheng.md) and each
 fixture has its own subject, so a question can target one: 青山区 government work report (nested
