@@ -127,6 +127,32 @@ def test_ole2_that_is_not_word(tmp_path: Path) -> None:
     assert time.perf_counter() - started < HANG_BOUND_S
 
 
+def test_password_protected_docx_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "secret.docx"  # an OLE2 container with an EncryptedPackage stream
+    path.write_bytes(
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500) + "EncryptedPackage".encode("utf-16-le") + bytes(500)
+    )
+    with pytest.raises(DocumentError, match=r"^encrypted Word document"):
+        read_document(path)
+
+
+def test_mht_saved_by_word_as_doc(tmp_path: Path) -> None:
+    page = (DOCS / "page-gbk.html").read_bytes()
+    import base64
+
+    mht = (
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="----=_NextPart_01"\r\n\r\n'
+        b'------=_NextPart_01\r\nContent-Type: text/html; charset="gb2312"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(page) + b"\r\n------=_NextPart_01--\r\n"
+    )
+    path = tmp_path / "speech.doc"
+    path.write_bytes(mht)
+    doc = read_document(path)
+    assert doc.format == "mht"
+    assert doc.title == "在全区安全生产工作会议上的讲话"
+    assert texts(doc) == texts(read("page-gbk.html"))
+
+
 def test_doc_without_antiword_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("speechrag.formats.doc.shutil.which", lambda name: None)
     with pytest.raises(DocumentError, match=r"^antiword/catdoc not installed: apt-get install antiword$"):

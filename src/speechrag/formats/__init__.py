@@ -13,6 +13,7 @@ zip with word/document.xml  docx.py    body, nested tables, text boxes in docume
 OLE2 ``D0 CF 11 E0``        doc.py     antiword (or catdoc) in a subprocess
 ``%PDF-``                   pdf.py     pdfminer.six line geometry -> paragraphs
 HTML markers (or .htm[l])   html.py    trafilatura main text, then boilerplate.toml rules
+``MIME-Version:`` (.mht)    html.py    the text/html part of Word's "single file web page"
 anything else               plain.py   speechrag.corpus.decode; markdown ``#`` headings
 ==========================  =========  ==================================================
 
@@ -195,7 +196,7 @@ _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta ", b"<
 
 
 def sniff(head: bytes, suffix: str = "") -> str:
-    """The loader name for a file starting with ``head`` ("docx", "doc", "pdf", "html", "text"),
+    """The loader name for a file starting with ``head`` ("docx", "doc", "pdf", "html", "mht", "text"),
     or raise DocumentError for content no loader reads. ``head`` must include the whole file
     for zip archives (the member list is at the end); other formats need only ~4 KB."""
     suffix = suffix.lower()
@@ -205,6 +206,8 @@ def sniff(head: bytes, suffix: str = "") -> str:
         return "doc"
     if b"%PDF-" in head[:1024]:  # the PDF spec tolerates junk before the header
         return "pdf"
+    if head[:200].lstrip().lower().startswith(b"mime-version:"):
+        return "mht"  # Word's "single file web page", often saved with a .doc suffix
     if head.startswith(b"{\\rtf"):
         raise DocumentError("RTF is not supported; save it as .docx")
     for magic, what in _BINARY_MAGIC:
@@ -242,6 +245,10 @@ def _loader(kind: str) -> Loader:
         from speechrag.formats import html
 
         return html.load
+    if kind == "mht":
+        from speechrag.formats import html
+
+        return html.load_mht
     from speechrag.formats import plain
 
     return plain.load

@@ -73,7 +73,13 @@ def _run(tool: str, argv: list[str], limits: Limits, deadline: Deadline, name: s
     return text
 
 
+# An encrypted .docx is an OLE2 container holding a stream of this name (MS-OFFCRYPTO).
+_ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+
+
 def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Document:
+    if _ENCRYPTED_PACKAGE in data:
+        raise DocumentError("encrypted Word document (password-protected docx)")
     # The tools need a file; the bytes already read are written to a private temporary copy so
     # the loader reads exactly what was sniffed (and works for paths with odd characters).
     with tempfile.TemporaryDirectory(prefix="speechrag-doc-") as tmp:

@@ -192,3 +192,21 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     # else the 发布时间 line just dropped as chrome
     published = published or next((d for d in map(parse_date, meta_lines) if d), "")
     return Document(tuple(kept), "html", title, tuple(sorted(dropped.items())), published)
+
+
+def load_mht(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Document:
+    """An MHT/MHTML file (a web page or Word's "single file web page"): its first text/html part."""
+    import email
+    import email.policy
+
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and payload.strip():
+                charset = part.get_content_charset()
+                if charset and not _META_CHARSET.search(payload[:4096]):
+                    payload = f'<meta charset="{charset}">'.encode("ascii", "ignore") + payload
+                document = load(payload, path, limits, deadline)
+                return Document(document.blocks, "mht", document.title, document.dropped, document.published)
+    raise DocumentError("MHT file without an HTML part")
