@@ -339,6 +339,42 @@ def test_pdf_whose_page_count_lies(tmp_path: Path) -> None:
     assert time.perf_counter() - started < HANG_BOUND_S
 
 
+def _raw_pdf(objects: list[bytes]) -> bytes:
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for n, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % off for off in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def test_pdf_fonts_without_unicode_map(tmp_path: Path) -> None:
+    """A CID font with Identity encoding and no ToUnicode: pdfminer yields (cid:N) codes."""
+    stream = b"BT /F1 12 Tf 72 720 Td <" + b"".join(b"%04X" % i for i in range(1, 40)) + b"> Tj ET"
+    path = tmp_path / "cid.pdf"
+    path.write_bytes(
+        _raw_pdf(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R"
+                b" /Resources << /Font << /F1 5 0 R >> >> >>",
+                b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+                b"<< /Type /Font /Subtype /Type0 /BaseFont /SimSun /Encoding /Identity-H /DescendantFonts [6 0 R] >>",
+                b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /SimSun /DW 1000"
+                b" /CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> >>",
+            ]
+        )
+    )
+    with pytest.raises(DocumentError, match=r"^no usable text layer \(fonts without a Unicode map; OCR needed\)$"):
+        read_document(path)
+
+
 def test_hostile_fixtures_stay_small() -> None:
     # the bomb is 300 MB uncompressed but must stay tiny in git
     assert (DOCS / "bomb.docx").stat().st_size < 4096

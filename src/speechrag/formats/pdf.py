@@ -22,7 +22,9 @@ PyMuPDF would be faster but is AGPL. pdfminer is run without its layout analysis
 2. running heads/feet are dropped: a line at the top or bottom of at least half the pages (digits
    ignored, so ``第 3 页`` and ``- 3 -`` match across pages), and any top/bottom line that is
    only a page number;
-3. lines become paragraphs: a new one starts at an indented line, after a line that ends short
+3. glyphs without a Unicode map ((cid:N)) are left out; a PDF of mostly such glyphs is refused
+   ("no usable text layer"), as OCR is the only way in;
+4. lines become paragraphs: a new one starts at an indented line, after a line that ends short
    of the right margin (by over 3 characters, or 1.5 at a sentence end), or after a vertical
    gap; a paragraph cut by a page end is rejoined because nothing ends it (the page's last line
    runs to the margin, the next page's first line is not indented).
@@ -85,12 +87,21 @@ def _has_image(item: Any) -> bool:
     return any(isinstance(c, LTImage) or (isinstance(c, LTContainer) and _has_image(c)) for c in item)
 
 
-def _page_lines(layout: Any, page: int) -> list[_Line]:
-    """Group a page's characters into lines by vertical overlap, each ordered by x."""
+def _page_lines(layout: Any, page: int, counts: Counter[str]) -> list[_Line]:
+    """Group a page's characters into lines by vertical overlap, each ordered by x.
+
+    A glyph whose font has no Unicode map comes out of pdfminer as ``(cid:1234)``: it is left
+    out and counted (``counts["unmapped"]``), so load() can refuse a page of nothing else.
+    """
     height = float(layout.height)
     rows: list[list[Any]] = []
     for ch in sorted(_chars(layout), key=lambda c: (-(c.y0 + c.y1) / 2, c.x0)):
-        if not ch.get_text().strip():
+        text = ch.get_text()
+        counts["chars"] += 1
+        if text.startswith("(cid:"):
+            counts["unmapped"] += 1
+            continue
+        if not text.strip():
             continue  # spaces are re-inserted from geometry below
         mid = (ch.y0 + ch.y1) / 2
         if rows:
@@ -218,6 +229,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     from pdfminer.pdftypes import resolve1
 
     pages: list[list[_Line]] = []
+    glyphs: Counter[str] = Counter()
     images = False
     title = ""
     try:
@@ -238,7 +250,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
             deadline.check(f"PDF page {n + 1}")
             interpreter.process_page(page)
             layout = device.get_result()
-            lines = _page_lines(layout, n)
+            lines = _page_lines(layout, n, glyphs)
             if not lines and _has_image(layout):
                 images = True
             pages.append(lines)
@@ -254,9 +266,15 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
         raise DocumentError(f"damaged PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not pages:
         raise DocumentError("damaged PDF (no pages)")
+    if glyphs["unmapped"] > 0.3 * glyphs["chars"]:
+        # Fonts embedded without a ToUnicode map (common in Chinese PDFs from old typesetting
+        # software): the text layer is codes, not characters. OCR is the only way in.
+        raise DocumentError("no usable text layer (fonts without a Unicode map; OCR needed)")
     if not any(pages):
         raise DocumentError("no text layer (scanned?)" if images else "no text in this PDF")
     dropped: Counter[str] = Counter()
+    if glyphs["unmapped"]:
+        dropped["unmapped-glyph"] = glyphs["unmapped"]
     blocks = _paragraphs(_drop_running(pages, dropped))
     styled = next((b.text for b in blocks if b.kind == "title"), "")
     log.debug("%s: %d pages, dropped %s", path.name, len(pages), dict(dropped))
