@@ -226,6 +226,11 @@ def test_pdf_running_lines_need_half_the_pages_and_no_sentence_end() -> None:
     assert [x.text for x in pdf._drop_running([pages[0][:]], single)[0]] == ["某某会议材料", "同志们、朋友们！"]
 
 
+def test_pdf_kangxi_radicals_become_ideographs() -> None:
+    assert pdf.unkangxi("⼈⺠⽣活") == "人⺠生活"  # U+2E8C (radicals supplement) has no NFKC form
+    assert pdf.unkangxi("⽇⽉") == "日月"
+
+
 def test_pdf_paragraphs_from_geometry() -> None:
     lines = [
         _line("在全市会议上的讲话", 0, 60, x0=200, x1=400, size=22),  # larger, centred: the title

@@ -18,7 +18,7 @@ PyMuPDF would be faster but is AGPL. pdfminer is run without its layout analysis
 
 1. characters are grouped into lines by baseline and ordered by x (this repairs the quotes);
    spaces are inserted only between Latin letters/digits that stand apart, never next to CJK,
-   so ``2019 年 6 月`` comes out ``2019年6月``;
+   so ``2019 年 6 月`` comes out ``2019年6月``; Kangxi radicals (⽣) become ideographs (生);
 2. running heads/feet are dropped: a line at the top or bottom of at least half the pages (digits
    ignored, so ``第 3 页`` and ``- 3 -`` match across pages), and any top/bottom line that is
    only a page number;
@@ -40,6 +40,7 @@ import io
 import itertools
 import logging
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,17 @@ _PAGE_NUMBER = re.compile(
     r"|\d{1,4}\s*/\s*\d{1,4}|(?:page\s*)?\d{1,4}\s*(?:of|/)\s*\d{1,4})$",
     re.IGNORECASE,
 )
-_EDGE_LINES = 2  # lines at each of the top and bottom of a page that may be running heads/feet
+_EDGE_LINES = 2
+# Kangxi radicals (U+2F00-U+2FDF) stand in for ordinary ideographs in PDFs from some Word/WPS
+# exports: ⽣ (U+2F63) looks like 生 (U+751F) but no search for 生 finds it. NFKC maps each to
+# its ideograph; NFC (what corpus.normalise applies) does not.
+_KANGXI = re.compile("[\u2f00-\u2fdf]")
+
+
+def unkangxi(text: str) -> str:
+    """Kangxi radical code points replaced by the ideographs they stand for."""
+    return _KANGXI.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
+  # lines at each of the top and bottom of a page that may be running heads/feet
 
 
 @dataclass
@@ -124,7 +135,7 @@ def _page_lines(layout: Any, page: int, counts: Counter[str]) -> list[_Line]:
                     parts.append(" ")
             parts.append(text)
             prev = ch
-        text = normalise("".join(parts))
+        text = normalise(unkangxi("".join(parts)))
         if text:
             sizes = Counter(round(c.size, 1) for c in row)
             lines.append(
