@@ -44,8 +44,17 @@ NAMES = ["李建国", "王晓东", "赵文华", "刘宏", "孙丽", "张明", "�
 
 
 def _pool() -> list[str]:
+    """Sentences of the shipped corpus: paragraphs are recombined from them, so documents are
+    alike in style but not near-duplicates of each other (as a real folder of speeches is)."""
+    from speechrag.text import split_sentences
+
     text = (ROOT / "corpus" / "speeches-jisheng.md").read_text("utf-8")
-    return [line.strip() for line in text.splitlines() if len(line.strip()) > 40 and not line.startswith("#")]
+    lines = [line.strip() for line in text.splitlines() if len(line.strip()) > 40 and not line.startswith("#")]
+    return [s for line in lines for s in split_sentences(line) if len(s) > 8]
+
+
+def _paragraph(rng: random.Random, pool: list[str]) -> str:
+    return "".join(rng.sample(pool, rng.randint(2, 6)))
 
 
 def _speech(rng: random.Random, pool: list[str]) -> list[str]:
@@ -60,8 +69,8 @@ def _speech(rng: random.Random, pool: list[str]) -> list[str]:
     body = []
     for n in range(rng.randint(6, 40)):
         if n % 6 == 0:
-            body.append("一二三四五六七八九十"[min(n // 6, 9)] + "、" + rng.choice(pool)[:18])
-        body.append(rng.choice(pool))
+            body.append("一二三四五六七八九十"[min(n // 6, 9)] + "、" + rng.choice(pool)[:18].rstrip("。，；！？"))
+        body.append(_paragraph(rng, pool))
     return header + body
 
 
@@ -114,12 +123,48 @@ def make_folder(folder: Path, n: int, seed: int = 1) -> None:
             )
 
 
+def big_text(folder: Path, megabytes: float, seed: int = 2) -> Path:
+    """One long text file of many speeches (a 20 MB export is the case the issue measured)."""
+    rng = random.Random(seed)
+    pool = _pool()
+    path = folder / "big.txt"
+    with path.open("w", encoding="utf-8") as out:
+        written = 0
+        while written < megabytes * 1e6:
+            lines = _speech(rng, pool)
+            text = "## " + lines[0] + "\n\n" + "\n\n".join(lines[1:]) + "\n\n"
+            out.write(text)
+            written += len(text.encode("utf-8"))
+    return path
+
+
+def whole_pipeline(folder: Path) -> None:
+    """read_corpus: loading, header, cleaning, structure, twins, passages: what a build parses."""
+    from speechrag.corpus import read_corpus
+
+    started = time.perf_counter()
+    report = read_corpus(folder)
+    elapsed = time.perf_counter() - started
+    mb = sum(len(p.text.encode("utf-8")) for p in report.passages) / 1e6
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"read_corpus({folder.name}): {len(report.speeches)} speeches, {len(report.passages)} passages, "
+          f"{mb:.2f} MB of passage text, {len(report.skipped)} skipped in {elapsed:.2f} s = {mb / elapsed:.2f} MB/s; "
+          f"peak RSS {rss:.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=300)
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--big-text", type=float, default=0, metavar="MB",
+                    help="instead: one text file of this many MB through read_corpus")
     args = ap.parse_args()
+    if args.big_text:
+        with tempfile.TemporaryDirectory() as tmp:
+            big_text(Path(tmp), args.big_text)
+            whole_pipeline(Path(tmp))
+        return
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-parse-"))
     folder.mkdir(parents=True, exist_ok=True)
     make_folder(folder, args.docs)
@@ -154,6 +199,7 @@ def main() -> None:
         print(
             f"  {fmt:5} {int(count):4} files  {secs:6.2f} s  {secs / count * 1000:6.1f} ms/file  {mb / secs:6.2f} MB/s"
         )
+    whole_pipeline(folder)
     if not args.keep and args.folder is None:
         shutil.rmtree(folder)
 

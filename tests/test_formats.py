@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from speechrag.corpus import boilerplate_rules
+from speechrag.boilerplate import boilerplate_rules
 from speechrag.formats import (
     SUFFIXES,
     Block,
@@ -27,6 +27,7 @@ from speechrag.formats import (
     split_soft_breaks,
 )
 from speechrag.formats.html import decode_html
+from speechrag.text import normalise
 
 DOCS = Path(__file__).parent / "fixtures" / "documents"
 # Hostile files must be refused quickly: each takes < 0.1 s here; the bound only catches hangs.
@@ -227,8 +228,8 @@ def test_pdf_running_lines_need_half_the_pages_and_no_sentence_end() -> None:
 
 
 def test_pdf_kangxi_radicals_become_ideographs() -> None:
-    assert pdf.unkangxi("⼈⺠⽣活") == "人⺠生活"  # U+2E8C (radicals supplement) has no NFKC form
-    assert pdf.unkangxi("⽇⽉") == "日月"
+    assert normalise("⼈⺠⽣活") == "人⺠生活"  # U+2E8C (radicals supplement) has no NFKC form
+    assert normalise("⽇⽉") == "日月"
 
 
 def test_pdf_paragraphs_from_geometry() -> None:

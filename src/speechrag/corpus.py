@@ -1,50 +1,58 @@
-"""Turn raw speech files into clean, citable passages.
+"""Turn speech documents into clean, citable passages with speech metadata.
 
-Scraped pages are messy, so ingestion is a short pipeline of small rules, each applied to one
-line ("unit") at a time and each counted so ``speechrag corpus`` can show what it did:
+Each file is read by its format's loader (``formats/``: docx, doc, pdf, html, text) into blocks,
+then goes through the same short pipeline of small rules, each counted so ``speechrag corpus``
+can show what it did:
 
-1. decode strictly (UTF-8 with/without BOM, UTF-16 with BOM, GB18030); never guess silently;
-2. normalise (NFC, control characters out, stray spaces between CJK characters out);
-3. drop site boilerplate (rules in ``boilerplate.toml``, whole-line matches only);
-4. classify each line: speech title, section heading, salutation, or body text;
-5. rejoin paragraphs that a page break cut in two;
-6. split speeches at titles and at a fresh salutation after a speech has already begun;
-7. link near-duplicate paragraphs (MinHash LSH candidates, exact Jaccard check);
-8. split paragraphs too long for the encoder at sentence boundaries.
+1. header lines (title, date, occasion, speaker, source) become the speech's metadata
+   (``header.py``), never passages;
+2. drop site boilerplate (rules in ``boilerplate.toml``, whole-line matches only);
+3. classify each block: speech title, section heading, salutation, or body text;
+4. rejoin paragraphs that a page break cut in two;
+5. split a file into several speeches only where it clearly holds several: at a new title,
+   or at a fresh ``同志们：`` right after a speech closed (``…拜个年…！``); a salutation
+   repeated inside a speech never splits it;
+6. link near-duplicate paragraphs (MinHash LSH candidates, exact Jaccard check);
+7. split paragraphs too long for the encoder at sentence boundaries.
+
+A file that cannot be read (unsupported, damaged, encrypted, empty, hostile) is skipped with its
+reason in ``CorpusReport.skipped``; it never stops the others (``strict=True`` makes it an error).
 """
 
 from __future__ import annotations
 
-import codecs
 import hashlib
 import logging
+import os
 import re
-import tomllib
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from speechrag.errors import CorpusError
+import numpy as np
+
+from speechrag.boilerplate import matching_rule
+from speechrag.errors import CorpusError, DocumentError, one_line
+from speechrag.formats import SUFFIXES, Block, Document, Limits, read_document
+from speechrag.header import MAX_HEADER_LINES, Header, parse_header
 from speechrag.lexical import USERDICT_NAME
-from speechrag.passage import CorpusReport, Passage, Speech
+from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
 from speechrag.text import (
     CLOSERS,
     NUMERALS,
+    SALUTATION,
     display_width,
     ends_sentence,
     has_content,
     heading_level,
-    normalise,
     split_sentences,
 )
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".md", ".txt")
 
 # e5-small reads at most 512 tokens. Its tokenizer spends ~0.66 tokens per character on this
 # corpus (the 601-character paragraph is 385 tokens), so 640 characters keeps every paragraph of
@@ -62,83 +70,7 @@ SHINGLE = 3
 MAX_HEADING_CHARS = 40
 _MD_HEADING = re.compile(r"^(#{1,6})\s*(.*?)\s*#*\s*$")
 _SPEECH_WORDS = re.compile(r"讲话|致辞|发言|讲稿|演讲|报告|篇[一二三四五六七八九十]+$")
-_SALUTATION = re.compile(
-    r"^([^，。！？]{0,24}[、，,])?"
-    r"(同志们|各位[^，。！？：:]{0,12}|女士们[、，,]?先生们|朋友们|大家好)[：:！!，,]?$"
-)
 _ORDINAL_TAIL = re.compile(r"篇[一二三四五六七八九十]+$")
-
-
-# --- data-driven boilerplate rules ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BoilerplateRule:
-    name: str
-    pattern: re.Pattern[str]
-    max_chars: int
-
-    def matches(self, line: str) -> bool:
-        return len(line) <= self.max_chars and self.pattern.search(line) is not None
-
-
-@cache
-def boilerplate_rules() -> tuple[BoilerplateRule, ...]:
-    data = tomllib.loads(resources.files("speechrag").joinpath("boilerplate.toml").read_text("utf-8"))
-    return tuple(
-        BoilerplateRule(r["name"], re.compile(r["pattern"]), int(r.get("max_chars", 200)))
-        for r in data["rule"]
-    )
-
-
-# --- decoding and normalisation ------------------------------------------------------------
-
-
-def decode(data: bytes, name: str) -> str:
-    """Decode a corpus file strictly; raise CorpusError naming the file if it cannot be done."""
-    if not data.strip():
-        raise CorpusError(f"{name}: file is empty; remove it from the corpus or add text to it")
-    for bom, codec in (
-        (codecs.BOM_UTF8, "utf-8-sig"),
-        (codecs.BOM_UTF16_LE, "utf-16"),
-        (codecs.BOM_UTF16_BE, "utf-16"),
-    ):
-        if data.startswith(bom):
-            try:
-                return _check_text(data.decode(codec), name)
-            except UnicodeDecodeError as exc:
-                raise CorpusError(
-                    f"{name}: starts with a {codec} byte-order mark but is not valid {codec} "
-                    f"(byte {exc.start}); re-save it as UTF-8"
-                ) from None
-    if b"\x00" in data[:8192]:
-        raise CorpusError(f"{name}: looks like a binary file (NUL bytes); only .md/.txt text belongs in the corpus")
-    try:
-        return _check_text(data.decode("utf-8"), name)
-    except UnicodeDecodeError as exc:
-        # Valid multi-byte UTF-8 before the bad byte means a damaged UTF-8 file, not GBK: say so
-        # rather than let GB18030 (which accepts most byte pairs) turn it into mojibake.
-        if any(b >= 0x80 for b in data[: exc.start]):
-            raise CorpusError(
-                f"{name}: invalid UTF-8 at byte {exc.start} (the file is UTF-8 before it); "
-                "repair that byte or re-save the file as UTF-8"
-            ) from None
-    try:
-        return _check_text(data.decode("gb18030"), name)
-    except UnicodeDecodeError:
-        pass
-    raise CorpusError(f"{name}: not valid UTF-8, UTF-16 (with BOM) or GB18030/GBK; re-save it as UTF-8")
-
-
-def _check_text(text: str, name: str) -> str:
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
-    if controls > max(8, len(text) // 50):
-        raise CorpusError(
-            f"{name}: looks like a binary file ({controls} control characters); only text belongs in the corpus"
-        )
-    if not text.strip():
-        raise CorpusError(f"{name}: file is empty; remove it from the corpus or add text to it")
-    return text
 
 
 # --- line classification ------------------------------------------------------------------
@@ -151,6 +83,7 @@ class _Unit:
     line: int
     level: int = 0
     after_gap: bool = False  # a blank line or dropped boilerplate line came before it
+    header: Header | None = None  # a title's metadata, read from the lines under it
 
 
 @dataclass
@@ -161,49 +94,60 @@ class _Counts:
     split: int = 0
 
 
-def _classify(text: str, line: int, counts: _Counts) -> _Unit | None:
-    for rule in boilerplate_rules():
-        if rule.matches(text):
-            counts.boilerplate[rule.name] += 1
-            return None
-    md = _MD_HEADING.match(text)
-    if md and md.group(2):
-        body = md.group(2)
-        level = heading_level(body)
-        if level:
-            return _Unit("heading", body, line, level)
-        if _SPEECH_WORDS.search(body):
-            return _Unit("title", body, line)
-        return _Unit("heading", body, line, 1)
+def _classify(block: Block, line: int, counts: _Counts) -> _Unit | None:
+    text = block.text
+    rule = matching_rule(text)
+    if rule is not None:
+        counts.boilerplate[rule] += 1
+        return None
     if not has_content(text):
         counts.fragments += 1  # a lone "；" or a rule line left by the scrape
         return None
-    if _SALUTATION.match(text):
-        return _Unit("salutation", text, line)
     level = heading_level(text)
+    if block.kind != "paragraph":
+        # A heading the container declares (``##``, a Heading style): its enumerator decides
+        # the level; without one, a speech word makes it a speech title (``…讲话稿篇二``).
+        if level:
+            return _Unit("heading", text, line, level)
+        if block.kind == "title" or _SPEECH_WORDS.search(text):
+            return _Unit("title", text, line)
+        return _Unit("heading", text, line, block.level or 1)
+    if SALUTATION.match(text):
+        return _Unit("salutation", text, line)
     if level and len(text) <= MAX_HEADING_CHARS and not ends_sentence(text) and "。" not in text:
         return _Unit("heading", text, line, level)
     return _Unit("body", text, line)
 
 
-def _units(text: str, counts: _Counts) -> Iterator[_Unit]:
-    gap = True
-    for number, raw in enumerate(text.splitlines(), start=1):
-        clean = normalise(raw)
-        if not clean:
-            gap = True
+def _units(doc: Document, counts: _Counts, *, filename: str) -> Iterator[_Unit]:
+    """The document's units; header lines (at the start, and under each speech title) are read
+    by `parse_header` into the title unit and never become units themselves."""
+    lines = doc.lines
+    first = parse_header(lines, title_hint=doc.title, filename=filename)
+    yield _Unit("title", first.title, _line(doc.blocks[0], 0), header=first)
+    skip_to = first.consumed
+    gap, previous_line = True, 0
+    for i, block in enumerate(doc.blocks):
+        if i < skip_to:
             continue
-        unit = _classify(clean, number, counts)
+        line = _line(block, i)
+        unit = _classify(block, line, counts)
         if unit is None:
             gap = True
             continue
-        unit.after_gap = gap
-        gap = False
+        if unit.kind == "title":
+            unit.header = parse_header(lines[i : i + MAX_HEADER_LINES], filename=filename)
+            unit.text = unit.header.title or unit.text
+            skip_to = i + max(1, unit.header.consumed)
+        # Text files say where blank lines were; other formats' blocks are paragraphs already.
+        unit.after_gap = gap or not block.line or line > previous_line + 1
+        gap, previous_line = False, line
         yield unit
 
 
-def _starts_new_paragraph(text: str) -> bool:
-    return heading_level(text) > 0
+def _line(block: Block, index: int) -> int:
+    """The block's line in its file (text formats), else its position."""
+    return block.line or index + 1
 
 
 def _repair(units: Iterable[_Unit], counts: _Counts) -> list[_Unit]:
@@ -216,7 +160,7 @@ def _repair(units: Iterable[_Unit], counts: _Counts) -> list[_Unit]:
             and prev is not None
             and prev.kind == "body"
             and not ends_sentence(prev.text)
-            and not _starts_new_paragraph(unit.text)
+            and not heading_level(unit.text)
         ):
             joiner = " " if prev.text[-1].isascii() and unit.text[0].isascii() else ""
             prev.text = prev.text + joiner + unit.text
@@ -234,28 +178,39 @@ def _repair(units: Iterable[_Unit], counts: _Counts) -> list[_Unit]:
 class _RawSpeech:
     heading: str
     line: int
+    header: Header
     paragraphs: list[tuple[str, str, int]] = field(default_factory=list)  # (section, text, line)
 
 
-def _speeches(units: Sequence[_Unit], default_title: str) -> list[_RawSpeech]:
+# The end of a speech: thanks, greetings or wishes, ending with an exclamation mark.
+_CLOSING = re.compile(
+    r"(谢谢|拜个?年|恭祝|祝愿|祝大家|祝各位|致以|新春|春节|节日|身体健康|万事如意|再见)[^。？]*[！!]$"
+)
+
+
+def _speeches(units: Sequence[_Unit]) -> list[_RawSpeech]:
     speeches: list[_RawSpeech] = []
     current: _RawSpeech | None = None
     path: list[tuple[int, str]] = []
     for unit in units:
-        if unit.kind == "title" or (unit.kind == "salutation" and current and current.paragraphs):
-            # A fresh salutation after the speech already has paragraphs means a second speech
-            # was pasted under the same title (篇五 holds 仙桃 then 商丘): it keeps that title.
-            heading = unit.text if unit.kind == "title" else current.heading  # type: ignore[union-attr]
-            current = _RawSpeech(heading, unit.line)
-            speeches.append(current)
+        if unit.kind == "title":
+            assert unit.header is not None
+            current = _RawSpeech(unit.text, unit.line, unit.header)
+            speeches.append(current)  # a title with no paragraphs under it is dropped below
             path = []
-            continue
-        if current is None:
-            current = _RawSpeech(default_title, unit.line)
-            speeches.append(current)
-        if unit.kind == "heading":
+        elif unit.kind == "salutation":
+            # A fresh 同志们： right after a speech closed starts a second speech pasted under
+            # the same title (the shipped page's 篇五 holds 仙桃, then 商丘). Any other
+            # salutation (同志们、朋友们！ between parts, 各位代表： in a report) is only skipped.
+            if current and current.paragraphs and unit.text[-1] in "：:" and _CLOSING.search(current.paragraphs[-1][1]):
+                current = _RawSpeech(current.heading, unit.line, Header(current.heading))
+                speeches.append(current)
+                path = []
+        elif current is None:
+            continue  # not reached: _units starts with the document's title unit
+        elif unit.kind == "heading":
             path = [p for p in path if p[0] < unit.level] + [(unit.level, unit.text)]
-        elif unit.kind == "body":
+        else:
             current.paragraphs.append((" › ".join(t for _, t in path), unit.text, unit.line))
     return [s for s in speeches if s.paragraphs]
 
@@ -363,34 +318,58 @@ def _passage_id(text: str, seen: Counter[str]) -> str:
     return digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
 
 
-def _shingles(text: str) -> set[str]:
+# MinHash LSH with 128 permutations in 16 bands of 8 rows: the banding datasketch chooses for a
+# candidate threshold of 0.68 (looser than TWIN_JACCARD; every candidate is then checked exactly).
+_PERMUTATIONS = 128
+_BANDS, _ROWS = 16, 8
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _shingle_hashes(text: str) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the character 3-grams of ``text`` (whitespace ignored).
+
+    Computed with numpy over the code points: hashing each 3-gram in Python (datasketch's
+    sha1 per shingle) was two thirds of a corpus read.
+    """
     compact = re.sub(r"\s+", "", text)
-    if len(compact) <= SHINGLE:
-        return {compact}
-    return {compact[i : i + SHINGLE] for i in range(len(compact) - SHINGLE + 1)}
+    cp = np.frombuffer(compact.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(cp) < SHINGLE:
+        cp = np.concatenate([cp, np.zeros(SHINGLE - len(cp), np.uint64)])
+    with np.errstate(over="ignore"):  # wrapping uint64 arithmetic is the point
+        h = (cp[:-2] << np.uint64(42)) ^ (cp[1:-1] << np.uint64(21)) ^ cp[2:]
+        h = (h ^ (h >> np.uint64(31))) * _MIX
+    return np.unique(h)
+
+
+def _minhash(hashes: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The 128 minimum values of ``hashes`` under 128 seeded mixing functions."""
+    with np.errstate(over="ignore"):
+        x = (hashes[:, None] ^ seeds[None, :]) * _MIX
+        x ^= x >> np.uint64(29)
+    return np.asarray(x.min(axis=0))
 
 
 def link_twins(passages: Sequence[Passage], threshold: float = TWIN_JACCARD) -> tuple[list[Passage], int]:
     """Fill ``duplicates``: MinHash LSH proposes candidate pairs, exact Jaccard confirms them."""
-    from datasketch import MinHash, MinHashLSH
-
-    shingles = [_shingles(p.text) for p in passages]
-    lsh = MinHashLSH(threshold=threshold * 0.85, num_perm=128)  # looser, then verified exactly
-    hashes = MinHash.bulk([[s.encode("utf-8") for s in sh] for sh in shingles], num_perm=128)
-    for i, mh in enumerate(hashes):
-        lsh.insert(str(i), mh)
+    shingles = [_shingle_hashes(p.text) for p in passages]
+    seeds = np.random.default_rng(20261129).integers(0, 2**63, _PERMUTATIONS, dtype=np.uint64)
+    buckets: dict[bytes, list[int]] = {}
+    for i, sh in enumerate(shingles):
+        signature = _minhash(sh, seeds)
+        for band in range(_BANDS):
+            key = band.to_bytes(1, "little") + signature[band * _ROWS : (band + 1) * _ROWS].tobytes()
+            buckets.setdefault(key, []).append(i)
+    candidates = {(a, b) for members in buckets.values() if len(members) > 1
+                  for x, a in enumerate(members) for b in members[x + 1 :]}
     twins: dict[int, set[int]] = {}
     pairs = 0
-    for i, mh in enumerate(hashes):
-        for key in lsh.query(mh):
-            j = int(key)
-            if j <= i:
-                continue
-            union = len(shingles[i] | shingles[j])
-            if union and len(shingles[i] & shingles[j]) / union >= threshold:
-                twins.setdefault(i, set()).add(j)
-                twins.setdefault(j, set()).add(i)
-                pairs += 1
+    for i, j in sorted(candidates):
+        common = len(np.intersect1d(shingles[i], shingles[j], assume_unique=True))
+        union = len(shingles[i]) + len(shingles[j]) - common
+        if union and common / union >= threshold:
+            twins.setdefault(i, set()).add(j)
+            twins.setdefault(j, set()).add(i)
+            pairs += 1
     linked = [
         replace(p, duplicates=tuple(passages[j].id for j in sorted(twins[i]))) if i in twins else p
         for i, p in enumerate(passages)
@@ -402,48 +381,101 @@ def link_twins(passages: Sequence[Passage], threshold: float = TWIN_JACCARD) -> 
 
 
 def corpus_files(path: str | Path) -> tuple[Path, list[Path]]:
-    """The corpus root and its files (a single file, or every .md/.txt below a folder)."""
+    """The corpus root and its documents: a single file, or every file with a readable suffix
+    below a folder (symlinked folders followed once; jieba's user dictionary left out)."""
     root = Path(path)
     if not root.exists():
-        raise CorpusError(f"corpus path not found: {root} (give a .md/.txt file or a folder of them)")
+        raise CorpusError(f"corpus path not found: {root} (give a speech file or a folder of them)")
     if root.is_file():
         return root.parent, [root]
-    files = sorted(
-        p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES and p.name != USERDICT_NAME
-    )
+    files: list[Path] = []
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop, or a folder linked twice: read it once
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        files += [Path(folder) / n for n in names if Path(n).suffix.lower() in SUFFIXES and n != USERDICT_NAME]
+    files.sort()
     if not files:
-        raise CorpusError(f"no .md or .txt files under {root}; add speeches there or pass another path")
+        raise CorpusError(f"no speech documents ({', '.join(SUFFIXES)}) under {root}; add speeches there "
+                          "or pass another path")
     return root, files
 
 
-def read_corpus(path: str | Path = "corpus") -> CorpusReport:
-    """Read every speech file under ``path`` into passages, with a report of what was cleaned.
+Progress = Callable[[int, int], None]
+# Below this many files a process pool costs more (start-up) than it saves.
+PARALLEL_FILES = 16
 
-    All files are decoded before any is parsed, so a bad file fails the whole read (nothing is
-    half-ingested) with a CorpusError that names it.
+
+def _read_one(args: tuple[Path, Limits | None]) -> Document | DocumentError:
+    try:
+        return read_document(args[0], limits=args[1])
+    except DocumentError as exc:
+        return exc
+
+
+def _documents(files: Sequence[Path], limits: Limits | None,
+               workers: int | None) -> Iterator[Document | DocumentError]:
+    """Each file's Document (or why it is skipped), in order. Loading is most of a corpus read
+    (pdfminer alone was 60 % of it on a mixed folder), so it runs in one forked process per
+    core; the structure rules after it stay in this process."""
+    from speechrag.lexical import available_cores
+
+    workers = available_cores() if workers is None else workers
+    jobs = [(f, limits) for f in files]
+    if workers <= 1 or len(files) < PARALLEL_FILES or os.name != "posix":
+        yield from map(_read_one, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from pool.map(_read_one, jobs, chunksize=4)
+
+
+def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: Progress | None = None,
+                limits: Limits | None = None, workers: int | None = None) -> CorpusReport:
+    """Read every speech document under ``path`` into passages, with a report of what was
+    cleaned and which files were skipped (and why).
+
+    A file that cannot be read is skipped and listed in ``CorpusReport.skipped``; with
+    ``strict`` it is a CorpusError instead. Documents are loaded in ``workers`` processes
+    (default: one per core, from 16 files on) and handled one at a time, so memory grows with
+    the largest document and the passages, not with the corpus files. ``progress(done, total)``
+    is called after each file.
     """
     root, files = corpus_files(path)
-    texts = []
-    for file in files:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise CorpusError(f"{file}: cannot read ({exc.strerror}); check its permissions") from None
-        texts.append((file.relative_to(root).as_posix(), decode(data, str(file))))
-
     counts = _Counts()
     passages: list[Passage] = []
     speeches: list[Speech] = []
+    skipped: list[SkippedFile] = []
     seen: Counter[str] = Counter()
-    for source, text in texts:
-        raw = _speeches(_repair(_units(text, counts), counts), Path(source).stem)
-        places = [detect_place(t for _, t, _ in s.paragraphs) for s in raw]
+    for done, (file, doc) in enumerate(zip(files, _documents(files, limits, workers), strict=True), start=1):
+        source = file.relative_to(root).as_posix()
+        if isinstance(doc, DocumentError):
+            exc = doc
+            if strict:
+                raise CorpusError(f"{source}: {one_line(exc)} (skip it by leaving out --strict)") from None
+            log.info("skipping %s: %s", source, one_line(exc))
+            skipped.append(SkippedFile(source, one_line(exc)))
+            if progress:
+                progress(done, len(files))
+            continue
+        for rule, n in doc.dropped:
+            counts.boilerplate[rule] += n
+        raw = _speeches(_repair(_units(doc, counts, filename=file.name), counts))
+        places = [s.header.place or detect_place(t for _, t, _ in s.paragraphs) for s in raw]
         truncated = [_starts_mid_sentence(s.paragraphs[0][1]) for s in raw]
         stem = Path(source).with_suffix("").as_posix().replace("/", "-")
         for n, (speech, title, place, cut) in enumerate(
             zip(raw, _titles(raw, places, truncated), places, truncated, strict=True), start=1
         ):
             speech_id = f"{stem}-{n}" if len(raw) > 1 else stem
+            h = speech.header
+            date = h.date or (doc.published if len(raw) == 1 else "")
             chars = 0
             for number, (section, body, line) in enumerate(speech.paragraphs, start=1):
                 parts = split_long(body)
@@ -461,17 +493,25 @@ def read_corpus(path: str | Path = "corpus") -> CorpusReport:
                             source=source,
                             line=line,
                             part=k if len(parts) > 1 else 0,
+                            speech_date=date,
                         )
                     )
                 chars += len(body)
-            speeches.append(
-                Speech(speech_id, title, source, speech.line, place, len(speech.paragraphs), chars, 0, cut)
-            )
+            speeches.append(Speech(
+                speech_id, title, source, speech.line, place, len(speech.paragraphs), chars, 0, cut,
+                date=date, speaker=h.speaker, occasion=h.occasion, format=doc.format,
+            ))
+        if progress:
+            progress(done, len(files))
+    if not speeches:
+        why = f"; {len(skipped)} skipped, e.g. {skipped[0].source}: {skipped[0].reason}" if skipped else ""
+        raise CorpusError(f"no speech could be read under {path}{why}")
 
     passages, pairs = link_twins(passages)
     with_twins = Counter(p.speech_id for p in passages if p.duplicates)
     speeches = [replace(s, duplicates=with_twins.get(s.id, 0)) for s in speeches]
-    log.info("read %d passages in %d speeches from %d files", len(passages), len(speeches), len(files))
+    log.info("read %d passages in %d speeches from %d files (%d skipped)", len(passages), len(speeches),
+             len(files), len(skipped))
     return CorpusReport(
         passages=tuple(passages),
         speeches=tuple(speeches),
@@ -482,19 +522,21 @@ def read_corpus(path: str | Path = "corpus") -> CorpusReport:
         paragraphs_split=counts.split,
         twin_pairs=pairs,
         boilerplate_by_rule=dict(counts.boilerplate),
+        skipped=tuple(skipped),
     )
 
 
 def load_corpus(path: str | Path = "corpus") -> list[Passage]:
-    """The passages of every speech under ``path`` (a file, or a folder searched for .md/.txt)."""
+    """The passages of every speech under ``path`` (a file, or a folder of documents)."""
     return list(read_corpus(path).passages)
 
 
 def format_report(report: CorpusReport) -> str:
     """The table ``speechrag corpus`` prints."""
-    headers = ("id", "title", "place", "paras", "chars", "twins")
+    headers = ("id", "title", "date", "speaker", "place", "format", "paras", "chars", "twins")
     rows = [
-        (s.id, s.title, s.place or "-", str(s.paragraphs), str(s.characters), str(s.duplicates))
+        (s.id, s.title, s.date or "-", s.speaker or "-", s.place or "-", s.format or "-", str(s.paragraphs),
+         str(s.characters), str(s.duplicates))
         for s in report.speeches
     ]
     widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
@@ -503,13 +545,15 @@ def format_report(report: CorpusReport) -> str:
     by_rule = ", ".join(f"{k} {v}" for k, v in sorted(report.boilerplate_by_rule.items()))
     lines += [
         "",
-        f"{report.files} file(s), {len(report.speeches)} speeches, {len(report.passages)} passages",
+        f"{report.files} file(s), {len(report.speeches)} speeches, {len(report.passages)} passages"
+        + (f", {len(report.skipped)} file(s) skipped" if report.skipped else ""),
         f"boilerplate lines dropped: {report.boilerplate_dropped}" + (f" ({by_rule})" if by_rule else ""),
         f"empty fragments dropped:   {report.fragments_dropped}",
         f"page breaks repaired:      {report.paragraphs_repaired}",
         f"long paragraphs split:     {report.paragraphs_split}",
         f"near-duplicate pairs:      {report.twin_pairs} (Jaccard ≥ {TWIN_JACCARD} on character {SHINGLE}-grams)",
     ]
+    lines += [f"skipped {s.source}: {s.reason}" for s in report.skipped]
     return "\n".join(lines)
 
 

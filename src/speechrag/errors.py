@@ -11,6 +11,10 @@ class CorpusError(SpeechragError):
     """A corpus path or file cannot be read: missing, empty, binary or undecodable."""
 
 
+class DocumentError(CorpusError):
+    """One corpus file is skipped; the message is the one-line reason (no text layer, encrypted, ...)."""
+
+
 class EncoderError(SpeechragError):
     """An encoder cannot be loaded: unknown name, or weights not available offline."""
 

@@ -43,7 +43,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from speechrag.corpus import heading_level, normalise
+from speechrag.text import SALUTATION, heading_level, normalise
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +148,6 @@ _PREAMBLE = re.compile(
     r"(?:讲话|发言|整理|修改|送审|征求意见)稿|摘要|全文|节选|有删节)\s*[）)】\]]?$"
 )
 _BYLINE = re.compile(r"^[\u4e00-\u9fff](?:\s?[\u4e00-\u9fff]){1,3}$")
-_SALUTATION = re.compile(
-    r"^([^，。！？]{0,24}[、，,])?(同志们|各位[^，。！？：:]{0,12}|女士们[、，,]?先生们|朋友们|大家好)[：:！!，,]?$"
-)
 _SPEECH_WORD = re.compile(r"(讲话|报告|致辞|发言|演讲|讲稿|总结)$")
 _SENTENCE_END = "。！？；!?;…"
 
@@ -187,7 +184,7 @@ def _is_title(line: str) -> bool:
         and line[-1] not in _SENTENCE_END
         and "。" not in line
         and not heading_level(line)
-        and not _SALUTATION.match(line)
+        and not SALUTATION.match(line)
     )
 
 
@@ -448,7 +445,7 @@ def parse_header(lines: Sequence[str], *, title_hint: str = "", filename: str = 
         line = normalise(raw)
         if not line:
             continue
-        if _SALUTATION.match(line) or not _read_line(line, state):
+        if SALUTATION.match(line) or not _read_line(line, state):
             break
         consumed = number
     title_parts = [p for p in state.title if p]

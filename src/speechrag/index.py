@@ -34,7 +34,7 @@ from speechrag.embedcache import CACHE_DIR, EmbeddingCache, embed
 from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
 from speechrag.errors import BuildError, CorpusError, IndexLoadError
 from speechrag.lexical import USERDICT_NAME, KeywordIndex, Tokenizer
-from speechrag.passage import CorpusReport, Passage
+from speechrag.passage import CorpusReport, Passage, SkippedFile
 from speechrag.searcher import Searcher
 from speechrag.stores import local
 from speechrag.stores.local import FORMAT, dense_spec
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 # The files whose rules shape ingestion output: a change in any of them marks every index stale.
-_INGEST_FILES = ("corpus.py", "text.py", "passage.py", "boilerplate.toml", "header.py")
+_INGEST_FILES = ("corpus.py", "text.py", "passage.py", "boilerplate.py", "boilerplate.toml", "header.py")
 _INGEST_DIRS = ("formats",)
 
 
@@ -156,16 +156,22 @@ class BuildSummary:
     keyword_reused: bool = False
     # Settings this build changed from the index's own, e.g. "dense index: hnsw -> flat".
     changes: tuple[str, ...] = ()
+    # Corpus files that could not be read, with the reason (the rest were indexed).
+    skipped: tuple[SkippedFile, ...] = ()
 
     def __str__(self) -> str:
         size = f"{self.bytes / 1e6:.2f} MB"
         what = f"{_plural(self.speeches, 'speech')}, {_plural(self.passages, 'passage')}"
         if self.up_to_date:
-            return f"{self.index} is up to date: {what}, encoder {self.encoder}, {size} ({self.seconds:.2f}s)"
+            return (f"{self.index} is up to date: {what}, encoder {self.encoder}, {size} ({self.seconds:.2f}s)"
+                    f"{self._skipped()}")
         reused = ", keyword index reused" if self.keyword_reused else ""
         changed = "".join(f"\nchanged {c}" for c in self.changes)
         return (f"built {self.index}: {what} ({self.embedded} embedded, {self.cached} cached{reused}), "
-                f"encoder {self.encoder}, {size} in {self.seconds:.2f}s{changed}")
+                f"encoder {self.encoder}, {size} in {self.seconds:.2f}s{changed}{self._skipped()}")
+
+    def _skipped(self) -> str:
+        return "".join(f"\nskipped {s.source}: {s.reason}" for s in self.skipped)
 
 
 # --- building ----------------------------------------------------------------------------
@@ -264,6 +270,9 @@ def build_index(
     progress: Progress | None = None,
     dense: str | None = None,
     vectors: np.ndarray | None = None,
+    *,
+    strict: bool = False,
+    read_progress: Progress | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -276,6 +285,10 @@ def build_index(
     ``vectors`` (one unit-length row per passage, in corpus order) skips embedding: for
     embeddings computed elsewhere, e.g. on a GPU. They must come from ``model``, which still
     embeds the queries; the embedding cache is left alone.
+
+    A corpus file that cannot be read is skipped and listed in ``BuildSummary.skipped`` (the
+    others are indexed); ``strict`` makes it a CorpusError instead. ``read_progress(done,
+    total)`` is called as documents are read.
     """
     started = time.perf_counter()
     if dense is not None:
@@ -284,7 +297,7 @@ def build_index(
     created = not root.exists()
     _prepare(root)
     try:
-        return _build(root, corpus, model, force, progress, dense, vectors, started)
+        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress)
     except BaseException:
         if created and storage.resolve_quietly(root) is None:
             # A first build that failed leaves no folder behind (a killed one leaves leftovers
@@ -294,7 +307,8 @@ def build_index(
 
 
 def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | Encoder | None, force: bool,
-           progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float) -> BuildSummary:
+           progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float,
+           strict: bool, read_progress: Progress | None) -> BuildSummary:
     # The lock comes first: a second build fails at once, before it reads a large corpus.
     with storage.locked(root):
         previous = storage.read_settings(root)
@@ -336,7 +350,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
         if isinstance(source, Path):
             fast = {"sources": with_hashes(source, source_files(source), (manifest or {}).get("sources")),
                     "ingest": ingest_fingerprint()}
-        if manifest is not None and not force and vectors is None and fast:
+        if manifest is not None and not force and vectors is None and fast and not (strict and manifest.get("skipped")):
             # Decided from the manifest alone: no parsing, no jieba, no FAISS.
             wanted = {"format": FORMAT, **fast, "dense": dense_spec(dense),
                       "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
@@ -344,9 +358,9 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             if not _stale_reasons(manifest, wanted) and gen is not None:
                 log.info("%s is up to date", root)
                 return summary(gen.name, int(manifest["speeches"]), int(manifest["passages"]), 0,
-                               int(manifest["passages"]), True)
+                               int(manifest["passages"]), True, skipped=_skipped_of(manifest))
 
-        report = _read(source)
+        report = _read(source, strict=strict, progress=read_progress)
         passages = report.passages
         missing = {p.speech_id for p in passages} - {s.id for s in report.speeches}
         if missing:
@@ -359,7 +373,8 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             reasons = _stale_reasons(manifest, wanted)
             if not reasons and gen is not None:
                 log.info("%s is up to date", root)
-                return summary(gen.name, len(report.speeches), len(passages), 0, len(passages), True)
+                return summary(gen.name, len(report.speeches), len(passages), 0, len(passages), True,
+                               skipped=report.skipped)
             log.info("rebuilding %s: %s", root, "; ".join(reasons))
         elif unusable:
             log.info("building %s: %s", root, unusable)
@@ -388,6 +403,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
             "passages": len(passages),
             "speeches": len(report.speeches),
+            "skipped": [[s.source, s.reason] for s in report.skipped],
             "versions": _versions(),
             "settings": settings,
         }
@@ -401,7 +417,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             storage.write_settings(root, settings)
         storage.cleanup(root, name)
         phases["write"] = time.perf_counter() - t
-        return summary(name, len(report.speeches), len(passages), embedded, cached, False,
+        return summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
                        phases=phases, keyword_reused=reuse)
 
 
@@ -411,12 +427,17 @@ def _corpus_of(root: Path, settings: Mapping[str, Any]) -> Path | None:
     return root / corpus if isinstance(corpus, str) and corpus else None
 
 
-def _read(corpus: Path | CorpusReport) -> CorpusReport:
+def _skipped_of(manifest: Mapping[str, Any]) -> tuple[SkippedFile, ...]:
+    rows = manifest.get("skipped") or []
+    return tuple(SkippedFile(str(r[0]), str(r[1])) for r in rows if isinstance(r, list) and len(r) == 2)
+
+
+def _read(corpus: Path | CorpusReport, *, strict: bool = False, progress: Progress | None = None) -> CorpusReport:
     if isinstance(corpus, CorpusReport):
         return corpus
     from speechrag.corpus import read_corpus
 
-    report = read_corpus(corpus)
+    report = read_corpus(corpus, strict=strict, progress=progress)
     if not report.passages:
         raise CorpusError(f"corpus {corpus} has no passages to index; add speeches to it")
     return report

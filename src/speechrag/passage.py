@@ -26,6 +26,7 @@ class Passage:
     line: int
     duplicates: tuple[str, ...] = ()
     part: int = 0
+    speech_date: str = ""  # the speech's ISO date, so a citation says when it was said
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -45,12 +46,14 @@ class Passage:
             line=int(d["line"]),
             duplicates=tuple(str(x) for x in d.get("duplicates", ())),
             part=int(d.get("part", 0)),
+            speech_date=str(d.get("speech_date", "")),
         )
 
     @property
     def citation(self) -> str:
-        """Human-readable source: ``篇五（商丘） · 二、突出… · 第3段``."""
-        return " · ".join(x for x in (self.speech_title, self.section, self.paragraph_label) if x)
+        """Human-readable source: ``2017-02-11 · 青山区政府工作报告 · 一、… · 第3段`` (the date
+        when the speech has one)."""
+        return " · ".join(x for x in (self.speech_date, self.speech_title, self.section, self.paragraph_label) if x)
 
     @property
     def paragraph_label(self) -> str:
@@ -89,6 +92,14 @@ class Speech:
 
 
 @dataclass(frozen=True)
+class SkippedFile:
+    """A corpus file that was not read, and the one-line reason."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CorpusReport:
     """Everything ingestion learned: the passages, the speeches and what was cleaned."""
 
@@ -101,3 +112,4 @@ class CorpusReport:
     paragraphs_split: int = 0
     twin_pairs: int = 0
     boilerplate_by_rule: dict[str, int] = field(default_factory=dict)
+    skipped: tuple[SkippedFile, ...] = ()

@@ -26,6 +26,15 @@ _CONTENT = re.compile(f"[0-9A-Za-z{HAN}]")
 _CJK_SPACE = re.compile(f"(?<=[{CJK_WIDE}{CJK_QUOTES}])[ \t]+(?=[{CJK_WIDE}{CJK_QUOTES}])")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Kangxi radicals and CJK radical supplements (U+2E80-U+2FDF) stand in for ordinary ideographs
+# in PDFs exported by some Word/WPS versions (⽣ for 生): no query would match them.
+_RADICALS = re.compile("[\u2e80-\u2fdf]")
+
+# A line that only greets the audience: 同志们：, 各位代表：, 同志们、朋友们！
+SALUTATION = re.compile(
+    r"^([^，。！？]{0,24}[、，,])?"
+    r"(同志们|各位[^，。！？：:]{0,12}|女士们[、，,]?先生们|朋友们|大家好)[：:！!，,]?$"
+)
 
 
 def has_han(text: str) -> bool:
@@ -47,8 +56,11 @@ def is_broken_text(text: str) -> bool:
 def normalise(line: str) -> str:
     """NFC, control/format characters removed, spaces collapsed, stray CJK spaces removed.
 
-    Applied to every corpus line and every query, so both are compared in the same form.
+    Applied to every corpus line and every query, so both are compared in the same form; Kangxi
+    radicals become the ideographs they stand for.
     """
+    if _RADICALS.search(line):
+        line = _RADICALS.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), line)
     line = unicodedata.normalize("NFC", line)
     line = "".join(
         " " if ch == "\t" else ch

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from speechrag.errors import SpeechragError
+from speechrag.errors import DocumentError
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,14 @@ BlockKind = Literal["title", "heading", "paragraph"]
 
 @dataclass(frozen=True)
 class Block:
-    """One unit of text in reading order: a title, a heading (``level`` 1-6) or a paragraph."""
+    """One unit of text in reading order: a title, a heading (``level`` 1-6) or a paragraph.
+    ``line`` is its 1-based line in a text file (0 for other formats), so citations can point
+    there and blank lines between blocks are known."""
 
     text: str
     kind: BlockKind
     level: int = 0
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,6 @@ class Document:
     def lines(self) -> list[str]:
         """The blocks' texts: what ``speechrag.header.parse_header`` reads."""
         return [b.text for b in self.blocks]
-
-
-class DocumentError(SpeechragError):
-    """A file is skipped: its message is the one-line reason (no text layer, encrypted, ...)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def clean_title(title: str, site: str = "") -> str:
     The first part before a separator (`` - ``, ``_``, ``|``) is kept, or the part that is not
     ``site`` when the site name comes first.
     """
-    from speechrag.corpus import normalise
+    from speechrag.text import normalise
 
     title = normalise(title)
     title = re.sub(r"^Microsoft Word\s*-\s*", "", title)
@@ -157,7 +156,7 @@ def split_soft_breaks(raw: str) -> Iterator[str]:
     when the text after it starts with a heading enumerator (二、…). Any other break is a manual
     line wrap inside a sentence and is joined (with a space only between Latin letters/digits).
     """
-    from speechrag.corpus import ends_sentence, heading_level, normalise
+    from speechrag.text import ends_sentence, heading_level, normalise
 
     pieces = [normalise(piece) for piece in raw.split("\n")]
     current = ""

@@ -20,8 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from speechrag.corpus import normalise
 from speechrag.formats import Block, Deadline, Document, DocumentError, Limits
+from speechrag.text import normalise
 
 log = logging.getLogger(__name__)
 

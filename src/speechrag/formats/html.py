@@ -28,9 +28,10 @@ from pathlib import Path
 from lxml import etree
 from lxml import html as lxml_html
 
-from speechrag.corpus import boilerplate_rules, normalise
+from speechrag.boilerplate import boilerplate_rules
 from speechrag.formats import Block, Deadline, Document, DocumentError, Limits, clean_title, split_soft_breaks
 from speechrag.header import parse_date
+from speechrag.text import normalise
 
 log = logging.getLogger(__name__)
 

@@ -40,15 +40,14 @@ import io
 import itertools
 import logging
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speechrag.corpus import ends_sentence, normalise
 from speechrag.formats import Block, Deadline, Document, DocumentError, Limits, clean_title
+from speechrag.text import ends_sentence, normalise
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +58,6 @@ _PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _EDGE_LINES = 2
-# Kangxi radicals (U+2F00-U+2FDF) stand in for ordinary ideographs in PDFs from some Word/WPS
-# exports: ⽣ (U+2F63) looks like 生 (U+751F) but no search for 生 finds it. NFKC maps each to
-# its ideograph; NFC (what corpus.normalise applies) does not.
-_KANGXI = re.compile("[\u2f00-\u2fdf]")
-
-
-def unkangxi(text: str) -> str:
-    """Kangxi radical code points replaced by the ideographs they stand for."""
-    return _KANGXI.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), text)
   # lines at each of the top and bottom of a page that may be running heads/feet
 
 
@@ -135,7 +125,7 @@ def _page_lines(layout: Any, page: int, counts: Counter[str]) -> list[_Line]:
                     parts.append(" ")
             parts.append(text)
             prev = ch
-        text = normalise(unkangxi("".join(parts)))
+        text = normalise("".join(parts))  # Kangxi radicals (⽣) become 生 there
         if text:
             sizes = Counter(round(c.size, 1) for c in row)
             lines.append(
