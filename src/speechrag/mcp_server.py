@@ -1,0 +1,247 @@
+"""The speeches as MCP tools (Model Context Protocol), over the streamable HTTP transport at
+``/mcp``, for Claude Desktop, Cursor, Cherry Studio and other MCP clients.
+
+Two tools, typed and documented so a client's model can call them unaided:
+
+- ``search_speeches(query, k=5, mode="hybrid", speeches=None) -> SearchResult``: passages;
+- ``ask_speeches(question, history=None, k=5, mode="hybrid", speeches=None) -> AskResult``:
+  the cited answer (plain text with ``[n]`` markers, then its sources) and the sources as data.
+
+Bad input (an empty question, an unknown speech id) comes back as a tool error with the
+one-line message; an unexpected failure as a generic error (the SDK keeps its text on the
+server). With ``api_key`` set, every request needs ``Authorization: Bearer <api_key>``, as on
+the OpenAI routes; the SDK's DNS-rebinding check refuses Host and Origin headers other than
+loopback unless ``allowed_hosts``/``allowed_origins`` name them.
+
+Why the ``mcp`` package's server (``MCPServer``, FastMCP's name since mcp 2) rather than
+Gradio's built-in one (``launch(mcp_server=True)``), measured on gradio 6.31 and mcp 2.3:
+
+- Gradio's MCP server does not run with mcp 2: ``demo.launch(mcp_server=True)`` still starts
+  the page, but sets ``demo.mcp_error = "Error launching MCP server: 'Server' object has no
+  attribute 'call_tool'"`` and serves no ``/gradio_api/mcp`` (404). Its ``gradio[mcp]``
+  extra pins ``mcp<2`` and ``pydantic<=2.12.5``, older than what this project installs.
+- Gradio turns every API endpoint of the app into a tool; the page's own handlers are
+  hidden by ``api_visibility`` flags, so keeping the tool list to what we mean to offer
+  depends on every future event being flagged right. Here the tools are the two written below.
+- Gradio's MCP routes live under ``/gradio_api/``, beside the file and upload routes that
+  ``GuardMiddleware`` refuses; keeping that guard right would mean carving MCP out of its
+  pattern. ``/mcp`` here is one route, with its own bearer-token check and body cap.
+- Tool errors: Gradio reports an exception as text; here a ``QueryError`` becomes an MCP
+  tool error with its one-line message, and other failures say nothing of their internals.
+
+The server is stateless (``stateless_http``: no sessions to keep or expire) and answers with
+plain JSON rather than an event stream: each tool call is one short request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
+
+from speechrag.answer import NOT_FOUND
+from speechrag.errors import SpeechragError
+from speechrag.retrieval import MAX_K, MAX_QUERY_CHARS, Hit
+from speechrag.serving import AskFn, SearchFn, bearer_ok, one_line, plain_answer, render_answer
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000  # a tool call is a question and a few options; the history fits many times
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One passage of a speech, with what it takes to cite it."""
+
+    n: Annotated[int, Field(description="Its number: the answer's [n] markers refer to it.")]
+    citation: Annotated[str, Field(description="Speech title · section · paragraph: 篇五（商丘） · 二、… · 第7段.")]
+    text: Annotated[str, Field(description="The passage, verbatim.")]
+    quoted: Annotated[tuple[str, ...], Field(description="The sentences of the passage the answer quotes.")]
+    passage_id: str
+    speech_id: str
+    speech_title: str
+    section: str
+    paragraph: int
+    source: Annotated[str, Field(description="The speech's file in the corpus.")]
+    score: float
+    rank: int
+    also_in_citations: Annotated[tuple[str, ...], Field(description="Other speeches with a near-identical passage.")]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The passages found for a query, best first."""
+
+    query: str
+    passages: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """An answer made only of the speeches' own sentences, each followed by [n]."""
+
+    found: Annotated[bool, Field(description="False when the speeches do not address the question; sources are "
+                                             "then only possibly related passages.")]
+    answer: Annotated[str, Field(description="The cited sentences as plain text (the not-found sentence if "
+                                             "found is false).")]
+    text: Annotated[str, Field(description="The answer followed by its sources, one '[n] citation' a line: "
+                                           "ready to show.")]
+    question: str
+    query: Annotated[str, Field(description="The question as searched, completed from the history if it "
+                                            "was a follow-up.")]
+    sources: tuple[Source, ...]
+
+
+def source(n: int, hit: Hit) -> Source:
+    p = hit.passage
+    return Source(n=n, citation=hit.citation, text=p.text, quoted=hit.cited_sentences, passage_id=p.id,
+                  speech_id=p.speech_id, speech_title=p.speech_title, section=p.section, paragraph=p.paragraph,
+                  source=p.source, score=hit.score, rank=hit.rank, also_in_citations=hit.also_in_citations)
+
+
+# --- the server ---------------------------------------------------------------------------
+
+Mode = Literal["hybrid", "dense", "keyword"]
+Query = Annotated[str, Field(description="The question or keywords, in Chinese for best results.",
+                             min_length=1, max_length=MAX_QUERY_CHARS)]
+K = Annotated[int, Field(description="How many passages to retrieve.", ge=1, le=MAX_K)]
+ModeArg = Annotated[Mode, Field(description="hybrid (meaning and words, the best default), dense (meaning) "
+                                            "or keyword (words).")]
+Speeches = Annotated[list[str] | None, Field(description="Speech ids to search (null: all speeches).")]
+
+
+def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag") -> MCPServer[Any]:
+    """An MCP server with the two tools, calling ``search`` and ``ask``."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    # MCPServer() calls logging.basicConfig(level=INFO) with its own handler: a library must
+    # not configure the host's logging (only the CLI sets levels here), so undo it.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    server: MCPServer[Any] = MCPServer(
+        name,
+        instructions="Search and quote a collection of Chinese speeches (讲话稿). Answers are the speeches' own "
+        "sentences with [n] citations; nothing is made up.",
+    )
+    root.handlers[:], root.level = handlers, level
+
+    @server.tool(title="Search the speeches")
+    def search_speeches(query: Query, k: K = 5, mode: ModeArg = "hybrid", speeches: Speeches = None) -> SearchResult:
+        """Find the passages of the speeches most relevant to a query, best first, each with its citation."""
+        try:
+            hits = search(query, k, mode=mode, speeches=speeches)
+        except SpeechragError as exc:
+            raise ToolError(one_line(exc)) from exc
+        return SearchResult(query=query, passages=tuple(source(n, h) for n, h in enumerate(hits, 1)))
+
+    @server.tool(title="Ask the speeches")
+    def ask_speeches(
+        question: Query,
+        history: Annotated[list[str] | None, Field(description="Earlier questions in this conversation, oldest "
+                                                                "first: a follow-up like 那商丘呢？ is completed from "
+                                                                "them.")] = None,
+        k: K = 5,
+        mode: ModeArg = "hybrid",
+        speeches: Speeches = None,
+    ) -> AskResult:
+        """Answer a question with sentences quoted from the speeches, each followed by [n] citing its source; says so
+        when the speeches do not address it. Quote the answer as it is; do not add to it."""
+        try:
+            ans = ask(question, history or [], k=k, mode=mode, speeches=speeches)
+        except SpeechragError as exc:
+            raise ToolError(one_line(exc)) from exc
+        text = render_answer(ans)
+        return AskResult(
+            found=ans.found,
+            answer=plain_answer(ans) if ans.found else NOT_FOUND,
+            text=text,
+            question=ans.question,
+            query=ans.query,
+            sources=tuple(source(n, h) for n, h in enumerate(ans.citations, 1)),
+        )
+
+    return server
+
+
+class BearerGuard:
+    """ASGI wrapper answering 401 unless ``Authorization: Bearer <api_key>`` is sent."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            raw = headers.get(b"authorization")
+            if not bearer_ok(raw.decode("latin-1") if raw else None, self.api_key):
+                from starlette.responses import JSONResponse
+
+                body = {"error": {"message": "Incorrect API key provided: send it as 'Authorization: Bearer <key>'",
+                                  "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+                await JSONResponse(body, 401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def mount_mcp(
+    app: Any,
+    search: SearchFn,
+    ask: AskFn,
+    *,
+    path: str = "/mcp",
+    api_key: str | None = None,
+    allowed_hosts: Sequence[str] | None = None,
+    allowed_origins: Sequence[str] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    name: str = "speechrag",
+) -> MCPServer[Any]:
+    """Serve the tools at ``path`` on a Starlette/FastAPI ``app`` (before it starts).
+
+    ``allowed_hosts``/``allowed_origins`` (``"host:port"``, ``"http://host:port"``; ``*``
+    for any port) are the Host and Origin headers accepted besides loopback's. The MCP
+    session manager runs inside ``app``'s lifespan, which this wraps. Returns the server.
+    """
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.routing import Route
+
+    server = build_mcp_server(search, ask, name=name)
+    loopback_hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    loopback_origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*loopback_hosts, *(allowed_hosts or ())],
+        allowed_origins=[*loopback_origins, *(allowed_origins or ())],
+    )
+    inner = server.streamable_http_app(
+        streamable_http_path=path,
+        stateless_http=True,
+        json_response=True,
+        transport_security=security,
+        max_request_body_size=max_body_bytes,
+    )
+    # A Route, not a Mount: a Mount answers ``/mcp`` with a redirect to ``/mcp/``. The inner
+    # app sees the full path, so it serves the same one.
+    app.router.routes.append(Route(path, endpoint=BearerGuard(inner, api_key)))
+    host_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(host: Any) -> AsyncIterator[Any]:
+        # A mounted app's own lifespan never runs; the session manager's task group must.
+        async with server.session_manager.run(), host_lifespan(host) as state:
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return server
