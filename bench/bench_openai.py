@@ -35,7 +35,7 @@ from speechrag.answer import answer  # noqa: E402
 from speechrag.evaluate import DEFAULT_QUESTIONS, load_questions  # noqa: E402
 from speechrag.openai_api import mount_openai  # noqa: E402
 from speechrag.retrieval import get_index  # noqa: E402
-from speechrag.serving import ask_index  # noqa: E402
+from speechrag.serving import IndexService  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -79,7 +79,7 @@ def main() -> None:
     index = get_index(args.index)
     questions = [q.question for q in load_questions(ROOT / DEFAULT_QUESTIONS)][: args.questions]
     app = FastAPI()
-    mount_openai(app, ask_index(index))
+    mount_openai(app, IndexService(index).ask)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

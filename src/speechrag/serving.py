@@ -8,7 +8,7 @@ The servers never call `answer()` or `retrieve()` themselves: they are handed
 - ``search(query, k, **options) -> list[Hit]`` (options: ``mode``, ``speeches``),
 
 so the host (``speechrag serve``, a test, another app) decides which index answers and how
-calls are serialised. `ask_index` and `search_index` make both from one index.
+calls are serialised. `IndexService` makes both from one index.
 """
 
 from __future__ import annotations
@@ -46,33 +46,31 @@ class SearchFn(Protocol):
     def __call__(self, query: str, k: int, **options: Any) -> list[Hit]: ...
 
 
-def ask_index(index: Index | str | os.PathLike[str] | None = None) -> AskFn:
-    """An `AskFn` over one index (an Index, its folder, or None for the default one).
+class IndexService:
+    """`AskFn` (``.ask``) and `SearchFn` (``.search``) over one index, sharing one lock.
 
-    Calls are serialised: the encoder is shared and its thread-safety is not promised (the
-    UI's ``Asker`` holds the same kind of lock). An ``index`` option overrides the default, so
-    one server can serve several corpora as several models.
+    ``index`` is an Index, its folder, or None for ``$SPEECHRAG_INDEX`` / the default folder;
+    given a folder (or None), a generation published by a rebuild is picked up on the next
+    call, as `get_index` does. Calls are serialised: the encoder is shared and its thread
+    safety is not promised (the UI's ``Asker`` holds the same kind of lock), so a server
+    offering both tools, or the chat API beside them, must use one service, not two. An
+    ``index`` option overrides the default, so one server can serve several corpora as
+    several models.
     """
-    lock = threading.Lock()
 
-    def ask(question: str, history: Sequence[str], **options: Any) -> Answer:
-        options.setdefault("index", index)
-        with lock:
+    def __init__(self, index: Index | str | os.PathLike[str] | None = None) -> None:
+        self.index = index
+        self._lock = threading.Lock()
+
+    def ask(self, question: str, history: Sequence[str], **options: Any) -> Answer:
+        options.setdefault("index", self.index)
+        with self._lock:
             return answer(question, history=list(history), **options)
 
-    return ask
-
-
-def search_index(index: Index | str | os.PathLike[str] | None = None) -> SearchFn:
-    """A `SearchFn` over one index; calls are serialised like `ask_index`'s."""
-    lock = threading.Lock()
-
-    def search(query: str, k: int, **options: Any) -> list[Hit]:
-        options.setdefault("index", index)
-        with lock:
+    def search(self, query: str, k: int, **options: Any) -> list[Hit]:
+        options.setdefault("index", self.index)
+        with self._lock:
             return retrieve(query, k, **options)
-
-    return search
 
 
 # --- plain text ---------------------------------------------------------------------------
