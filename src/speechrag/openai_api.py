@@ -21,7 +21,8 @@ Extensions (not in OpenAI's API; OpenAI clients ignore them or pass them via ``e
 
 - on the response, and on the final chunk of a stream, ``speechrag: {found, question, query,
   citations: [{n, citation, passage_id, speech_id, speech_title, section, paragraph, source,
-  text, score, rank, quoted, also_in, also_in_citations}]}``: the sources as data;
+  text, score, rank, quoted, also_in, also_in_citations}]}``: the sources as data (when
+  ``found`` is false, the possibly related passages);
 - on the request, ``speechrag: {k, mode, speeches}``: passed to ``ask``.
 
 Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: 400 for a
