@@ -337,12 +337,18 @@ class _ChatService:
             if int(declared) > cap:
                 raise OpenAIError(413, f"the request body is {int(declared)} bytes, over the {cap}-byte limit",
                                   code="request_too_large")
+        from starlette.requests import ClientDisconnect
+
         chunks, size = [], 0
-        async for chunk in request.stream():  # chunked bodies have no Content-Length: count
-            size += len(chunk)
-            if size > cap:
-                raise OpenAIError(413, f"the request body is over the {cap}-byte limit", code="request_too_large")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():  # chunked bodies have no Content-Length: count
+                size += len(chunk)
+                if size > cap:
+                    raise OpenAIError(413, f"the request body is over the {cap}-byte limit",
+                                      code="request_too_large")
+                chunks.append(chunk)
+        except ClientDisconnect:  # nobody is left to read the answer
+            raise OpenAIError(400, "the client disconnected while sending the request") from None
         return b"".join(chunks)
 
     async def models_list(self, request: Request) -> Response:
@@ -385,6 +391,8 @@ class _ChatService:
             ans = await self.answer(req)
         except OpenAIError as exc:
             return self.error(exc)
+        log.debug("%s: %d-character question, %d earlier turns, found=%s", req.model.id, len(req.question),
+                  len(req.history), ans.found)
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if not req.stream:
             return JSONResponse(completion(ans, req.model.id, cid, created))
