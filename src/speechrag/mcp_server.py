@@ -3,9 +3,14 @@
 
 Two tools, typed and documented so a client's model can call them unaided:
 
-- ``search_speeches(query, k=5, mode="hybrid", speeches=None) -> SearchResult``: passages;
-- ``ask_speeches(question, history=None, k=5, mode="hybrid", speeches=None) -> AskResult``:
-  the cited answer (plain text with ``[n]`` markers, then its sources) and the sources as data.
+- ``search_speeches(query, k=5, mode="hybrid", speeches=None, speaker=None, place=None,
+  years=None) -> SearchResult``: passages;
+- ``ask_speeches(question, history=None, k=5, mode="hybrid", speeches=None, speaker=None,
+  place=None, years=None) -> AskResult``: the cited answer (plain text with ``[n]`` markers,
+  then its sources) and the sources as data.
+
+Each call runs in a worker thread once one of the answering slots (`serving.Slots`, shared with
+``/v1`` under ``speechrag serve``) is free; a call that waits too long is a "busy" tool error.
 
 Bad input (an empty question, an unknown speech id) comes back as a tool error with the
 one-line message; an unexpected failure as a generic error (the SDK keeps its text on the
@@ -43,10 +48,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from speechrag.answer import NOT_FOUND
-from speechrag.errors import SpeechragError
-from speechrag.retrieval import MAX_K, MAX_QUERY_CHARS, Hit
-from speechrag.serving import AskFn, SearchFn, bearer_ok, one_line, plain_answer, render_answer
+from speechrag.answering import NOT_FOUND, Answer
+from speechrag.errors import SpeechragError, one_line
+from speechrag.render import plain
+from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, Hit
+from speechrag.serving import AskFn, Limits, SearchFn, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -54,8 +60,6 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1_000_000  # a tool call is a question and a few options; the history fits many times
 
 
 # --- results ------------------------------------------------------------------------------
@@ -77,6 +81,7 @@ class Source:
     source: Annotated[str, Field(description="The speech's file in the corpus.")]
     score: float
     rank: int
+    also_in: Annotated[tuple[str, ...], Field(description="Passage ids of the near-identical copies folded into it.")]
     also_in_citations: Annotated[tuple[str, ...], Field(description="Other speeches with a near-identical passage.")]
 
 
@@ -105,10 +110,8 @@ class AskResult:
 
 
 def source(n: int, hit: Hit) -> Source:
-    p = hit.passage
-    return Source(n=n, citation=hit.citation, text=p.text, quoted=hit.cited_sentences, passage_id=p.id,
-                  speech_id=p.speech_id, speech_title=p.speech_title, section=p.section, paragraph=p.paragraph,
-                  source=p.source, score=hit.score, rank=hit.rank, also_in_citations=hit.also_in_citations)
+    """Source [n] as `citation_dict` gives it, its lists as the tuples the schema declares."""
+    return Source(**{key: tuple(v) if isinstance(v, list) else v for key, v in citation_dict(n, hit).items()})
 
 
 # --- the server ---------------------------------------------------------------------------
@@ -120,10 +123,22 @@ K = Annotated[int, Field(description="How many passages to retrieve.", ge=1, le=
 ModeArg = Annotated[Mode, Field(description="hybrid (meaning and words, the best default), dense (meaning) "
                                             "or keyword (words).")]
 Speeches = Annotated[list[str] | None, Field(description="Speech ids to search (null: all speeches).")]
+Speakers = Annotated[list[str] | None, Field(description="Only speeches by these speakers (null: any).")]
+Places = Annotated[list[str] | None, Field(description="Only speeches about these places, e.g. 商丘 (null: any).")]
+Years = Annotated[list[int] | None, Field(description="Only speeches given in these years: [year] or [first, last] "
+                                                      "(null: any).", min_length=1, max_length=2)]
 
 
-def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag") -> MCPServer[Any]:
-    """An MCP server with the two tools, calling ``search`` and ``ask``."""
+def _filters(speeches: list[str] | None, speaker: list[str] | None, place: list[str] | None,
+             years: list[int] | None) -> dict[str, Any]:
+    return {"speeches": speeches, "speaker": speaker, "place": place,
+            "years": None if years is None else (min(years), max(years))}
+
+
+def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", slots: Slots | None = None,
+                     ) -> MCPServer[Any]:
+    """An MCP server with the two tools, calling ``search`` and ``ask`` in ``slots`` (default:
+    its own)."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -137,18 +152,23 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag") -
         "sentences with [n] citations; nothing is made up.",
     )
     root.handlers[:], root.level = handlers, level
+    slots = slots or Slots()
+
+    async def call(fn: Any, *args: Any, **options: Any) -> Any:
+        try:
+            return await slots.run(fn, *args, **options)
+        except (SpeechragError, TimeoutError) as exc:  # bad input, or every slot busy
+            raise ToolError(one_line(exc)) from exc
 
     @server.tool(title="Search the speeches")
-    def search_speeches(query: Query, k: K = 5, mode: ModeArg = "hybrid", speeches: Speeches = None) -> SearchResult:
+    async def search_speeches(query: Query, k: K = 5, mode: ModeArg = "hybrid", speeches: Speeches = None,
+                              speaker: Speakers = None, place: Places = None, years: Years = None) -> SearchResult:
         """Find the passages of the speeches most relevant to a query, best first, each with its citation."""
-        try:
-            hits = search(query, k, mode=mode, speeches=speeches)
-        except SpeechragError as exc:
-            raise ToolError(one_line(exc)) from exc
+        hits: list[Hit] = await call(search, query, k, mode=mode, **_filters(speeches, speaker, place, years))
         return SearchResult(query=query, passages=tuple(source(n, h) for n, h in enumerate(hits, 1)))
 
     @server.tool(title="Ask the speeches")
-    def ask_speeches(
+    async def ask_speeches(
         question: Query,
         history: Annotated[list[str] | None, Field(description="Earlier questions in this conversation, oldest "
                                                                 "first: a follow-up like 那商丘呢？ is completed from "
@@ -156,18 +176,18 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag") -
         k: K = 5,
         mode: ModeArg = "hybrid",
         speeches: Speeches = None,
+        speaker: Speakers = None,
+        place: Places = None,
+        years: Years = None,
     ) -> AskResult:
         """Answer a question with sentences quoted from the speeches, each followed by [n] citing its source; says so
         when the speeches do not address it. Quote the answer as it is; do not add to it."""
-        try:
-            ans = ask(question, history or [], k=k, mode=mode, speeches=speeches)
-        except SpeechragError as exc:
-            raise ToolError(one_line(exc)) from exc
-        text = render_answer(ans)
+        ans: Answer = await call(ask, question, history or [], k=k, mode=mode,
+                                 **_filters(speeches, speaker, place, years))
         return AskResult(
             found=ans.found,
-            answer=plain_answer(ans) if ans.found else NOT_FOUND,
-            text=text,
+            answer=ans.text if ans.found else NOT_FOUND,
+            text=plain(ans),
             question=ans.question,
             query=ans.query,
             sources=tuple(source(n, h) for n, h in enumerate(ans.citations, 1)),
@@ -219,18 +239,22 @@ def mcp_endpoint(
     api_key: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
     allowed_origins: Sequence[str] | None = None,
-    max_body_bytes: int = MAX_BODY_BYTES,
+    limits: Limits | None = None,
+    slots: Slots | None = None,
     name: str = "speechrag",
 ) -> McpEndpoint:
     """The tools served at ``path`` over streamable HTTP, behind the bearer-token check.
 
     ``allowed_hosts``/``allowed_origins`` (``"host:port"``, ``"http://host:port"``; ``*``
-    for any port) are the Host and Origin headers accepted besides loopback's.
+    for any port) are the Host and Origin headers accepted besides loopback's. ``limits`` cap
+    the body (default: ``slots``'); ``slots`` (default: its own) bound the calls running at
+    once: pass the one ``/v1`` uses, to share the bound.
     """
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
-    server = build_mcp_server(search, ask, name=name)
+    limits = limits or (slots.limits if slots else Limits())
+    server = build_mcp_server(search, ask, name=name, slots=slots or Slots(limits))
     loopback_hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     loopback_origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     security = TransportSecuritySettings(
@@ -243,7 +267,7 @@ def mcp_endpoint(
         stateless_http=True,
         json_response=True,
         transport_security=security,
-        max_request_body_size=max_body_bytes,
+        max_request_body_size=limits.max_body_bytes,
     )
     # A Route, not a Mount: a Mount answers ``/mcp`` with a redirect to ``/mcp/``. The inner
     # app sees the full path, so it serves the same one.

@@ -23,20 +23,21 @@ Extensions (not in OpenAI's API; OpenAI clients ignore them or pass them via ``e
   citations: [{n, citation, passage_id, speech_id, speech_title, section, paragraph, source,
   text, score, rank, quoted, also_in, also_in_citations}]}``: the sources as data (when
   ``found`` is false, the possibly related passages);
-- on the request, ``speechrag: {k, mode, speeches}``: passed to ``ask``.
+- on the request, ``speechrag: {k, mode, speeches, speaker, place, years}``: passed to ``ask``
+  (`answer()`'s options; ``years`` is a year or ``[first, last]``).
 
 Errors have OpenAI's shape ``{"error": {"message", "type", "param", "code"}}``: 400 for a
 malformed request, 401 for a missing or wrong key (when ``api_key`` is set), 404 for an
 unknown model (``code: "model_not_found"``, as OpenAI does), 413 for a body over the cap
 (refused from its Content-Length, or while it is read: it is never read whole), 503 with
-``Retry-After`` when every answering slot stays busy for ``queue_timeout`` seconds.
+``Retry-After`` when every answering slot (`serving.Slots`) stays busy for ``queue_timeout``
+seconds.
 ``usage`` is all zeros: no tokens are consumed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
@@ -45,10 +46,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from speechrag.answer import Answer
-from speechrag.errors import QueryError, SpeechragError
-from speechrag.retrieval import MAX_QUERY_CHARS
-from speechrag.serving import AskFn, answer_pieces, bearer_ok, citation_dict, one_line, render_answer
+from speechrag.answering import Answer
+from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.render import plain, plain_chunks
+from speechrag.serving import AskFn, Limits, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -61,7 +62,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL = "speechrag"
 OWNER = "speechrag"
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-REQUEST_OPTIONS = frozenset({"k", "mode", "speeches"})
+REQUEST_OPTIONS = frozenset({"k", "mode", "speeches", "speaker", "place", "years"})
 
 
 @dataclass(frozen=True)
@@ -76,22 +77,6 @@ class Model:
     id: str
     options: Mapping[str, Any] = field(default_factory=dict)
     created: int = 0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask of the server; the defaults mirror the UI's ``/ask``."""
-
-    # A question is at most 2,000 characters; a long chat history pasted back by a client
-    # still fits in 1 MB many times over.
-    max_body_bytes: int = 1_000_000
-    max_messages: int = 1000
-    max_question_chars: int = MAX_QUERY_CHARS
-    # answer() runs in worker threads; the index's calls are serialised anyway, so more
-    # slots only queue inside ask (the UI's queue runs 4 at a time, too).
-    max_concurrency: int = 4
-    # How long a request waits for a free slot before a 503 (clients retry 503s).
-    queue_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -266,7 +251,7 @@ def completion(ans: Answer, model: str, cid: str, created: int) -> dict[str, Any
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": render_answer(ans), "refusal": None},
+                "message": {"role": "assistant", "content": plain(ans), "refusal": None},
                 "logprobs": None,
                 "finish_reason": "stop",
             }
@@ -286,7 +271,7 @@ def completion_chunks(ans: Answer, model: str, cid: str, created: int, include_u
                 "choices": [choice]}
 
     chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": piece}) for piece in answer_pieces(ans)]
+    chunks += [chunk({"content": piece}) for piece in plain_chunks(ans)]
     chunks.append({**chunk({}, "stop"), "speechrag": speechrag_extra(ans)})
     if include_usage:  # OpenAI's stream_options.include_usage: a last chunk with no choices
         chunks.append({**chunk({}), "choices": [], "usage": dict(_USAGE)})
@@ -304,15 +289,13 @@ class _ChatService:
     """The state of one mounted API: the ask callable, models, limits and answering slots."""
 
     def __init__(self, ask: AskFn, api_key: str | None, models: Mapping[str, Model], limits: Limits,
-                 stream_delay: float) -> None:
+                 slots: Slots, stream_delay: float) -> None:
         self.ask = ask
         self.api_key = api_key
         self.models = models
         self.limits = limits
+        self.slots = slots
         self.stream_delay = stream_delay
-        # asyncio primitives bind to the running loop on first use, so this may be built
-        # before the server starts.
-        self.slots = asyncio.Semaphore(limits.max_concurrency)
 
     def error(self, exc: OpenAIError) -> Response:
         from starlette.responses import JSONResponse
@@ -409,20 +392,11 @@ class _ChatService:
 
     async def answer(self, req: ChatRequest) -> Answer:
         """ask() in a worker thread, once a slot is free."""
-        import anyio.to_thread
-
-        if self.slots.locked():
-            try:
-                await asyncio.wait_for(self.slots.acquire(), self.limits.queue_timeout)
-            except TimeoutError:
-                raise OpenAIError(503, "the server is busy answering other questions: retry shortly",
-                                  kind="server_error", code="server_busy", headers={"Retry-After": "1"}) from None
-        else:
-            await self.slots.acquire()
         try:
-            call = functools.partial(self.ask, req.question, req.history, **req.options)
-            # Not cancellable: the slot is freed only when the thread really ends.
-            return await anyio.to_thread.run_sync(call)
+            return await self.slots.run(self.ask, req.question, req.history, **req.options)
+        except TimeoutError as exc:
+            raise OpenAIError(503, one_line(exc), kind="server_error", code="server_busy",
+                              headers={"Retry-After": "1"}) from None
         except QueryError as exc:
             raise OpenAIError(400, one_line(exc), param="messages") from exc
         except SpeechragError as exc:
@@ -431,8 +405,6 @@ class _ChatService:
         except Exception as exc:
             log.exception("answer failed")
             raise OpenAIError(500, "internal error while answering", kind="server_error") from exc
-        finally:
-            self.slots.release()
 
 
 async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
@@ -449,6 +421,7 @@ def openai_router(
     api_key: str | None = None,
     models: Sequence[str | Model] = (DEFAULT_MODEL,),
     limits: Limits | None = None,
+    slots: Slots | None = None,
     stream_delay: float = 0.0,
 ) -> Router:
     """The OpenAI-compatible routes (``/models``, ``/models/{id}``, ``/chat/completions``)
@@ -456,11 +429,14 @@ def openai_router(
 
     ``ask(question, history, **options) -> Answer`` answers; ``api_key``, when set, is required
     as ``Authorization: Bearer <api_key>``; ``models`` are ids or `Model`s, the first the usual
-    one; ``stream_delay`` paces the streamed sentences (seconds; 0 sends them at once).
+    one; ``limits`` bound each request (default: ``slots``'), ``slots`` (default: its own) the
+    answers running at once: pass the one the host's other servers use, to share the bound;
+    ``stream_delay`` paces the streamed sentences (seconds; 0 sends them at once).
     """
     from starlette.routing import Route, Router
 
-    service = _ChatService(ask, api_key, _models(models), limits or Limits(), stream_delay)
+    limits = limits or (slots.limits if slots else Limits())
+    service = _ChatService(ask, api_key, _models(models), limits, slots or Slots(limits), stream_delay)
     return Router(
         routes=[
             Route("/models", service.models_list, methods=["GET"]),

@@ -1,125 +1,154 @@
-"""What the API servers (`openai_api`, `mcp_server`) share: the two callables they serve, an
-adapter making them from an index, the bearer-token check, and an `Answer` as plain text.
+"""What the chat page, the OpenAI-compatible API (`openai_api`), the MCP tools (`mcp_server`)
+and the retriever adapters share.
 
-The servers never call `answer()` or `retrieve()` themselves: they are handed
+- `IndexService`: one hot-reloading Searcher behind one lock, with ``.ask`` and ``.search``.
+  ``speechrag serve`` makes one and hands it to the page, ``/v1`` and ``/mcp`` alike: the
+  encoder's thread safety is not promised, so every question in the process takes that lock.
+- `Slots`: the answering slots of the async servers (``/v1``, ``/mcp``): a bounded number of
+  questions in worker threads, a bounded wait for one, so the event loop never blocks.
+- `Limits`: what one request may ask of them (the page's own bounds).
+- `bearer_ok`, and a hit as flat JSON-friendly data (`hit_fields`, `citation_dict`).
 
-- ``ask(question, history, **options) -> Answer`` (options: ``k``, ``mode``, ``speeches``, and
-  whatever a served model adds, e.g. ``index``), and
-- ``search(query, k, **options) -> list[Hit]`` (options: ``mode``, ``speeches``),
-
-so the host (``speechrag serve``, a test, another app) decides which index answers and how
-calls are serialised. `IndexService` makes both from one index.
+The servers never call `answer()` or `retrieve()` themselves: they are handed an `AskFn` and a
+`SearchFn` (in practice `IndexService.ask`/``.search``; a test may hand in anything).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
 import logging
 import os
-import re
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
-from speechrag.answer import NOT_FOUND, Answer, answer, unescape_markdown
-from speechrag.retrieval import Hit, retrieve
-
-if TYPE_CHECKING:
-    from speechrag.index import Index
+from speechrag.answering import Answer, answer
+from speechrag.index import load_index
+from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
 
 log = logging.getLogger(__name__)
 
-SOURCES_HEADING = "来源："
-RELATED_HEADING = "可能相关的段落（仅供参考）："
-SNIPPET_CHARS = 60
+T = TypeVar("T")
 
 
 class AskFn(Protocol):
-    """Answers one question; ``history`` holds the earlier user questions, oldest first."""
+    """Answers one question; ``history`` holds the earlier user questions, oldest first;
+    ``options`` are `answer()`'s (``k``, ``mode``, ``speeches``, ``speaker``, ``place``,
+    ``years``...)."""
 
-    def __call__(self, question: str, history: Sequence[str], **options: Any) -> Answer: ...
+    def __call__(self, question: str, history: Sequence[str] = (), **options: Any) -> Answer: ...
 
 
 class SearchFn(Protocol):
-    """The ``k`` best passages for ``query``, best first."""
+    """The ``k`` best passages for ``query``, best first; ``options`` are `retrieve()`'s."""
 
-    def __call__(self, query: str, k: int, **options: Any) -> list[Hit]: ...
+    def __call__(self, query: str, k: int = 5, **options: Any) -> list[Hit]: ...
 
 
 class IndexService:
-    """`AskFn` (``.ask``) and `SearchFn` (``.search``) over one index, sharing one lock.
+    """`answer()` (``.ask``) and `retrieve()` (``.search``) over one index, sharing one lock,
+    reloading the index when a rebuild publishes a new generation.
 
-    ``index`` is an Index, its folder, or None for ``$SPEECHRAG_INDEX`` / the default folder;
-    given a folder (or None), a generation published by a rebuild is picked up on the next
-    call, as `get_index` does. Calls are serialised: the encoder is shared and its thread
-    safety is not promised (the UI's ``Asker`` holds the same kind of lock), so a server
-    offering both tools, or the chat API beside them, must use one service, not two. An
-    ``index`` option overrides the default, so one server can serve several corpora as
-    several models.
+    ``index`` is a Searcher or an index folder; ``search_threads`` (default: the Searcher's
+    own, else 1) are FAISS's threads for the generations loaded here. Calls
+    are serialised: one encoder serves every caller and its thread safety is not promised, so
+    a process serving the page, the API and the tools makes one service, not one each.
     """
 
-    def __init__(self, index: Index | str | os.PathLike[str] | None = None) -> None:
-        self.index = index
+    def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None) -> None:
+        if isinstance(index, Searcher):
+            self._searcher = index
+            # A reload opens the new generation as this one was opened.
+            threads = getattr(index.store, "search_threads", 1)
+        else:
+            threads = search_threads or 1
+            self._searcher = load_index(Path(index), search_threads=threads)
+        self.search_threads: int = search_threads or threads
         self._lock = threading.Lock()
 
-    def ask(self, question: str, history: Sequence[str], **options: Any) -> Answer:
-        options.setdefault("index", self.index)
+    @property
+    def searcher(self) -> Searcher:
+        """The Searcher the last call used."""
+        return self._searcher
+
+    def _current(self) -> Searcher:
+        """The live generation's Searcher; call with the lock held."""
+        if not self._searcher.is_current():
+            # A rebuild was published (`speechrag build` while the server runs): serve it.
+            # The old Searcher is dropped here; nothing else holds its generation.
+            log.info("index %s: new generation published, reloading", self._searcher.location)
+            self._searcher = load_index(self._searcher.location, search_threads=self.search_threads)
+        return self._searcher
+
+    def ask(self, question: str, history: Sequence[str] | None = (), **options: Any) -> Answer:
         with self._lock:
-            return answer(question, history=list(history), **options)
+            return answer(question, history=list(history or ()), index=self._current(), **options)
 
-    def search(self, query: str, k: int, **options: Any) -> list[Hit]:
-        options.setdefault("index", self.index)
+    def search(self, query: str, k: int = 5, **options: Any) -> list[Hit]:
         with self._lock:
-            return retrieve(query, k, **options)
+            return self._current().retrieve(query, k, **options)
 
 
-# --- plain text ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Limits:
+    """What one request to ``/v1`` or ``/mcp`` may ask of the server; the defaults are the
+    page's own (its question box, its queue's concurrency)."""
+
+    # A question is at most 2,000 characters; a long chat history pasted back by a client
+    # still fits in 1 MB many times over.
+    max_body_bytes: int = 1_000_000
+    max_messages: int = 1000
+    max_question_chars: int = MAX_QUERY_CHARS
+    # The service serialises its calls anyway: more slots would only queue inside it.
+    max_concurrency: int = 4
+    # How long a request waits for a free slot before it is refused (clients retry).
+    queue_timeout: float = 30.0
 
 
-def plain_answer(ans: Answer) -> str:
-    """The answer's sentences as plain text, each followed by its ``[n]`` marker.
+class Slots:
+    """At most ``limits.max_concurrency`` calls in worker threads at once, for one event loop.
 
-    The single place that reads ``Answer.text``: today it is markdown with escapes
-    (``3500\\~4500``); once `Answer` carries plain text and its sentences, only this changes.
+    `run` waits ``limits.queue_timeout`` seconds for a slot, then raises TimeoutError (the
+    servers answer "busy, retry"). Build it before the server starts if you like: asyncio
+    primitives bind to the running loop on first use.
     """
-    return unescape_markdown(ans.text).strip()
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._free = asyncio.Semaphore(self.limits.max_concurrency)
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        import anyio.to_thread
+
+        try:
+            await asyncio.wait_for(self._free.acquire(), self.limits.queue_timeout)
+        except TimeoutError:
+            raise TimeoutError("the server is busy answering other questions: retry shortly") from None
+        try:
+            # Not cancellable: the slot is freed only when the thread really ends.
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        finally:
+            self._free.release()
 
 
-_PIECE = re.compile(r".*?\[\d+\]\s*|.+$", re.S)
+def bearer_ok(authorization: str | None, api_key: str | None) -> bool:
+    """True when no key is required, or ``Authorization: Bearer <api_key>`` was sent."""
+    if not api_key:
+        return True
+    scheme, _, token = (authorization or "").partition(" ")
+    # compare_digest: the time taken must not tell how much of the key was right
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
 
 
-def answer_pieces(ans: Answer) -> list[str]:
-    """`render_answer`'s text cut into pieces to stream: one sentence (with its marker) each,
-    then the sources; joined, the pieces are exactly that text."""
-    text = render_answer(ans)
-    if not ans.found:
-        return text.splitlines(keepends=True)
-    body = plain_answer(ans)  # render_answer's text starts with it
-    return [p for p in (*_PIECE.findall(body), text[len(body) :]) if p]
-
-
-def snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
-    return text[:chars] + ("…" if len(text) > chars else "")
-
-
-def render_answer(ans: Answer) -> str:
-    """The cited plain answer then its sources (``[1] citation`` a line); for a question the
-    speeches do not address, the not-found sentence then the possibly related passages."""
-    if not ans.found:
-        lines = [NOT_FOUND]
-        if ans.citations:
-            lines += ["", RELATED_HEADING]
-            lines += [f"[{n}] {h.citation}：{snippet(h.passage.text)}" for n, h in enumerate(ans.citations, 1)]
-        return "\n".join(lines)
-    sources = [f"[{n}] {h.citation}" for n, h in enumerate(ans.citations, 1)]
-    return "\n".join([plain_answer(ans), "", SOURCES_HEADING, *sources])
-
-
-def citation_dict(n: int, hit: Hit) -> dict[str, Any]:
-    """One source as structured data: what a client needs to show or link it."""
+def hit_fields(hit: Hit) -> dict[str, Any]:
+    """A hit as flat JSON-friendly data (no text): the retrievers' metadata, and the core of
+    `citation_dict`."""
     p = hit.passage
     return {
-        "n": n,
         "citation": hit.citation,
         "passage_id": p.id,
         "speech_id": p.speech_id,
@@ -127,27 +156,13 @@ def citation_dict(n: int, hit: Hit) -> dict[str, Any]:
         "section": p.section,
         "paragraph": p.paragraph,
         "source": p.source,
-        "text": p.text,
         "score": hit.score,
         "rank": hit.rank,
-        "quoted": list(hit.cited_sentences),
         "also_in": list(hit.also_in),
         "also_in_citations": list(hit.also_in_citations),
     }
 
 
-# --- bearer tokens ------------------------------------------------------------------------
-
-
-def bearer_ok(authorization: str | None, api_key: str | None) -> bool:
-    """True when no key is required, or ``Authorization: Bearer <api_key>`` was sent."""
-    if api_key is None:
-        return True
-    scheme, _, token = (authorization or "").partition(" ")
-    # compare_digest: the time taken must not tell how much of the key was right
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def citation_dict(n: int, hit: Hit) -> dict[str, Any]:
+    """Source ``[n]`` of an answer as data: what a client needs to show, quote or link it."""
+    return {"n": n, **hit_fields(hit), "text": hit.passage.text, "quoted": list(hit.cited_sentences)}

@@ -1,25 +1,22 @@
-"""What both retriever adapters share: the search call and a hit's metadata."""
+"""What both retriever adapters share: the search call and its options. A hit's metadata is
+`speechrag.serving.hit_fields` (JSON-friendly values only, so vector stores and tracers keep
+them), the servers' own form of a source."""
 
 from __future__ import annotations
 
 import inspect
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from speechrag.retrieval import Hit, retrieve
-
-if TYPE_CHECKING:
-    from speechrag.index import Index
+from speechrag.searcher import Hit, Searcher, retrieve
 
 # retrieve()'s own parameters that the adapters set from their fields.
-_FIELDS = ("query", "k", "mode", "speeches", "index")
-
+_FIELDS = ("query", "k", "mode", "speeches", "speaker", "place", "years", "index")
 
 def filter_names() -> frozenset[str]:
     """The keyword options `retrieve()` accepts besides the adapters' fields: whatever this
-    version offers (today ``rrf_k`` and ``max_query_chars``; metadata filters such as a
-    speaker or years become valid here as soon as `retrieve()` takes them)."""
+    version offers (today ``rrf_k`` and ``max_query_chars``)."""
     params = inspect.signature(retrieve).parameters
     return frozenset(name for name, p in params.items() if name not in _FIELDS and p.kind is p.KEYWORD_ONLY)
 
@@ -38,27 +35,12 @@ def search(
     k: int,
     *,
     mode: str,
-    speeches: Sequence[str] | None,
-    index: Index | str | os.PathLike[str] | None,
+    speeches: str | Sequence[str] | None,
+    speaker: str | Sequence[str] | None,
+    place: str | Sequence[str] | None,
+    years: tuple[int, int] | int | None,
+    index: Searcher | str | os.PathLike[str] | None,
     filters: Mapping[str, Any],
 ) -> list[Hit]:
-    return retrieve(query, k, mode=mode, speeches=list(speeches) if speeches is not None else None,
+    return retrieve(query, k, mode=mode, speeches=speeches, speaker=speaker, place=place, years=years,
                     index=index, **filters)
-
-
-def hit_metadata(hit: Hit) -> dict[str, Any]:
-    """A hit's metadata: JSON-friendly values only, so vector stores and tracers keep them."""
-    p = hit.passage
-    return {
-        "citation": hit.citation,
-        "passage_id": p.id,
-        "speech_id": p.speech_id,
-        "speech_title": p.speech_title,
-        "section": p.section,
-        "paragraph": p.paragraph,
-        "source": p.source,
-        "score": hit.score,
-        "rank": hit.rank,
-        "also_in": list(hit.also_in),
-        "also_in_citations": list(hit.also_in_citations),
-    }

@@ -20,9 +20,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, field_validator
 
-from speechrag.index import Index
-from speechrag.integrations._common import check_filters, hit_metadata, search
-from speechrag.retrieval import Hit
+from speechrag.integrations._common import check_filters, search
+from speechrag.searcher import Hit, Searcher
+from speechrag.serving import hit_fields
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +37,24 @@ class SpeechragRetriever(BaseRetriever):
     ``speech_id``, ``speech_title``, ``section``, ``paragraph``, ``source``, ``score``,
     ``rank``, ``also_in`` and ``also_in_citations`` (the near-twin copies folded into it).
 
-    Fields: ``k`` (1-50), ``mode`` (``hybrid``, ``dense`` or ``keyword``), ``index`` (an
-    ``Index``, its folder, or None for ``$SPEECHRAG_INDEX`` / the default folder), ``speeches``
-    (speech ids to search, None for all) and ``filters``: further keyword options forwarded to
-    ``speechrag.retrieve()`` as they are, checked against the ones it accepts (metadata
-    filters such as a speaker or years work here once ``retrieve()`` takes them). Each of
-    them can also be given per call: ``retriever.invoke(query, k=3, mode="keyword")``.
+    Fields: ``k`` (1-50), ``mode`` (``hybrid``, ``dense`` or ``keyword``), ``index`` (a
+    ``Searcher``, its folder, or None for ``$SPEECHRAG_INDEX`` / the default folder), the
+    filters ``speeches`` (speech ids), ``speaker``, ``place`` (names; None for all) and
+    ``years`` (a year or ``(first, last)``), and ``filters``: further keyword options forwarded
+    to ``speechrag.retrieve()`` as they are (``rrf_k``...), checked against the ones it
+    accepts. Each of them can also be given per call: ``retriever.invoke(query, k=3,
+    mode="keyword", speaker=None)``.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     k: int = Field(default=5, ge=1, le=50)
     mode: str = "hybrid"
-    index: Index | str | Path | None = None
+    index: Searcher | str | Path | None = None
     speeches: list[str] | None = None
+    speaker: list[str] | None = None
+    place: list[str] | None = None
+    years: tuple[int, int] | int | None = None
     filters: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("filters")
@@ -62,9 +66,9 @@ class SpeechragRetriever(BaseRetriever):
         options = {key: v for key, v in overrides.items() if key not in _CALL_NOISE}
         k = options.pop("k", self.k)
         mode = options.pop("mode", self.mode)
-        speeches = options.pop("speeches", self.speeches)
+        where = {name: options.pop(name, getattr(self, name)) for name in ("speeches", "speaker", "place", "years")}
         filters = {**self.filters, **check_filters(options)}
-        hits = search(query, k, mode=mode, speeches=speeches, index=self.index, filters=filters)
+        hits = search(query, k, mode=mode, index=self.index, filters=filters, **where)
         return [to_document(h) for h in hits]
 
     def _get_relevant_documents(
@@ -80,4 +84,4 @@ class SpeechragRetriever(BaseRetriever):
 
 
 def to_document(hit: Hit) -> Document:
-    return Document(page_content=hit.passage.text, metadata=hit_metadata(hit), id=hit.passage.id)
+    return Document(page_content=hit.passage.text, metadata=hit_fields(hit), id=hit.passage.id)

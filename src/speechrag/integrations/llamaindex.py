@@ -18,17 +18,15 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from speechrag.integrations._common import check_filters, hit_metadata, search
-from speechrag.retrieval import Hit, check_k, check_mode
-
-if TYPE_CHECKING:
-    from speechrag.index import Index
+from speechrag.integrations._common import check_filters, search
+from speechrag.searcher import Hit, Searcher, check_k, check_mode
+from speechrag.serving import hit_fields
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +43,11 @@ class SpeechragRetriever(BaseRetriever):
     ``score``, ``rank``, ``also_in``, ``also_in_citations``). Only ``citation`` is shown to
     an LLM or an embedder with the text.
 
-    ``k`` (1-50), ``mode`` (``hybrid``, ``dense`` or ``keyword``), ``index`` (an ``Index``,
-    its folder, or None for the default), ``speeches`` (ids to search, None for all) and
-    ``filters`` (further keyword options forwarded to ``speechrag.retrieve()``, checked
-    against the ones it accepts).
+    ``k`` (1-50), ``mode`` (``hybrid``, ``dense`` or ``keyword``), ``index`` (a ``Searcher``,
+    its folder, or None for the default), the filters ``speeches`` (speech ids), ``speaker``,
+    ``place`` (names; None for all) and ``years`` (a year or ``(first, last)``), and
+    ``filters`` (further keyword options forwarded to ``speechrag.retrieve()``, such as
+    ``rrf_k``, checked against the ones it accepts).
     """
 
     def __init__(
@@ -56,8 +55,11 @@ class SpeechragRetriever(BaseRetriever):
         *,
         k: int = 5,
         mode: str = "hybrid",
-        index: Index | str | os.PathLike[str] | None = None,
+        index: Searcher | str | os.PathLike[str] | None = None,
         speeches: Sequence[str] | None = None,
+        speaker: str | Sequence[str] | None = None,
+        place: str | Sequence[str] | None = None,
+        years: tuple[int, int] | int | None = None,
         filters: Mapping[str, Any] | None = None,
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
@@ -66,12 +68,15 @@ class SpeechragRetriever(BaseRetriever):
         self.mode = check_mode(mode)
         self.index = index
         self.speeches = list(speeches) if speeches is not None else None
+        self.speaker = speaker
+        self.place = place
+        self.years = years
         self.filters = check_filters(filters)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = search(query_bundle.query_str, self.k, mode=self.mode, speeches=self.speeches, index=self.index,
-                      filters=self.filters)
+        hits = search(query_bundle.query_str, self.k, mode=self.mode, speeches=self.speeches, speaker=self.speaker,
+                      place=self.place, years=self.years, index=self.index, filters=self.filters)
         return [to_node(h) for h in hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
@@ -80,7 +85,7 @@ class SpeechragRetriever(BaseRetriever):
 
 
 def to_node(hit: Hit) -> NodeWithScore:
-    metadata = hit_metadata(hit)
+    metadata = hit_fields(hit)
     hidden = [key for key in metadata if key not in _LLM_METADATA]
     node = TextNode(
         text=hit.passage.text,
