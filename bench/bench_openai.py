@@ -1,25 +1,27 @@
-"""Time to first streamed chunk through /v1/chat/completions against a direct answer() call.
+"""Time to first streamed chunk through /v1/chat/completions, against the page's own /ask and a
+direct answer(), all on one real `speechrag serve` server.
 
     python bench/bench_openai.py [--index embeddings] [--questions 30] [--json out.json]
 
-A uvicorn server on a free loopback port (a thread of this process) serves the OpenAI routes
-over the index; each question is asked directly (answer()) and through the API with
-``stream: true``, interleaved so a busy machine slows both alike. Every question is asked
-once before timing, so both paths meet the same warm caches. Printed per path: p50 and p90
-of answer() alone; of the first SSE chunk (the role) and the first content chunk; and of the
-whole stream to ``data: [DONE]``. The API computes the whole answer before its first chunk
-(so a bad question still gets a 4xx, not a broken stream): the first chunk's time is
-answer() plus the HTTP and thread overhead, which is the figure to read.
+`ui.serve` (what `speechrag serve` runs: the Gradio page with /v1 mounted beside it, one shared
+IndexService) listens on a free loopback port in this process; each question is asked directly
+(`IndexService.ask`, the lock included), through /v1 with ``stream: true``, and through the
+page's /ask over Gradio's REST protocol (POST /gradio_api/call/ask, then its event stream to
+``event: complete``), interleaved so a busy machine slows all alike. Every question is asked
+once before timing, so all paths meet the same warm caches. Printed per path: p50, p90 and
+mean. The API computes the whole answer before its first chunk (so a bad question still gets
+a 4xx, not a broken stream): the first chunk's time is answer() plus the HTTP and thread
+overhead, which is the figure to read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import socket
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,14 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
 
-from speechrag.answer import answer  # noqa: E402
 from speechrag.evaluate import DEFAULT_QUESTIONS, load_questions  # noqa: E402
-from speechrag.openai_api import mount_openai  # noqa: E402
-from speechrag.retrieval import get_index  # noqa: E402
 from speechrag.serving import IndexService  # noqa: E402
+from speechrag.ui import serve  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -69,58 +67,61 @@ def stream_times(client: httpx.Client, url: str, question: str) -> tuple[float, 
     raise RuntimeError("stream ended without [DONE]")
 
 
+def ask_time(client: httpx.Client, url: str, question: str) -> float:
+    """Seconds to the page's /ask result: Gradio's REST call, then its event stream's
+    ``complete`` event (the answer arrives whole, in that one event)."""
+    t0 = time.perf_counter()
+    r = client.post(f"{url}/gradio_api/call/ask", json={"data": [question, "hybrid", 5, None, None]})
+    r.raise_for_status()
+    with client.stream("GET", f"{url}/gradio_api/call/ask/{r.json()['event_id']}") as events:
+        for line in events.iter_lines():
+            if line.startswith("event: error"):
+                raise RuntimeError(f"/ask failed for {question!r}")
+            if line.startswith("event: complete"):
+                return time.perf_counter() - t0
+    raise RuntimeError("/ask stream ended without its result")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--index", default=str(ROOT / "embeddings"))
     ap.add_argument("--questions", type=int, default=30)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
 
-    index = get_index(args.index)
+    service = IndexService(args.index)
+    searcher = service.searcher
     questions = [q.question for q in load_questions(ROOT / DEFAULT_QUESTIONS)][: args.questions]
-    app = FastAPI()
-    mount_openai(app, IndexService(index).ask)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    url = f"http://127.0.0.1:{server.config.port}"
+    demo = serve(service, port=free_port(), block=False)
+    url = str(demo.local_url).rstrip("/")
 
-    direct: list[float] = []
-    first: list[float] = []
-    content: list[float] = []
-    done: list[float] = []
-    with httpx.Client(timeout=120) as client:
-        for q in questions:  # warm-up: encoder loaded, sentence vectors cached
-            answer(q, index=index)
-            stream_times(client, url, q)
-        for q in questions:
-            t = time.perf_counter()
-            answer(q, index=index)
-            direct.append(time.perf_counter() - t)
-            f, c, d = stream_times(client, url, q)
-            first.append(f)
-            content.append(c)
-            done.append(d)
-    server.should_exit = True
-    thread.join(10)
+    rows: dict[str, list[float]] = {name: [] for name in (
+        "answer() direct", "/v1 first chunk (role)", "/v1 first content chunk", "/v1 whole stream ([DONE])",
+        "/ask result (Gradio REST)")}
+    try:
+        with httpx.Client(timeout=120) as client:
+            for q in questions:  # warm-up: encoder loaded, sentence vectors cached
+                service.ask(q)
+                stream_times(client, url, q)
+                ask_time(client, url, q)
+            for q in questions:
+                t = time.perf_counter()
+                service.ask(q)
+                rows["answer() direct"].append(time.perf_counter() - t)
+                for name, value in zip(list(rows)[1:4], stream_times(client, url, q), strict=True):
+                    rows[name].append(value)
+                rows["/ask result (Gradio REST)"].append(ask_time(client, url, q))
+    finally:
+        demo.close()
 
-    rows: dict[str, list[float]] = {
-        "answer() direct": direct,
-        "API first chunk (role)": first,
-        "API first content chunk": content,
-        "API whole stream ([DONE])": done,
-    }
-    print(f"{len(questions)} questions, index {index.root} ({len(index.passages)} passages), "
-          f"encoder {index.encoder_name}")
+    print(f"{len(questions)} questions, index {searcher.location} ({searcher.store.size} passages), "
+          f"encoder {searcher.encoder_name}, served by ui.serve")
     print(f"{'path':<28} {'p50 ms':>8} {'p90 ms':>8} {'mean ms':>8}")
-    for name, values in rows.items():
+    overhead = [f - d for f, d in zip(rows["/v1 first chunk (role)"], rows["answer() direct"], strict=True)]
+    for name, values in [*rows.items(), ("/v1 first chunk - answer()", overhead)]:
         print(f"{name:<28} {1000 * statistics.median(values):8.1f} {1000 * percentile(values, 0.9):8.1f} "
               f"{1000 * statistics.fmean(values):8.1f}")
-    overhead = [f - d for f, d in zip(first, direct, strict=True)]
-    print(f"{'first chunk - answer()':<28} {1000 * statistics.median(overhead):8.1f} "
-          f"{1000 * percentile(overhead, 0.9):8.1f} {1000 * statistics.fmean(overhead):8.1f}")
     if args.json:
         out: dict[str, Any] = {name: {"p50": statistics.median(v), "p90": percentile(v, 0.9)}
                                for name, v in rows.items()}

@@ -27,7 +27,7 @@ KEY = "mcp-test-key"
 WATER_Q = "今年要新建多少处集中供水工程？"
 
 
-def lenient(service: SearcherService) -> Any:
+def lenient(service: IndexService) -> Any:
     """The service's ask, answering even on the hash encoder's weak evidence."""
     base = service.ask
 
