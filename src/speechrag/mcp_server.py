@@ -111,7 +111,8 @@ class AskResult:
 
 def source(n: int, hit: Hit) -> Source:
     """Source [n] as `citation_dict` gives it, its lists as the tuples the schema declares."""
-    return Source(**{key: tuple(v) if isinstance(v, list) else v for key, v in citation_dict(n, hit).items()})
+    fields: dict[str, Any] = {key: tuple(v) if isinstance(v, list) else v for key, v in citation_dict(n, hit).items()}
+    return Source(**fields)
 
 
 # --- the server ---------------------------------------------------------------------------
