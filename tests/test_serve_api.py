@@ -7,35 +7,27 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import httpx2
 import openai
 import pytest
 from gradio_client import Client
-from mcp.client import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 
+from live_server import free_port
 from speechrag import Searcher, build_index, load_index, ui
 from speechrag.answering import NOT_FOUND
 from speechrag.render import plain
 from speechrag.serving import IndexService
+from test_mcp_server import session as mcp_session
 from test_openai_api import BAD_BODIES, assert_openai_error
 
 KEY = "sk-serve-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 WATER_Q = "今年要新建多少处集中供水工程？"
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -51,18 +43,6 @@ def serving(index: Searcher | IndexService, **options: Any) -> Iterator[str]:
 def server(tiny_index: Searcher) -> Iterator[str]:
     with serving(tiny_index, api_key=KEY, mcp=True) as url:
         yield url
-
-
-@contextlib.asynccontextmanager
-async def mcp_session(url: str, key: str | None = KEY) -> AsyncIterator[ClientSession]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http,
-        streamable_http_client(f"{url}/mcp", http_client=http) as (read, write),
-        ClientSession(read, write) as s,
-    ):
-        await s.initialize()
-        yield s
 
 
 def chat(url: str, question: str = WATER_Q, **body: Any) -> httpx.Response:
@@ -92,7 +72,7 @@ def test_page_and_gradio_api_need_no_key(server: str) -> None:
 
 
 async def test_mcp_client_on_the_chat_server(server: str) -> None:
-    async with mcp_session(server) as s:
+    async with mcp_session(server, KEY) as s:
         tools = {t.name for t in (await s.list_tools()).tools}
         found = await s.call_tool("search_speeches", {"query": WATER_Q, "k": 2, "years": [1990]})
         asked = await s.call_tool("ask_speeches", {"question": "北京冬奥会的吉祥物叫什么？"})

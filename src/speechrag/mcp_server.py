@@ -52,7 +52,7 @@ from speechrag.answering import NOT_FOUND, Answer
 from speechrag.errors import SpeechragError, one_line
 from speechrag.render import plain
 from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, Hit
-from speechrag.serving import AskFn, Limits, SearchFn, Slots, bearer_ok, citation_dict
+from speechrag.serving import BAD_KEY, AskFn, Limits, SearchFn, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -211,8 +211,8 @@ class BearerGuard:
             if not bearer_ok(raw.decode("latin-1") if raw else None, self.api_key):
                 from starlette.responses import JSONResponse
 
-                body = {"error": {"message": "Incorrect API key provided: send it as 'Authorization: Bearer <key>'",
-                                  "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+                body = {"error": {"message": BAD_KEY, "type": "invalid_request_error", "param": None,
+                                  "code": "invalid_api_key"}}
                 await JSONResponse(body, 401, headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from speechrag.answering import Answer
 from speechrag.errors import QueryError, SpeechragError, one_line
 from speechrag.render import plain, plain_chunks
-from speechrag.serving import AskFn, Limits, Slots, bearer_ok, citation_dict
+from speechrag.serving import BAD_KEY, AskFn, Limits, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -307,8 +307,7 @@ class _ChatService:
 
     def check_key(self, request: Request) -> None:
         if not bearer_ok(request.headers.get("authorization"), self.api_key):
-            raise OpenAIError(401, "Incorrect API key provided: send it as 'Authorization: Bearer <key>'",
-                              code="invalid_api_key")
+            raise OpenAIError(401, BAD_KEY, code="invalid_api_key")
 
     async def read_body(self, request: Request) -> bytes:
         """The body, refused with a 413 as soon as it is known to pass the cap."""

@@ -135,6 +135,9 @@ class Slots:
             self._free.release()
 
 
+BAD_KEY = "Incorrect API key provided: send it as 'Authorization: Bearer <key>'"  # OpenAI's words, then how
+
+
 def bearer_ok(authorization: str | None, api_key: str | None) -> bool:
     """True when no key is required, or ``Authorization: Bearer <api_key>`` was sent."""
     if not api_key:
