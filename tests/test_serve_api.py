@@ -164,3 +164,14 @@ def test_one_service_reloads_for_page_api_and_tools(tiny_index: Searcher, tiny_i
             "jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "search_speeches", "arguments": {"query": "通村水泥路改造", "mode": "keyword"}}})
         assert hits.json()["result"]["structuredContent"]["passages"][0]["source"] in EXTRA_SPEECH
+
+
+def test_mcp_without_its_package_is_a_config_error(tiny_index: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from speechrag.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "speechrag.mcp_server", None)  # what a missing `mcp` package does
+    with pytest.raises(ConfigError, match=r"pip install 'speechrag\[mcp\]'"):
+        ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860, mcp=True)
+    assert set(ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860)) == {"routes"}
