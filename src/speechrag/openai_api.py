@@ -1,9 +1,11 @@
 """OpenAI-compatible chat API: any OpenAI client (the ``openai`` package, Cherry Studio,
 Chatbox, LibreChat...) can ask the speeches, with base URL ``http://HOST:PORT/v1``.
 
-Routes (an ASGI `Router`, mounted at ``/v1`` by `mount_openai`):
+Routes (an ASGI `Router`, mounted at ``/v1`` by ``speechrag serve``, or by `mount_openai` on
+any Starlette/FastAPI app):
 
-- ``GET /v1/models`` and ``GET /v1/models/{id}``: one model per served corpus (`Model`).
+- ``GET /v1/models`` and ``GET /v1/models/{id}``: the served models (`Model`: an id and the
+  `answer()` options it fixes, e.g. a place).
 - ``POST /v1/chat/completions``: the last user message is the question, earlier user messages
   are the history (follow-ups like ``那商丘呢？`` are completed from them); system, developer,
   assistant and tool messages are ignored. ``content`` is a string or a list of
@@ -67,11 +69,10 @@ REQUEST_OPTIONS = frozenset({"k", "mode", "speeches", "speaker", "place", "years
 
 @dataclass(frozen=True)
 class Model:
-    """One model of ``/v1/models``: a corpus (or a part of one) that clients pick by name.
+    """One model of ``/v1/models``: the corpus, or a part of it, that clients pick by name.
 
     ``options`` are passed to ``ask`` with every question to this model and win over the
-    request's own, e.g. ``Model("speechrag-henan", {"index": "/srv/henan/embeddings"})`` or
-    ``Model("speechrag-shangqiu", {"speeches": ["pian5"]})``.
+    request's own, e.g. ``Model("speechrag-shangqiu", {"place": ["商丘"]})``.
     """
 
     id: str
