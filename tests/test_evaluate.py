@@ -176,10 +176,10 @@ def test_search_command(tiny_index: Searcher) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["search", "  "], "Error: query is empty"),
+        (["search", "  "], "Error: 问题是空的：请输入一个问题 (query is empty"),
         (["search", "保险", "-k", "99"], "Error: k must be"),
         (["search", "保险", "--speech", "nope"], "Error: unknown speech id 'nope'"),
-        (["ask", ""], "Error: query is empty"),
+        (["ask", ""], "Error: 问题是空的：请输入一个问题 (query is empty"),
     ],
 )
 def test_commands_show_bad_input_as_one_line(tiny_index: Searcher, args: list[str], message: str) -> None:

@@ -21,12 +21,13 @@ import pytest
 from click.testing import CliRunner
 from gradio_client import Client
 
-from speechrag import Searcher, build_index, load_index, render, ui
+from speechrag import Searcher, build_index, load_index, render, serving, ui
 from speechrag.answering import NOT_FOUND, Answer, AnswerSentence, answer
 from speechrag.cli import cli
 from speechrag.corpus import read_corpus
 from speechrag.errors import QueryError
 from speechrag.searcher import MAX_QUERY_CHARS, Hit, check_query
+from speechrag.serving import IndexService
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = Path(__file__).parent / "fixtures" / "hostile"
@@ -208,7 +209,7 @@ def run(respond: Any, question: str, chat: list[Any] | None = None, turns: list[
 
 
 def test_respond_streams_sentence_by_sentence(shipped_index: Searcher) -> None:
-    respond = ui.make_respond(ui.Asker(shipped_index), delay=0)
+    respond = ui.make_respond(IndexService(shipped_index), delay=0)
     question = "计划生育工作的重点是什么？"
     updates = run(respond, question, k=5)
     answers = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
@@ -225,7 +226,7 @@ def test_respond_streams_sentence_by_sentence(shipped_index: Searcher) -> None:
 
 
 def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
-    respond = ui.make_respond(ui.Asker(shipped_index), delay=0)
+    respond = ui.make_respond(IndexService(shipped_index), delay=0)
     first = run(respond, FIRST_Q)[-1]
     second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1])[-1]
     assert second[1] == [FIRST_Q, FOLLOW_UP] and len(second[0]) == 4
@@ -246,7 +247,7 @@ def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
 def test_bad_input_is_one_line_in_the_chat(
     tiny_index: Searcher, question: str, mode: str, message: str
 ) -> None:
-    respond = ui.make_respond(ui.Asker(tiny_index), delay=0)
+    respond = ui.make_respond(IndexService(tiny_index), delay=0)
     chat, turns, _, _ = run(respond, question, mode=mode)[-1]
     reply = chat[-1]["content"]
     assert chat[-1]["role"] == "assistant" and message in reply
@@ -261,8 +262,8 @@ def test_unexpected_failure_is_logged_not_shown(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("faiss exploded\nTraceback (most recent call last)")
 
-    monkeypatch.setattr(ui, "answer", broken)
-    respond = ui.make_respond(ui.Asker(tiny_index), delay=0)
+    monkeypatch.setattr(serving, "answer", broken)
+    respond = ui.make_respond(IndexService(tiny_index), delay=0)
     chat = run(respond, "计划生育")[-1][0]
     assert "内部错误" in chat[-1]["content"] and "faiss" not in chat[-1]["content"]
     assert "faiss exploded" in caplog.text
@@ -458,14 +459,14 @@ def test_a_running_server_serves_a_newly_published_index(
 
     from conftest import EXTRA_SPEECH
 
-    asker = ui.Asker(load_index(tiny_index_copy))
-    before = asker.searcher
-    asker("保险理赔", k=3)
+    service = IndexService(load_index(tiny_index_copy))
+    before = service.searcher
+    service.ask("保险理赔", k=3)
     grown = shutil.copytree(fixture_corpus, tmp_path / "corpus")
     for name, text in EXTRA_SPEECH.items():
         (grown / name).write_text(text, encoding="utf-8")
     build_index(grown, tiny_index_copy, model="hash")
-    asker("保险理赔", k=3)
-    assert asker.searcher.generation != before.generation
-    sources = {p.source for p in asker.searcher.store.all_passages}
+    service.ask("保险理赔", k=3)
+    assert service.searcher.generation != before.generation
+    sources = {p.source for p in service.searcher.store.all_passages}
     assert sources - {p.source for p in before.store.all_passages} == set(EXTRA_SPEECH)

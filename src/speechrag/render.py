@@ -87,11 +87,20 @@ def sources_html(ans: Answer | None) -> str:
     return "\n".join(cards)
 
 
+def plain_chunks(ans: Answer) -> list[str]:
+    """`plain` cut into pieces to stream: one sentence with its [n] marker each, then the
+    sources (an abstention: a line each). Joined, they are exactly ``plain(ans)``."""
+    if not ans.found:
+        # an abstention's text already lists the related passages
+        return ans.text.splitlines(keepends=True)
+    sources = "\n\n来源：" + "".join(f"\n[{n}] {h.citation}" for n, h in enumerate(ans.citations, start=1))
+    pieces = [f"{s.text}[{s.citation}]" for s in ans.sentences]
+    if "".join(pieces) != ans.text:  # an Answer built by hand, without its sentences
+        pieces = [ans.text]
+    return [*pieces, sources]
+
+
 def plain(ans: Answer) -> str:
     """The answer as plain text followed by its sources, one per line: for the terminal, the
-    clipboard and chat clients that show text as it is."""
-    if not ans.found:
-        return ans.text  # an abstention's text already lists the related passages
-    lines = [ans.text, "", "来源："]
-    lines += [f"[{n}] {h.citation}" for n, h in enumerate(ans.citations, start=1)]
-    return "\n".join(lines)
+    clipboard, and chat clients (the OpenAI-compatible API, MCP) that show text as it is."""
+    return "".join(plain_chunks(ans))

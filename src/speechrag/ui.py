@@ -5,13 +5,16 @@ corpus or the user is escaped there (markdown for the chat bubbles, HTML for the
 panel); the Chatbot's sanitiser is a second line of defence, never the first (`gr.HTML` has
 none). The server serves only Gradio's own assets: `GuardMiddleware` refuses every route that
 reads a file or fetches a URL.
+
+`serve` also serves, on the same host and port, the OpenAI-compatible API at ``/v1``
+(`speechrag.openai_api`) and, when asked, the MCP tools at ``/mcp`` (`speechrag.mcp_server`).
+The page, ``/v1`` and ``/mcp`` share one `IndexService`: one lock, one hot-reloading Searcher.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -19,12 +22,11 @@ from typing import Any
 import gradio as gr
 from gradio.events import api as gr_api
 
-from speechrag.answering import Answer, answer
-from speechrag.errors import QueryError, SpeechragError, one_line
-from speechrag.index import load_index
+from speechrag.errors import ConfigError, QueryError, SpeechragError, one_line
 from speechrag.passage import Passage, Speech
 from speechrag.render import escape_markdown, markdown_chunks, sources_html
 from speechrag.searcher import MAX_QUERY_CHARS, MODES, Searcher
+from speechrag.serving import IndexService, Limits, Slots
 from speechrag.text import strip_enumerator
 
 logger = logging.getLogger(__name__)
@@ -119,44 +121,11 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
 # --- the handlers -------------------------------------------------------------------------
 
 
-class Asker:
-    """`answer()` over one index, reloading it when a rebuild publishes a new generation."""
-
-    def __init__(self, searcher: Searcher) -> None:
-        self.searcher = searcher
-        # One encoder serves every session; whether it is thread-safe is not promised.
-        self._lock = threading.Lock()
-
-    def __call__(
-        self,
-        question: object,
-        *,
-        mode: str = "hybrid",
-        k: int = DEFAULT_K,
-        speeches: Sequence[str] | None = None,
-        history: Sequence[str] | None = None,
-    ) -> Answer:
-        with self._lock:
-            if not self.searcher.is_current():
-                # A rebuild was published (`speechrag build` while the server runs): serve it.
-                # The old Searcher is dropped here; nothing else holds its generation.
-                logger.info("index %s: new generation published, reloading", self.searcher.location)
-                self.searcher = load_index(self.searcher.location)
-            return answer(
-                question,  # type: ignore[arg-type]  # answer() checks the type
-                k=k,
-                history=list(history or ()),
-                mode=mode,
-                speeches=list(speeches) if speeches else None,
-                index=self.searcher,
-            )
-
-
 Chat = list[dict[str, str]]
 Update = tuple[Chat, list[str], str, str]
 
 
-def make_respond(asker: Asker, delay: float = STREAM_DELAY) -> Callable[..., Iterator[Update]]:
+def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable[..., Iterator[Update]]:
     """The chat handler: yields (chat, turns, sources panel, textbox) as the answer streams."""
 
     def respond(
@@ -171,7 +140,7 @@ def make_respond(asker: Asker, delay: float = STREAM_DELAY) -> Callable[..., Ite
         turns = list(turns or [])
         try:
             yield chat, turns, sources_html(None), ""
-            ans = asker(question, mode=mode, k=int(k), speeches=speeches, history=turns)
+            ans = service.ask(question, turns, mode=mode, k=int(k), speeches=speeches or None)
         except SpeechragError as exc:
             chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(one_line(exc))})
             yield chat, turns, sources_html(None), ""
@@ -213,7 +182,7 @@ def _texts(value: object, name: str) -> list[str] | None:
     return list(value)
 
 
-def make_ask(asker: Asker) -> Callable[..., dict[str, Any]]:
+def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
     """The `/ask` API endpoint."""
 
     def ask(
@@ -230,7 +199,7 @@ def make_ask(asker: Asker) -> Callable[..., dict[str, Any]]:
         """
         try:
             speech_ids, turns = _texts(speeches, "speeches"), _texts(history, "history")
-            return asker(question, mode=mode, k=_whole(k), speeches=speech_ids, history=turns).to_dict()
+            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None).to_dict()
         except SpeechragError as exc:
             raise gr.Error(one_line(exc), print_exception=False) from exc
 
@@ -240,10 +209,10 @@ def make_ask(asker: Asker) -> Callable[..., dict[str, Any]]:
 # --- the page -----------------------------------------------------------------------------
 
 
-def build_demo(searcher: Searcher, *, delay: float = STREAM_DELAY) -> gr.Blocks:
-    """The chat page over `searcher`; `delay` paces the sentence-by-sentence streaming."""
-    asker = Asker(searcher)
-    respond = make_respond(asker, delay)
+def build_demo(service: IndexService, *, delay: float = STREAM_DELAY) -> gr.Blocks:
+    """The chat page over `service`; `delay` paces the sentence-by-sentence streaming."""
+    searcher = service.searcher
+    respond = make_respond(service, delay)
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
         gr.Markdown(
@@ -330,7 +299,7 @@ def build_demo(searcher: Searcher, *, delay: float = STREAM_DELAY) -> gr.Blocks:
         # The chat's own bin icon clears the messages; forget the turns and sources with them.
         chatbot.clear(reset, outputs=[chatbot, turns, sources, question],
                       api_visibility="private", queue=False)
-        gr_api(make_ask(asker), api_name="ask", concurrency_id="answer")
+        gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
     # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events
     # ($GRADIO_ANALYTICS_MAX_EVENTS), even with analytics off: the 10-minute soak's server RSS
@@ -340,19 +309,59 @@ def build_demo(searcher: Searcher, *, delay: float = STREAM_DELAY) -> gr.Blocks:
     return demo
 
 
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str | None = None,
+                   mcp: bool = False, limits: Limits | None = None) -> dict[str, Any]:
+    """The ``app_kwargs`` that put ``/v1`` (and with ``mcp``, ``/mcp``) on the page's own
+    FastAPI app: routes passed at construction come before Gradio's, and a lifespan passed
+    there runs inside Gradio's. Both share ``service`` and one set of answering slots, and
+    require ``api_key`` (when set) as a bearer token."""
+    from starlette.routing import Mount
+
+    from speechrag.openai_api import openai_router
+
+    limits = limits or Limits(max_concurrency=CONCURRENCY_LIMIT)
+    slots = Slots(limits)
+    routes: list[Any] = [Mount("/v1", openai_router(service.ask, api_key=api_key, limits=limits, slots=slots))]
+    kwargs: dict[str, Any] = {"routes": routes}
+    if mcp:
+        try:
+            from speechrag.mcp_server import mcp_endpoint
+        except ImportError as exc:
+            raise ConfigError("the MCP tools need the mcp package: pip install 'speechrag[mcp]'") from exc
+        # The SDK refuses Host headers other than loopback's (DNS rebinding); a server that
+        # listens on a named address must accept that name too.
+        extra_hosts = [] if host in LOOPBACK else [f"{host}:{port}"]
+        endpoint = mcp_endpoint(service.search, service.ask, api_key=api_key, slots=slots,
+                                allowed_hosts=extra_hosts, allowed_origins=[f"http://{h}" for h in extra_hosts])
+        routes.append(endpoint.route)
+        kwargs["lifespan"] = endpoint.lifespan
+    return kwargs
+
+
 def serve(
-    searcher: Searcher,
+    searcher: Searcher | IndexService,
     *,
     host: str = "127.0.0.1",
     port: int = 7860,
     block: bool = True,
     delay: float = STREAM_DELAY,
+    api_key: str | None = None,
+    mcp: bool = False,
 ) -> gr.Blocks:
-    """Serve the chat on host:port (no share link); with `block=False`, return once listening
+    """Serve the chat on host:port (no share link), the OpenAI-compatible API at ``/v1`` and,
+    with ``mcp``, the MCP tools at ``/mcp``; ``api_key``, when set, is required by ``/v1`` and
+    ``/mcp`` as ``Authorization: Bearer <key>``. With `block=False`, return once listening
     (then `demo.local_url` is the address and `demo.close()` stops it)."""
     from starlette.middleware import Middleware
 
-    demo = build_demo(searcher, delay=delay)
+    service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
+    demo = build_demo(service, delay=delay)
+    if host not in LOOPBACK and not api_key:
+        logger.warning("serving /v1%s on %s without an API key: anyone who can reach it may use it",
+                       " and /mcp" if mcp else "", host)
     demo.launch(
         server_name=host,
         server_port=port,
@@ -368,7 +377,8 @@ def serve(
         footer_links=["api"],
         theme=THEME,
         css=CSS,
-        app_kwargs={"middleware": [Middleware(GuardMiddleware)]},
+        app_kwargs={"middleware": [Middleware(GuardMiddleware)],
+                    **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp)},
     )
     logger.info("serving on %s", demo.local_url)
     if block:

@@ -1,0 +1,171 @@
+"""What the chat page, the OpenAI-compatible API (`openai_api`), the MCP tools (`mcp_server`)
+and the retriever adapters share.
+
+- `IndexService`: one hot-reloading Searcher behind one lock, with ``.ask`` and ``.search``.
+  ``speechrag serve`` makes one and hands it to the page, ``/v1`` and ``/mcp`` alike: the
+  encoder's thread safety is not promised, so every question in the process takes that lock.
+- `Slots`: the answering slots of the async servers (``/v1``, ``/mcp``): a bounded number of
+  questions in worker threads, a bounded wait for one, so the event loop never blocks.
+- `Limits`: what one request may ask of them (the page's own bounds).
+- `bearer_ok`, and a hit as flat JSON-friendly data (`hit_fields`, `citation_dict`).
+
+The servers never call `answer()` or `retrieve()` themselves: they are handed an `AskFn` and a
+`SearchFn` (in practice `IndexService.ask`/``.search``; a test may hand in anything).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from speechrag.answering import Answer, answer
+from speechrag.index import load_index
+from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class AskFn(Protocol):
+    """Answers one question; ``history`` holds the earlier user questions, oldest first;
+    ``options`` are `answer()`'s (``k``, ``mode``, ``speeches``, ``speaker``, ``place``,
+    ``years``...)."""
+
+    def __call__(self, question: str, history: Sequence[str] = (), **options: Any) -> Answer: ...
+
+
+class SearchFn(Protocol):
+    """The ``k`` best passages for ``query``, best first; ``options`` are `retrieve()`'s."""
+
+    def __call__(self, query: str, k: int = 5, **options: Any) -> list[Hit]: ...
+
+
+class IndexService:
+    """`answer()` (``.ask``) and `retrieve()` (``.search``) over one index, sharing one lock,
+    reloading the index when a rebuild publishes a new generation.
+
+    ``index`` is a Searcher or an index folder; ``search_threads`` (default: the Searcher's
+    own, else 1) are FAISS's threads for the generations loaded here. Calls
+    are serialised: one encoder serves every caller and its thread safety is not promised, so
+    a process serving the page, the API and the tools makes one service, not one each.
+    """
+
+    def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None) -> None:
+        if isinstance(index, Searcher):
+            self._searcher = index
+            # A reload opens the new generation as this one was opened.
+            threads = getattr(index.store, "search_threads", 1)
+        else:
+            threads = search_threads or 1
+            self._searcher = load_index(Path(index), search_threads=threads)
+        self.search_threads: int = search_threads or threads
+        self._lock = threading.Lock()
+
+    @property
+    def searcher(self) -> Searcher:
+        """The Searcher the last call used."""
+        return self._searcher
+
+    def _current(self) -> Searcher:
+        """The live generation's Searcher; call with the lock held."""
+        if not self._searcher.is_current():
+            # A rebuild was published (`speechrag build` while the server runs): serve it.
+            # The old Searcher is dropped here; nothing else holds its generation.
+            log.info("index %s: new generation published, reloading", self._searcher.location)
+            self._searcher = load_index(self._searcher.location, search_threads=self.search_threads)
+        return self._searcher
+
+    def ask(self, question: str, history: Sequence[str] | None = (), **options: Any) -> Answer:
+        with self._lock:
+            return answer(question, history=list(history or ()), index=self._current(), **options)
+
+    def search(self, query: str, k: int = 5, **options: Any) -> list[Hit]:
+        with self._lock:
+            return self._current().retrieve(query, k, **options)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request to ``/v1`` or ``/mcp`` may ask of the server; the defaults are the
+    page's own (its question box, its queue's concurrency)."""
+
+    # A question is at most 2,000 characters; a long chat history pasted back by a client
+    # still fits in 1 MB many times over.
+    max_body_bytes: int = 1_000_000
+    max_messages: int = 1000
+    max_question_chars: int = MAX_QUERY_CHARS
+    # The service serialises its calls anyway: more slots would only queue inside it.
+    max_concurrency: int = 4
+    # How long a request waits for a free slot before it is refused (clients retry).
+    queue_timeout: float = 30.0
+
+
+class Slots:
+    """At most ``limits.max_concurrency`` calls in worker threads at once, for one event loop.
+
+    `run` waits ``limits.queue_timeout`` seconds for a slot, then raises TimeoutError (the
+    servers answer "busy, retry"). Build it before the server starts if you like: asyncio
+    primitives bind to the running loop on first use.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._free = asyncio.Semaphore(self.limits.max_concurrency)
+
+    async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        import anyio.to_thread
+
+        try:
+            await asyncio.wait_for(self._free.acquire(), self.limits.queue_timeout)
+        except TimeoutError:
+            raise TimeoutError("the server is busy answering other questions: retry shortly") from None
+        try:
+            # Not cancellable: the slot is freed only when the thread really ends.
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        finally:
+            self._free.release()
+
+
+BAD_KEY = "Incorrect API key provided: send it as 'Authorization: Bearer <key>'"  # OpenAI's words, then how
+
+
+def bearer_ok(authorization: str | None, api_key: str | None) -> bool:
+    """True when no key is required, or ``Authorization: Bearer <api_key>`` was sent."""
+    if not api_key:
+        return True
+    scheme, _, token = (authorization or "").partition(" ")
+    # compare_digest: the time taken must not tell how much of the key was right
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), api_key.encode())
+
+
+def hit_fields(hit: Hit) -> dict[str, Any]:
+    """A hit as flat JSON-friendly data (no text): the retrievers' metadata, and the core of
+    `citation_dict`."""
+    p = hit.passage
+    return {
+        "citation": hit.citation,
+        "passage_id": p.id,
+        "speech_id": p.speech_id,
+        "speech_title": p.speech_title,
+        "section": p.section,
+        "paragraph": p.paragraph,
+        "source": p.source,
+        "score": hit.score,
+        "rank": hit.rank,
+        "also_in": list(hit.also_in),
+        "also_in_citations": list(hit.also_in_citations),
+    }
+
+
+def citation_dict(n: int, hit: Hit) -> dict[str, Any]:
+    """Source ``[n]`` of an answer as data: what a client needs to show, quote or link it."""
+    return {"n": n, **hit_fields(hit), "text": hit.passage.text, "quoted": list(hit.cited_sentences)}
