@@ -12,14 +12,9 @@ from hypothesis import strategies as st
 
 from speechrag import CorpusError, Passage, load_corpus, read_corpus
 from speechrag.cli import cli
-from speechrag.corpus import (
-    MAX_PASSAGE_CHARS,
-    TWIN_JACCARD,
-    decode,
-    ends_sentence,
-    normalise,
-    split_long,
-)
+from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, split_long
+from speechrag.formats.plain import decode
+from speechrag.text import ends_sentence, normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "corpus" / "speeches-jisheng.md"
@@ -77,22 +72,27 @@ def test_undecodable_file_names_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n\n \t\n"], ids=["zero-bytes", "whitespace"])
-def test_empty_file_is_an_error(tmp_path: Path, content: bytes) -> None:
-    with pytest.raises(CorpusError, match=r"empty\.md: file is empty"):
-        load_corpus(write(tmp_path, "empty.md", content))
+def test_empty_file_is_skipped_with_its_reason(tmp_path: Path, content: bytes) -> None:
+    with pytest.raises(CorpusError, match=r"empty\.md: empty file"):
+        load_corpus(write(tmp_path, "empty.md", content))  # nothing else to read: an error
 
 
-def test_binary_file_is_an_error(tmp_path: Path) -> None:
+def test_binary_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
-    with pytest.raises(CorpusError, match=r"image\.md: looks like a binary file"):
-        load_corpus(write(tmp_path, "image.md", png))
+    write(tmp_path, "good.md", SPEECH)
+    write(tmp_path, "image.md", png)
+    report = read_corpus(tmp_path)
+    assert [(s.source, s.reason) for s in report.skipped] == [("image.md", "binary file, not text (a PNG image named .md)")]
 
 
-def test_one_bad_file_fails_the_whole_folder(tmp_path: Path) -> None:
+def test_one_bad_file_never_stops_the_others(tmp_path: Path) -> None:
     write(tmp_path, "good.md", SPEECH)
     write(tmp_path, "zz-bad.md", b"\xff\xff\xff\xff")
-    with pytest.raises(CorpusError, match=r"zz-bad\.md"):
-        read_corpus(tmp_path)
+    report = read_corpus(tmp_path)
+    assert {p.source for p in report.passages} == {"good.md"}
+    assert [s.source for s in report.skipped] == ["zz-bad.md"] and "UTF-8" in report.skipped[0].reason
+    with pytest.raises(CorpusError, match=r"zz-bad\.md: .*UTF-8.*--strict"):
+        read_corpus(tmp_path, strict=True)
 
 
 @pytest.mark.parametrize(
@@ -300,7 +300,7 @@ def test_folders_are_read_recursively_with_sources_relative_to_the_root(tmp_path
     write(tmp_path, "notes.pdf", b"%PDF-1.4 \x00\x01")
     report = read_corpus(tmp_path)
     assert sorted({p.source for p in report.passages}) == ["2024/a.md", "2025/b.txt"]
-    assert report.files == 2
+    assert report.files == 3 and [s.source for s in report.skipped] == ["notes.pdf"]  # a damaged PDF
     assert {s.id for s in report.speeches} == {"2024-a", "2025-b"}
     first = next(p for p in report.passages if p.source == "2024/a.md")
     assert first.line == 5
@@ -309,7 +309,7 @@ def test_folders_are_read_recursively_with_sources_relative_to_the_root(tmp_path
 def test_missing_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="corpus path not found"):
         load_corpus(tmp_path / "nope")
-    with pytest.raises(CorpusError, match=r"no \.md or \.txt files"):
+    with pytest.raises(CorpusError, match=r"no speech documents \(\.docx, \.doc, \.pdf"):
         load_corpus(tmp_path)
 
 
@@ -348,7 +348,7 @@ def test_cli_corpus_table() -> None:
     ("make", "message"),
     [
         (lambda d: d / "missing", "corpus path not found"),
-        (lambda d: write(d, "empty.md", b""), "file is empty"),
+        (lambda d: write(d, "empty.md", b""), "empty.md: empty file"),
         (lambda d: write(d, "bin.md", b"\x00\x01\x02" * 100), "binary"),
     ],
 )

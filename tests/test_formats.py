@@ -475,9 +475,9 @@ def test_markdown_headings(tmp_path: Path) -> None:
     doc = read_document(path)
     assert doc.format == "md" and doc.title == "在全市会议上的讲话"
     assert doc.blocks == (
-        Block("在全市会议上的讲话", "title"),
-        Block("一、总体要求", "heading", 2),
-        Block("同志们：", "paragraph"),
+        Block("在全市会议上的讲话", "title", line=1),
+        Block("一、总体要求", "heading", 2, line=3),
+        Block("同志们：", "paragraph", line=4),
     )
 
 

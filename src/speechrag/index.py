@@ -421,6 +421,11 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
                        phases=phases, keyword_reused=reuse)
 
 
+def corpus_of(index: str | Path) -> Path | None:
+    """The corpus the index at ``index`` was last built from (None if unknown)."""
+    return _corpus_of(Path(index), storage.read_settings(Path(index)))
+
+
 def _corpus_of(root: Path, settings: Mapping[str, Any]) -> Path | None:
     """The corpus an index was built from (settings.json stores it relative to the index)."""
     corpus = settings.get("corpus")

@@ -71,6 +71,16 @@ def normalise(line: str) -> str:
     return _CJK_SPACE.sub("", line)
 
 
+_ADMIN_SUFFIX = re.compile("(特别行政区|自治区|自治州|自治县|自治旗|省|市|区|县|州|盟|旗|镇|乡)$")
+
+
+def place_key(place: str) -> str:
+    """A place without its administrative suffix, so 商丘 and 商丘市 name the same place in a
+    filter (a header gives 商丘市, a speech's text may only say 商丘)."""
+    stem = _ADMIN_SUFFIX.sub("", place.strip())
+    return stem if len(stem) >= 2 else place.strip()
+
+
 def display_width(text: str) -> int:
     """Terminal columns: wide and full-width characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -18,12 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from speechrag.passage import Passage, Speech
+from speechrag.text import place_key
 
 
 @dataclass(frozen=True)
 class Filter:
     """Which speeches a search may return. ``None`` in a field means no condition on it;
-    conditions combine with AND, the values within one field with OR."""
+    conditions combine with AND, the values within one field with OR. Places match with or
+    without their administrative suffix (商丘 = 商丘市)."""
 
     speeches: frozenset[str] | None = None
     speakers: frozenset[str] | None = None
@@ -39,7 +41,7 @@ class Filter:
             return False
         if self.speakers is not None and speech.speaker not in self.speakers:
             return False
-        if self.places is not None and speech.place not in self.places:
+        if self.places is not None and place_key(speech.place) not in {place_key(p) for p in self.places}:
             return False
         if self.years is not None:
             year = speech.year
