@@ -29,7 +29,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,7 @@ import numpy as np
 from speechrag.boilerplate import matching_rule
 from speechrag.errors import CorpusError, DocumentError, one_line
 from speechrag.formats import SUFFIXES, Block, Document, Limits, read_document
-from speechrag.header import MAX_HEADER_LINES, Header, parse_header
+from speechrag.header import MAX_HEADER_LINES, Header, parse_header, place_words
 from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
 from speechrag.text import (
@@ -225,16 +224,8 @@ def _speeches(units: Sequence[_Unit]) -> list[_RawSpeech]:
 
 @cache
 def _city_names() -> frozenset[str]:
-    """City names from jieba's own dictionary: words tagged ns (place) that end in 市 or 县."""
-    names: set[str] = set()
-    with resources.files("jieba").joinpath("dict.txt").open(encoding="utf-8") as fh:
-        for row in fh:
-            parts = row.split()
-            if len(parts) == 3 and parts[2] == "ns" and parts[0][-1] in "市县" and len(parts[0]) >= 3:
-                stem = parts[0][:-1]
-                if stem[0] not in "各全本我该每上下":
-                    names.add(stem)
-    return frozenset(names)
+    """City stems from jieba's place words that end in 市 or 县 (商丘市 -> 商丘)."""
+    return frozenset(w[:-1] for w in place_words() if w[-1] in "市县" and w[0] not in "各全本我该每上下")
 
 
 def detect_place(texts: Iterable[str]) -> str:

@@ -269,15 +269,22 @@ _COMMON = frozenset(
 
 
 @cache
-def _ns_places() -> frozenset[str]:
-    """Places from jieba's own dictionary: words tagged ns that end in an administrative suffix."""
+def place_words() -> frozenset[str]:
+    """Words of three or more characters that jieba's own dictionary tags as places (ns)."""
     names: set[str] = set()
     with resources.files("jieba").joinpath("dict.txt").open(encoding="utf-8") as fh:
         for row in fh:
             parts = row.split()
-            if len(parts) == 3 and parts[2] == "ns" and len(parts[0]) >= 3 and parts[0].endswith(_ADMIN_SUFFIXES):
+            if len(parts) == 3 and parts[2] == "ns" and len(parts[0]) >= 3:
                 names.add(parts[0])
-    return frozenset(n for n in names if n not in _COMMON and n[0] not in _NOT_STEM_START)
+    return frozenset(names)
+
+
+@cache
+def _ns_places() -> frozenset[str]:
+    """Places from jieba's dictionary that end in an administrative suffix."""
+    return frozenset(n for n in place_words()
+                     if n.endswith(_ADMIN_SUFFIXES) and n not in _COMMON and n[0] not in _NOT_STEM_START)
 
 
 def _places_in(text: str) -> list[tuple[int, int, str]]:
