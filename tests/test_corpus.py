@@ -82,7 +82,8 @@ def test_binary_file_is_skipped_with_its_reason(tmp_path: Path) -> None:
     write(tmp_path, "good.md", SPEECH)
     write(tmp_path, "image.md", png)
     report = read_corpus(tmp_path)
-    assert [(s.source, s.reason) for s in report.skipped] == [("image.md", "binary file, not text (a PNG image named .md)")]
+    skipped = [(s.source, s.reason) for s in report.skipped]
+    assert skipped == [("image.md", "binary file, not text (a PNG image named .md)")]
 
 
 def test_one_bad_file_never_stops_the_others(tmp_path: Path) -> None:
