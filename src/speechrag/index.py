@@ -81,7 +81,7 @@ def ingest_fingerprint() -> str:
             names += sorted(f"{d}/{f.name}" for f in pkg.joinpath(d).iterdir() if f.name.endswith(".py"))
     for name in names:
         h.update(name.encode() + b"\0" + pkg.joinpath(name).read_bytes() + b"\0")
-    for lib in ("jieba", "datasketch"):
+    for lib in ("jieba", "numpy"):
         h.update(f"{lib}-{_version(lib)}\0".encode())
     return h.hexdigest()[:16]
 
