@@ -106,3 +106,12 @@ def embed(
     if dim is not None:
         return np.zeros((0, dim), dtype=np.float32), 0, 0
     return np.stack([cache.vectors[k] for k in keys]).astype(np.float32), len(items), cached
+
+
+def embed_with_cache(encoder: Encoder, texts: Sequence[str], cache_dir: str | Path,
+                     progress: Progress | None = None) -> np.ndarray:
+    """Vectors for ``texts`` through the cache in ``cache_dir`` (what a store that is not a local
+    folder uses, e.g. Milvus: the cache lives beside it)."""
+    cache = EmbeddingCache(Path(cache_dir), encoder.fingerprint)
+    vectors, _, _ = embed(encoder, texts, cache, progress)
+    return vectors
