@@ -31,13 +31,14 @@ from speechrag.stores.base import Filter, Store
 
 pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
 
-from speechrag.stores.milvus import (  # noqa: E402
+from speechrag.stores.milvus import (
     build_milvus,
     filter_expression,
     open_milvus,
     parse_uri,
     publish_milvus,
     quote,
+    release_lite,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,10 +193,8 @@ def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
     assert not Path(uri).exists()  # opening never creates a database
     from pymilvus import MilvusClient
 
-    from speechrag.stores.milvus import _release_lite
-
     MilvusClient(uri).close()  # an empty Lite database: no alias
-    _release_lite(parse_uri(uri))
+    release_lite(uri)
     with pytest.raises(IndexLoadError, match="no index at"):
         open_milvus(uri)
 
@@ -271,8 +270,9 @@ def test_republish_hnsw_switches_alias_drops_old_and_reuses_cache(corpus: Corpus
     new = open_milvus(uri)
     assert new.generation == gen2 and new.is_current()
     assert _collections(uri) == [gen2, f"{gen2}_meta"]
+    old.close()  # a hot reload closes the old store after opening the new one
+    assert new.search_dense(vecs[9], 1)[0][0] == 9
     new.close()
-    old.close()
 
 
 KILL_SCRIPT = """
@@ -299,9 +299,7 @@ def test_build_killed_before_alias_switch_keeps_old_generation(corpus: CorpusRep
     gen1 = build_milvus(corpus, uri, model="hash", index_type="FLAT", vectors=vectors)
     # Lite lets one process at a time open a database: this process has let it go (the build's
     # client is closed, but the embedded server lives on until released).
-    from speechrag.stores.milvus import _release_lite
-
-    _release_lite(parse_uri(uri))
+    release_lite(uri)
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, uri, str(ROOT / "corpus")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
@@ -315,7 +313,7 @@ def test_build_killed_before_alias_switch_keeps_old_generation(corpus: CorpusRep
 
     gen3 = build_milvus(corpus, uri, model="hash", index_type="FLAT", vectors=vectors)
     assert _collections(uri) == [gen3, f"{gen3}_meta"]  # leftovers and the old generation gone
-    _release_lite(parse_uri(uri))
+    release_lite(uri)
 
 
 def test_publish_checks_its_input(corpus: CorpusReport, vectors: np.ndarray, tmp_path: Path) -> None:

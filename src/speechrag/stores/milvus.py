@@ -165,11 +165,15 @@ def _connect(target: MilvusTarget, token: str | None, *, create: bool) -> Any:
         raise IndexLoadError(f"cannot reach Milvus at {target.uri} ({exc}); check the URI and token") from None
 
 
-def _release_lite(target: MilvusTarget) -> None:
-    """Stop this process's embedded Lite server for ``target`` so another process can open it."""
-    from milvus_lite.server_manager import server_manager_instance
+def release_lite(uri: str | Path) -> None:
+    """Stop this process's embedded Milvus Lite server for ``uri`` (a ``.db``), so another
+    process can open the database. Every client of it in this process stops working: call it
+    when this process is done with the database (e.g. before a build in a subprocess)."""
+    target = parse_uri(uri)
+    if target.lite:
+        from milvus_lite.server_manager import server_manager_instance
 
-    server_manager_instance.release_server(target.client_uri)
+        server_manager_instance.release_server(target.client_uri)
 
 
 def _alias_target(client: Any, name: str) -> str | None:
@@ -493,9 +497,11 @@ class MilvusStore:
         return live in (None, self._collection)
 
     def close(self) -> None:
+        # Closes the connection only. With Lite, pymilvus keeps the embedded server (and the
+        # database's one-process lock) for the life of the process, shared by every client of
+        # that .db here: stopping it would break a newer store opened on the same file during a
+        # hot reload. `release_lite` stops it when the process is done with the database.
         self._client.close()
-        if self._target.lite:
-            _release_lite(self._target)
 
 
 # --- opening --------------------------------------------------------------------------------
@@ -564,8 +570,6 @@ def open_milvus(uri: str | Path, *, token: str | None = None, encoder: str | Enc
         client.load_collection(collection)  # a restarted server starts with collections released
     except BaseException:
         client.close()
-        if target.lite:
-            _release_lite(target)
         raise
     return MilvusStore(client, target, collection, manifest, speeches)
 
