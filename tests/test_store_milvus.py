@@ -440,3 +440,52 @@ def test_real_milvus_server(index_type: str, corpus: CorpusReport, vectors: np.n
     uri = os.environ["SPEECHRAG_TEST_MILVUS_URI"]
     _server_round(uri, corpus, vectors, tmp_path, token=os.environ.get("SPEECHRAG_MILVUS_TOKEN"),
                   index_type=index_type, exact=index_type == "FLAT")
+
+
+def test_failed_build_drops_its_collections_and_keeps_the_alias(corpus: CorpusReport, vectors: np.ndarray,
+                                                              tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import speechrag.stores.milvus as milvus
+
+    uri = str(tmp_path / "idx.db")
+    gen1 = build_milvus(corpus, uri, model="hash", index_type="FLAT", vectors=vectors)
+
+    def broken_probe(*args: Any) -> None:
+        raise milvus.IndexCorruptError("probe failed (test)")
+
+    monkeypatch.setattr(milvus, "_probe", broken_probe)
+    with pytest.raises(milvus.IndexCorruptError, match="probe failed"):
+        build_milvus(corpus, uri, model="hash", index_type="FLAT", vectors=vectors)
+    assert _collections(uri) == [gen1, f"{gen1}_meta"]
+    store = open_milvus(uri)
+    assert store.generation == gen1
+    store.close()
+
+
+HOLD_SCRIPT = """
+import sys, time
+from pymilvus import MilvusClient
+client = MilvusClient(sys.argv[1])
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_lite_database_open_in_another_process(corpus: CorpusReport, vectors: np.ndarray, tmp_path: Path) -> None:
+    uri = str(tmp_path / "idx.db")
+    build_milvus(corpus, uri, model="hash", index_type="FLAT", vectors=vectors)
+    release_lite(uri)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SCRIPT, str(Path(uri).resolve())],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(IndexLockedError, match=r"open in another process \(Milvus Lite allows one\)"):
+            open_milvus(uri)
+        with pytest.raises(IndexLockedError, match="open in another process"):
+            build_milvus(corpus, uri, model="hash", vectors=vectors)
+    finally:
+        holder.kill()
+        holder.wait()
+    store = open_milvus(uri)  # free again once the other process is gone
+    assert store.size == len(corpus.passages)
+    store.close()
+    release_lite(uri)

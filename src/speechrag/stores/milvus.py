@@ -71,13 +71,14 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 600
 IVF_NPROBE = 32
-PQ_M = 48  # 384 dims / 8 per sub-quantiser: 48 bytes a vector
+PQ_DIMS_PER_CODE = 8  # 384 dims -> m = 48 sub-quantisers of 8 bits: 48 bytes a vector
 DISKANN_SEARCH_LIST = 200
 MAX_TOPK = 16384  # Milvus refuses a larger limit
 NO_YEAR = -(2**31)  # year of a speech without a date: below every range a Filter can give
 INSERT_BATCH = 1000
 QUERY_BATCH = 1000
 VARCHAR_MAX = 65535  # bytes
+DF_CACHE = 100_000  # document frequencies kept per store
 META_DIM = 2
 
 ANALYZER: dict[str, Any] = {
@@ -222,7 +223,15 @@ def filter_expression(where: Filter | None) -> str | None:
 # --- schema ---------------------------------------------------------------------------------
 
 
-def _index_spec(index_type: str, n: int) -> dict[str, Any]:
+def _pq_m(dim: int) -> int:
+    """Sub-quantisers for IVF_PQ: dim / 8, or the nearest smaller divisor of dim (m must divide it)."""
+    m = max(1, dim // PQ_DIMS_PER_CODE)
+    while dim % m:
+        m -= 1
+    return m
+
+
+def _index_spec(index_type: str, n: int, dim: int) -> dict[str, Any]:
     """Build and search parameters of the dense index, recorded in the manifest."""
     kind = index_type.upper()
     if kind == "HNSW":
@@ -235,7 +244,7 @@ def _index_spec(index_type: str, n: int) -> dict[str, Any]:
     if kind == "IVF_FLAT":
         return {"kind": kind, "build": {"nlist": nlist}, "search": {"nprobe": min(IVF_NPROBE, nlist)}}
     if kind == "IVF_PQ":
-        return {"kind": kind, "build": {"nlist": nlist, "m": PQ_M, "nbits": 8},
+        return {"kind": kind, "build": {"nlist": nlist, "m": _pq_m(dim), "nbits": 8},
                 "search": {"nprobe": min(IVF_NPROBE, nlist)}}
     if kind == "DISKANN":
         return {"kind": kind, "build": {}, "search": {"search_list": DISKANN_SEARCH_LIST}}
@@ -383,7 +392,12 @@ class MilvusStore:
         try:
             return getattr(self._client, method)(*args, **kwargs)
         except MilvusException as exc:
-            if not self._client.has_collection(self._collection):
+            try:
+                gone = not self._client.has_collection(self._collection)
+            except Exception:
+                raise IndexLoadError(f"cannot reach Milvus at {self.location} ({str(exc)[:160]}); "
+                                     "check that it is running") from None
+            if gone:
                 raise IndexLoadError(
                     f"generation {self._collection} of {self.location} has been replaced; open the index again"
                 ) from None
@@ -445,8 +459,9 @@ class MilvusStore:
                 f"encode queries with {self._manifest['encoder']['name']!r}"
             )
         inner: dict[str, Any] = dict(self._spec["search"])
-        if "ef" in inner:
-            inner["ef"] = max(int(inner["ef"]), k)  # HNSW needs ef >= k
+        for key in ("ef", "search_list"):  # HNSW and DiskANN need their list at least k long
+            if key in inner:
+                inner[key] = max(int(inner[key]), k)
         return self._search(vec.tolist(), "dense", k, where, {"metric_type": "IP", "params": inner})
 
     def search_keyword(self, query: str, k: int, where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -468,6 +483,8 @@ class MilvusStore:
         10^8 passages it costs seconds; a DF table written at build time would replace it."""
         if term in self._df:
             return self._df[term]
+        if len(self._df) >= DF_CACHE:
+            self._df.clear()  # bounded: a long-running server sees an open-ended stream of terms
         if not term:
             return self.size
         expr = f"text like {quote('%' + term + '%')}"
@@ -681,7 +698,7 @@ def publish_milvus(
         raise ValueError("manifest needs encoder.name, encoder.fingerprint, encoder.dim and corpus_fingerprint")
     dim = int(enc["dim"])
     vectors = _check_vectors(vectors, len(passages), dim)
-    spec = _index_spec(kind, len(passages))
+    spec = _index_spec(kind, len(passages), dim)
     by_id = {s.id: s for s in speeches}
     started = time.perf_counter()
 
@@ -703,31 +720,17 @@ def publish_milvus(
             "backend": {"engine": "milvus", "lite": target.lite},
             "versions": _versions(client),
         }
-        # Insert first, index after the flush: a server then builds each index once, on sealed
-        # segments, instead of on growing ones.
-        client.create_collection(gen, schema=_schema(client, dim))
-        for start in range(0, len(passages), INSERT_BATCH):
-            client.insert(gen, _rows(passages[start : start + INSERT_BATCH], by_id, vectors, start))
-        meta_schema, meta_index = _meta_schema(client)
-        meta = _meta_name(gen)
-        client.create_collection(meta, schema=meta_schema)
-        bodies = [json.dumps(fields, ensure_ascii=False, sort_keys=True)]
-        bodies += [json.dumps(s.to_dict(), ensure_ascii=False) for s in speeches]
-        zero = [0.0] * META_DIM
-        for start in range(0, len(bodies), INSERT_BATCH):
-            client.insert(meta, [{"id": i, "body": _varchar(b, "speech", VARCHAR_MAX), "v": zero}
-                                 for i, b in enumerate(bodies[start : start + INSERT_BATCH], start)])
-        for coll, params in ((gen, _index_params(client, spec)), (meta, meta_index)):
-            client.flush(coll)
-            # Lite builds indexes synchronously and lacks AllocTimestamp, which pymilvus's wait
-            # for an index calls; a server is waited for, so load finds the index built.
-            client.create_index(coll, params, sync=not target.lite)
-            client.load_collection(coll)
-        counts = (_count(client, gen), _count(client, meta))
-        if counts != (len(passages), len(bodies)):
-            raise IndexCorruptError(f"{gen} holds {counts} rows after flush, expected "
-                                    f"{(len(passages), len(bodies))}; build again")
-        _probe(client, gen, vectors, passages, spec)
+        try:
+            _write_generation(client, gen, fields, passages, speeches, by_id, vectors, spec, target.lite)
+        except BaseException:
+            # A Python-level failure cleans up after itself; a killed build leaves its
+            # collections to the next build's _drop_leftovers.
+            for coll in (gen, _meta_name(gen)):
+                try:
+                    client.drop_collection(coll)
+                except Exception:
+                    log.warning("could not drop the failed build's collection %s", coll)
+            raise
         # The switch: one call, after which every new open sees the new generation.
         if old is None:
             client.create_alias(gen, name)
@@ -741,6 +744,38 @@ def publish_milvus(
     finally:
         client.close()
         lock.release()
+
+
+def _write_generation(client: Any, gen: str, fields: Mapping[str, Any], passages: Sequence[Passage],
+                      speeches: Sequence[Speech], by_id: Mapping[str, Speech], vectors: np.ndarray,
+                      spec: Mapping[str, Any], lite: bool) -> None:
+    """Create, fill, index, load and check a generation and its side collection."""
+    dim = vectors.shape[1]
+    client.create_collection(gen, schema=_schema(client, dim))
+    for start in range(0, len(passages), INSERT_BATCH):
+        client.insert(gen, _rows(passages[start : start + INSERT_BATCH], by_id, vectors, start))
+    meta_schema, meta_index = _meta_schema(client)
+    meta = _meta_name(gen)
+    client.create_collection(meta, schema=meta_schema)
+    bodies = [json.dumps(dict(fields), ensure_ascii=False, sort_keys=True)]
+    bodies += [json.dumps(s.to_dict(), ensure_ascii=False) for s in speeches]
+    zero = [0.0] * META_DIM
+    for start in range(0, len(bodies), INSERT_BATCH):
+        client.insert(meta, [{"id": i, "body": _varchar(b, "speech", VARCHAR_MAX), "v": zero}
+                             for i, b in enumerate(bodies[start : start + INSERT_BATCH], start)])
+    # Insert first, index after the flush: a server then builds each index once, on sealed
+    # segments, instead of on growing ones.
+    for coll, params in ((gen, _index_params(client, spec)), (meta, meta_index)):
+        client.flush(coll)
+        # Lite builds indexes synchronously and lacks AllocTimestamp, which pymilvus's wait for
+        # an index calls; a server is waited for, so load finds the index built.
+        client.create_index(coll, params, sync=not lite)
+        client.load_collection(coll)
+    counts = (_count(client, gen), _count(client, meta))
+    if counts != (len(passages), len(bodies)):
+        raise IndexCorruptError(f"{gen} holds {counts} rows after flush, expected "
+                                f"{(len(passages), len(bodies))}; build again")
+    _probe(client, gen, vectors, passages, spec)
 
 
 def build_milvus(
