@@ -489,3 +489,10 @@ def test_lite_database_open_in_another_process(corpus: CorpusReport, vectors: np
     assert store.size == len(corpus.passages)
     store.close()
     release_lite(uri)
+
+
+def test_heavy_libraries_load_only_when_used() -> None:
+    code = ("import sys, speechrag, speechrag.stores.milvus, speechrag.raybuild, speechrag.embedcache; "
+            "print(sorted(m for m in ('pymilvus', 'milvus_lite', 'ray', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

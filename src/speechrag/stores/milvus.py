@@ -61,10 +61,25 @@ from speechrag.stores.base import Filter
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "MilvusStore",
+    "MilvusTarget",
+    "build_milvus",
+    "check_encoder",
+    "filter_expression",
+    "open_milvus",
+    "parse_uri",
+    "publish_milvus",
+    "quote",
+    "release_lite",
+]
+
 FORMAT = 1
 DEFAULT_NAME = "speechrag"
 INDEX_TYPES = ("HNSW", "FLAT", "IVF_FLAT", "IVF_PQ", "DISKANN")
-# Lite accepts these index types and reports them "Finished" but never builds them.
+# Lite 3.2.2 cannot build these: create_index on inserted rows fails ("reserved for a future
+# phase" / "unknown index_type"); declared on an empty collection they were seen reported
+# "Finished" and never built. Refused up front on Lite.
 SERVER_ONLY = frozenset({"IVF_PQ", "DISKANN"})
 # The local store's HNSW settings (index.py), so the two engines answer alike.
 HNSW_M = 32
