@@ -496,3 +496,21 @@ def test_heavy_libraries_load_only_when_used() -> None:
             "print(sorted(m for m in ('pymilvus', 'milvus_lite', 'ray', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_hybrid_search_equals_rrf_of_the_two_searches(lite: Any, corpus: CorpusReport, vectors: np.ndarray) -> None:
+    speech = _speech_of(corpus)
+    for query, row, where in (("计划生育 群众 工作", 10, None), ("发展 经济", 33, Filter(speakers=frozenset({"张三"}))),
+                              ("的。", 3, None)):
+        d_rows, _ = lite.search_dense(vectors[row], 20, where)
+        k_rows, _ = lite.search_keyword(query, 20, where)
+        fused: dict[int, float] = {}
+        for ranked in (d_rows, k_rows):
+            for rank, r in enumerate(ranked, 1):
+                fused[int(r)] = fused.get(int(r), 0.0) + 1 / (60 + rank)
+        want = np.array(sorted(fused.values(), reverse=True)[:10], dtype=np.float32)
+        rows, scores = lite.search_hybrid(vectors[row], query, 10, where, depth=20)
+        np.testing.assert_allclose(scores, want, rtol=1e-6)
+        np.testing.assert_allclose([fused[int(r)] for r in rows], scores, rtol=1e-6)
+        if where is not None:
+            assert all(where.allows(speech[corpus.passages[r].speech_id]) for r in rows)

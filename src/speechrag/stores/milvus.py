@@ -488,6 +488,37 @@ class MilvusStore:
         # best first; only the order means anything across engines (IDF is per segment in Lite).
         return rows, np.abs(scores)
 
+    def search_hybrid(self, vector: np.ndarray, query: str, k: int, where: Filter | None = None, *,
+                      depth: int | None = None, rrf_k: int = 60) -> tuple[np.ndarray, np.ndarray]:
+        """Dense and keyword fused by Milvus in one call (``hybrid_search`` with RRF): rows and
+        RRF scores, best first. Each side contributes its top ``depth`` (default ``k``), so this
+        equals fusing `search_dense` and `search_keyword` at that depth by Σ 1/(rrf_k + rank).
+        Not in the `Store` protocol yet (see docs/scale-out.md): one round trip instead of two."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        if k <= 0:
+            raise QueryError(f"k must be greater than 0. Currently, k is {k}")
+        expr = filter_expression(where)
+        depth = min(depth or k, self.size, MAX_TOPK)
+        k = min(k, self.size, MAX_TOPK)
+        if expr is None or k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        inner: dict[str, Any] = dict(self._spec["search"])
+        for key in ("ef", "search_list"):
+            if key in inner:
+                inner[key] = max(int(inner[key]), depth)
+        requests = [AnnSearchRequest(data=[vec.tolist()], anns_field="dense", limit=depth, expr=expr,
+                                     param={"metric_type": "IP", "params": inner})]
+        if self.tokenize(query):
+            requests.append(AnnSearchRequest(data=[query], anns_field="sparse", limit=depth, expr=expr,
+                                             param={"metric_type": "BM25"}))
+        res = self._call("hybrid_search", self._collection, reqs=requests, ranker=RRFRanker(rrf_k), limit=k,
+                         output_fields=["id"])
+        hits = list(res[0]) if res else []
+        return (np.array([int(h["id"]) for h in hits], dtype=np.int64),
+                np.array([float(h["distance"]) for h in hits], dtype=np.float32))
+
     def tokenize(self, text: str) -> list[str]:
         # Lite has no run_analyzer; lexical.Tokenizer cuts as ANALYZER is configured to.
         return self._tokenizer(text)
