@@ -26,18 +26,21 @@ import logging
 import os
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from speechrag.embedcache import text_key
-from speechrag.encoders import get_encoder
+from speechrag.embedcache import Bulk, text_key
+from speechrag.encoders import Encoder, get_encoder
+from speechrag.errors import BuildError
 from speechrag.passage import Passage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BATCH = 256
+SHARDS_DIR = "ray"  # under an index's embedding-cache folder
 _PASS_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME", "SPEECHRAG_MODEL")
 
 
@@ -199,3 +202,28 @@ def _run(items: list[tuple[str, str]], encoder_name: str, directory: Path, addre
     finally:
         if started:
             ray.shutdown()
+
+
+@dataclass(frozen=True)
+class RayEmbed:
+    """How `build_index(ray=...)` embeds what the embedding cache lacks: with `embed_with_ray`
+    on the cluster at ``address`` (None: a local Ray), ``workers`` actors (None: one per CPU)."""
+
+    address: str | None = None
+    workers: int | None = None
+    batch_size: int = DEFAULT_BATCH
+
+    def embedder(self, encoder: Encoder, cache_dir: Path) -> Bulk:
+        """``texts -> vectors`` for `embedcache.embed(bulk=...)`, keeping the shards (which a
+        killed run resumes from) in ``cache_dir/ray/<encoder fingerprint>/``."""
+        # The actors load the encoder by name: an Encoder object that is not what its name
+        # loads would make vectors the index is not labelled with.
+        if get_encoder(encoder.name).fingerprint != encoder.fingerprint:
+            raise BuildError(f"--ray loads encoder {encoder.name!r} by name in each worker, and that is not "
+                             "the encoder given; pass the encoder by name")
+
+        def run(texts: Sequence[str]) -> np.ndarray:
+            return embed_with_ray(list(texts), encoder.name, cache_dir / SHARDS_DIR, address=self.address,
+                                  workers=self.workers, batch_size=self.batch_size)
+
+        return run

@@ -33,22 +33,24 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from speechrag.encoders import Encoder, get_encoder
+from speechrag.encoders import DEFAULT_MODEL, Encoder, check_encoder, get_encoder
 from speechrag.errors import (
+    BuildError,
     EncoderMismatchError,
     IndexCorruptError,
     IndexLoadError,
@@ -59,6 +61,10 @@ from speechrag.lexical import STOPWORDS, Tokenizer
 from speechrag.passage import CorpusReport, Passage, Speech
 from speechrag.stores.base import Filter
 
+if TYPE_CHECKING:
+    from speechrag.index import BuildSummary
+    from speechrag.raybuild import RayEmbed
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -66,6 +72,7 @@ __all__ = [
     "MilvusTarget",
     "build_milvus",
     "check_encoder",
+    "milvus_build",
     "filter_expression",
     "open_milvus",
     "parse_uri",
@@ -95,6 +102,7 @@ QUERY_BATCH = 1000
 VARCHAR_MAX = 65535  # bytes
 DF_CACHE = 100_000  # document frequencies kept per store
 META_DIM = 2
+CURRENT_POLL_SECONDS = 1.0  # how often is_current() reads the alias (two RPCs)
 
 ANALYZER: dict[str, Any] = {
     # jieba search mode, as lexical.Tokenizer cuts; the filters drop punctuation and the same
@@ -377,6 +385,8 @@ class MilvusStore:
         self._spec: Mapping[str, Any] = manifest["dense"]
         self._tokenizer = Tokenizer()
         self._df: dict[str, int] = {}
+        self._checked = time.monotonic()  # just opened from the alias: current until polled
+        self._current = True
 
     def __repr__(self) -> str:
         return f"MilvusStore({self._target.uri!r}, generation={self._collection!r}, passages={self.size})"
@@ -552,12 +562,20 @@ class MilvusStore:
         return n
 
     def is_current(self) -> bool:
+        """False once the alias names another generation. Reading the alias is two RPCs, and
+        `IndexService` asks before every question, so the answer is reused for
+        `CURRENT_POLL_SECONDS`: a rebuild is served at most that long after it is published."""
+        now = time.monotonic()
+        if now - self._checked < CURRENT_POLL_SECONDS:
+            return self._current
         try:
             live = _alias_target(self._client, self._target.name)
         except Exception as exc:  # a server that is briefly unreachable: keep serving what we have
             log.warning("cannot read alias %s at %s (%s)", self._target.name, self.location, exc)
             return True
-        return live in (None, self._collection)
+        self._checked = now
+        self._current = live in (None, self._collection)
+        return self._current
 
     def close(self) -> None:
         # Closes the connection only. With Lite, pymilvus keeps the embedded server (and the
@@ -592,20 +610,6 @@ def _read_meta(client: Any, collection: str, uri: str) -> tuple[dict[str, Any], 
             f"{uri}: {meta} is damaged ({type(exc).__name__}); run `speechrag build --index {uri} --force`"
         ) from None
     return manifest, speeches
-
-
-def check_encoder(manifest: Mapping[str, Any], encoder: Encoder, uri: str) -> None:
-    built = manifest["encoder"]
-    if encoder.name != built["name"]:
-        raise EncoderMismatchError(
-            f"index {uri} was built with encoder {built['name']!r}, not {encoder.name!r}; query with "
-            f"--model {built['name']} or run `speechrag build --index {uri} --model {encoder.name} --force`"
-        )
-    if encoder.fingerprint != built["fingerprint"]:
-        raise EncoderMismatchError(
-            f"encoder {encoder.name!r} has changed since index {uri} was built "
-            f"({encoder.fingerprint} != {built['fingerprint']}); run `speechrag build --index {uri} --force`"
-        )
 
 
 def open_milvus(uri: str | Path, *, token: str | None = None, encoder: str | Encoder | None = None,
@@ -766,6 +770,10 @@ def publish_milvus(
             "backend": {"engine": "milvus", "lite": target.lite},
             "versions": _versions(client),
         }
+        if "sources" in fields and len(json.dumps(fields, ensure_ascii=False).encode()) > VARCHAR_MAX:
+            # The manifest is one VARCHAR row; thousands of corpus files outgrow it. Without the
+            # file list a refresh decides "up to date" after parsing (corpus fingerprint).
+            del fields["sources"]
         try:
             _write_generation(client, gen, fields, passages, speeches, by_id, vectors, spec, target.lite)
         except BaseException:
@@ -824,6 +832,154 @@ def _write_generation(client: Any, gen: str, fields: Mapping[str, Any], passages
     _probe(client, gen, vectors, passages, spec)
 
 
+# dense kinds `build_index(dense=...)` / `speechrag build --dense` take for a Milvus index
+DENSE_KINDS = tuple(k.lower() for k in INDEX_TYPES)
+KEYWORD_SPEC: dict[str, Any] = {"analyzer": ANALYZER, "function": "BM25"}
+
+
+def _live_manifest(target: MilvusTarget, token: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The live generation's manifest, or None and why not."""
+    if target.lite and not Path(target.uri).exists():
+        return None, "no index yet"
+    client = _connect(target, token, create=False)
+    try:
+        collection = _alias_target(client, target.name)
+        if collection is None:
+            return None, "no index yet"
+        try:
+            return _read_meta(client, collection, target.uri)[0], ""
+        except IndexLoadError as exc:
+            return None, f"existing index unusable ({exc})"
+    finally:
+        client.close()
+
+
+def _corpus_setting(source: Path | CorpusReport, target: MilvusTarget) -> str | None:
+    # Lite: relative to the .db's folder, as a folder index records it relative to itself, so
+    # a checkout moved elsewhere still finds its corpus; a server index: absolute.
+    if isinstance(source, CorpusReport):
+        return None
+    if target.lite:
+        return os.path.relpath(source.resolve(), Path(target.uri).resolve().parent)
+    return str(source.resolve())
+
+
+def _corpus_of(settings: Mapping[str, Any], target: MilvusTarget) -> Path | None:
+    corpus = settings.get("corpus")
+    if not isinstance(corpus, str) or not corpus:
+        return None
+    return Path(target.uri).resolve().parent / corpus if target.lite else Path(corpus)
+
+
+def milvus_build(
+    corpus: str | Path | CorpusReport | None,
+    uri: str | Path,
+    *,
+    model: str | Encoder | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    dense: str | None = None,
+    vectors: np.ndarray | None = None,
+    token: str | None = None,
+    ray: RayEmbed | None = None,
+    name: str = DEFAULT_NAME,
+    local_dir: Path | None = None,
+) -> BuildSummary:
+    """`index.build_index` for a Milvus location (see it for the arguments); returns its
+    `BuildSummary`. The same steps as a folder build: corpus, model and dense kind default to
+    the index's own (``settings`` in its manifest), "up to date" is decided from the manifest
+    before parsing when the corpus files, ingestion code, encoder, dense spec and analyzer are
+    unchanged, only texts missing from the embedding cache (`MilvusTarget.local_dir`) are
+    embedded (on Ray with ``ray``, a `raybuild.RayEmbed`), then `publish_milvus`."""
+    from speechrag import index as ix
+    from speechrag.config import DEFAULT_CORPUS
+    from speechrag.embedcache import EmbeddingCache, embed
+
+    started = time.perf_counter()
+    target = parse_uri(uri, name)
+    if dense is not None and dense.lower() not in DENSE_KINDS:
+        raise BuildError(f"unknown dense index kind {dense!r} for Milvus; choose one of {', '.join(DENSE_KINDS)}")
+    manifest, unusable = _live_manifest(target, token)
+    previous: Mapping[str, Any] = (manifest or {}).get("settings") or {}
+    source: Path | CorpusReport = (
+        corpus if isinstance(corpus, CorpusReport)
+        else Path(corpus) if corpus is not None
+        else _corpus_of(previous, target) or DEFAULT_CORPUS
+    )
+    built_with = {"model": (manifest or {}).get("encoder", {}).get("name"), "dense": previous.get("dense")}
+    model_name = (model.name if isinstance(model, Encoder) else model) or built_with["model"] or DEFAULT_MODEL
+    kind = (dense or built_with["dense"] or "flat").lower()
+    changes = tuple(f"{what}: {old} -> {new}"
+                    for what, old, new in (("encoder", built_with["model"], model_name),
+                                           ("dense index", built_with["dense"], kind))
+                    if old and old != new)
+    encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
+    wanted: dict[str, Any] = {"format": FORMAT, "keyword": KEYWORD_SPEC,
+                              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint}}
+    if isinstance(source, Path):
+        wanted["sources"] = ix.with_hashes(source, ix.source_files(source), (manifest or {}).get("sources"))
+        wanted["ingest"] = ix.ingest_fingerprint()
+
+    def summary(gen: str, speeches: int, passages: int, embedded: int, cached: int, up_to_date: bool,
+                **extra: Any) -> BuildSummary:
+        # Lite's database is a local folder; a server's size is not one number we can read here.
+        size = ix.storage.dir_bytes(Path(target.uri)) if target.lite else 0
+        return ix.BuildSummary(index=target.uri, generation=gen, encoder=encoder.name, speeches=speeches,
+                               passages=passages, embedded=embedded, cached=cached,
+                               seconds=time.perf_counter() - started, bytes=size, up_to_date=up_to_date,
+                               changes=changes, **extra)
+
+    def stale(fields: Mapping[str, Any], n: int) -> list[str]:
+        assert manifest is not None
+        return ix._stale_reasons(manifest, {**fields, "dense": _index_spec(kind.upper(), n, encoder.dim)})
+
+    if manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest:
+        # Decided from the manifest alone: no parsing, no jieba, no encoder run.
+        if not stale(wanted, int(manifest["passages"])):
+            log.info("%s is up to date", target.uri)
+            return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
+                           0, int(manifest["passages"]), True)
+
+    report = ix._read(source)
+    passages = report.passages
+    if vectors is not None:
+        vectors = ix._check_vectors(vectors, len(passages), encoder)
+    wanted["corpus_fingerprint"] = ix.corpus_fingerprint(passages)
+    if manifest is not None and not force:
+        reasons = stale(wanted, len(passages))
+        if not reasons:
+            log.info("%s is up to date", target.uri)
+            return summary(str(manifest["generation"]), len(report.speeches), len(passages), 0, len(passages), True)
+        log.info("rebuilding %s: %s", target.uri, "; ".join(reasons))
+    elif unusable:
+        log.info("building %s: %s", target.uri, unusable)
+
+    phases: dict[str, float] = {}
+    t = time.perf_counter()
+    if vectors is None:
+        cache_dir = target.local_dir(local_dir)
+        EmbeddingCache.cleanup(cache_dir)
+        bulk = ray.embedder(encoder, cache_dir) if ray is not None else None
+        vectors, embedded, cached = embed(encoder, [p.text for p in passages],
+                                          EmbeddingCache(cache_dir, encoder.fingerprint), progress, bulk=bulk)
+    else:
+        embedded, cached = 0, 0
+    phases["embed"] = time.perf_counter() - t
+    fields: dict[str, Any] = {
+        **wanted,
+        "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
+        "settings": {"corpus": _corpus_setting(source, target), "model": encoder.name, "dense": kind},
+    }
+    old_cal = (manifest or {}).get("calibration")
+    if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
+        fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
+    t = time.perf_counter()
+    gen = publish_milvus(target.uri, passages, report.speeches, vectors, fields, index_type=kind.upper(),
+                         token=token, name=name, local_dir=local_dir)
+    phases["write"] = time.perf_counter() - t
+    return summary(gen, len(report.speeches), len(passages), embedded, cached, False, phases=phases)
+
+
 def build_milvus(
     corpus: CorpusReport,
     uri: str | Path,
@@ -835,21 +991,8 @@ def build_milvus(
     local_dir: Path | None = None,
     vectors: np.ndarray | None = None,
 ) -> str:
-    """Embed ``corpus`` (only texts missing from the index's embedding cache) and publish it.
-
-    The phase-1 stand-in for ``build_index(..., index=URI)``: the manifest fields match the
-    folder store's (encoder name/fingerprint/dim, corpus fingerprint).
-    """
-    from speechrag.embedcache import embed_with_cache
-    from speechrag.index import corpus_fingerprint
-
-    target = parse_uri(uri, name)
-    encoder = get_encoder(model) if model is None or isinstance(model, str) else model
-    if vectors is None:
-        vectors = embed_with_cache(encoder, [p.text for p in corpus.passages], target.local_dir(local_dir))
-    manifest = {
-        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(vectors.shape[1])},
-        "corpus_fingerprint": corpus_fingerprint(corpus.passages),
-    }
-    return publish_milvus(uri, corpus.passages, corpus.speeches, vectors, manifest, index_type=index_type,
-                          token=token, name=name, local_dir=local_dir)
+    """Publish ``corpus`` as a new generation whatever the live one holds (`milvus_build` with
+    ``force``); returns the generation. Embeds only texts missing from the embedding cache."""
+    summary = milvus_build(corpus, uri, model=model or DEFAULT_MODEL, force=True, dense=index_type,
+                           vectors=vectors, token=token, name=name, local_dir=local_dir)
+    return str(summary.generation)
