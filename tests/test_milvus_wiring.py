@@ -24,10 +24,12 @@ from speechrag.stores import is_milvus, location_key, open_store
 
 pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
 
-from speechrag.stores.milvus import CURRENT_POLL_SECONDS, MilvusStore  # noqa: E402
+from speechrag.stores.milvus import CURRENT_POLL_SECONDS, MilvusStore
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
+EXTRA = ("# 在全县冬季植树造林动员会上的讲话\n\n同志们：\n\n"
+         "今冬明春全县计划新造林三万亩，各乡镇要落实苗木、资金和管护责任。\n")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -61,8 +63,7 @@ def test_build_load_refresh_on_lite(fixture_corpus: Path, write_corpus, tmp_path
     # One new speech: only its passages are embedded, the rest come from x.db.cache.
     corpus = tmp_path / "corpus"
     shutil.copytree(fixture_corpus, corpus)
-    write_corpus(corpus, {"extra.md": "# 在全县冬季植树造林动员会上的讲话\n\n同志们：\n\n今冬明春全县计划新造林三万亩，"
-                                       "各乡镇要落实苗木、资金和管护责任。\n"})
+    write_corpus(corpus, {"extra.md": EXTRA})
     second = build_index(corpus, uri)
     assert not second.up_to_date and second.generation != first.generation
     assert second.cached == first.embedded and 0 < second.embedded <= 2
@@ -129,7 +130,7 @@ def test_hot_reload_polls_milvus_once_a_second(fixture_corpus: Path, write_corpu
     assert service.search("植树造林", 1)[0].passage.speech_id != "extra"
 
     # Lite allows one process per database: the build runs here, as it would inside `serve`.
-    write_corpus(corpus, {"extra.md": "# 在全县冬季植树造林动员会上的讲话\n\n同志们：\n\n今冬明春全县计划新造林三万亩。\n"})
+    write_corpus(corpus, {"extra.md": EXTRA})
     build_index(corpus, uri)
     assert service.searcher.is_current()  # read less than CURRENT_POLL_SECONDS ago: not asked again
     time.sleep(CURRENT_POLL_SECONDS + 0.1)

@@ -72,8 +72,8 @@ __all__ = [
     "MilvusTarget",
     "build_milvus",
     "check_encoder",
-    "milvus_build",
     "filter_expression",
+    "milvus_build",
     "open_milvus",
     "parse_uri",
     "publish_milvus",
@@ -892,6 +892,7 @@ def milvus_build(
     unchanged, only texts missing from the embedding cache (`MilvusTarget.local_dir`) are
     embedded (on Ray with ``ray``, a `raybuild.RayEmbed`), then `publish_milvus`."""
     from speechrag import index as ix
+    from speechrag import storage
     from speechrag.config import DEFAULT_CORPUS
     from speechrag.embedcache import EmbeddingCache, embed
 
@@ -923,7 +924,7 @@ def milvus_build(
     def summary(gen: str, speeches: int, passages: int, embedded: int, cached: int, up_to_date: bool,
                 **extra: Any) -> BuildSummary:
         # Lite's database is a local folder; a server's size is not one number we can read here.
-        size = ix.storage.dir_bytes(Path(target.uri)) if target.lite else 0
+        size = storage.dir_bytes(Path(target.uri)) if target.lite else 0
         return ix.BuildSummary(index=target.uri, generation=gen, encoder=encoder.name, speeches=speeches,
                                passages=passages, embedded=embedded, cached=cached,
                                seconds=time.perf_counter() - started, bytes=size, up_to_date=up_to_date,
@@ -933,12 +934,12 @@ def milvus_build(
         assert manifest is not None
         return ix._stale_reasons(manifest, {**fields, "dense": _index_spec(kind.upper(), n, encoder.dim)})
 
-    if manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest:
-        # Decided from the manifest alone: no parsing, no jieba, no encoder run.
-        if not stale(wanted, int(manifest["passages"])):
-            log.info("%s is up to date", target.uri)
-            return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
-                           0, int(manifest["passages"]), True)
+    # Decided from the manifest alone when it lists the corpus files: no parsing, no jieba.
+    if (manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest
+            and not stale(wanted, int(manifest["passages"]))):
+        log.info("%s is up to date", target.uri)
+        return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
+                       0, int(manifest["passages"]), True)
 
     report = ix._read(source)
     passages = report.passages
