@@ -164,8 +164,8 @@ def test_serve_on_lite_answers_and_reloads(fixture_corpus: Path, write_corpus, t
     """`speechrag serve --index x.db`'s pieces: one IndexService over Lite behind the page and
     /v1; a rebuild published in the serving process is answered from within a second."""
     import httpx
-    from live_server import free_port
 
+    from live_server import free_port
     from speechrag import ui
     from speechrag.serving import IndexService
 
