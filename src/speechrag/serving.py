@@ -23,10 +23,10 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from speechrag.answering import Answer, answer
+from speechrag.config import index_location
 from speechrag.index import load_index
 from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
 
@@ -53,21 +53,26 @@ class IndexService:
     """`answer()` (``.ask``) and `retrieve()` (``.search``) over one index, sharing one lock,
     reloading the index when a rebuild publishes a new generation.
 
-    ``index`` is a Searcher or an index folder; ``search_threads`` (default: the Searcher's
-    own, else 1) are FAISS's threads for the generations loaded here. Calls
+    ``index`` is a Searcher or an index location (a folder, ``x.db``, ``http(s)://…``);
+    ``search_threads`` (default: the Searcher's own, else 1) are FAISS's threads for the
+    generations loaded here, ``token`` a Milvus server's credentials for them. Whether a
+    rebuild was published is asked before every call: a file read for a folder, two RPCs at
+    most once a second for Milvus (`MilvusStore.is_current`). Calls
     are serialised: one encoder serves every caller and its thread safety is not promised, so
     a process serving the page, the API and the tools makes one service, not one each.
     """
 
-    def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None) -> None:
+    def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None,
+                 token: str | None = None) -> None:
         if isinstance(index, Searcher):
             self._searcher = index
             # A reload opens the new generation as this one was opened.
             threads = getattr(index.store, "search_threads", 1)
         else:
             threads = search_threads or 1
-            self._searcher = load_index(Path(index), search_threads=threads)
+            self._searcher = load_index(index_location(os.fspath(index)), search_threads=threads, token=token)
         self.search_threads: int = search_threads or threads
+        self._token = token
         self._lock = threading.Lock()
 
     @property
@@ -81,7 +86,8 @@ class IndexService:
             # A rebuild was published (`speechrag build` while the server runs): serve it.
             # The old Searcher is dropped here; nothing else holds its generation.
             log.info("index %s: new generation published, reloading", self._searcher.location)
-            self._searcher = load_index(self._searcher.location, search_threads=self.search_threads)
+            self._searcher = load_index(index_location(self._searcher.location), search_threads=self.search_threads,
+                                        token=self._token)
         return self._searcher
 
     def ask(self, question: str, history: Sequence[str] | None = (), **options: Any) -> Answer:
