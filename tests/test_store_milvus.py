@@ -137,6 +137,7 @@ def conformance(store: Any, corpus: CorpusReport, vectors: np.ndarray, *, exact:
         Filter(speakers=frozenset({"张三"})),
         Filter(speakers=frozenset({QUOTED})),
         Filter(places=frozenset({"商丘", "仙桃"})),
+        Filter(places=frozenset({"商丘市"})),  # with or without the suffix, as Filter.allows
         Filter(years=(2000, 2005)),
         Filter(speakers=frozenset({"张三"}), years=(2001, 2001)),
     ]

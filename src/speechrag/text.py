@@ -81,6 +81,16 @@ def place_key(place: str) -> str:
     return stem if len(stem) >= 2 else place.strip()
 
 
+_SUFFIXES = ("市", "区", "县", "省", "州", "盟", "旗", "镇", "乡", "自治区", "自治州", "自治县", "自治旗", "特别行政区")
+
+
+def place_variants(place: str) -> frozenset[str]:
+    """The forms a place can be stored in that `place_key` treats as the same place (商丘 ->
+    商丘, 商丘市, 商丘县, …): for engines that can only test equality (Milvus filters)."""
+    key = place_key(place)
+    return frozenset({place.strip(), key, *(key + s for s in _SUFFIXES)})
+
+
 def display_width(text: str) -> int:
     """Terminal columns: wide and full-width characters take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

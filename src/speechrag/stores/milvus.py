@@ -60,6 +60,7 @@ from speechrag.errors import (
 from speechrag.lexical import STOPWORDS, Tokenizer
 from speechrag.passage import CorpusReport, Passage, Speech
 from speechrag.stores.base import Filter
+from speechrag.text import place_variants
 
 if TYPE_CHECKING:
     from speechrag.index import BuildSummary
@@ -228,7 +229,9 @@ def filter_expression(where: Filter | None) -> str | None:
     if where is None or where.empty:
         return ""
     parts = []
-    for field, values in (("speech_id", where.speeches), ("speaker", where.speakers), ("place", where.places)):
+    # A place matches with or without its administrative suffix, as Filter.allows does.
+    places = None if where.places is None else frozenset(v for p in where.places for v in place_variants(p))
+    for field, values in (("speech_id", where.speeches), ("speaker", where.speakers), ("place", places)):
         if values is None:
             continue
         if not values:
