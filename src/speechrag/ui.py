@@ -17,14 +17,19 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import gradio as gr
 from gradio.events import api as gr_api
+from gradio.helpers import Examples
 
+from speechrag.answering import Answer
+from speechrag.config import LOOPBACK, check_exposure
 from speechrag.errors import ConfigError, QueryError, SpeechragError, one_line
 from speechrag.passage import Passage, Speech
-from speechrag.render import escape_markdown, markdown_chunks, sources_html
+from speechrag.render import READING_EMPTY, chips_html, escape_markdown, markdown_chunks, reading_html, sources_html
 from speechrag.searcher import MAX_QUERY_CHARS, MODES, Searcher
 from speechrag.serving import IndexService, Limits, Slots
 from speechrag.text import strip_enumerator
@@ -65,6 +70,68 @@ CSS = """
 #sources .src-text { line-height: 1.75; margin: 4px 0; white-space: pre-wrap; }
 #sources mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
 #sources .src-also, #sources .src-empty { color: var(--body-text-color-subdued); font-size: 0.9em; }
+#sources .src-card[data-cite] { cursor: pointer; }
+#sources .src-card[data-cite]:hover, #sources .src-card[data-cite]:focus { border-color: var(--color-accent); }
+#chat a[href^="#cite-"] { text-decoration: none; font-weight: 600; }
+#scope .chips { display: flex; flex-wrap: wrap; gap: 6px; }
+#scope .chip { border: 1px solid var(--border-color-primary); border-radius: 999px; padding: 1px 10px;
+  font-size: 0.85em; background: var(--background-fill-secondary); }
+#scope .chip-k { color: var(--body-text-color-subdued); }
+#counter { text-align: right; font-size: 0.85em; }
+#counter .over { color: #b91c1c; font-weight: 600; }
+#reading .rv { max-width: 46em; margin: 0 auto; line-height: 1.9; }
+#reading .rv-title { margin-bottom: 4px; }
+#reading .rv-meta, #reading .rv-source { color: var(--body-text-color-subdued); font-size: 0.9em; }
+#reading .rv-section { margin: 1.2em 0 0.4em; font-size: 1.05rem; }
+#reading .rv-p { margin: 0.5em 0; white-space: pre-wrap; scroll-margin-top: 30vh; }
+#reading .rv-n { color: var(--body-text-color-subdued); font-size: 0.8em; margin-right: 8px; }
+#reading .rv-target { background: var(--background-fill-secondary); border-left: 3px solid var(--color-accent);
+  padding-left: 8px; }
+#reading mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+"""
+
+# Runs once in the page: a click (or Enter) on an answer's [n] link or on a source card opens
+# the cited passage in the reading view, through the hidden #open-btn (its event reads
+# window.speechragTarget); and "Copy with sources" copies the plain text kept in the panel.
+PAGE_JS = """
+() => {
+  document.documentElement.lang = "zh-CN";
+  const open = (key) => {
+    window.speechragTarget = key;
+    document.querySelector("#open-btn")?.click();
+  };
+  const target = (e) => {
+    const link = e.target.closest && e.target.closest('a[href^="#cite-"]');
+    if (link) return link.getAttribute("href").slice("#cite-".length);
+    const card = e.target.closest && e.target.closest("[data-cite]");
+    return card ? card.dataset.cite : null;
+  };
+  document.addEventListener("click", (e) => {
+    const key = target(e);
+    if (key) { e.preventDefault(); e.stopPropagation(); open(key); }
+  }, true);
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    const card = e.target.closest && e.target.closest("[data-cite]");
+    if (card) { e.preventDefault(); open(card.dataset.cite); }
+  }, true);
+  window.speechragCopy = () => {
+    const text = document.querySelector("#sources .src-plain")?.textContent || "";
+    if (!text) return;
+    if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text); return; }
+    const area = document.createElement("textarea");  // plain http: the old way
+    area.value = text; document.body.appendChild(area); area.select();
+    document.execCommand("copy"); area.remove();
+  };
+}
+"""
+
+# After the reading view changes: bring the cited paragraph (else the top) into view.
+SCROLL_JS = """
+() => setTimeout(() => {
+  const el = document.querySelector("#reading .rv-target") || document.querySelector("#reading");
+  el?.scrollIntoView({block: el.classList.contains("rv-target") ? "center" : "start"});
+}, 150)
 """
 
 
@@ -122,44 +189,195 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
 
 
 Chat = list[dict[str, str]]
-Update = tuple[Chat, list[str], str, str]
+PENDING = "检索中… · Searching…"
+YEAR_OPEN = (0, 9999)  # the ends of a year range left open
+STOPPED = "（已停止 · stopped）"
 
 
-def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable[..., Iterator[Update]]:
-    """The chat handler: yields (chat, turns, sources panel, textbox) as the answer streams."""
+@dataclass(frozen=True)
+class Scope:
+    """What the next question is limited to, as the settings panel says it."""
 
-    def respond(
-        question: str, chat: Chat, turns: list[str], mode: str, k: float, speeches: list[str]
-    ) -> Iterator[Update]:
-        shown = question.strip() if isinstance(question, str) else ""
-        # Echo broken text safely: a lone surrogate would make the JSON event stream fail.
-        shown = shown.encode("utf-8", "replace").decode("utf-8")
-        if len(shown) > SHOWN_QUESTION_CHARS:
-            shown = shown[:SHOWN_QUESTION_CHARS] + "…"
-        chat = [*(chat or []), {"role": "user", "content": escape_markdown(shown) or "（空）"}]
-        turns = list(turns or [])
+    mode: str = "hybrid"
+    speeches: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    years: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, mode: str, speeches: Sequence[str] | None, speakers: Sequence[str] | None,
+           places: Sequence[str] | None, year_from: object, year_to: object) -> Scope:
+        """From the settings' values (a year left open is None or "")."""
+        first, last = _year(year_from), _year(year_to)
+        years = None if first is None and last is None else (
+            YEAR_OPEN[0] if first is None else first, YEAR_OPEN[1] if last is None else last)
+        return cls(mode, tuple(speeches or ()), tuple(speakers or ()), tuple(places or ()), years)
+
+    def options(self) -> dict[str, Any]:
+        """`answer()`'s keyword arguments for this scope."""
+        return {"mode": self.mode, "speeches": list(self.speeches) or None, "speaker": list(self.speakers) or None,
+                "place": list(self.places) or None, "years": self.years}
+
+    def chips(self, titles: dict[str, str]) -> list[tuple[str, str]]:
+        """(label, value) chips for `render.chips_html`; ``titles`` maps speech ids to titles."""
+        out = [("方式 · Mode ", MODE_LABELS.get(self.mode, self.mode))]
+        out += [("讲话 · Speech ", titles.get(s, s)) for s in self.speeches]
+        out += [("讲话人 · Speaker ", s) for s in self.speakers]
+        out += [("地点 · Place ", p) for p in self.places]
+        if self.years:
+            a, b = sorted(self.years)
+            shown = f"{a}" if a == b else f"{'' if a == YEAR_OPEN[0] else a}–{'' if b == YEAR_OPEN[1] else b}"
+            out.append(("年份 · Years ", shown))
+        if len(out) == 1:
+            out.append(("范围 · Scope ", "全部讲话 · all speeches"))
+        return out
+
+
+def _year(value: object) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise QueryError(f"a year must be a whole number, not {value!r}") from None
+
+
+def _shown_question(question: object) -> str:
+    """The user's bubble: the question cut to a readable length, escaped."""
+    shown = question.strip() if isinstance(question, str) else ""
+    # Echo broken text safely: a lone surrogate would make the JSON event stream fail.
+    shown = shown.encode("utf-8", "replace").decode("utf-8")
+    if len(shown) > SHOWN_QUESTION_CHARS:
+        shown = shown[:SHOWN_QUESTION_CHARS] + "…"
+    return escape_markdown(shown) or "（空）"
+
+
+def cite_href(key: int) -> Callable[[int], str]:
+    """The in-page anchor of source n of the chat's answer number ``key`` (the page's script
+    turns a click on it into the reading view)."""
+    return lambda n: f"#cite-{key}-{n}"
+
+
+def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable[..., Iterator[tuple[Any, ...]]]:
+    """The chat handler: yields (chat, turns, answers, sources panel, question box, send, stop)
+    as the answer streams; `gr.skip()` leaves a part as it is. The box is cleared once, at the
+    start, so a question typed while this one is answered survives (the page sends it next).
+    ``answers`` holds one Answer (or None, for an error) per reply, so each keeps its sources."""
+
+    def respond(question: str, chat: Chat, turns: list[str], answers: list[Answer | None], k: float,
+                mode: str, speeches: list[str], speakers: list[str], places: list[str],
+                year_from: object, year_to: object) -> Iterator[tuple[Any, ...]]:
+        if question == "":  # nothing waiting (the page sends " " for an empty box)
+            yield (gr.skip(),) * 7
+            return
+        chat = [*(chat or []), {"role": "user", "content": _shown_question(question)}]
+        turns, answers = list(turns or []), list(answers or [])
+        busy, idle = gr.Button(interactive=False), gr.Button(interactive=True)
+        yield ([*chat, {"role": "assistant", "content": PENDING}], gr.skip(), gr.skip(), gr.skip(), "",
+               busy, gr.Button(visible=True))
         try:
-            yield chat, turns, sources_html(None), ""
-            ans = service.ask(question, turns, mode=mode, k=int(k), speeches=speeches or None)
-        except SpeechragError as exc:
-            chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(one_line(exc))})
-            yield chat, turns, sources_html(None), ""
+            scope = Scope.of(mode, speeches, speakers, places, year_from, year_to)
+            ans = service.ask(question, turns, k=int(k), **scope.options())
+        except Exception as exc:
+            if not isinstance(exc, SpeechragError):
+                logger.exception("answer() failed")
+            message = one_line(exc) if isinstance(exc, SpeechragError) else "内部错误，请稍后再试。(internal error)"
+            chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(message)})
+            # The sources panel keeps the last answer's cards: an error has none of its own.
+            yield chat, turns, [*answers, None], gr.skip(), gr.skip(), idle, gr.Button(visible=False)
             return
-        except Exception:
-            logger.exception("answer() failed")
-            chat.append({"role": "assistant", "content": "⚠️ 内部错误，请稍后再试。(internal error)"})
-            yield chat, turns, sources_html(None), ""
-            return
-        panel = sources_html(ans)
+        key = len(answers)
+        panel = sources_html(ans, key=str(key))
         text = ""
-        for chunk in markdown_chunks(ans):
+        for chunk in markdown_chunks(ans, href=cite_href(key)):
             text += chunk
             # A new list per update: Gradio diffs successive values, so none may be mutated.
-            yield [*chat, {"role": "assistant", "content": text}], turns, panel, ""
+            yield ([*chat, {"role": "assistant", "content": text}], gr.skip(), gr.skip(), panel, gr.skip(),
+                   busy, gr.skip())
             time.sleep(delay)
-        yield [*chat, {"role": "assistant", "content": text}], [*turns, ans.question], panel, ""
+        yield ([*chat, {"role": "assistant", "content": text}], [*turns, ans.question], [*answers, ans], panel,
+               gr.skip(), idle, gr.Button(visible=False))
 
     return respond
+
+
+def stopped(chat: Chat) -> tuple[Chat, Any, Any]:
+    """After Stop: the pending reply says so; Send is back, Stop hidden."""
+    chat = list(chat or [])
+    if chat and chat[-1]["role"] == "assistant" and chat[-1]["content"] == PENDING:
+        chat[-1] = {"role": "assistant", "content": STOPPED}
+    return chat, gr.Button(interactive=True), gr.Button(visible=False)
+
+
+def input_state(question: str) -> tuple[Any, str]:
+    """Send enabled only for a question that fits; a counter once the box nears the limit
+    (a pasted text is never cut silently: the server would refuse it, the counter says why)."""
+    n = len((question or "").strip())
+    counter = ""
+    if n > MAX_QUERY_CHARS * 0.9:
+        over = "，太长了 · too long" if n > MAX_QUERY_CHARS else ""
+        counter = f'<span class="{"over" if over else ""}">{n:,} / {MAX_QUERY_CHARS:,} 字{over}</span>'
+    return gr.Button(interactive=0 < n <= MAX_QUERY_CHARS), counter
+
+
+def answer_of(answers: list[Answer | None], chat: Chat, message: int) -> tuple[int, Answer | None]:
+    """The answer behind chat message number ``message`` (its key, and the Answer or None)."""
+    replies = [i for i, m in enumerate(chat[: message + 1]) if m.get("role") == "assistant"]
+    key = len(replies) - 1
+    return key, answers[key] if 0 <= key < len(answers) else None
+
+
+READING_GONE = '<div class="rv-empty">找不到这篇讲话（索引已更新）。Speech not found (the index changed).</div>'
+
+
+def make_reader(service: IndexService) -> Callable[..., str]:
+    """The reading view of one speech, optionally with one passage marked and highlighted."""
+
+    def read(speech_id: str, target: str = "", spans: Sequence[tuple[int, int]] = ()) -> str:
+        speech, passages = service.read(speech_id)
+        if speech is None:
+            return READING_GONE
+        return reading_html(speech, passages, target=target, spans=spans)
+
+    return read
+
+
+def open_citation(read: Callable[..., str], key: str, answers: list[Answer | None]) -> str:
+    """The reading view for ``key`` = "answer-n" (source n of that answer), its quoted
+    sentences highlighted."""
+    a, _, n = (key or "").partition("-")
+    ans = answers[int(a)] if a.isdigit() and int(a) < len(answers or []) else None
+    if ans is None or not n.isdigit() or not 1 <= int(n) <= len(ans.citations):
+        return READING_EMPTY
+    hit = ans.citations[int(n) - 1]
+    return read(hit.passage.speech_id, hit.passage.id, hit.cited if ans.found else ())
+
+
+# key: (label, Speech field, descending)
+SORTS = {
+    "date-desc": ("日期，新的在前 · Date, newest first", "date", True),
+    "date": ("日期，早的在前 · Date, oldest first", "date", False),
+    "title": ("标题 · Title", "title", False),
+    "speaker": ("讲话人 · Speaker", "speaker", False),
+    "place": ("地点 · Place", "place", False),
+    "paragraphs": ("段落数，多的在前 · Paragraphs, most first", "paragraphs", True),
+    "source": ("来源文件 · Source file", "source", False),
+}
+DOC_HEADERS = ["标题 · Title", "日期 · Date", "讲话人 · Speaker", "地点 · Place", "段落 · Paragraphs",
+               "格式 · Format", "来源文件 · Source", "编号 · ID"]
+
+
+def document_rows(speeches: Sequence[Speech], query: str = "", sort: str = "date-desc") -> list[list[Any]]:
+    """The documents table: the speeches whose fields contain every word of ``query``, sorted.
+    Speeches without the sort field (no date, no speaker) go last either way."""
+    words = (query or "").lower().split()
+
+    def text(s: Speech) -> str:
+        return " ".join((s.title, s.date, s.speaker, s.place, s.occasion, s.format, s.source, s.id)).lower()
+
+    shown = [s for s in speeches if all(w in text(s) for w in words)]
+    _, name, descending = SORTS.get(sort, SORTS["date-desc"])
+    present = sorted((s for s in shown if getattr(s, name)), key=attrgetter(name), reverse=descending)
+    shown = present + [s for s in shown if not getattr(s, name)]
+    return [[s.title, s.date, s.speaker, s.place, s.paragraphs, s.format, s.source, s.id] for s in shown]
 
 
 def _whole(k: object) -> int:
@@ -191,115 +409,294 @@ def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
         k: int = DEFAULT_K,
         speeches: list[str] | None = None,
         history: list[str] | None = None,
+        speaker: list[str] | None = None,
+        place: list[str] | None = None,
+        years: list[int] | None = None,
     ) -> dict[str, Any]:
-        """Answer a question from the speeches.
+        """Answer a question from the speeches, optionally only those given by id, by speaker,
+        by place or from years [first, last].
 
         Returns {text, found, question, query, mode, citations: [...], evidence}; each sentence
         of text ends with [n], and citations[n-1] gives its speech, section and paragraph.
         """
         try:
             speech_ids, turns = _texts(speeches, "speeches"), _texts(history, "history")
-            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None).to_dict()
+            span = _span(years)
+            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None,
+                               speaker=_texts(speaker, "speaker") or None, place=_texts(place, "place") or None,
+                               years=span).to_dict()
         except SpeechragError as exc:
             raise gr.Error(one_line(exc), print_exception=False) from exc
 
     return ask
 
 
+def _span(years: object) -> tuple[int, int] | None:
+    """[first, last] (or one year) from a client as a pair, or a QueryError."""
+    if years is None or years == []:
+        return None
+    pair = [years] if isinstance(years, int | float | str) else years
+    if not isinstance(pair, list | tuple) or not 1 <= len(pair) <= 2:
+        raise QueryError(f"years must be [first, last] or one year, not {years!r}")
+    first, last = _whole(pair[0]), _whole(pair[-1])
+    return first, last
+
+
+def make_documents(service: IndexService) -> Callable[[], list[dict[str, Any]]]:
+    """The `/documents` API endpoint."""
+
+    def documents() -> list[dict[str, Any]]:
+        """Every speech of the index: id, title, date, speaker, place, occasion, format, source,
+        paragraphs, characters, in corpus order."""
+        return [s.to_dict() for s in service.speeches()]
+
+    return documents
+
+
+def make_read(service: IndexService) -> Callable[[str], dict[str, Any]]:
+    """The `/read_speech` API endpoint."""
+
+    def read_speech(speech_id: str) -> dict[str, Any]:
+        """One speech and its passages in reading order: {speech, passages: [{id, section,
+        paragraph, part, text}]}."""
+        speech, passages = service.read(str(speech_id))
+        if speech is None:
+            raise gr.Error(f"unknown speech id {speech_id!r}: see /documents for the ids", print_exception=False)
+        keep = ("id", "section", "paragraph", "part", "text")
+        return {"speech": speech.to_dict(), "passages": [{f: getattr(p, f) for f in keep} for p in passages]}
+
+    return read_speech
+
+
 # --- the page -----------------------------------------------------------------------------
 
 
+def _choices(values: Sequence[str]) -> list[str]:
+    return sorted({v for v in values if v})
+
+
+@dataclass(frozen=True)
+class ChatTab:
+    """The chat tab's components."""
+
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    stop: gr.Button
+    chips: gr.HTML
+    counter: gr.HTML
+    copy: gr.Button
+    examples: Examples | None
+    sources: gr.HTML
+    mode: gr.Radio
+    k: gr.Slider
+    speeches: gr.Dropdown
+    speakers: gr.Dropdown
+    places: gr.Dropdown
+    year_from: gr.Dropdown
+    year_to: gr.Dropdown
+    clear_filters: gr.Button
+    clear: gr.Button
+
+    @property
+    def settings(self) -> list[Any]:
+        """What limits the next question, in `Scope.of`'s order."""
+        return [self.mode, self.speeches, self.speakers, self.places, self.year_from, self.year_to]
+
+
+@dataclass(frozen=True)
+class DocsTab:
+    """The documents tab's components."""
+
+    filter: gr.Textbox
+    sort: gr.Dropdown
+    table: gr.Dataframe
+    back: gr.Button
+    reading: gr.HTML
+
+
+def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
+    chatbot = gr.Chatbot(
+        label="对话 · Chat",
+        elem_id="chat",
+        height=460,
+        sanitize_html=True,
+        render_markdown=True,
+        latex_delimiters=[],
+        allow_tags=False,
+        feedback_options=None,
+        buttons=[],  # "Copy with sources" below copies plain text; Gradio's would copy the escapes
+        placeholder="在下方输入问题，或点一个示例问题。<br>Ask below, or pick an example.",
+    )
+    with gr.Row():
+        # No max_length: the browser would cut a pasted text silently; the counter warns.
+        question = gr.Textbox(placeholder="输入问题，按回车发送 · Type a question, press Enter",
+                              label="问题 · Question", show_label=False, lines=1, max_lines=4, scale=5,
+                              elem_id="question", autofocus=True)
+        send = gr.Button("发送 Send", variant="primary", scale=1, min_width=90, interactive=False,
+                         elem_id="send")
+        stop = gr.Button("停止 Stop", variant="stop", scale=1, min_width=90, visible=False, elem_id="stop")
+    return chatbot, question, send, stop
+
+
+def _examples(searcher: Searcher, question: gr.Textbox) -> Examples | None:
+    examples = example_questions(searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN))))
+    if not examples:
+        return None
+    shown: Examples = gr.Examples(examples=[[q] for q in examples], inputs=[question], cache_examples=False,
+                                  label="示例问题 · Examples（点一下即提问 · click to ask）")
+    return shown
+
+
+def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
+    titles = {s.id: s.title for s in speeches}
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chatbot, question, send, stop = _conversation()
+            with gr.Row():
+                chips = gr.HTML(chips_html(Scope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
+                counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
+            copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
+            examples = _examples(searcher, question)
+        with gr.Column(scale=2):
+            sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
+            with gr.Accordion("检索设置 · Settings", open=True):
+                mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
+                                value="hybrid", label="检索方式 · Search mode")
+                k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="段落数 · Passages")
+                chosen = gr.Dropdown(speech_choices(speeches), value=[], multiselect=True,
+                                     label="限定讲话 · Speeches", info="不选即搜索全部 · none selected = all")
+                speakers = gr.Dropdown(_choices([s.speaker for s in speeches]), value=[], multiselect=True,
+                                       label="讲话人 · Speaker")
+                places = gr.Dropdown(_choices([s.place for s in speeches]), value=[], multiselect=True,
+                                     label="地点 · Place")
+                years = ["", *(str(y) for y in sorted({s.year for s in speeches if s.year}))]
+                with gr.Row():
+                    year_from = gr.Dropdown(years, value="", label="起始年份 · From year")
+                    year_to = gr.Dropdown(years, value="", label="截止年份 · To year")
+                clear_filters = gr.Button("清除筛选 · Clear filters", size="sm")
+                clear = gr.Button("清空对话（筛选保留）· Clear chat (filters stay)", variant="secondary")
+    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, sources, mode, k, chosen,
+                   speakers, places, year_from, year_to, clear_filters, clear)
+
+
+def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
+    with gr.Row():
+        query = gr.Textbox(label="筛选 · Filter", placeholder="标题、讲话人、地点、日期、文件名…", scale=3,
+                           elem_id="doc-filter")
+        sort = gr.Dropdown([(label, key) for key, (label, _, _) in SORTS.items()], value="date-desc",
+                           label="排序 · Sort by", scale=2, elem_id="doc-sort")
+    table = gr.Dataframe(document_rows(speeches), headers=DOC_HEADERS, interactive=False, wrap=True,
+                         elem_id="documents", max_height=360, datatype="str",
+                         label=f"{len(speeches)} 篇讲话 · speeches（点一行阅读全文 · click a row to read it）")
+    back = gr.Button("← 返回对话 · Back to chat", size="sm", elem_id="back")
+    reading = gr.HTML(READING_EMPTY, js_on_load=None, elem_id="reading")
+    return DocsTab(query, sort, table, back, reading)
+
+
+PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+
+# Runs in the browser at once, before any round trip: the question moves from the box to the
+# hidden #pending box, so the box is free for the next one. A question already waiting there
+# (sent while another is answered, not yet taken) keeps the new one in the box: nothing is lost.
+TAKE_JS = "(q, waiting) => waiting ? [q, waiting] : ['', q === '' ? ' ' : q]"
+
+
+def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.State, respond: Callable[..., Any],
+               titles: dict[str, str]) -> None:
+    answer_event: dict[str, Any] = {
+        "fn": respond,
+        "inputs": [pending, chat.chatbot, turns, answers, chat.k, *chat.settings],
+        "outputs": [chat.chatbot, turns, answers, chat.sources, pending, chat.send, chat.stop],
+        "api_visibility": "private",
+        "concurrency_id": "answer",
+        "show_progress": "hidden",
+        # A question sent while another is answered waits for it, then is read afresh.
+        "trigger_mode": "always_last",
+    }
+    take: dict[str, Any] = {"fn": None, "inputs": [chat.question, pending], "outputs": [chat.question, pending],
+                            "js": TAKE_JS, **PRIVATE}
+    after: dict[str, Any] = {"fn": input_state, "inputs": [chat.question], "outputs": [chat.send, chat.counter],
+                             **PRIVATE}
+    events = [gr.on([chat.question.submit, chat.send.click], **take).then(**answer_event)]
+    if chat.examples is not None:  # a click fills the box, then asks
+        events.append(chat.examples.load_input_event.then(**take).then(**answer_event))
+    for event in events:
+        event.then(**after)
+    chat.stop.click(stopped, inputs=[chat.chatbot], outputs=[chat.chatbot, chat.send, chat.stop],
+                    cancels=events, **PRIVATE)
+    chat.question.change(input_state, inputs=[chat.question], outputs=[chat.send, chat.counter],
+                         trigger_mode="always_last", **PRIVATE)
+
+    def show_scope(*values: Any) -> str:
+        return chips_html(Scope.of(*values).chips(titles))
+
+    gr.on([c.change for c in chat.settings], show_scope, inputs=chat.settings, outputs=[chat.chips], **PRIVATE)
+    chat.clear_filters.click(lambda: ("hybrid", [], [], [], "", ""), outputs=chat.settings, **PRIVATE)
+
+    def reset() -> tuple[Chat, list[str], list[Answer | None], str, str]:
+        return [], [], [], sources_html(None), ""
+
+    reset_outputs = [chat.chatbot, turns, answers, chat.sources, chat.question]
+    chat.clear.click(reset, outputs=reset_outputs, **PRIVATE)
+    # The chat's own bin icon clears the messages; forget the turns and sources with them.
+    chat.chatbot.clear(reset, outputs=reset_outputs, **PRIVATE)
+
+    def show_sources(history: Chat, kept: list[Answer | None], evt: gr.SelectData) -> Any:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        key, ans = answer_of(kept, history, int(index))
+        return sources_html(ans, key=str(key)) if ans is not None else gr.skip()
+
+    chat.chatbot.select(show_sources, inputs=[chat.chatbot, answers], outputs=[chat.sources], **PRIVATE)
+    chat.copy.click(None, js="() => window.speechragCopy && window.speechragCopy()")
+
+
+def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: gr.State) -> None:
+    read = make_reader(service)
+    # The bridge from the page's script (a click on [n] or a source card) to the server.
+    open_key = gr.Textbox(visible="hidden", elem_id="open-key")
+    open_btn = gr.Button(visible="hidden", elem_id="open-btn")
+
+    def cited(key: str, kept: list[Answer | None]) -> tuple[str, Any]:
+        return open_citation(read, key, kept), gr.Tabs(selected="docs")
+
+    open_btn.click(cited, inputs=[open_key, answers], outputs=[docs.reading, tabs],
+                   js="(k, a) => [window.speechragTarget || '', a]", **PRIVATE).then(None, js=SCROLL_JS)
+
+    def opened(evt: gr.SelectData) -> str:
+        row = evt.row_value or []
+        return read(str(row[-1])) if row else READING_EMPTY
+
+    docs.table.select(opened, outputs=[docs.reading], **PRIVATE).then(None, js=SCROLL_JS)
+    gr.on([docs.filter.change, docs.sort.change], lambda q, by: document_rows(service.speeches(), q, by),
+          inputs=[docs.filter, docs.sort], outputs=[docs.table], **PRIVATE)
+    docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE)
+
+
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY) -> gr.Blocks:
-    """The chat page over `service`; `delay` paces the sentence-by-sentence streaming."""
-    searcher = service.searcher
-    respond = make_respond(service, delay)
+    """The page over `service`: the chat tab and the documents tab; `delay` paces the
+    sentence-by-sentence streaming."""
+    speeches = service.speeches()
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
         gr.Markdown(
-            "## 讲话稿问答 · Speech Q&A\n"
-            "答案全部摘自讲话原文，每句后的 [n] 对应右侧的原文段落。"
-            "Every answer sentence is quoted from a speech; [n] points to its source on the right."
+            "# 讲话稿问答 · Speech Q&A\n"
+            "答案全部摘自讲话原文；点答案里的 [n] 或来源卡片，在「文档」中阅读原文。"
+            "Every answer sentence is quoted from a speech; click an [n] or a source card to read it in context.",
+            elem_id="intro",
         )
-        turns = gr.State([])
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="对话 · Chat",
-                    elem_id="chat",
-                    height=460,
-                    sanitize_html=True,
-                    render_markdown=True,
-                    latex_delimiters=[],
-                    allow_tags=False,
-                    feedback_options=None,
-                    buttons=["copy"],
-                    placeholder="在下方输入问题，或点一个示例问题。<br>Ask below, or pick an example.",
-                )
-                with gr.Row():
-                    question = gr.Textbox(
-                        placeholder="输入问题，按回车发送 · Type a question, press Enter",
-                        show_label=False,
-                        max_length=MAX_QUERY_CHARS,
-                        lines=1,
-                        max_lines=4,
-                        scale=5,
-                        elem_id="question",
-                        autofocus=True,
-                    )
-                    send = gr.Button("发送 Send", variant="primary", scale=1, min_width=90)
-                examples = example_questions(searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN))))
-                shown_examples = (
-                    gr.Examples(
-                        examples=[[q] for q in examples],
-                        inputs=[question],
-                        label="示例问题 · Examples（点一下即提问 · click to ask）",
-                        cache_examples=False,
-                    )
-                    if examples
-                    else None
-                )
-            with gr.Column(scale=2):
-                sources = gr.HTML(
-                    sources_html(None), js_on_load=None, elem_id="sources", max_height=520
-                )
-                with gr.Accordion("检索设置 · Settings", open=True):
-                    mode = gr.Radio(
-                        [(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
-                        value="hybrid",
-                        label="检索方式 · Search mode",
-                    )
-                    k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="段落数 · Passages")
-                    speeches = gr.Dropdown(
-                        speech_choices(searcher.speeches),
-                        value=[],
-                        multiselect=True,
-                        label="限定讲话 · Speeches",
-                        info="不选即搜索全部 · none selected = all",
-                    )
-                    clear = gr.Button("清空对话 · Clear chat", variant="secondary")
-
-        chat_event: dict[str, Any] = {
-            "fn": respond,
-            "inputs": [question, chatbot, turns, mode, k, speeches],
-            "outputs": [chatbot, turns, sources, question],
-            "api_visibility": "private",
-            "concurrency_id": "answer",
-            "show_progress": "minimal",
-        }
-        question.submit(**chat_event)
-        send.click(**chat_event)
-        if shown_examples is not None:  # a click fills the box, then asks
-            shown_examples.load_input_event.then(**chat_event)
-
-        def reset() -> tuple[Chat, list[str], str, str]:
-            return [], [], sources_html(None), ""
-
-        clear.click(reset, outputs=[chatbot, turns, sources, question],
-                    api_visibility="private", queue=False)
-        # The chat's own bin icon clears the messages; forget the turns and sources with them.
-        chatbot.clear(reset, outputs=[chatbot, turns, sources, question],
-                      api_visibility="private", queue=False)
+        turns, answers = gr.State([]), gr.State([])
+        pending = gr.Textbox(visible="hidden", elem_id="pending")
+        with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
+            with gr.Tab("对话 · Chat", id="chat"):
+                chat = _chat_tab(service.searcher, speeches)
+            with gr.Tab("文档 · Documents", id="docs"):
+                docs = _docs_tab(speeches)
+        _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
+        _wire_reading(service, tabs, docs, answers)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
+        gr_api(make_documents(service), api_name="documents")
+        gr_api(make_read(service), api_name="read_speech")
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
     # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events
     # ($GRADIO_ANALYTICS_MAX_EVENTS), even with analytics off: the 10-minute soak's server RSS
@@ -307,9 +704,6 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY) -> gr.Bloc
     queue = demo._queue
     queue.ANALYTICS_MAX_EVENTS = min(queue.ANALYTICS_MAX_EVENTS, ANALYTICS_EVENTS)
     return demo
-
-
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str | None = None,
@@ -350,13 +744,18 @@ def serve(
     delay: float = STREAM_DELAY,
     api_key: str | None = None,
     mcp: bool = False,
+    auth: Sequence[tuple[str, str]] = (),
+    open_access: bool = False,
 ) -> gr.Blocks:
     """Serve the chat on host:port (no share link), the OpenAI-compatible API at ``/v1`` and,
     with ``mcp``, the MCP tools at ``/mcp``; ``api_key``, when set, is required by ``/v1`` and
-    ``/mcp`` as ``Authorization: Bearer <key>``. With `block=False`, return once listening
-    (then `demo.local_url` is the address and `demo.close()` stops it)."""
+    ``/mcp`` as ``Authorization: Bearer <key>``. ``auth`` (user, password) pairs put the page
+    and its API (``/ask``, ``/gradio_api/*``) behind Gradio's sign-in; off loopback they are
+    required unless ``open_access`` (see `check_exposure`). With `block=False`, return once
+    listening (then `demo.local_url` is the address and `demo.close()` stops it)."""
     from starlette.middleware import Middleware
 
+    check_exposure(host, auth=auth, open_access=open_access, api_key=api_key)
     service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
     demo = build_demo(service, delay=delay)
     if host not in LOOPBACK and not api_key:
@@ -374,9 +773,12 @@ def serve(
         pwa=False,
         enable_monitoring=False,
         quiet=True,  # Gradio's banner suggests share=True, which this app never uses
+        auth=list(auth) or None,
+        auth_message="讲话稿问答 · Speech Q&A：请登录 · Please sign in",
         footer_links=["api"],
         theme=THEME,
         css=CSS,
+        js=PAGE_JS,
         app_kwargs={"middleware": [Middleware(GuardMiddleware)],
                     **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp)},
     )
