@@ -203,42 +203,59 @@ def test_examples_skip_hostile_headings() -> None:
 # --- the chat handler ---------------------------------------------------------------------
 
 
+SKIP = {"__type__": "update"}  # gr.skip(): the page keeps that output as it was
+
+
 def run(respond: Any, question: str, chat: list[Any] | None = None, turns: list[str] | None = None,
-        mode: str = "hybrid", k: int = 5, speeches: list[str] | None = None) -> list[Any]:
-    return list(respond(question, chat or [], turns or [], mode, k, speeches or []))
+        answers: list[Any] | None = None, mode: str = "hybrid", k: int = 5, speeches: list[str] | None = None,
+        speakers: list[str] | None = None, places: list[str] | None = None, year_from: str = "",
+        year_to: str = "") -> list[tuple[Any, ...]]:
+    """Every state of (chat, turns, answers, sources, pending, send, stop) as the page sees it."""
+    state: tuple[Any, ...] = (chat or [], turns or [], answers or [], None, question, None, None)
+    seen = []
+    for update in respond(question, chat or [], turns or [], answers or [], k, mode, speeches or [],
+                          speakers or [], places or [], year_from, year_to):
+        state = tuple(old if new == SKIP else new for old, new in zip(state, update, strict=True))
+        seen.append(state)
+    return seen
 
 
 def test_respond_streams_sentence_by_sentence(shipped_index: Searcher) -> None:
     respond = ui.make_respond(IndexService(shipped_index), delay=0)
     question = "计划生育工作的重点是什么？"
     updates = run(respond, question, k=5)
-    answers = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
-    final_chat, turns, panel, box = updates[-1]
+    replies = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
+    assert replies[0] == ui.PENDING and updates[0][5].interactive is False and updates[0][6].visible
+    replies = replies[1:]
+    final_chat, turns, answers, panel, pending, send, stop = updates[-1]
     assert final_chat[0] == {"role": "user", "content": question}
-    expected = render.markdown_chunks(answer(question, index=shipped_index))
+    expected = render.markdown_chunks(answer(question, index=shipped_index), href=ui.cite_href(0))
     assert len(expected) >= 2, "pick a question whose answer has several sentences"
     # One update per sentence, each extending the last, then the final state.
-    assert answers[: len(expected)] == [
+    assert replies[: len(expected)] == [
         "".join(expected[: i + 1]) for i in range(len(expected))
     ]
-    assert "[1]" in answers[-1] and "src-card" in panel
-    assert turns == [question] and box == ""
+    assert "(#cite-0-1)" in replies[-1] and 'data-cite="0-1"' in panel
+    assert turns == [question] and pending == "" and len(answers) == 1
+    assert send.interactive is True and stop.visible is False
 
 
 def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
     respond = ui.make_respond(IndexService(shipped_index), delay=0)
     first = run(respond, FIRST_Q)[-1]
-    second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1])[-1]
+    second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1], answers=first[2])[-1]
     assert second[1] == [FIRST_Q, FOLLOW_UP] and len(second[0]) == 4
     expected = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)
     assert "商丘" in expected.query and "性别比" in expected.query
-    assert second[0][-1]["content"] == "".join(render.markdown_chunks(expected))
+    assert second[0][-1]["content"] == "".join(render.markdown_chunks(expected, href=ui.cite_href(1)))
+    # Each answer keeps its own sources: the first is still there to show and open.
+    assert [a.question for a in second[2]] == [FIRST_Q, expected.question]
 
 
 @pytest.mark.parametrize(
     ("question", "mode", "message"),
     [
-        ("", "hybrid", "问题是空的"),
+        (" ", "hybrid", "问题是空的"),  # what the page sends for an empty box
         ("   \n ", "hybrid", "问题是空的"),
         ("长" * (MAX_QUERY_CHARS + 1), "hybrid", "问题太长"),
         ("计划生育", "fuzzy", "unknown mode"),
@@ -248,12 +265,18 @@ def test_bad_input_is_one_line_in_the_chat(
     tiny_index: Searcher, question: str, mode: str, message: str
 ) -> None:
     respond = ui.make_respond(IndexService(tiny_index), delay=0)
-    chat, turns, _, _ = run(respond, question, mode=mode)[-1]
+    chat, turns, answers, panel, *_ = run(respond, question, mode=mode)[-1]
     reply = chat[-1]["content"]
     assert chat[-1]["role"] == "assistant" and message in reply
     assert "\n" not in reply and "Traceback" not in reply
     assert len(chat[0]["content"]) <= ui.SHOWN_QUESTION_CHARS + 1
-    assert turns == []
+    assert turns == [] and answers == [None] and panel is None  # the panel is left as it was
+
+
+def test_nothing_waiting_changes_nothing(tiny_index: Searcher) -> None:
+    # A deferred send whose question was already taken: the page keeps every output as it is.
+    respond = ui.make_respond(IndexService(tiny_index), delay=0)
+    assert list(respond("", [], [], [], 5, "hybrid", [], [], [], "", "")) == [(SKIP,) * 7]
 
 
 def test_unexpected_failure_is_logged_not_shown(
@@ -327,16 +350,37 @@ def test_ask_endpoint_rejects_bad_input_in_one_line(
     assert "\n" not in str(info.value).strip() and "Traceback" not in str(info.value)
 
 
-def test_only_ask_is_public(client: Client) -> None:
+def test_only_the_api_endpoints_are_public(client: Client) -> None:
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert list(named) == ["/ask"]
+    assert sorted(named) == ["/ask", "/documents", "/read_speech"]
+
+
+def test_documents_and_read_speech_endpoints(client: Client, shipped_index: Searcher) -> None:
+    docs = client.predict(api_name="/documents")
+    assert [d["id"] for d in docs] == [s.id for s in shipped_index.speeches]
+    assert {"title", "date", "speaker", "place", "paragraphs", "format", "source"} <= set(docs[0])
+    speech = shipped_index.speeches[-1]
+    read = client.predict(speech.id, api_name="/read_speech")
+    assert read["speech"]["title"] == speech.title
+    assert [p["text"] for p in read["passages"]] == [p.text for p in shipped_index.speech_passages(speech.id)]
+    with pytest.raises(Exception, match="unknown speech id"):
+        client.predict("no-such-speech", api_name="/read_speech")
+
+
+def test_ask_endpoint_takes_metadata_filters(client: Client, shipped_index: Searcher) -> None:
+    place = next(s.place for s in shipped_index.speeches if s.place == "商丘")
+    result = client.predict(FACT_Q, place=[place], api_name="/ask")
+    ids = {s.id for s in shipped_index.speeches if s.place == place}
+    assert result["citations"] and all(c["passage"]["speech_id"] in ids for c in result["citations"])
+    with pytest.raises(Exception, match="years must be"):
+        client.predict(FACT_Q, years=[1, 2, 3], api_name="/ask")
 
 
 def test_queue_is_bounded_and_shares_one_concurrency_limit(demo: Any, server: str) -> None:
     assert demo._queue.max_size == ui.QUEUE_MAX_SIZE
     assert demo._queue.default_concurrency_limit == ui.CONCURRENCY_LIMIT
     answering = [fn for fn in demo.fns.values() if fn.name in ("respond", "ask")]
-    assert len(answering) == 4  # Enter, the Send button, an example's click, and /ask
+    assert len(answering) == 3  # Enter or Send (one event), an example's click, and /ask
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in answering} == {("answer", "default")}
     assert demo.share is False and demo.share_url is None
     assert httpx.get(server + "config", timeout=10).json()["enable_queue"] is True
@@ -392,15 +436,61 @@ def test_serve_builds_a_missing_or_stale_index_first(
     assert "Serving the chat on http://127.0.0.1:7860/" in first.output
     assert served[-1]["host"] == "127.0.0.1" and served[-1]["port"] == 7860
 
-    again = runner.invoke(cli, args, env={"SPEECHRAG_HOST": "0.0.0.0", "SPEECHRAG_PORT": "8123"})
-    assert again.exit_code == 0 and "up to date" in again.output
+    again = runner.invoke(cli, args, env={"SPEECHRAG_HOST": "0.0.0.0", "SPEECHRAG_PORT": "8123",
+                                          "SPEECHRAG_AUTH": "ana:pw1, bo:pw:2", "SPEECHRAG_API_KEY": "k"})
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
     assert served[-1]["host"] == "0.0.0.0" and served[-1]["port"] == 8123
+    assert served[-1]["auth"] == (("ana", "pw1"), ("bo", "pw:2")) and "sign-in for 2 user(s)" in again.output
 
     write_corpus(corpus, {"extra.md": "# 在全县农村公路建设会议上的讲话\n\n同志们：\n\n"
                           "今年要完成通村水泥路改造二百公里，确保工程年底前全部完工。\n"})
     stale = runner.invoke(cli, [*args, "--port", "9001"], env={"SPEECHRAG_PORT": "8123"})
     assert stale.exit_code == 0 and "built" in stale.output
     assert served[-1]["port"] == 9001 and served[-1]["passages"] == served[0]["passages"] + 1
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "message"),
+    [
+        (["--host", "0.0.0.0"], {}, "serving on 0.0.0.0 needs sign-in: pass --auth"),
+        (["--host", "0.0.0.0", "--auth", "ana:pw"], {}, "pass --api-key KEY too"),
+        (["--auth", "ana"], {}, "--auth: sign-in entry for 'ana' is not user:password"),
+        (["--no-auth"], {"SPEECHRAG_AUTH": "ana:pw"}, "contradict"),
+        (["--host", "0.0.0.0"], {"SPEECHRAG_AUTH": ":pw"}, "$SPEECHRAG_AUTH: sign-in entry"),
+    ],
+)
+def test_serve_refuses_to_expose_without_sign_in(tiny_index_copy: Path, options: list[str],
+                                                 env: dict[str, str], message: str) -> None:
+    # Refused before anything is built or bound, in one line.
+    result = CliRunner().invoke(cli, ["serve", "--index", str(tiny_index_copy), *options],
+                                env={"SPEECHRAG_HOST": None, "SPEECHRAG_AUTH": None, "SPEECHRAG_API_KEY": None, **env})
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert message in result.output and "pw" not in result.output.replace("--auth", "")
+
+
+def test_serve_reads_an_auth_file_and_allows_no_auth(monkeypatch: pytest.MonkeyPatch, tiny_index_copy: Path,
+                                                     fixture_corpus: Path, tmp_path: Path) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(ui, "serve", lambda index, **kw: served.append(kw) or SimpleNamespace(
+        local_url=f"http://{kw['host']}:{kw['port']}/", block_thread=lambda: None))
+    auth_file = tmp_path / "users.txt"
+    auth_file.write_text("# who may sign in\nana:pw 1\n\nbo:x:y\n", encoding="utf-8")
+    base = ["serve", "--index", str(tiny_index_copy), "--corpus", str(fixture_corpus), "--host", "0.0.0.0",
+            "--port", str(free_port())]
+    env = {"SPEECHRAG_AUTH": None, "SPEECHRAG_API_KEY": None}
+    signed = CliRunner().invoke(cli, [*base, "--auth-file", str(auth_file), "--auth", "cy:z", "--api-key", "k"],
+                                env=env)
+    assert signed.exit_code == 0, signed.output
+    assert served[-1]["auth"] == (("cy", "z"), ("ana", "pw 1"), ("bo", "x:y"))
+    open_ = CliRunner().invoke(cli, [*base, "--no-auth"], env=env)
+    assert open_.exit_code == 0 and served[-1]["open_access"] is True and served[-1]["auth"] == ()
+
+
+def test_settings_hide_passwords() -> None:
+    from speechrag.config import Settings
+
+    settings = Settings.from_env({"SPEECHRAG_AUTH": "ana:secret"})
+    assert settings.auth == (("ana", "secret"),) and "secret" not in repr(settings)
 
 
 def test_serve_reports_a_busy_port_in_one_line(fixture_corpus: Path, tiny_index_copy: Path) -> None:
