@@ -200,6 +200,115 @@ def test_examples_skip_hostile_headings() -> None:
     assert all("<" not in q and "=" not in q for q in ui.example_questions(passages))
 
 
+# --- the reading view, the documents table, the scope chips -------------------------------
+
+
+RAW_TAGS = ("<script", "<img", "<svg", "<iframe", "<a ", "<style", "<link")
+
+
+def test_store_gives_the_passages_of_one_speech(hostile_index: Searcher) -> None:
+    everything = hostile_index.store.all_passages
+    for speech in hostile_index.speeches:
+        own = hostile_index.speech_passages(speech.id)
+        assert own == [p for p in everything if p.speech_id == speech.id]
+        assert [p.paragraph for p in own] == sorted(p.paragraph for p in own)
+    assert hostile_index.speech_passages("no-such-speech") == []
+
+
+def test_reading_view_escapes_the_whole_speech(hostile_index: Searcher) -> None:
+    speech = hostile_index.speeches[0]
+    passages = hostile_index.speech_passages(speech.id)
+    target = next(p for p in passages if "onerror" in p.text)
+    out = render.reading_html(speech, passages, target=target.id, spans=[(0, 5)])
+    for raw in RAW_TAGS:
+        assert raw not in out
+    assert html.escape(speech.title) in out and html.escape(speech.source) in out
+    assert out.count('class="rv-p') == len(passages) and out.count("rv-target") == 1
+    assert f"<mark>{html.escape(target.text[:5])}</mark>" in out
+    # Each section heading once, before its first paragraph; every paragraph numbered.
+    sections = list(dict.fromkeys(p.section for p in passages if p.section))
+    assert out.count('class="rv-section"') == len(sections)
+    assert all(f">{p.paragraph_label}</span>" in out for p in passages)
+
+
+def test_sources_cards_open_their_passage_and_carry_plain_text(hostile_index: Searcher) -> None:
+    ans = hostile_answer(hostile_index, found=True)
+    panel = render.sources_html(ans, key="3")
+    assert 'data-cite="3-1"' in panel and 'data-cite="3-2"' in panel
+    plain_block = re.search(r'<pre class="src-plain" hidden>(.*)</pre>', panel, re.S)
+    assert plain_block and html.unescape(plain_block.group(1)) == render.plain(ans)
+    for raw in RAW_TAGS:
+        assert raw not in panel
+    assert "data-cite" not in render.sources_html(ans)  # no key, no link
+
+
+def test_citation_markers_link_to_their_source(hostile_index: Searcher) -> None:
+    ans = hostile_answer(hostile_index, found=True)
+    text = "".join(render.markdown_chunks(ans, href=ui.cite_href(2)))
+    assert "[\\[1\\]](#cite-2-1)" in text and "[\\[2\\]](#cite-2-2)" in text
+    # The corpus text around the links stays escaped: no other link can form.
+    assert re.findall(r"\]\(([^)]*)\)", text) == ["#cite-2-1", "#cite-2-2"]
+
+
+def test_chips_show_the_scope_escaped(hostile_index: Searcher) -> None:
+    speech = hostile_index.speeches[0]
+    scope = ui.Scope.of("keyword", [speech.id], ["<b>张三</b>"], ["商丘"], "2015", "")
+    chips = render.chips_html(scope.chips({speech.id: speech.title}))
+    assert "<b>" not in chips and "<script" not in chips and "&lt;b&gt;张三" in chips
+    assert "关键词 Keyword" in chips and "商丘" in chips and "2015–<" in chips
+    assert scope.options() == {"mode": "keyword", "speeches": [speech.id], "speaker": ["<b>张三</b>"],
+                               "place": ["商丘"], "years": (2015, ui.YEAR_OPEN[1])}
+    assert "全部讲话" in render.chips_html(ui.Scope().chips({}))
+    with pytest.raises(QueryError, match="year"):
+        ui.Scope.of("hybrid", [], [], [], "二〇一五", "")
+
+
+def test_document_rows_filter_and_sort() -> None:
+    from speechrag.passage import Speech
+
+    speeches = [Speech("a", "甲讲话", "a.docx", 1, place="商丘", paragraphs=9, date="2017-02-11", speaker="王",
+                       format="docx"),
+                Speech("b", "乙讲话", "b.pdf", 1, place="仙桃", paragraphs=3, date="2019", format="pdf"),
+                Speech("c", "丙讲话", "c.md", 1, paragraphs=5)]
+    ids = [r[-1] for r in ui.document_rows(speeches)]
+    assert ids == ["b", "a", "c"]  # newest first; undated last
+    assert [r[-1] for r in ui.document_rows(speeches, sort="date")] == ["a", "b", "c"]
+    assert [r[-1] for r in ui.document_rows(speeches, sort="paragraphs")] == ["a", "c", "b"]
+    assert [r[-1] for r in ui.document_rows(speeches, "商丘 DOCX")] == ["a"]
+    assert ui.document_rows(speeches, "上海") == []
+    assert ui.document_rows(speeches)[1] == ["甲讲话", "2017-02-11", "王", "商丘", 9, "docx", "a.docx", "a"]
+
+
+def test_open_citation_reads_the_cited_passage(hostile_index: Searcher) -> None:
+    service = IndexService(hostile_index)
+    ans = hostile_answer(hostile_index, found=True)
+    read = ui.make_reader(service)
+    out = ui.open_citation(read, "1-1", [None, ans])
+    hit = ans.citations[0]
+    assert "rv-target" in out and f"<mark>{html.escape(hit.cited_sentences[0])}</mark>" in out
+    for bad in ("", "0-1", "1-9", "x-1", "1-", "5-1"):
+        assert ui.open_citation(read, bad, [None, ans]) == render.READING_EMPTY
+
+
+def test_answer_of_maps_a_message_to_its_answer() -> None:
+    chat = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "q2"}, {"role": "assistant", "content": "⚠️"}]
+    first = Answer("a1", (), False)
+    assert ui.answer_of([first, None], chat, 1) == (0, first)
+    assert ui.answer_of([first, None], chat, 0) == (-1, None)
+    assert ui.answer_of([first, None], chat, 3) == (1, None)
+
+
+def test_input_state_counts_near_the_limit() -> None:
+    send, counter = ui.input_state("")
+    assert send.interactive is False and counter == ""
+    assert ui.input_state("问")[0].interactive is True
+    send, counter = ui.input_state("长" * (MAX_QUERY_CHARS - 10))
+    assert send.interactive is True and f"{MAX_QUERY_CHARS - 10:,} / {MAX_QUERY_CHARS:,}" in counter
+    send, counter = ui.input_state("长" * (MAX_QUERY_CHARS + 1))
+    assert send.interactive is False and "too long" in counter
+
+
 # --- the chat handler ---------------------------------------------------------------------
 
 
