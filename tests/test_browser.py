@@ -391,3 +391,33 @@ def test_sign_in_page_when_auth_is_on(browser: Any, tiny_index: Searcher, tmp_pa
         page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
     finally:
         demo.close()
+
+
+# --- accessibility ---------------------------------------------------------------------------
+
+AXE = Path(__file__).resolve().parents[1] / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line each."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} missing: bash scripts/dev test installs it (npm install --prefix .cache/axe axe-core@4)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.impact} ${v.id}: ${v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')}`)""")
+    return list(found)
+
+
+def test_axe_finds_nothing_serious(browser: Any, chat_url: str) -> None:
+    page, errors = open_page(browser, chat_url)
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.locator("h1").count() == 1
+    assert serious_violations(page) == []  # the empty page
+    ask(page, FIRST_Q)
+    assert serious_violations(page) == []  # after an answer, with its sources
+    page.locator('#chat a[href="#cite-0-1"]').first.click()
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    assert serious_violations(page) == []  # the reading view and the documents table
+    assert not errors, errors

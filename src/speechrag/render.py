@@ -79,7 +79,7 @@ def sources_html(ans: Answer | None, key: str = "") -> str:
     if not ans.citations:
         return '<div class="src-empty">没有找到相关段落。No passages found.</div>'
     heading = "引用来源 · Sources" if ans.found else "可能相关的段落 · Possibly related"
-    cards = [f"<h3>{heading}</h3>"]
+    cards = [f"<h2>{heading}</h2>"]  # under the page's h1: no skipped level
     for n, hit in enumerate(ans.citations, start=1):
         p = hit.passage
         where = " · ".join(html.escape(x) for x in (p.section, p.paragraph_label) if x)
