@@ -231,11 +231,15 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: Path | None) ->
 @click.option("--auth-file", default=None, type=click.Path(path_type=Path, dir_okay=False),
               help="Sign-in credentials, one USER:PASSWORD a line.")
 @click.option("--no-auth", is_flag=True, help="Serve a non-loopback --host without sign-in, on purpose.")
+@click.option("--allow-upload", is_flag=True,
+              help="Let the page (and /add_documents) add documents to the corpus folder and rebuild.")
+@click.option("--max-upload-mb", default=50, show_default=True, type=click.IntRange(1, 1024),
+              help="Largest file an upload may hold, in MB.")
 @verbose_option
 @friendly_errors
 def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Path | None,
               model: str | None, api_key: str | None, mcp: bool, auth: tuple[str, ...],
-              auth_file: Path | None, no_auth: bool) -> None:
+              auth_file: Path | None, no_auth: bool, allow_upload: bool, max_upload_mb: int) -> None:
     """Start the web chat, first building the index if it is missing or stale against its corpus.
 
     The same address serves the OpenAI-compatible API (base URL http://HOST:PORT/v1, model
@@ -249,12 +253,18 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
     _check_listen(host, port)  # both before a build that may take minutes
     click.echo(_build(corpus, index, model, None, False), err=True)
 
-    from speechrag.index import load_index
+    from speechrag.formats import MB
+    from speechrag.index import corpus_of, load_index
     from speechrag.ui import serve
+    from speechrag.uploads import UploadLimits
 
+    upload_to = (corpus or cfg.corpus or corpus_of(index)) if allow_upload else None
+    if allow_upload and upload_to is None:
+        raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
     try:
         demo = serve(load_index(index, search_threads=cfg.faiss_threads), host=host, port=port, block=False,
-                     api_key=api_key, mcp=mcp, auth=credentials, open_access=no_auth)
+                     api_key=api_key, mcp=mcp, auth=credentials, open_access=no_auth, upload_to=upload_to,
+                     upload_limits=UploadLimits(max_bytes=max_upload_mb * MB))
     except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound
         raise click.ClickException(
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
@@ -266,6 +276,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
     click.echo(f"OpenAI-compatible API: {url}/v1  (model speechrag{', key required' if api_key else ''})")
     if mcp:
         click.echo(f"MCP tools (streamable HTTP): {url}/mcp")
+    if upload_to is not None:
+        click.echo(f"Uploads: on, into {upload_to} (at most {max_upload_mb} MB a file)")
     demo.block_thread()
 
 

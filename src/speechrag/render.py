@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from speechrag.answering import NOT_FOUND, Answer, snippet
 from speechrag.passage import Passage, Speech
@@ -163,3 +164,17 @@ def chips_html(chips: Sequence[tuple[str, str]]) -> str:
     items = "".join(f'<span class="chip"><span class="chip-k">{html.escape(k)}</span>{html.escape(v)}</span>'
                     for k, v in chips)
     return f'<div class="chips" aria-label="当前检索范围 · Current scope">{items}</div>'
+
+
+def upload_html(report: dict[str, Any]) -> str:
+    """What an upload did (`UploadReport.to_dict()`), file names and reasons escaped."""
+    added = "".join(f"<li>{html.escape(a['name'])} → {html.escape(a['stored_as'])}</li>" for a in report["added"])
+    skipped = "".join(f"<li>{html.escape(s['name'])}：{html.escape(s['reason'])}</li>" for s in report["skipped"])
+    out = [f'<div class="up-ok"><strong>已添加 · Added {len(report["added"])}</strong><ul>{added}</ul></div>'
+           if added else '<div class="up-ok">没有添加文件 · Nothing added</div>']
+    if skipped:
+        out.append(f'<div class="up-skip"><strong>未添加 · Not added {len(report["skipped"])}</strong>'
+                   f"<ul>{skipped}</ul></div>")
+    if report.get("build"):
+        out.append(f'<div class="up-build">{html.escape(report["build"])}</div>')
+    return "".join(out)

@@ -14,11 +14,13 @@ The page, ``/v1`` and ``/mcp`` share one `IndexService`: one lock, one hot-reloa
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -28,11 +30,21 @@ from gradio.helpers import Examples
 from speechrag.answering import Answer
 from speechrag.config import LOOPBACK, check_exposure
 from speechrag.errors import ConfigError, QueryError, SpeechragError, one_line
+from speechrag.formats import MB, SUFFIXES
 from speechrag.passage import Passage, Speech
-from speechrag.render import READING_EMPTY, chips_html, escape_markdown, markdown_chunks, reading_html, sources_html
+from speechrag.render import (
+    READING_EMPTY,
+    chips_html,
+    escape_markdown,
+    markdown_chunks,
+    reading_html,
+    sources_html,
+    upload_html,
+)
 from speechrag.searcher import MAX_QUERY_CHARS, MODES, Searcher
 from speechrag.serving import IndexService, Limits, Slots
 from speechrag.text import strip_enumerator
+from speechrag.uploads import Uploader, UploadLimits
 
 logger = logging.getLogger(__name__)
 
@@ -147,14 +159,23 @@ SCROLL_JS = """
 """
 
 
-class GuardMiddleware:
-    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`)."""
+UPLOAD_ROUTES = re.compile(r"^/+(gradio_api/+)?upload(_progress)?/*$")
 
-    def __init__(self, app: Any) -> None:
+
+class GuardMiddleware:
+    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`); with
+    ``allow_upload`` (``serve --allow-upload``), Gradio's upload route is let through, and
+    only it: uploaded files are still never served back."""
+
+    def __init__(self, app: Any, allow_upload: bool = False) -> None:
         self.app = app
+        self.allow_upload = allow_upload
+
+    def blocked(self, path: str) -> bool:
+        return bool(BLOCKED_ROUTES.match(path)) and not (self.allow_upload and UPLOAD_ROUTES.match(path))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and BLOCKED_ROUTES.match(scope.get("path", "")):
+        if scope["type"] == "http" and self.blocked(scope.get("path", "")):
             headers = [(b"content-type", b"text/plain; charset=utf-8")]
             await send({"type": "http.response.start", "status": 403, "headers": headers})
             await send({"type": "http.response.body", "body": b"Forbidden"})
@@ -685,9 +706,46 @@ def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: 
     docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE)
 
 
-def build_demo(service: IndexService, *, delay: float = STREAM_DELAY) -> gr.Blocks:
-    """The page over `service`: the chat tab and the documents tab; `delay` paces the
-    sentence-by-sentence streaming."""
+def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
+    """The `/add_documents` endpoint (and the page's Add button)."""
+
+    def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> dict[str, Any]:  # noqa: B008 (Gradio's idiom)
+        """Add speech documents to the corpus and rebuild the index: {added: [{name, stored_as}],
+        skipped: [{name, reason}], speeches: [new speech ids], build, seconds}."""
+        paths = [str(f) for f in (files or [])]
+        if not paths:
+            raise gr.Error("no files: choose one or more documents first", print_exception=False)
+
+        def step(done: int, total: int) -> None:
+            progress((done, total), desc="嵌入新段落 · embedding new passages", unit="passages")
+
+        try:
+            return uploader.add([(p, Path(p).name) for p in paths], progress=step).to_dict()
+        except SpeechragError as exc:
+            raise gr.Error(one_line(exc), print_exception=False) from exc
+
+    return add_documents
+
+
+def _wire_upload(uploader: Uploader, docs: DocsTab) -> None:
+    with gr.Accordion("添加讲话稿 · Add documents", open=False, elem_id="add-docs"):
+        limits = uploader.limits
+        files = gr.File(file_count="multiple", type="filepath", elem_id="upload",
+                        label=f"拖入或选择文件 · Drop or choose files（{' '.join(SUFFIXES)}；每个不超过 "
+                              f"{limits.max_bytes // MB} MB，一次最多 {limits.max_files} 个）")
+        add = gr.Button("添加并更新索引 · Add and rebuild", variant="primary", elem_id="add")
+        report = gr.JSON(visible="hidden")
+        summary = gr.HTML("", js_on_load=None, elem_id="upload-result")
+    # One build at a time: the Uploader refuses a second while one runs; one slot queues here too.
+    add.click(make_add_documents(uploader), inputs=[files], outputs=[report], api_name="add_documents",
+              concurrency_id="build", concurrency_limit=1).then(
+        lambda r, q, by: (upload_html(r), document_rows(uploader.service.speeches(), q, by), None),
+        inputs=[report, docs.filter, docs.sort], outputs=[summary, docs.table, files], **PRIVATE)
+
+
+def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None) -> gr.Blocks:
+    """The page over `service`: the chat tab and the documents tab (with ``uploader``, a
+    place to add documents too); `delay` paces the sentence-by-sentence streaming."""
     speeches = service.speeches()
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
@@ -704,6 +762,8 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY) -> gr.Bloc
                 chat = _chat_tab(service.searcher, speeches)
             with gr.Tab("文档 · Documents", id="docs"):
                 docs = _docs_tab(speeches)
+                if uploader is not None:
+                    _wire_upload(uploader, docs)
         _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
         _wire_reading(service, tabs, docs, answers)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
@@ -758,18 +818,23 @@ def serve(
     mcp: bool = False,
     auth: Sequence[tuple[str, str]] = (),
     open_access: bool = False,
+    upload_to: str | os.PathLike[str] | None = None,
+    upload_limits: UploadLimits | None = None,
 ) -> gr.Blocks:
     """Serve the chat on host:port (no share link), the OpenAI-compatible API at ``/v1`` and,
     with ``mcp``, the MCP tools at ``/mcp``; ``api_key``, when set, is required by ``/v1`` and
     ``/mcp`` as ``Authorization: Bearer <key>``. ``auth`` (user, password) pairs put the page
     and its API (``/ask``, ``/gradio_api/*``) behind Gradio's sign-in; off loopback they are
-    required unless ``open_access`` (see `check_exposure`). With `block=False`, return once
-    listening (then `demo.local_url` is the address and `demo.close()` stops it)."""
+    required unless ``open_access`` (see `check_exposure`). ``upload_to`` (a corpus folder; off
+    by default) lets the page and ``/add_documents`` add documents there and rebuild the index
+    (`speechrag.uploads`). With `block=False`, return once listening (then `demo.local_url` is
+    the address and `demo.close()` stops it)."""
     from starlette.middleware import Middleware
 
     check_exposure(host, auth=auth, open_access=open_access, api_key=api_key)
     service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
-    demo = build_demo(service, delay=delay)
+    uploader = None if upload_to is None else Uploader(service, Path(upload_to), limits=upload_limits)
+    demo = build_demo(service, delay=delay, uploader=uploader)
     if host not in LOOPBACK and not api_key:
         logger.warning("serving /v1%s on %s without an API key: anyone who can reach it may use it",
                        " and /mcp" if mcp else "", host)
@@ -791,7 +856,9 @@ def serve(
         theme=THEME,
         css=CSS,
         js=PAGE_JS,
-        app_kwargs={"middleware": [Middleware(GuardMiddleware)],
+        # Gradio's upload route stops reading a body past this, before it is stored.
+        max_file_size=uploader.limits.max_bytes if uploader else None,
+        app_kwargs={"middleware": [Middleware(GuardMiddleware, allow_upload=uploader is not None)],
                     **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp)},
     )
     logger.info("serving on %s", demo.local_url)
