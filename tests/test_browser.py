@@ -330,6 +330,12 @@ def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, c
     first_reply = ask(page, FIRST_Q)
     expected = answer(FIRST_Q, index=shipped_index)
     hit = expected.citations[0]
+    # "Copy with sources": plain text, no markdown escapes, every citation in full.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy with sources").click()
+    page.wait_for_timeout(300)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == render.plain(expected) and "\\" not in copied and hit.citation in copied
     page.locator('#chat a[href="#cite-0-1"]').first.click()
     page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)  # the scroll
