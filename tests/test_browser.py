@@ -474,3 +474,32 @@ def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, 
         assert not errors, errors
     finally:
         demo.close()
+
+
+def tab_to(page: Any, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches ``selector`` (keyboard only, no clicks)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} not reached in {limit} tabs")
+
+
+def test_keyboard_only_ask_read_a_source_and_change_settings(browser: Any, chat_url: str) -> None:
+    page, errors = open_page(browser, chat_url)
+    if not page.evaluate("() => document.activeElement?.matches('#question textarea')"):
+        tab_to(page, "#question textarea")
+    page.keyboard.type(FIRST_Q)
+    page.keyboard.press("Enter")
+    wait_for_reply(page, 0)
+    tab_to(page, "#sources [data-cite]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="对话 · Chat").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#settings button.label-wrap").get_attribute("aria-expanded") == "true"
+    tab_to(page, "#mode input[type=radio]")
+    page.keyboard.press("ArrowRight")  # the three modes are one group: arrows move the choice
+    page.wait_for_function("() => document.querySelector('#scope').innerText.includes('语义 Dense')",
+                           timeout=TIMEOUT_MS)
+    assert not errors, errors

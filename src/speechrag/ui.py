@@ -120,6 +120,16 @@ CSS = """
 PAGE_JS = """
 () => {
   document.documentElement.lang = "zh-CN";
+  // Gradio names each radio apart (no arrow keys between them) and gives its accordions no
+  // aria-expanded: mend both, and again whenever Gradio redraws them.
+  const mend = () => {
+    document.querySelectorAll("#mode input[type=radio]").forEach((r) => { r.name = "speechrag-mode"; });
+    document.querySelectorAll("button.label-wrap").forEach((b) =>
+      b.setAttribute("aria-expanded", b.classList.contains("open") ? "true" : "false"));
+  };
+  mend();
+  new MutationObserver(mend).observe(document.body,
+    {subtree: true, childList: true, attributes: true, attributeFilter: ["class"]});
   const open = (key) => {
     window.speechragTarget = key;
     document.querySelector("#open-btn")?.click();
@@ -600,9 +610,9 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
             examples = _examples(searcher, question)
         with gr.Column(scale=2):
             sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
-            with gr.Accordion("检索设置 · Settings", open=True):
+            with gr.Accordion("检索设置 · Settings", open=True, elem_id="settings"):
                 mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
-                                value="hybrid", label="检索方式 · Search mode")
+                                value="hybrid", label="检索方式 · Search mode", elem_id="mode")
                 k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="段落数 · Passages")
                 menus = menu_choices(speeches)
                 chosen = gr.Dropdown(menus[0], value=[], multiselect=True,
