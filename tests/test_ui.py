@@ -571,7 +571,7 @@ def test_serve_builds_a_missing_or_stale_index_first(
 def test_serve_refuses_to_expose_without_sign_in(tiny_index_copy: Path, options: list[str],
                                                  env: dict[str, str], message: str) -> None:
     # Refused before anything is built or bound, in one line.
-    result = CliRunner().invoke(cli, ["serve", "--index", str(tiny_index_copy), *options],
+    result = CliRunner().invoke(cli, ["serve", "--index", str(tiny_index_copy), "--port", str(free_port()), *options],
                                 env={"SPEECHRAG_HOST": None, "SPEECHRAG_AUTH": None, "SPEECHRAG_API_KEY": None, **env})
     assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
     assert message in result.output and "pw" not in result.output.replace("--auth", "")

@@ -249,8 +249,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: Pa
     host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
     api_key = api_key or cfg.api_key
     credentials = _credentials(auth, auth_file, cfg)
-    check_exposure(host, auth=credentials, open_access=no_auth, api_key=api_key)
-    _check_listen(host, port)  # both before a build that may take minutes
+    _check_listen(host, port)  # both before a build that may take minutes: the address first,
+    check_exposure(host, auth=credentials, open_access=no_auth, api_key=api_key)  # then who may use it
     click.echo(_build(corpus, index, model, None, False), err=True)
 
     from speechrag.formats import MB
