@@ -447,7 +447,7 @@ def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, 
     try:
         page, errors = open_page(browser, str(demo.local_url))
         page.get_by_role("tab", name="文档 · Documents").click()
-        page.get_by_text("添加讲话稿 · Add documents").click()
+        page.get_by_text("添加或删除讲话稿 · Add or remove documents").click()
         page.locator("#upload input[type=file]").set_input_files(str(SPEECH_DOCX))
         page.wait_for_function("() => !document.querySelector('#add').disabled", timeout=TIMEOUT_MS)
         page.wait_for_timeout(500)  # the file is uploaded before the button is worth pressing
@@ -471,6 +471,16 @@ def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, 
         assert in_view(page, "#reading .rv-target")
         page.screenshot(path=str(tmp_path / "uploaded-reading.png"))
         print(f"screenshots: {tmp_path}")
+
+        # Removing it asks first; then the table no longer lists it.
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+        page.locator("#remove-file input").fill("speech-headings.docx")
+        page.keyboard.press("Enter")
+        page.locator("#remove").click()
+        page.wait_for_selector("#upload-result .up-ok:has-text('已删除')", timeout=TIMEOUT_MS)
+        assert dialogs and "speech-headings.docx" in dialogs[0]
+        assert "农村饮水安全工作会议上的讲话（商丘市）" not in page.locator("#documents").inner_text()
         assert not errors, errors
     finally:
         demo.close()

@@ -190,3 +190,50 @@ def test_upload_route_stays_closed_without_allow_upload(tiny_index: Searcher) ->
         assert "/add_documents" not in named["named_endpoints"]
     finally:
         demo.close()
+
+
+# --- removing a document ----------------------------------------------------------------------
+
+
+def test_remove_moves_the_file_aside_and_rebuilds(corpus_and_index: tuple[Path, Path]) -> None:
+    corpus, index = corpus_and_index
+    uploader = uploader_for(corpus, index)
+    source = uploader.service.speeches()[0].source
+    report = uploader.remove(source)
+    assert report.speeches and source not in {s.source for s in uploader.service.speeches()}
+    kept = corpus / report.removed[0][1]
+    assert kept.is_file() and kept.parent.name == ".removed" and not (corpus / source).exists()
+    # Kept aside, never read again by a build.
+    assert source not in {s.source for s in load_index(index).speeches}
+    assert "已删除" in render.upload_html(report.to_dict())
+
+
+@pytest.mark.parametrize("source", ["../embeddings/manifest.json", "/etc/passwd", "missing.md", ""])
+def test_remove_takes_only_a_listed_file_inside_the_corpus(corpus_and_index: tuple[Path, Path], source: str) -> None:
+    uploader = uploader_for(*corpus_and_index)
+    with pytest.raises(QueryError, match="no document"):
+        uploader.remove(source)
+
+
+def test_the_last_document_is_not_removed(tmp_path: Path, write_corpus: Any) -> None:
+    from conftest import FIXTURE_SPEECHES
+
+    name, text = next(iter(FIXTURE_SPEECHES.items()))
+    corpus = write_corpus(tmp_path / "corpus", {name: text})
+    build_index(corpus, tmp_path / "e", model="hash")
+    with pytest.raises(QueryError, match="last document"):
+        uploader_for(corpus, tmp_path / "e").remove(name)
+    assert (corpus / name).exists()
+
+
+def test_remove_document_through_gradio_client(upload_server: tuple[str, Path]) -> None:
+    url, _ = upload_server
+    client = Client(url, verbose=False)
+    client.predict([handle_file(str(SPEECH_DOCX))], api_name="/add_documents")
+    assert client.predict("speech-headings.docx", api_name="/remove_document")["speeches"]  # added since start
+    source = client.predict(api_name="/documents")[0]["source"]
+    summary = client.predict(source, api_name="/remove_document")
+    assert summary["removed"][0]["source"] == source and summary["speeches"]
+    assert source not in {d["source"] for d in client.predict(api_name="/documents")}
+    with pytest.raises(Exception, match="no document"):
+        client.predict("../../etc/passwd", api_name="/remove_document")

@@ -170,8 +170,13 @@ def upload_html(report: dict[str, Any]) -> str:
     """What an upload did (`UploadReport.to_dict()`), file names and reasons escaped."""
     added = "".join(f"<li>{html.escape(a['name'])} → {html.escape(a['stored_as'])}</li>" for a in report["added"])
     skipped = "".join(f"<li>{html.escape(s['name'])}：{html.escape(s['reason'])}</li>" for s in report["skipped"])
-    out = [f'<div class="up-ok"><strong>已添加 · Added {len(report["added"])}</strong><ul>{added}</ul></div>'
-           if added else '<div class="up-ok">没有添加文件 · Nothing added</div>']
+    removed = "".join(f"<li>{html.escape(r['source'])} → {html.escape(r['kept_as'])}</li>"
+                      for r in report.get("removed", ()))
+    if removed:
+        out = [f'<div class="up-ok"><strong>已删除 · Removed</strong><ul>{removed}</ul></div>']
+    else:
+        out = [f'<div class="up-ok"><strong>已添加 · Added {len(report["added"])}</strong><ul>{added}</ul></div>'
+               if added else '<div class="up-ok">没有添加文件 · Nothing added</div>']
     if skipped:
         out.append(f'<div class="up-skip"><strong>未添加 · Not added {len(report["skipped"])}</strong>'
                    f"<ul>{skipped}</ul></div>")

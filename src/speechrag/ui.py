@@ -112,6 +112,9 @@ CSS = """
 #reading .rv-target { background: var(--background-fill-secondary); border-left: 3px solid var(--color-accent);
   padding-left: 8px; }
 #reading mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+/* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
+#copy, #settings button, #chat button { min-height: 24px; min-width: 24px; }
+input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3px; }
 """
 
 # Runs once in the page: a click (or Enter) on an answer's [n] link or on a source card opens
@@ -755,21 +758,67 @@ def filter_choices(speeches: Sequence[Speech]) -> list[Any]:
     return [gr.Dropdown(choices=c) for c in (chosen, speakers, places, years, years)]
 
 
+def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
+    """The `/remove_document` endpoint (and the page's Remove button, after its confirmation)."""
+
+    def remove_document(source: str, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008 (Gradio's idiom)
+        """Take one source file (as /documents lists it) out of the corpus and rebuild:
+        {removed: [{source, kept_as}], speeches: [removed speech ids], build, seconds}."""
+        if not source:  # the page's confirmation was declined
+            return gr.skip()
+
+        def step(done: int, total: int) -> None:
+            progress((done, total), desc="重建索引 · rebuilding", unit="passages")
+
+        try:
+            return uploader.remove(str(source), progress=step).to_dict()
+        except SpeechragError as exc:
+            raise gr.Error(one_line(exc), print_exception=False) from exc
+
+    return remove_document
+
+
+def source_files(speeches: Sequence[Speech]) -> list[str]:
+    return sorted({s.source for s in speeches})
+
+
+# The page asks before removing; a declined confirmation sends "" (nothing happens).
+CONFIRM_JS = """(source) => source && confirm(
+  `从语料中删除「${source}」并重建索引？文件中的全部讲话都会移除（文件移入语料的 .removed 文件夹）。\n` +
+  `Remove "${source}" and every speech in it from the corpus and rebuild? (The file is moved to .removed.)`)
+  ? source : ""
+"""
+
+
 def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
-    with gr.Accordion("添加讲话稿 · Add documents", open=False, elem_id="add-docs"):
+    with gr.Accordion("添加或删除讲话稿 · Add or remove documents", open=False, elem_id="add-docs"):
         limits = uploader.limits
         files = gr.File(file_count="multiple", type="filepath", elem_id="upload",
                         label=f"拖入或选择文件 · Drop or choose files（{' '.join(SUFFIXES)}；每个不超过 "
                               f"{limits.max_bytes // MB} MB，一次最多 {limits.max_files} 个）")
         add = gr.Button("添加并更新索引 · Add and rebuild", variant="primary", elem_id="add")
+        with gr.Row():
+            # Custom values pass: the menu was filled at start, /remove_document may name a file
+            # uploaded since; Uploader.remove checks every name against the live index itself.
+            doomed = gr.Dropdown(source_files(uploader.service.speeches()), value=None, scale=3,
+                                 allow_custom_value=True, label="删除文件 · Remove a file", elem_id="remove-file")
+            remove = gr.Button("删除并更新索引 · Remove and rebuild", variant="stop", scale=1, elem_id="remove")
         report = gr.JSON(visible="hidden")
         summary = gr.HTML("", js_on_load=None, elem_id="upload-result")
     # One build at a time: the Uploader refuses a second while one runs; one slot queues here too.
+    def refresh(r: dict[str, Any] | None, q: str, by: str) -> tuple[Any, ...]:
+        if not r:  # a removal whose confirmation was declined
+            return (gr.skip(),) * 9
+        speeches = uploader.service.speeches()
+        return (upload_html(r), documents_table(speeches, q, by), None,
+                gr.Dropdown(choices=source_files(speeches), value=None), *filter_choices(speeches))
+
+    after = {"fn": refresh, "inputs": [report, docs.filter, docs.sort],
+             "outputs": [summary, docs.table, files, doomed, *chat.settings[1:]], **PRIVATE}
     add.click(make_add_documents(uploader), inputs=[files], outputs=[report], api_name="add_documents",
-              concurrency_id="build", concurrency_limit=1).then(
-        lambda r, q, by: (upload_html(r), documents_table(uploader.service.speeches(), q, by), None,
-                          *filter_choices(uploader.service.speeches())),
-        inputs=[report, docs.filter, docs.sort], outputs=[summary, docs.table, files, *chat.settings[1:]], **PRIVATE)
+              concurrency_id="build", concurrency_limit=1).success(**after)
+    remove.click(make_remove_document(uploader), inputs=[doomed], outputs=[report], api_name="remove_document",
+                 concurrency_id="build", concurrency_limit=1, js=CONFIRM_JS).success(**after)
 
 
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None) -> gr.Blocks:

@@ -17,13 +17,14 @@ its next call, as after any ``speechrag build``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,11 @@ class UploadLimits:
 @dataclass(frozen=True)
 class UploadReport:
     """What an upload did: files stored (given name -> stored name), files refused with the
-    reason, the ids of the speeches they brought, and the build's summary line."""
+    reason, the ids of the speeches they brought (or took away, for a removal: ``removed``
+    holds source -> where the file was kept), and the build's summary line."""
 
     added: tuple[tuple[str, str], ...] = ()
+    removed: tuple[tuple[str, str], ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()
     speeches: tuple[str, ...] = ()
     build: str = ""
@@ -66,6 +69,7 @@ class UploadReport:
         d = asdict(self)
         d["added"] = [{"name": n, "stored_as": s} for n, s in self.added]
         d["skipped"] = [{"name": n, "reason": r} for n, r in self.skipped]
+        d["removed"] = [{"source": n, "kept_as": k} for n, k in self.removed]
         d["speeches"] = list(self.speeches)
         return d
 
@@ -98,9 +102,12 @@ def check_file(path: Path, given: str, limits: UploadLimits) -> str:
     return safe_name(given, ".md" if keep_md else KIND_SUFFIX.get(kind, ".txt"))
 
 
+REMOVED = ".removed"  # a corpus subfolder; files there end in .removed, so no build reads them
+
+
 class Uploader:
     """Checks uploads, stores them in ``corpus`` and rebuilds ``service``'s index, one build
-    at a time (see the module docstring)."""
+    at a time (see the module docstring); removes a document the same way."""
 
     def __init__(self, service: IndexService, corpus: Path, *, limits: UploadLimits | None = None) -> None:
         if not corpus.is_dir():
@@ -114,12 +121,45 @@ class Uploader:
         """Add ``files`` ((path, name as given) pairs) to the corpus and rebuild."""
         if len(files) > self.limits.max_files:
             raise QueryError(f"{len(files)} files at once; send at most {self.limits.max_files}")
-        if not self._building.acquire(blocking=False):
-            raise IndexLockedError("a rebuild is running: nothing was added; send the files again when it finishes")
-        try:
+        with self._one_build("nothing was added; send the files again"):
             return self._add(files, progress)
+
+    def remove(self, source: str, progress: Callable[[int, int], None] | None = None) -> UploadReport:
+        """Take the document ``source`` (a speech's source file, as ``/documents`` lists it) out
+        of the corpus and rebuild. The file is moved to the corpus's `REMOVED` folder, not
+        deleted, so a mistake can be undone by moving it back."""
+        with self._one_build("nothing was removed; try again"):
+            return self._remove(source, progress)
+
+    @contextlib.contextmanager
+    def _one_build(self, then: str) -> Iterator[None]:
+        if not self._building.acquire(blocking=False):
+            raise IndexLockedError(f"a rebuild is running: {then} when it finishes")
+        try:
+            yield
         finally:
             self._building.release()
+
+    def _remove(self, source: str, progress: Callable[[int, int], None] | None) -> UploadReport:
+        from speechrag.index import build_index
+
+        started = time.perf_counter()
+        speeches = self.service.speeches()
+        gone = tuple(s.id for s in speeches if s.source == source)
+        # Only a file the index lists, and only inside the corpus folder: never a path from outside.
+        path = (self.corpus / source).resolve()
+        if not gone or not path.is_file() or not path.is_relative_to(self.corpus.resolve()):
+            raise QueryError(f"no document {source!r} in the corpus: see /documents for the source files")
+        if {s.source for s in speeches} == {source}:
+            raise QueryError("that is the last document: add another before removing it")
+        kept = self.corpus / REMOVED / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}{REMOVED}"
+        kept.parent.mkdir(exist_ok=True)
+        path.rename(kept)
+        summary = build_index(self.corpus, self.service.searcher.location, progress=progress)
+        log.info("removed %s (kept as %s); %s", source, kept, summary)
+        build = f"索引已更新 · index rebuilt: {summary.speeches} speeches, {summary.passages} passages"
+        return UploadReport(removed=((source, str(kept.relative_to(self.corpus))),), speeches=gone, build=build,
+                            seconds=time.perf_counter() - started)
 
     def _add(self, files: Sequence[tuple[str | Path, str]],
              progress: Callable[[int, int], None] | None) -> UploadReport:
@@ -145,7 +185,7 @@ class Uploader:
         skipped += [(staged[Path(r.source)], "the same file is already in the corpus")
                     for r in results if r.status == "unchanged"]
         if not added:
-            return UploadReport((), tuple(skipped), seconds=time.perf_counter() - started)
+            return UploadReport(skipped=tuple(skipped), seconds=time.perf_counter() - started)
         summary = build_index(self.corpus, self.service.searcher.location, progress=progress)
         stored = {name for _, name in added}
         speeches = tuple(s.id for s in self.service.speeches() if Path(s.source).name in stored)
@@ -153,4 +193,5 @@ class Uploader:
         # Without the index's path: the page's users need not learn the server's folders.
         build = (f"索引已更新 · index rebuilt: {summary.speeches} speeches, {summary.passages} passages "
                  f"({summary.embedded} newly embedded) in {summary.seconds:.1f}s")
-        return UploadReport(tuple(added), tuple(skipped), speeches, build, time.perf_counter() - started)
+        return UploadReport(added=tuple(added), skipped=tuple(skipped), speeches=speeches, build=build,
+                            seconds=time.perf_counter() - started)
