@@ -476,15 +476,6 @@ def test_documents_and_read_speech_endpoints(client: Client, shipped_index: Sear
         client.predict("no-such-speech", api_name="/read_speech")
 
 
-def test_ask_endpoint_takes_metadata_filters(client: Client, shipped_index: Searcher) -> None:
-    place = next(s.place for s in shipped_index.speeches if s.place == "商丘")
-    result = client.predict(FACT_Q, place=[place], api_name="/ask")
-    ids = {s.id for s in shipped_index.speeches if s.place == place}
-    assert result["citations"] and all(c["passage"]["speech_id"] in ids for c in result["citations"])
-    with pytest.raises(Exception, match="years must be"):
-        client.predict(FACT_Q, years=[1, 2, 3], api_name="/ask")
-
-
 def test_queue_is_bounded_and_shares_one_concurrency_limit(demo: Any, server: str) -> None:
     assert demo._queue.max_size == ui.QUEUE_MAX_SIZE
     assert demo._queue.default_concurrency_limit == ui.CONCURRENCY_LIMIT

@@ -462,37 +462,21 @@ def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
         k: int = DEFAULT_K,
         speeches: list[str] | None = None,
         history: list[str] | None = None,
-        speaker: list[str] | None = None,
-        place: list[str] | None = None,
-        years: list[int] | None = None,
     ) -> dict[str, Any]:
-        """Answer a question from the speeches, optionally only those given by id, by speaker,
-        by place or from years [first, last].
+        """Answer a question from the speeches.
 
         Returns {text, found, question, query, mode, citations: [...], evidence}; each sentence
         of text ends with [n], and citations[n-1] gives its speech, section and paragraph.
         """
+        # Five inputs, as before: Gradio's REST protocol requires every input of an endpoint,
+        # so a new one would break callers that send these five (the page has the filters).
         try:
             speech_ids, turns = _texts(speeches, "speeches"), _texts(history, "history")
-            span = _span(years)
-            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None,
-                               speaker=_texts(speaker, "speaker") or None, place=_texts(place, "place") or None,
-                               years=span).to_dict()
+            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None).to_dict()
         except SpeechragError as exc:
             raise gr.Error(one_line(exc), print_exception=False) from exc
 
     return ask
-
-
-def _span(years: object) -> tuple[int, int] | None:
-    """[first, last] (or one year) from a client as a pair, or a QueryError."""
-    if years is None or years == []:
-        return None
-    pair = [years] if isinstance(years, int | float | str) else years
-    if not isinstance(pair, list | tuple) or not 1 <= len(pair) <= 2:
-        raise QueryError(f"years must be [first, last] or one year, not {years!r}")
-    first, last = _whole(pair[0]), _whole(pair[-1])
-    return first, last
 
 
 def make_documents(service: IndexService) -> Callable[[], list[dict[str, Any]]]:
