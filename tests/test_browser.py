@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from speechrag import Searcher, build_index, load_index, render, ui
 from speechrag.answering import answer
+from speechrag.serving import IndexService
 
 pytestmark = pytest.mark.browser
 
@@ -360,9 +362,24 @@ def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, c
     assert not errors, errors
 
 
-def test_pending_state_and_a_question_sent_while_waiting(browser: Any, chat_url: str,
+class SlowService(IndexService):
+    """Answers after a pause, as the first answer after a start does (~4 s): a pending state to see."""
+
+    def ask(self, question: str, history: Any = (), **options: Any) -> Any:
+        time.sleep(2)
+        return super().ask(question, history, **options)
+
+
+@pytest.fixture(scope="module")
+def slow_url(shipped_index: Searcher) -> Iterator[str]:
+    demo = start(SlowService(shipped_index))
+    yield str(demo.local_url)
+    demo.close()
+
+
+def test_pending_state_and_a_question_sent_while_waiting(browser: Any, slow_url: str,
                                                         shipped_index: Searcher) -> None:
-    page, errors = open_page(browser, chat_url)
+    page, errors = open_page(browser, slow_url)
     box, send = page.locator("#question textarea"), page.locator("#send")
     assert send.is_disabled()  # an empty box
     box.fill(FIRST_Q)
