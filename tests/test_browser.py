@@ -338,6 +338,11 @@ def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, c
     page.wait_for_timeout(300)
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == render.plain(expected) and "\\" not in copied and hit.citation in copied
+    # A screen reader hears the message as shown, not its markdown source.
+    bubble = page.locator('#chat [aria-label^="bot\'s message"]').first
+    page.wait_for_function("e => e.getAttribute('aria-label').endsWith(e.innerText.trim())",
+                           arg=bubble.element_handle(), timeout=TIMEOUT_MS)
+    assert "\\" not in bubble.get_attribute("aria-label") and "#cite-" not in bubble.get_attribute("aria-label")
     page.locator('#chat a[href="#cite-0-1"]').first.click()
     page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)  # the scroll

@@ -123,16 +123,24 @@ input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3p
 PAGE_JS = """
 () => {
   document.documentElement.lang = "zh-CN";
-  // Gradio names each radio apart (no arrow keys between them) and gives its accordions no
-  // aria-expanded: mend both, and again whenever Gradio redraws them.
+  // Gradio names each radio apart (no arrow keys between them), gives its accordions no
+  // aria-expanded, and labels a chat message with its markdown source (escapes, link syntax):
+  // mend all three, once per frame whenever Gradio redraws them.
   const mend = () => {
     document.querySelectorAll("#mode input[type=radio]").forEach((r) => { r.name = "speechrag-mode"; });
     document.querySelectorAll("button.label-wrap").forEach((b) =>
       b.setAttribute("aria-expanded", b.classList.contains("open") ? "true" : "false"));
+    document.querySelectorAll('#chat [aria-label$="message"], #chat [aria-label*="message: "]').forEach((m) => {
+      const who = m.getAttribute("aria-label").split(": ")[0];
+      const label = `${who}: ${m.innerText.trim()}`;
+      if (m.getAttribute("aria-label") !== label) m.setAttribute("aria-label", label);
+    });
   };
+  let queued = false;
+  const soon = () => { if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; mend(); }); } };
   mend();
-  new MutationObserver(mend).observe(document.body,
-    {subtree: true, childList: true, attributes: true, attributeFilter: ["class"]});
+  new MutationObserver(soon).observe(document.body,
+    {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["class"]});
   const open = (key) => {
     window.speechragTarget = key;
     document.querySelector("#open-btn")?.click();
