@@ -535,3 +535,23 @@ def test_keyboard_only_ask_read_a_source_and_change_settings(browser: Any, chat_
     page.wait_for_function("() => document.querySelector('#scope').innerText.includes('语义 Dense')",
                            timeout=TIMEOUT_MS)
     assert not errors, errors
+
+
+def test_metadata_filters_show_as_chips_and_survive_clear_chat(browser: Any, chat_url: str,
+                                                               shipped_index: Searcher) -> None:
+    page, errors = open_page(browser, chat_url)
+    page.get_by_label("地点 · Place").click()
+    page.get_by_role("option", name="商丘", exact=True).click()
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.querySelector('#scope').innerText.includes('商丘')", timeout=TIMEOUT_MS)
+    ask(page, FIRST_Q)  # about 仙桃, asked of 商丘's speeches only
+    shangqiu = {s.title for s in shipped_index.speeches if s.place == "商丘"}
+    cards = page.locator("#sources .src-title").all_inner_texts()
+    assert cards and set(cards) <= shangqiu
+    page.get_by_role("button", name="Clear chat (filters stay)").click()
+    page.wait_for_function("() => !document.querySelector('#chat [data-testid=\"bot\"]')", timeout=TIMEOUT_MS)
+    assert "商丘" in page.locator("#scope").inner_text()  # said on the button, and so it is
+    page.get_by_role("button", name="Clear filters").click()
+    page.wait_for_function("() => document.querySelector('#scope').innerText.includes('all speeches')",
+                           timeout=TIMEOUT_MS)
+    assert not errors, errors
