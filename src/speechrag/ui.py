@@ -79,6 +79,9 @@ THEME = gr.themes.Default(
     button_primary_background_fill="#c2410c",
     button_primary_background_fill_hover="#9a3412",
     button_primary_text_color="#ffffff",
+    button_cancel_background_fill="#b91c1c",  # Stop and Remove: red-700, 6.5:1 under white text
+    button_cancel_background_fill_hover="#991b1b",
+    button_cancel_text_color="#ffffff",
     body_text_color_subdued="#4b5563",
     input_placeholder_color="#6b7280",
     block_info_text_color="#4b5563",
@@ -103,6 +106,7 @@ CSS = """
 #scope .chip-k { color: var(--body-text-color-subdued); }
 #counter { text-align: right; font-size: 0.85em; }
 #counter .over { color: #b91c1c; font-weight: 600; }
+#upload-result { min-height: 4em; }  /* room for the build's progress bar */
 #reading .rv { max-width: 46em; margin: 0 auto; line-height: 1.9; }
 #reading .rv-title { margin-bottom: 4px; }
 #reading .rv-meta, #reading .rv-source { color: var(--body-text-color-subdued); font-size: 0.9em; }
@@ -807,10 +811,12 @@ def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
 
     after = {"fn": refresh, "inputs": [report, docs.filter, docs.sort],
              "outputs": [summary, docs.table, files, doomed, *chat.settings[1:]], **PRIVATE}
-    add.click(make_add_documents(uploader), inputs=[files], outputs=[report], api_name="add_documents",
-              concurrency_id="build", concurrency_limit=1).success(**after)
-    remove.click(make_remove_document(uploader), inputs=[doomed], outputs=[report], api_name="remove_document",
-                 concurrency_id="build", concurrency_limit=1, js=CONFIRM_JS).success(**after)
+    # The build's progress bar shows over the summary (the report itself is hidden).
+    build: dict[str, Any] = {"outputs": [report], "concurrency_id": "build", "concurrency_limit": 1,
+                             "show_progress_on": [summary]}
+    add.click(make_add_documents(uploader), inputs=[files], api_name="add_documents", **build).success(**after)
+    remove.click(make_remove_document(uploader), inputs=[doomed], api_name="remove_document", js=CONFIRM_JS,
+                 **build).success(**after)
 
 
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None) -> gr.Blocks:
