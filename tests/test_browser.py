@@ -470,6 +470,7 @@ def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, 
         page, errors = open_page(browser, str(demo.local_url))
         page.get_by_role("tab", name="文档 · Documents").click()
         page.get_by_text("添加或删除讲话稿 · Add or remove documents").click()
+        assert serious_violations(page) == []  # the documents tab with its upload panel
         page.locator("#upload input[type=file]").set_input_files(str(SPEECH_DOCX))
         page.wait_for_function("() => !document.querySelector('#add').disabled", timeout=TIMEOUT_MS)
         page.wait_for_timeout(500)  # the file is uploaded before the button is worth pressing

@@ -128,8 +128,9 @@ PAGE_JS = """
 () => {
   document.documentElement.lang = "zh-CN";
   // Gradio names each radio apart (no arrow keys between them), gives its accordions no
-  // aria-expanded, and labels a chat message with its markdown source (escapes, link syntax):
-  // mend all three, once per frame whenever Gradio redraws them.
+  // aria-expanded, labels a chat message with its markdown source (escapes, link syntax) and
+  // its drop zone with words other than those shown (axe: label-content-name-mismatch): mend
+  // them, once per frame whenever Gradio redraws them.
   const mend = () => {
     document.querySelectorAll("#mode input[type=radio]").forEach((r) => { r.name = "speechrag-mode"; });
     document.querySelectorAll("button.label-wrap").forEach((b) =>
@@ -138,6 +139,10 @@ PAGE_JS = """
       const who = m.getAttribute("aria-label").split(": ")[0];
       const label = `${who}: ${m.innerText.trim()}`;
       if (m.getAttribute("aria-label") !== label) m.setAttribute("aria-label", label);
+    });
+    document.querySelectorAll("#upload button.upload-container").forEach((z) => {
+      const label = `${z.innerText.replace(/\\s+/g, " ").trim()}（拖入或选择讲话稿文件）`;
+      if (z.getAttribute("aria-label") !== label) z.setAttribute("aria-label", label);
     });
   };
   let queued = false;
