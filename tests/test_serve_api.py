@@ -19,6 +19,7 @@ from gradio_client import Client
 from live_server import free_port
 from speechrag import Searcher, build_index, load_index, ui
 from speechrag.answering import NOT_FOUND
+from speechrag.errors import ConfigError
 from speechrag.render import plain
 from speechrag.serving import IndexService
 from test_mcp_server import session as mcp_session
@@ -97,6 +98,50 @@ async def test_mcp_client_without_key_fails(server: str) -> None:
     with pytest.raises(ExceptionGroup):
         async with mcp_session(server, key=None) as s:
             await s.list_tools()
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+USERS = (("ana", "pw-ana"), ("bo", "pw:bo"))
+
+
+@pytest.fixture(scope="module")
+def signed_in_server(tiny_index: Searcher) -> Iterator[str]:
+    with serving(tiny_index, api_key=KEY, mcp=True, auth=USERS) as url:
+        yield url
+
+
+def test_sign_in_protects_the_page_and_its_api(signed_in_server: str) -> None:
+    url = signed_in_server
+    # Without a session: the config, the API description and the queue are refused, not served.
+    assert httpx.get(f"{url}/config").status_code == 401
+    assert httpx.get(f"{url}/gradio_api/info").status_code == 401
+    assert httpx.post(f"{url}/gradio_api/call/ask", json={"data": [WATER_Q]}).status_code == 401
+    with pytest.raises(Exception):  # noqa: B017 (gradio_client raises a bare ValueError or an httpx error)
+        Client(f"{url}/", verbose=False).predict(WATER_Q, api_name="/ask")
+    assert httpx.post(f"{url}/login", data={"username": "ana", "password": "wrong"}).status_code == 400
+    for user in USERS:
+        result = Client(f"{url}/", auth=user, verbose=False).predict("图书馆开放时间", api_name="/ask")
+        assert result["citations"]
+
+
+def test_sign_in_leaves_v1_and_mcp_to_the_api_key(signed_in_server: str) -> None:
+    url = signed_in_server
+    assert httpx.get(f"{url}/v1/models").status_code == 401
+    assert httpx.get(f"{url}/v1/models", headers=AUTH).status_code == 200
+    # A signed-in page session is not a key: the API stays keyed for scripts.
+    with httpx.Client() as session:
+        assert session.post(f"{url}/login", data={"username": "ana", "password": "pw-ana"}).status_code == 200
+        assert session.get(f"{url}/config").status_code == 200
+        assert session.get(f"{url}/v1/models").status_code == 401
+
+
+def test_serve_refuses_exposure_without_sign_in(tiny_index: Searcher) -> None:
+    with pytest.raises(ConfigError, match=r"serving on 0\.0\.0\.0 needs sign-in"):
+        ui.serve(tiny_index, host="0.0.0.0", port=free_port(), block=False)
+    with pytest.raises(ConfigError, match="--api-key"):
+        ui.serve(tiny_index, host="127.0.0.1", port=free_port(), block=False, auth=USERS)
 
 
 # --- the page's guards and limits hold for the new routes ------------------------------------

@@ -151,6 +151,10 @@ def conformance(store: Any, corpus: CorpusReport, vectors: np.ndarray, *, exact:
             _assert_exact(rows, scores, vectors, q, 8, allowed)
         krows, _ = store.search_keyword("工作 发展 群众", 8, where)
         assert all(allowed[r] for r in krows), where
+    # A speech's passages in reading order, as the local store gives them (the reading view).
+    sid = corpus.speeches[2].id
+    assert store.passages_of(sid) == [p for p in corpus.passages if p.speech_id == sid]
+    assert store.passages_of("no-such-speech") == []
     # A name that tries to close the string and add a condition matches nothing.
     assert len(store.search_dense(q, 5, Filter(speakers=frozenset({INJECTION})))[0]) == 0
     assert len(store.search_dense(q, 5, Filter(speeches=frozenset()))[0]) == 0

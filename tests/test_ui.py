@@ -200,45 +200,171 @@ def test_examples_skip_hostile_headings() -> None:
     assert all("<" not in q and "=" not in q for q in ui.example_questions(passages))
 
 
+# --- the reading view, the documents table, the scope chips -------------------------------
+
+
+RAW_TAGS = ("<script", "<img", "<svg", "<iframe", "<a ", "<style", "<link")
+
+
+def test_store_gives_the_passages_of_one_speech(hostile_index: Searcher) -> None:
+    everything = hostile_index.store.all_passages
+    for speech in hostile_index.speeches:
+        own = hostile_index.speech_passages(speech.id)
+        assert own == [p for p in everything if p.speech_id == speech.id]
+        assert [p.paragraph for p in own] == sorted(p.paragraph for p in own)
+    assert hostile_index.speech_passages("no-such-speech") == []
+
+
+def test_reading_view_escapes_the_whole_speech(hostile_index: Searcher) -> None:
+    speech = hostile_index.speeches[0]
+    passages = hostile_index.speech_passages(speech.id)
+    target = next(p for p in passages if "onerror" in p.text)
+    out = render.reading_html(speech, passages, target=target.id, spans=[(0, 5)])
+    for raw in RAW_TAGS:
+        assert raw not in out
+    assert html.escape(speech.title) in out and html.escape(speech.source) in out
+    assert out.count('class="rv-p') == len(passages) and out.count("rv-target") == 1
+    assert f"<mark>{html.escape(target.text[:5])}</mark>" in out
+    # Each section heading once, before its first paragraph; every paragraph numbered.
+    sections = list(dict.fromkeys(p.section for p in passages if p.section))
+    assert out.count('class="rv-section"') == len(sections)
+    assert all(f">{p.paragraph_label}</span>" in out for p in passages)
+
+
+def test_sources_cards_open_their_passage_and_carry_plain_text(hostile_index: Searcher) -> None:
+    ans = hostile_answer(hostile_index, found=True)
+    panel = render.sources_html(ans, key="3")
+    assert 'data-cite="3-1"' in panel and 'data-cite="3-2"' in panel
+    plain_block = re.search(r'<pre class="src-plain" hidden>(.*)</pre>', panel, re.S)
+    assert plain_block and html.unescape(plain_block.group(1)) == render.plain(ans)
+    for raw in RAW_TAGS:
+        assert raw not in panel
+    assert "data-cite" not in render.sources_html(ans)  # no key, no link
+
+
+def test_citation_markers_link_to_their_source(hostile_index: Searcher) -> None:
+    ans = hostile_answer(hostile_index, found=True)
+    text = "".join(render.markdown_chunks(ans, href=ui.cite_href(2)))
+    assert "[\\[1\\]](#cite-2-1)" in text and "[\\[2\\]](#cite-2-2)" in text
+    # The corpus text around the links stays escaped: no other link can form.
+    assert re.findall(r"\]\(([^)]*)\)", text) == ["#cite-2-1", "#cite-2-2"]
+
+
+def test_chips_show_the_scope_escaped(hostile_index: Searcher) -> None:
+    speech = hostile_index.speeches[0]
+    scope = ui.Scope.of("keyword", [speech.id], ["<b>张三</b>"], ["商丘"], "2015", "")
+    chips = render.chips_html(scope.chips({speech.id: speech.title}))
+    assert "<b>" not in chips and "<script" not in chips and "&lt;b&gt;张三" in chips
+    assert "关键词 Keyword" in chips and "商丘" in chips and "2015–<" in chips
+    assert scope.options() == {"mode": "keyword", "speeches": [speech.id], "speaker": ["<b>张三</b>"],
+                               "place": ["商丘"], "years": (2015, ui.YEAR_OPEN[1])}
+    assert "全部讲话" in render.chips_html(ui.Scope().chips({}))
+    with pytest.raises(QueryError, match="year"):
+        ui.Scope.of("hybrid", [], [], [], "二〇一五", "")
+
+
+def test_document_rows_filter_and_sort() -> None:
+    from speechrag.passage import Speech
+
+    speeches = [Speech("a", "甲讲话", "a.docx", 1, place="商丘", paragraphs=9, date="2017-02-11", speaker="王",
+                       format="docx"),
+                Speech("b", "乙讲话", "b.pdf", 1, place="仙桃", paragraphs=3, date="2019", format="pdf"),
+                Speech("c", "丙讲话", "c.md", 1, paragraphs=5)]
+    ids = [r[-1] for r in ui.document_rows(speeches)]
+    assert ids == ["b", "a", "c"]  # newest first; undated last
+    assert [r[-1] for r in ui.document_rows(speeches, sort="date")] == ["a", "b", "c"]
+    assert [r[-1] for r in ui.document_rows(speeches, sort="paragraphs")] == ["a", "c", "b"]
+    assert [r[-1] for r in ui.document_rows(speeches, "商丘 DOCX")] == ["a"]
+    assert ui.document_rows(speeches, "上海") == []
+    assert ui.document_rows(speeches)[1] == ["甲讲话", "2017-02-11", "王", "商丘", 9, "docx", "a.docx", "a"]
+
+
+def test_open_citation_reads_the_cited_passage(hostile_index: Searcher) -> None:
+    service = IndexService(hostile_index)
+    ans = hostile_answer(hostile_index, found=True)
+    read = ui.make_reader(service)
+    out = ui.open_citation(read, "1-1", [None, ans])
+    hit = ans.citations[0]
+    assert "rv-target" in out and f"<mark>{html.escape(hit.cited_sentences[0])}</mark>" in out
+    for bad in ("", "0-1", "1-9", "x-1", "1-", "5-1"):
+        assert ui.open_citation(read, bad, [None, ans]) == render.READING_EMPTY
+
+
+def test_answer_of_maps_a_message_to_its_answer() -> None:
+    chat = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
+            {"role": "user", "content": "q2"}, {"role": "assistant", "content": "⚠️"}]
+    first = Answer("a1", (), False)
+    assert ui.answer_of([first, None], chat, 1) == (0, first)
+    assert ui.answer_of([first, None], chat, 0) == (-1, None)
+    assert ui.answer_of([first, None], chat, 3) == (1, None)
+
+
+def test_input_state_counts_near_the_limit() -> None:
+    send, counter = ui.input_state("")
+    assert send.interactive is False and counter == ""
+    assert ui.input_state("问")[0].interactive is True
+    send, counter = ui.input_state("长" * (MAX_QUERY_CHARS - 10))
+    assert send.interactive is True and f"{MAX_QUERY_CHARS - 10:,} / {MAX_QUERY_CHARS:,}" in counter
+    send, counter = ui.input_state("长" * (MAX_QUERY_CHARS + 1))
+    assert send.interactive is False and "too long" in counter
+
+
 # --- the chat handler ---------------------------------------------------------------------
 
 
+SKIP = {"__type__": "update"}  # gr.skip(): the page keeps that output as it was
+
+
 def run(respond: Any, question: str, chat: list[Any] | None = None, turns: list[str] | None = None,
-        mode: str = "hybrid", k: int = 5, speeches: list[str] | None = None) -> list[Any]:
-    return list(respond(question, chat or [], turns or [], mode, k, speeches or []))
+        answers: list[Any] | None = None, mode: str = "hybrid", k: int = 5, speeches: list[str] | None = None,
+        speakers: list[str] | None = None, places: list[str] | None = None, year_from: str = "",
+        year_to: str = "") -> list[tuple[Any, ...]]:
+    """Every state of (chat, turns, answers, sources, pending, send, stop) as the page sees it."""
+    state: tuple[Any, ...] = (chat or [], turns or [], answers or [], None, question, None, None)
+    seen = []
+    for update in respond(question, chat or [], turns or [], answers or [], k, mode, speeches or [],
+                          speakers or [], places or [], year_from, year_to):
+        state = tuple(old if new == SKIP else new for old, new in zip(state, update, strict=True))
+        seen.append(state)
+    return seen
 
 
 def test_respond_streams_sentence_by_sentence(shipped_index: Searcher) -> None:
     respond = ui.make_respond(IndexService(shipped_index), delay=0)
     question = "计划生育工作的重点是什么？"
     updates = run(respond, question, k=5)
-    answers = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
-    final_chat, turns, panel, box = updates[-1]
+    replies = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
+    assert replies[0] == ui.PENDING and updates[0][5].interactive is False and updates[0][6].visible
+    replies = replies[1:]
+    final_chat, turns, answers, panel, pending, send, stop = updates[-1]
     assert final_chat[0] == {"role": "user", "content": question}
-    expected = render.markdown_chunks(answer(question, index=shipped_index))
+    expected = render.markdown_chunks(answer(question, index=shipped_index), href=ui.cite_href(0))
     assert len(expected) >= 2, "pick a question whose answer has several sentences"
     # One update per sentence, each extending the last, then the final state.
-    assert answers[: len(expected)] == [
+    assert replies[: len(expected)] == [
         "".join(expected[: i + 1]) for i in range(len(expected))
     ]
-    assert "[1]" in answers[-1] and "src-card" in panel
-    assert turns == [question] and box == ""
+    assert "(#cite-0-1)" in replies[-1] and 'data-cite="0-1"' in panel
+    assert turns == [question] and pending == "" and len(answers) == 1
+    assert send.interactive is True and stop.visible is False
 
 
 def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
     respond = ui.make_respond(IndexService(shipped_index), delay=0)
     first = run(respond, FIRST_Q)[-1]
-    second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1])[-1]
+    second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1], answers=first[2])[-1]
     assert second[1] == [FIRST_Q, FOLLOW_UP] and len(second[0]) == 4
     expected = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)
     assert "商丘" in expected.query and "性别比" in expected.query
-    assert second[0][-1]["content"] == "".join(render.markdown_chunks(expected))
+    assert second[0][-1]["content"] == "".join(render.markdown_chunks(expected, href=ui.cite_href(1)))
+    # Each answer keeps its own sources: the first is still there to show and open.
+    assert [a.question for a in second[2]] == [FIRST_Q, expected.question]
 
 
 @pytest.mark.parametrize(
     ("question", "mode", "message"),
     [
-        ("", "hybrid", "问题是空的"),
+        (" ", "hybrid", "问题是空的"),  # what the page sends for an empty box
         ("   \n ", "hybrid", "问题是空的"),
         ("长" * (MAX_QUERY_CHARS + 1), "hybrid", "问题太长"),
         ("计划生育", "fuzzy", "unknown mode"),
@@ -248,12 +374,18 @@ def test_bad_input_is_one_line_in_the_chat(
     tiny_index: Searcher, question: str, mode: str, message: str
 ) -> None:
     respond = ui.make_respond(IndexService(tiny_index), delay=0)
-    chat, turns, _, _ = run(respond, question, mode=mode)[-1]
+    chat, turns, answers, panel, *_ = run(respond, question, mode=mode)[-1]
     reply = chat[-1]["content"]
     assert chat[-1]["role"] == "assistant" and message in reply
     assert "\n" not in reply and "Traceback" not in reply
     assert len(chat[0]["content"]) <= ui.SHOWN_QUESTION_CHARS + 1
-    assert turns == []
+    assert turns == [] and answers == [None] and panel is None  # the panel is left as it was
+
+
+def test_nothing_waiting_changes_nothing(tiny_index: Searcher) -> None:
+    # A deferred send whose question was already taken: the page keeps every output as it is.
+    respond = ui.make_respond(IndexService(tiny_index), delay=0)
+    assert list(respond("", [], [], [], 5, "hybrid", [], [], [], "", "")) == [(SKIP,) * 7]
 
 
 def test_unexpected_failure_is_logged_not_shown(
@@ -327,16 +459,28 @@ def test_ask_endpoint_rejects_bad_input_in_one_line(
     assert "\n" not in str(info.value).strip() and "Traceback" not in str(info.value)
 
 
-def test_only_ask_is_public(client: Client) -> None:
+def test_only_the_api_endpoints_are_public(client: Client) -> None:
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert list(named) == ["/ask"]
+    assert sorted(named) == ["/ask", "/documents", "/read_speech"]
+
+
+def test_documents_and_read_speech_endpoints(client: Client, shipped_index: Searcher) -> None:
+    docs = client.predict(api_name="/documents")
+    assert [d["id"] for d in docs] == [s.id for s in shipped_index.speeches]
+    assert {"title", "date", "speaker", "place", "paragraphs", "format", "source"} <= set(docs[0])
+    speech = shipped_index.speeches[-1]
+    read = client.predict(speech.id, api_name="/read_speech")
+    assert read["speech"]["title"] == speech.title
+    assert [p["text"] for p in read["passages"]] == [p.text for p in shipped_index.speech_passages(speech.id)]
+    with pytest.raises(Exception, match="unknown speech id"):
+        client.predict("no-such-speech", api_name="/read_speech")
 
 
 def test_queue_is_bounded_and_shares_one_concurrency_limit(demo: Any, server: str) -> None:
     assert demo._queue.max_size == ui.QUEUE_MAX_SIZE
     assert demo._queue.default_concurrency_limit == ui.CONCURRENCY_LIMIT
     answering = [fn for fn in demo.fns.values() if fn.name in ("respond", "ask")]
-    assert len(answering) == 4  # Enter, the Send button, an example's click, and /ask
+    assert len(answering) == 3  # Enter or Send (one event), an example's click, and /ask
     assert {(fn.concurrency_id, fn.concurrency_limit) for fn in answering} == {("answer", "default")}
     assert demo.share is False and demo.share_url is None
     assert httpx.get(server + "config", timeout=10).json()["enable_queue"] is True
@@ -392,15 +536,61 @@ def test_serve_builds_a_missing_or_stale_index_first(
     assert "Serving the chat on http://127.0.0.1:7860/" in first.output
     assert served[-1]["host"] == "127.0.0.1" and served[-1]["port"] == 7860
 
-    again = runner.invoke(cli, args, env={"SPEECHRAG_HOST": "0.0.0.0", "SPEECHRAG_PORT": "8123"})
-    assert again.exit_code == 0 and "up to date" in again.output
+    again = runner.invoke(cli, args, env={"SPEECHRAG_HOST": "0.0.0.0", "SPEECHRAG_PORT": "8123",
+                                          "SPEECHRAG_AUTH": "ana:pw1, bo:pw:2", "SPEECHRAG_API_KEY": "k"})
+    assert again.exit_code == 0 and "up to date" in again.output, again.output
     assert served[-1]["host"] == "0.0.0.0" and served[-1]["port"] == 8123
+    assert served[-1]["auth"] == (("ana", "pw1"), ("bo", "pw:2")) and "sign-in for 2 user(s)" in again.output
 
     write_corpus(corpus, {"extra.md": "# 在全县农村公路建设会议上的讲话\n\n同志们：\n\n"
                           "今年要完成通村水泥路改造二百公里，确保工程年底前全部完工。\n"})
     stale = runner.invoke(cli, [*args, "--port", "9001"], env={"SPEECHRAG_PORT": "8123"})
     assert stale.exit_code == 0 and "built" in stale.output
     assert served[-1]["port"] == 9001 and served[-1]["passages"] == served[0]["passages"] + 1
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "message"),
+    [
+        (["--host", "0.0.0.0"], {}, "serving on 0.0.0.0 needs sign-in: pass --auth"),
+        (["--host", "0.0.0.0", "--auth", "ana:pw"], {}, "pass --api-key KEY too"),
+        (["--auth", "ana"], {}, "--auth: sign-in entry for 'ana' is not user:password"),
+        (["--no-auth"], {"SPEECHRAG_AUTH": "ana:pw"}, "contradict"),
+        (["--host", "0.0.0.0"], {"SPEECHRAG_AUTH": ":pw"}, "$SPEECHRAG_AUTH: sign-in entry"),
+    ],
+)
+def test_serve_refuses_to_expose_without_sign_in(tiny_index_copy: Path, options: list[str],
+                                                 env: dict[str, str], message: str) -> None:
+    # Refused before anything is built or bound, in one line.
+    result = CliRunner().invoke(cli, ["serve", "--index", str(tiny_index_copy), "--port", str(free_port()), *options],
+                                env={"SPEECHRAG_HOST": None, "SPEECHRAG_AUTH": None, "SPEECHRAG_API_KEY": None, **env})
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert message in result.output and "pw" not in result.output.replace("--auth", "")
+
+
+def test_serve_reads_an_auth_file_and_allows_no_auth(monkeypatch: pytest.MonkeyPatch, tiny_index_copy: Path,
+                                                     fixture_corpus: Path, tmp_path: Path) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(ui, "serve", lambda index, **kw: served.append(kw) or SimpleNamespace(
+        local_url=f"http://{kw['host']}:{kw['port']}/", block_thread=lambda: None))
+    auth_file = tmp_path / "users.txt"
+    auth_file.write_text("# who may sign in\nana:pw 1\n\nbo:x:y\n", encoding="utf-8")
+    base = ["serve", "--index", str(tiny_index_copy), "--corpus", str(fixture_corpus), "--host", "0.0.0.0",
+            "--port", str(free_port())]
+    env = {"SPEECHRAG_AUTH": None, "SPEECHRAG_API_KEY": None}
+    signed = CliRunner().invoke(cli, [*base, "--auth-file", str(auth_file), "--auth", "cy:z", "--api-key", "k"],
+                                env=env)
+    assert signed.exit_code == 0, signed.output
+    assert served[-1]["auth"] == (("cy", "z"), ("ana", "pw 1"), ("bo", "x:y"))
+    open_ = CliRunner().invoke(cli, [*base, "--no-auth"], env=env)
+    assert open_.exit_code == 0 and served[-1]["open_access"] is True and served[-1]["auth"] == ()
+
+
+def test_settings_hide_passwords() -> None:
+    from speechrag.config import Settings
+
+    settings = Settings.from_env({"SPEECHRAG_AUTH": "ana:secret"})
+    assert settings.auth == (("ana", "secret"),) and "secret" not in repr(settings)
 
 
 def test_serve_reports_a_busy_port_in_one_line(fixture_corpus: Path, tiny_index_copy: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from speechrag.config import DEFAULT_CORPUS, Settings, index_location
+from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure, index_location
 from speechrag.errors import SpeechragError, one_line
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -251,10 +251,20 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 @click.option("--api-key", default=None, metavar="KEY",
               help="Require 'Authorization: Bearer KEY' on /v1 and /mcp (default: $SPEECHRAG_API_KEY, else none).")
 @click.option("--mcp", is_flag=True, help="Also serve the MCP tools at /mcp (needs speechrag[mcp]).")
+@click.option("--auth", "auth", multiple=True, metavar="USER:PASSWORD",
+              help="Require sign-in to the page (repeatable; default: $SPEECHRAG_AUTH). Needs --api-key.")
+@click.option("--auth-file", default=None, type=click.Path(path_type=Path, dir_okay=False),
+              help="Sign-in credentials, one USER:PASSWORD a line.")
+@click.option("--no-auth", is_flag=True, help="Serve a non-loopback --host without sign-in, on purpose.")
+@click.option("--allow-upload", is_flag=True,
+              help="Let the page (and /add_documents) add documents to the corpus folder and rebuild.")
+@click.option("--max-upload-mb", default=50, show_default=True, type=click.IntRange(1, 1024),
+              help="Largest file an upload may hold, in MB.")
 @verbose_option
 @friendly_errors
 def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: str | Path | None,
-              model: str | None, api_key: str | None, mcp: bool) -> None:
+              model: str | None, api_key: str | None, mcp: bool, auth: tuple[str, ...],
+              auth_file: Path | None, no_auth: bool, allow_upload: bool, max_upload_mb: int) -> None:
     """Start the web chat, first building the index if it is missing or stale against its corpus.
 
     The same address serves the OpenAI-compatible API (base URL http://HOST:PORT/v1, model
@@ -263,26 +273,47 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     cfg = settings()
     host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
     api_key = api_key or cfg.api_key
-    _check_listen(host, port)  # before a build that may take minutes
+    credentials = _credentials(auth, auth_file, cfg)
+    _check_listen(host, port)  # both before a build that may take minutes: the address first,
+    check_exposure(host, auth=credentials, open_access=no_auth, api_key=api_key)  # then who may use it
     click.echo(_build(corpus, index, model, None, False), err=True)
 
+    from speechrag.formats import MB
+    from speechrag.index import corpus_of
     from speechrag.serving import IndexService
+    from speechrag.stores import is_milvus
     from speechrag.ui import serve
+    from speechrag.uploads import UploadLimits
 
+    upload_to = (corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index))) if allow_upload else None
+    if allow_upload and upload_to is None:
+        raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
     try:
         service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
-        demo = serve(service, host=host, port=port, block=False, api_key=api_key, mcp=mcp)
+        demo = serve(service, host=host, port=port, block=False, api_key=api_key, mcp=mcp, auth=credentials,
+                     open_access=no_auth, upload_to=upload_to, upload_limits=UploadLimits(max_bytes=max_upload_mb * MB))
     except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound
         raise click.ClickException(
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
             "pass --port/--host or set SPEECHRAG_PORT/SPEECHRAG_HOST"
         ) from exc
     url = str(demo.local_url).rstrip("/")
-    click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop)")
+    signed = f", sign-in for {len(credentials)} user(s)" if credentials else ""
+    click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop{signed})")
     click.echo(f"OpenAI-compatible API: {url}/v1  (model speechrag{', key required' if api_key else ''})")
     if mcp:
         click.echo(f"MCP tools (streamable HTTP): {url}/mcp")
+    if upload_to is not None:
+        click.echo(f"Uploads: on, into {upload_to} (at most {max_upload_mb} MB a file)")
     demo.block_thread()
+
+
+def _credentials(auth: tuple[str, ...], auth_file: Path | None, cfg: Settings) -> tuple[tuple[str, str], ...]:
+    """The sign-in pairs: --auth and --auth-file together, else $SPEECHRAG_AUTH."""
+    from speechrag.config import credential, read_auth_file
+
+    given = tuple(credential(a, "--auth") for a in auth) + (read_auth_file(auth_file) if auth_file else ())
+    return given or cfg.auth
 
 
 def _check_listen(host: str, port: int) -> None:

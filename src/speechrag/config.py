@@ -17,13 +17,15 @@ SPEECHRAG_API_KEY          bearer token ``speechrag serve`` requires on ``/v1`` 
                            (default: none)
 SPEECHRAG_MILVUS_TOKEN     credentials for a Milvus server index (``user:password`` or an
                            API key; default: none). Read here only, never by the library.
+SPEECHRAG_AUTH             sign-in for the page: ``user:password``, several separated by
+                           commas (default: none; required off loopback, see ``--no-auth``)
 =========================  ==============================================================
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -50,12 +52,14 @@ class Settings:
     faiss_threads: int = 1
     api_key: str | None = None
     milvus_token: str | None = None
+    auth: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # the secrets stay out of logs and tracebacks
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         for secret in ("api_key", "milvus_token"):
             if shown[secret]:
                 shown[secret] = "***"
+        shown["auth"] = tuple((user, "***") for user, _ in self.auth)
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
@@ -90,4 +94,47 @@ class Settings:
             faiss_threads=whole("SPEECHRAG_FAISS_THREADS", 1, 1, 256),
             api_key=get("SPEECHRAG_API_KEY"),
             milvus_token=get("SPEECHRAG_MILVUS_TOKEN"),
+            auth=tuple(credential(e, "$SPEECHRAG_AUTH") for e in (get("SPEECHRAG_AUTH") or "").split(",") if e.strip()),
         )
+
+
+def credential(entry: str, where: str) -> tuple[str, str]:
+    """``user:password`` as a pair, or a ConfigError naming where it came from (not the
+    password: the message may end up in a log)."""
+    user, sep, password = entry.strip().partition(":")
+    if not sep or not user.strip() or not password:
+        shown = user.strip() or "(empty)"
+        raise ConfigError(f"{where}: sign-in entry for {shown!r} is not user:password with both parts non-empty")
+    return user.strip(), password
+
+
+def read_auth_file(path: Path) -> tuple[tuple[str, str], ...]:
+    """The credentials of an ``--auth-file``: one ``user:password`` a line; blank lines and
+    lines starting with ``#`` are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the auth file {path}: {exc}") from None
+    pairs = tuple(credential(line, f"{path} line {i}") for i, line in enumerate(lines, start=1)
+                  if line.strip() and not line.lstrip().startswith("#"))
+    if not pairs:
+        raise ConfigError(f"the auth file {path} holds no user:password line")
+    return pairs
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_exposure(host: str, *, auth: Sequence[tuple[str, str]] = (), open_access: bool = False,
+                   api_key: str | None = None) -> None:
+    """A ConfigError unless serving on ``host`` is protected as promised: off loopback, sign-in
+    is required (or ``open_access`` said explicitly); with sign-in, ``/v1`` and ``/mcp`` need an
+    API key too, since Gradio's sign-in covers only the page and its own API."""
+    if auth and open_access:
+        raise ConfigError("--no-auth and sign-in credentials contradict each other: drop one")
+    if host not in LOOPBACK and not auth and not open_access:
+        raise ConfigError(f"serving on {host} needs sign-in: pass --auth USER:PASSWORD (or --auth-file FILE, "
+                          "$SPEECHRAG_AUTH), or --no-auth to serve it open to anyone who can reach it")
+    if auth and not api_key:
+        raise ConfigError("sign-in protects the page but not /v1 and /mcp: pass --api-key KEY too "
+                          "(or set $SPEECHRAG_API_KEY)")

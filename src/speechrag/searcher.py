@@ -300,6 +300,10 @@ class Searcher:
             self._speech_by_id = {s.id: s for s in self.store.speeches}
         return self._speech_by_id.get(speech_id)
 
+    def speech_passages(self, speech_id: str) -> list[Passage]:
+        """The passages of one speech in reading order, for a reading view ([] if unknown)."""
+        return self.store.passages_of(speech_id)
+
     def place_of(self, passage: Passage) -> str:
         """The place the passage's speech is about ("" if none is known)."""
         speech = self.speech(passage.speech_id)

@@ -28,6 +28,7 @@ from typing import Any, Protocol, TypeVar
 from speechrag.answering import Answer, answer
 from speechrag.config import index_location
 from speechrag.index import load_index
+from speechrag.passage import Passage, Speech
 from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,18 @@ class IndexService:
     def search(self, query: str, k: int = 5, **options: Any) -> list[Hit]:
         with self._lock:
             return self._current().retrieve(query, k, **options)
+
+    def speeches(self) -> tuple[Speech, ...]:
+        """Every speech of the live generation, in corpus order."""
+        with self._lock:
+            return self._current().speeches
+
+    def read(self, speech_id: str) -> tuple[Speech | None, list[Passage]]:
+        """One speech of the live generation and its passages in reading order (None, [] if
+        unknown: a reload may have dropped it)."""
+        with self._lock:
+            searcher = self._current()
+            return searcher.speech(speech_id), searcher.speech_passages(speech_id)
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,9 @@ class Store(Protocol):
     def passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
         """The passages with these ids (unknown ids are left out)."""
 
+    def passages_of(self, speech_id: str) -> list[Passage]:
+        """Every passage of one speech, in reading order ([] for an unknown id)."""
+
     def search_dense(
         self, vector: np.ndarray, k: int, where: Filter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

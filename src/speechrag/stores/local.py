@@ -110,6 +110,11 @@ class LocalStore:
         # Speech position of every row, so a Filter becomes a boolean mask in one numpy step.
         self._row_speech = np.fromiter((order[p.speech_id] for p in passages), np.int32, count=len(passages))
         self._by_id: dict[str, int] | None = None
+        # Rows [start, end) of each speech: ingestion writes a speech's passages together.
+        self._ranges: dict[str, tuple[int, int]] = {}
+        for row, p in enumerate(passages):
+            start, _ = self._ranges.get(p.speech_id, (row, row))
+            self._ranges[p.speech_id] = (start, row + 1)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -143,6 +148,10 @@ class LocalStore:
     def passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
         by_id = self._ids()
         return {i: self.all_passages[by_id[i]] for i in ids if i in by_id}
+
+    def passages_of(self, speech_id: str) -> list[Passage]:
+        start, end = self._ranges.get(speech_id, (0, 0))
+        return list(self.all_passages[start:end])
 
     def _ids(self) -> dict[str, int]:
         if self._by_id is None:

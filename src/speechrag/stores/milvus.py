@@ -455,6 +455,12 @@ class MilvusStore:
                                     f"run `speechrag build --index {self.location} --force`")
         return [found[r] for r in wanted]
 
+    def passages_of(self, speech_id: str) -> list[Passage]:
+        # Rows are numbered in corpus order, so sorting by id gives reading order.
+        fields = list(dict.fromkeys([*PASSAGE_FIELDS, "id"]))
+        rows = self._query(_in("speech_id", [speech_id]), fields, MAX_TOPK)
+        return [_passage(r) for r in sorted(rows, key=lambda r: int(r["id"]))]
+
     def passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
         out: dict[str, Passage] = {}
         for chunk in _chunks(sorted(set(ids)), QUERY_BATCH):
