@@ -55,7 +55,9 @@ def _corpus() -> CorpusReport:
         replace(s, speaker=people[i % 6], place=places[i % 6] or s.place, date=dates[i % 6])
         for i, s in enumerate(report.speeches)
     )
-    return replace(report, speeches=speeches)
+    date = {s.id: s.date for s in speeches}
+    passages = tuple(replace(p, speech_date=date[p.speech_id]) for p in report.passages)
+    return replace(report, speeches=speeches, passages=passages)
 
 
 @pytest.fixture(autouse=True)

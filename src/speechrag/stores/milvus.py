@@ -353,12 +353,15 @@ def _rows(passages: Sequence[Passage], speeches: Mapping[str, Speech], vectors: 
     return rows
 
 
-def _passage(row: Mapping[str, Any]) -> Passage:
+def _passage(row: Mapping[str, Any], dates: Mapping[str, str]) -> Passage:
+    """A stored row as a Passage; its speech's date comes from the speech records (one copy per
+    speech, not per row)."""
     return Passage(
         id=str(row["pid"]), speech_id=str(row["speech_id"]), speech_title=str(row["speech_title"]),
         section=str(row["section"]), paragraph=int(row["paragraph"]), text=str(row["text"]),
         source=str(row["source"]), line=int(row["line"]),
         duplicates=tuple(str(x) for x in json.loads(row["duplicates"])), part=int(row["part"]),
+        speech_date=dates.get(str(row["speech_id"]), ""),
     )
 
 
@@ -385,6 +388,7 @@ class MilvusStore:
         self._collection = collection
         self._manifest = MappingProxyType(manifest)
         self._speeches = speeches
+        self._dates = {sp.id: sp.date for sp in speeches}
         self._spec: Mapping[str, Any] = manifest["dense"]
         self._tokenizer = Tokenizer()
         self._df: dict[str, int] = {}
@@ -448,7 +452,7 @@ class MilvusStore:
         found: dict[int, Passage] = {}
         for chunk in _chunks(sorted(set(wanted)), QUERY_BATCH):
             for row in self._query(f"id in [{', '.join(map(str, chunk))}]", PASSAGE_FIELDS, len(chunk)):
-                found[int(row["id"])] = _passage(row)
+                found[int(row["id"])] = _passage(row, self._dates)
         missing = [r for r in wanted if r not in found]
         if missing:
             raise IndexCorruptError(f"{self._collection} has no row {missing[0]}; "
@@ -459,14 +463,14 @@ class MilvusStore:
         # Rows are numbered in corpus order, so sorting by id gives reading order.
         fields = list(dict.fromkeys([*PASSAGE_FIELDS, "id"]))
         rows = self._query(_in("speech_id", [speech_id]), fields, MAX_TOPK)
-        return [_passage(r) for r in sorted(rows, key=lambda r: int(r["id"]))]
+        return [_passage(r, self._dates) for r in sorted(rows, key=lambda r: int(r["id"]))]
 
     def passages_by_id(self, ids: Sequence[str]) -> dict[str, Passage]:
         out: dict[str, Passage] = {}
         for chunk in _chunks(sorted(set(ids)), QUERY_BATCH):
             # Repeated texts share an id prefix but not an id, so at most one row each.
             for row in self._query(_in("pid", chunk), PASSAGE_FIELDS, len(chunk)):
-                out[str(row["pid"])] = _passage(row)
+                out[str(row["pid"])] = _passage(row, self._dates)
         return out
 
     def _search(self, data: Any, field: str, k: int, where: Filter | None,
