@@ -518,8 +518,8 @@ def test_serve_builds_a_missing_or_stale_index_first(
 ) -> None:
     served: list[dict[str, Any]] = []
 
-    def fake_serve(index: Searcher, **kwargs: Any) -> Any:
-        served.append({"passages": len(index.store.all_passages), **kwargs})
+    def fake_serve(service: Any, **kwargs: Any) -> Any:
+        served.append({"passages": service.searcher.store.size, **kwargs})
         url = f"http://{kwargs['host']}:{kwargs['port']}/"
         return SimpleNamespace(local_url=url, block_thread=lambda: None)
 
