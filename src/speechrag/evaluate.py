@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from speechrag.answering import STATUSES, answer
+from speechrag.answering import STATUSES, answer, rank_in_scope
 from speechrag.answering.evidence import Calibration
 from speechrag.answering.followups import resolve_history
 from speechrag.errors import SpeechragError
@@ -138,8 +138,10 @@ def run_question(searcher: Searcher, q: GoldQuestion, mode: str, *, rrf_k: float
     first = None
     if q.wants_fact:
         query = resolve_history(searcher, q.question, q.history)
-        qvec = None if mode == "keyword" else searcher.encode_query(query)
-        hits = searcher.rank(query, qvec, DEPTH, mode=mode, rrf_k=rrf_k).hits
+        # Ranked as answer() ranks: the speeches the question names first.
+        qvec = searcher.encode_query(query)
+        ranking = searcher.rank(query, qvec, DEPTH, mode=mode, rrf_k=rrf_k)
+        hits = rank_in_scope(searcher, query, qvec, ranking, DEPTH, mode=mode, rrf_k=rrf_k)[1][:DEPTH]
         for h in hits:
             if q.relevant(h.passage.text):
                 first = h.rank
