@@ -198,7 +198,7 @@ def partial_notice(searcher: Searcher, query: str, sentences: Sequence[AnswerSen
 def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k: int, *, mode: str = "hybrid",
                   where: Filter | None = None, rrf_k: float = RRF_K) -> tuple[Scope, tuple[Hit, ...]]:
     """The question's scope and its hits: the k best passages of the speeches it names, then the
-    k best of the others (``ranking``, searched everywhere). A filter given by the caller is the
+    k best of the other speeches. A filter given by the caller is the
     scope already, and an unscoped question keeps ``ranking``'s hits."""
     scope = Scope() if where is not None else scope_of(searcher, query)
     if not scope:
@@ -210,7 +210,11 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
     for name in (*scope.places, *scope.speakers):
         words = words.replace(name, " ")
     scoped = searcher.rank(words, qvec, k, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
-    return scope, _merge(scoped.hits, ranking.hits, k)
+    # The others are searched without the name too: with it, the place's own passages fill the
+    # list and another place's figure, the one a reader must be told is not this place's, is
+    # never seen.
+    others = searcher.rank(words, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
+    return scope, _merge(scoped.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
 
 
 def _merge(scoped: Sequence[Hit], everywhere: Sequence[Hit], k: int) -> tuple[Hit, ...]:

@@ -89,7 +89,7 @@ W_RANK = 0.3
 # words (place names aside) is at least this share of the best any candidate reaches: a figure
 # about something else does not answer ``这个奖的奖金是多少？``. Chosen on eval/questions.jsonl
 # (partial and place kinds against figure, name and date kinds).
-DETAIL_COVERAGE = 0.5
+DETAIL_COVERAGE = 0.4
 PARTIAL_SENTENCES = 2  # a partial answer cites the nearest sentence or two, no more
 
 # A line with none of these, and shorter than PROSE_CHARS, is a title, header or caption.
