@@ -26,6 +26,8 @@ class Detail:
 
 
 _NUM = "一二三四五六七八九十两百千万亿半"
+# Measure words that make a Chinese numeral a figure (四十处, 一百场, 二百公里).
+_UNITS = "个项年倍位家户人元省次例成处场所座里亩吨张台辆名篇届条件套本部期批类份种天月周岁小时"
 FREQUENCY = Detail(
     "frequency",
     re.compile(r"多久|多长时间|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
@@ -48,7 +50,7 @@ AMOUNT = Detail(
     "amount",
     re.compile(r"多少|几[个年次项位成倍种万岁人名]|百分之|比例|比率|金额|奖金|标准是|"
                r"\bhow (many|much|large|big)\b|\bwhat (percentage|percent|rate|ratio|number|share)\b", re.I),
-    re.compile(rf"\d|[{_NUM}]+[个项年倍位家户人元省次例成]|[{_NUM}]+[万亿]"),
+    re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),
     "具体数字",
 )
 NAME = Detail(
