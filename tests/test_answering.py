@@ -21,7 +21,7 @@ def _check_citations(a: Answer) -> None:
     """Every [n] names a citation, and each cited sentence is in the text, quoted verbatim."""
     numbers = {int(n) for n in _MARK.findall(a.text)}
     assert numbers == set(range(1, len(a.citations) + 1))
-    assert a.text == "".join(f"{s.text}[{s.citation}]" for s in a.sentences)
+    assert a.text == (f"{a.notice}\n" if a.notice else "") + "".join(s.plain for s in a.sentences)
     for s in a.sentences:
         hit = a.citations[s.citation - 1]
         assert hit.passage.text[s.span[0] : s.span[1]] == s.text
@@ -210,3 +210,131 @@ def test_follow_up_swaps_the_place(shipped_index: Searcher) -> None:
     alone = answer("商丘实行计划生育以来少生了多少人？", history=history, index=shipped_index)
     assert alone.query == "商丘实行计划生育以来少生了多少人？"
     assert "230万" in alone.text
+
+
+# --- content words, details asked, scope, partial answers -----------------------------------
+
+from speechrag.answering import PARTIAL, AnswerSentence  # noqa: E402
+from speechrag.answering.details import AMOUNT, FREQUENCY, WHO, asked_detail, gives  # noqa: E402
+from speechrag.answering.evidence import has_content_words  # noqa: E402
+from speechrag.answering.followups import content_terms  # noqa: E402
+from speechrag.answering.scope import Scope, scope_of  # noqa: E402
+from speechrag.answering.sentences import is_prose, select_sentences  # noqa: E402
+from speechrag.render import plain, sources_html  # noqa: E402
+
+NO_CONTENT = ["?", "test", "hello", "a", "123", "😀", "？？？", "Tell me a joke", "hi there", "谢谢", "ok", "你好"]
+
+
+@pytest.mark.parametrize("question", NO_CONTENT)
+def test_inputs_without_content_words_are_never_answered(tiny_index: Searcher, question: str) -> None:
+    assert not has_content_words(content_terms(tiny_index, question))
+    a = answer(question, index=tiny_index, threshold=-1e9)  # whatever the score
+    assert not a.found and a.status == "not_found" and not a.sentences
+    assert a.evidence is not None and not a.evidence.content
+
+
+@pytest.mark.parametrize("question", ["社区图书馆开放时间", "How many wells?", "理赔金额", "水质 达标"])
+def test_questions_with_content_words_are_judged_by_the_score(tiny_index: Searcher, question: str) -> None:
+    assert has_content_words(content_terms(tiny_index, question))
+
+
+def test_details_asked_and_given() -> None:
+    assert asked_detail("这个奖多久评一次？") is FREQUENCY
+    assert asked_detail("是谁宣读了考核验收结果？") is WHO
+    assert asked_detail("商丘的人口自然增长率目标是多少？") is AMOUNT
+    assert asked_detail("How often is it awarded?") is FREQUENCY
+    assert asked_detail("为什么国家要调整生育政策？") is None
+    assert gives(AMOUNT, "人口出生率控制在13.8%以内") and not gives(AMOUNT, "将制定出台《麦积山文艺奖》")
+    assert gives(FREQUENCY, "每两年评选一次") and not gives(FREQUENCY, "将制定出台《麦积山文艺奖》")
+
+
+def test_lines_without_a_sentence_are_not_prose() -> None:
+    assert not is_prose("政府工作报告——20XX年X月X日在区人大会议上 区长XXX")
+    assert not is_prose("专栏1 主要经济指标")
+    assert is_prose("今年要新建集中供水工程四十处。")
+
+
+def test_scope_decides_whose_figure_answers(tiny_index: Searcher) -> None:
+    water = next(s.id for s in tiny_index.speeches if "饮水" in s.title)
+    culture = next(s.id for s in tiny_index.speeches if "文化" in s.title)
+    q = "今年要新建多少处供水工程？"
+    qvec = tiny_index.encode_query(q)
+    hits = tiny_index.rank(q, qvec, 20).hits
+    picked = select_sentences(tiny_index, q, qvec, hits, scope=Scope(("某县",), (), frozenset({water})),
+                              detail=AMOUNT)
+    assert picked.status == "found" and picked.chosen[0].in_scope
+    assert "四十处" in picked.chosen[0].text
+    # Asked of another speech, the figure is offered as another speech's, not as the answer.
+    other = select_sentences(tiny_index, q, qvec, hits, scope=Scope(("某区",), (), frozenset({culture})),
+                             detail=AMOUNT)
+    assert other.status == "partial" and other.elsewhere
+    assert [c.in_scope for c in other.chosen] == [False]
+    unscoped = scope_of(tiny_index, q)
+    assert not unscoped and unscoped.holds("anything")
+
+
+def test_detail_the_speeches_leave_out_is_a_partial_answer(tiny_index: Searcher) -> None:
+    q = "图书馆的管理员叫什么名字？"
+    qvec = tiny_index.encode_query(q)
+    hits = tiny_index.rank(q, qvec, 5).hits
+    picked = select_sentences(tiny_index, q, qvec, hits, detail=asked_detail(q))
+    assert picked.status == "partial" and picked.missing == "名称"
+    assert 1 <= len(picked.chosen) <= 2
+    a = answer(q, index=tiny_index, threshold=-1e9)
+    assert a.status == PARTIAL and not a.found
+    assert a.notice.startswith("讲话提到了") and "但没有说名称" in a.notice
+    assert "图书馆" in a.notice  # what the speeches do say, in the question's words
+    assert a.text.startswith(a.notice)
+    assert Answer.from_dict(json.loads(json.dumps(a.to_dict(), ensure_ascii=False))) == a
+    assert markdown(a).startswith("*讲话提到了")
+    assert plain(a).startswith(a.notice) and "来源：" in plain(a)
+    assert "<mark>" in sources_html(a)
+
+
+def test_a_figure_question_answers_with_one_sentence_when_it_suffices(tiny_index: Searcher) -> None:
+    a = answer("今年要新建多少处集中供水工程？", index=tiny_index, threshold=-1e9)
+    assert a.found and "四十处" in a.sentences[0].text
+    assert len(a.sentences) == 1
+
+
+def test_speech_labels_are_data_and_rendered() -> None:
+    s = AnswerSentence("人口出生率控制在13.8%以内。", 1, (0, 16), speech="篇五·商丘")
+    assert s.plain == "人口出生率控制在13.8%以内。（篇五·商丘）[1]"
+    assert "（篇五·商丘）" not in s.text
+    assert AnswerSentence.from_dict(s.to_dict()) == s
+    with pytest.raises(ValueError, match="status"):
+        Answer("x", (), False, status="maybe")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "history", "place"),
+    [
+        ("仙桃今年人口出生率要控制在多少以内？", [], "仙桃"),
+        ("安康今年人口出生率要控制在多少以内？", [], "安康"),
+        ("那仙桃呢？", ["商丘今年人口出生率要控制在多少以内？"], "仙桃"),
+    ],
+)
+def test_another_places_figure_never_answers(shipped_index: Searcher, question: str, history: list[str],
+                                             place: str) -> None:
+    a = answer(question, history=history, index=shipped_index)
+    assert not a.found and a.status == PARTIAL
+    assert f"没有给出{place}" in a.notice
+    assert all(s.speech.endswith("商丘") for s in a.sentences)  # offered, labelled as 商丘's
+    assert "（篇五·商丘）" in plain(a)
+
+
+@pytest.mark.slow
+def test_follow_up_asking_what_the_speech_leaves_out_is_partial(shipped_index: Searcher) -> None:
+    first = answer("天水要设立什么文艺奖？", index=shipped_index)
+    assert first.found and "麦积山文艺奖" in first.sentences[0].text
+    a = answer("这个奖多久评一次？", history=["天水要设立什么文艺奖？"], index=shipped_index)
+    assert a.status == PARTIAL and "但没有说多久一次" in a.notice
+    assert "麦积山文艺奖" in a.text
+
+
+@pytest.mark.slow
+def test_place_follow_up_quotes_only_that_place(shipped_index: Searcher) -> None:
+    a = answer("那商丘呢？", history=["仙桃去年出生人口性别比是多少？"], index=shipped_index)
+    assert a.found and "118左右" in a.sentences[0].text
+    assert all(shipped_index.place_of(a.citations[s.citation - 1].passage) == "商丘" for s in a.sentences)

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from speechrag.answering import NOT_FOUND, Answer
+from speechrag.answering import NOT_FOUND, NOT_FOUND_STATUS, Answer
 from speechrag.errors import SpeechragError, one_line
 from speechrag.render import plain
 from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, Hit
@@ -99,8 +99,11 @@ class AskResult:
 
     found: Annotated[bool, Field(description="False when the speeches do not address the question; sources are "
                                              "then only possibly related passages.")]
+    status: Annotated[str, Field(description="found, partial (the speeches address the topic but not the detail "
+                                             "asked: answer says what is missing, then the nearest sentences) or "
+                                             "not_found.")]
     answer: Annotated[str, Field(description="The cited sentences as plain text (the not-found sentence if "
-                                             "found is false).")]
+                                             "status is not_found).")]
     text: Annotated[str, Field(description="The answer followed by its sources, one '[n] citation' a line: "
                                            "ready to show.")]
     question: str
@@ -187,7 +190,8 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", s
                                  **_filters(speeches, speaker, place, years))
         return AskResult(
             found=ans.found,
-            answer=ans.text if ans.found else NOT_FOUND,
+            status=ans.status,
+            answer=NOT_FOUND if ans.status == NOT_FOUND_STATUS else ans.text,
             text=plain(ans),
             question=ans.question,
             query=ans.query,

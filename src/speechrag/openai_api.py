@@ -234,6 +234,7 @@ def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> Cha
 def speechrag_extra(ans: Answer) -> dict[str, Any]:
     return {
         "found": ans.found,
+        "status": ans.status,
         "question": ans.question,
         "query": ans.query,
         "citations": [citation_dict(n, h) for n, h in enumerate(ans.citations, 1)],

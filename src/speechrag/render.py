@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from speechrag.answering import NOT_FOUND, Answer, snippet
+from speechrag.answering import NOT_FOUND, PARTIAL, Answer, AnswerSentence, snippet
 from speechrag.passage import Passage, Speech
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
@@ -31,17 +31,26 @@ def escape_markdown(text: str) -> str:
     return text.replace(":", "&#58;")
 
 
+def _label(s: AnswerSentence) -> str:
+    """A sentence's speech label, when it is not from the speech the question is about."""
+    return f"（{s.speech}）" if s.speech else ""
+
+
 def markdown_chunks(ans: Answer, href: Callable[[int], str] | None = None) -> list[str]:
     """The answer as escaped markdown, one piece per sentence with its [n] marker (and a space
     after it, which markdown drops at the end of a message), for streaming. With ``href``, each
     marker is a link to ``href(n)`` (an in-page anchor: the page turns its click into the
-    reading view)."""
+    reading view). A partly answered question starts with what the speeches leave out, in
+    italics, then the nearest sentences."""
 
     def marker(n: int) -> str:
         return f"[\\[{n}\\]]({href(n)})" if href else f"[{n}]"
 
+    pieces = [f"{escape_markdown(s.text)}{escape_markdown(_label(s))}{marker(s.citation)} " for s in ans.sentences]
     if ans.found:
-        return [f"{escape_markdown(s.text)}{marker(s.citation)} " for s in ans.sentences]
+        return pieces
+    if ans.status == PARTIAL and ans.sentences:
+        return [f"*{escape_markdown(ans.notice)}*\n\n", *pieces]
     chunks = [escape_markdown(NOT_FOUND)]
     if ans.citations:
         chunks.append(RELATED_MD)
@@ -79,7 +88,8 @@ def sources_html(ans: Answer | None, key: str = "") -> str:
         )
     if not ans.citations:
         return '<div class="src-empty">没有找到相关段落。No passages found.</div>'
-    heading = "引用来源 · Sources" if ans.found else "可能相关的段落 · Possibly related"
+    heading = ("引用来源 · Sources" if ans.found else "最接近的段落 · Nearest passages" if ans.status == PARTIAL
+               else "可能相关的段落 · Possibly related")
     cards = [f"<h2>{heading}</h2>"]  # under the page's h1: no skipped level
     for n, hit in enumerate(ans.citations, start=1):
         p = hit.passage
@@ -88,7 +98,7 @@ def sources_html(ans: Answer | None, key: str = "") -> str:
         if hit.also_in_citations:
             twins = "；".join(html.escape(c) for c in hit.also_in_citations)
             also = f'<div class="src-also">也见于 · also in：{twins}</div>'
-        spans = hit.cited if ans.found else ()
+        spans = hit.cited if ans.sentences else ()
         cite = f' data-cite="{html.escape(key)}-{n}" tabindex="0" role="button"' if key else ""
         cards.append(
             f'<div class="src-card" data-n="{n}"{cite}>'
@@ -104,11 +114,13 @@ def sources_html(ans: Answer | None, key: str = "") -> str:
 def plain_chunks(ans: Answer) -> list[str]:
     """`plain` cut into pieces to stream: one sentence with its [n] marker each, then the
     sources (an abstention: a line each). Joined, they are exactly ``plain(ans)``."""
-    if not ans.found:
+    if not ans.sentences:
         # an abstention's text already lists the related passages
         return ans.text.splitlines(keepends=True)
     sources = "\n\n来源：" + "".join(f"\n[{n}] {h.citation}" for n, h in enumerate(ans.citations, start=1))
-    pieces = [f"{s.text}[{s.citation}]" for s in ans.sentences]
+    pieces = [s.plain for s in ans.sentences]
+    if ans.notice:
+        pieces.insert(0, f"{ans.notice}\n")
     if "".join(pieces) != ans.text:  # an Answer built by hand, without its sentences
         pieces = [ans.text]
     return [*pieces, sources]

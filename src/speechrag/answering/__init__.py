@@ -4,8 +4,10 @@ No text is generated: the answer is a handful of sentences picked from the retri
 so it can only say what a speech said. The stages, one module each:
 
     followups.py   complete an elliptical question (``那商丘呢？``) from the turn before
+    scope.py       the speeches the question names (a place, a speaker), which answer first
     evidence.py    decide whether the speeches answer it at all (calibrated per encoder)
-    sentences.py   pick and order the sentences that answer it
+    details.py     the detail asked (how often, how much, who, when) and whether a sentence gives it
+    sentences.py   pick and order the sentences that answer it, the fact first
     this module    `Answer` as data (sentences, citation numbers, spans) and `answer()`
 
 Rendering an Answer (markdown for the chat, HTML for the sources, terminal text) lives in
@@ -20,13 +22,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from speechrag.answering.details import asked_detail
 from speechrag.answering.evidence import Evidence, judge
-from speechrag.answering.followups import resolve_history
+from speechrag.answering.followups import content_terms, resolve_history
+from speechrag.answering.scope import Scope, scope_of, speech_label
 from speechrag.answering.sentences import MAX_SENTENCES, Candidate, select_sentences
 from speechrag.errors import QueryError
 from speechrag.searcher import (
     RRF_K,
     Hit,
+    Ranking,
     Searcher,
     check_k,
     check_mode,
@@ -34,10 +39,13 @@ from speechrag.searcher import (
     check_rrf_k,
     get_searcher,
 )
+from speechrag.stores.base import Filter
 
 log = logging.getLogger(__name__)
 
 NOT_FOUND = "这些讲话中没有谈到这个问题。"
+FOUND, PARTIAL, NOT_FOUND_STATUS = "found", "partial", "not_found"
+STATUSES = (FOUND, PARTIAL, NOT_FOUND_STATUS)
 RELATED_HEADING = "可能相关的段落："
 RELATED = 3  # passages offered as "possibly related" when abstaining
 SNIPPET_CHARS = 60
@@ -46,19 +54,28 @@ SNIPPET_CHARS = 60
 @dataclass(frozen=True)
 class AnswerSentence:
     """One quoted sentence: its text, its citation number n (``Answer.citations[n-1]``) and its
-    character span in that passage's text."""
+    character span in that passage's text. ``speech`` names the speech it is from
+    (``篇五·商丘``) when that is not the one the question is about, or not the one the answer's
+    first sentence is from: a reader must not take another city's figure for the one asked."""
 
     text: str
     citation: int
     span: tuple[int, int]
+    speech: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"text": self.text, "citation": self.citation, "span": list(self.span)}
+        return {"text": self.text, "citation": self.citation, "span": list(self.span), "speech": self.speech}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AnswerSentence:
         a, b = d["span"]
-        return cls(str(d["text"]), int(d["citation"]), (int(a), int(b)))
+        return cls(str(d["text"]), int(d["citation"]), (int(a), int(b)), str(d.get("speech", "")))
+
+    @property
+    def plain(self) -> str:
+        """The sentence as plain text: its speech's label, if any, then the citation mark."""
+        label = f"（{self.speech}）" if self.speech else ""
+        return f"{self.text}{label}[{self.citation}]"
 
 
 def snippet(text: str, chars: int = SNIPPET_CHARS) -> str:
@@ -75,6 +92,11 @@ class Answer:
     do not address the question: ``sentences`` is then empty, ``citations`` are the nearest
     passages offered as possibly related, and ``text`` says so and lists them. ``query`` is the
     question after follow-up resolution, the text actually searched.
+
+    ``status`` is "found", "not_found", or "partial": the speeches address the topic but not
+    the detail asked (how often, how much, who, when), or give it only for another place.
+    A partial answer has ``found`` False, ``notice`` saying what is missing
+    (``讲话提到了文艺奖，但没有说多久一次。``) and ``sentences`` the nearest ones, cited.
     """
 
     text: str
@@ -85,11 +107,21 @@ class Answer:
     mode: str = "hybrid"
     evidence: Evidence | None = None
     sentences: tuple[AnswerSentence, ...] = ()
+    status: str = ""  # "" (built by hand): derived from found
+    notice: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            object.__setattr__(self, "status", FOUND if self.found else NOT_FOUND_STATUS)
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
             "found": self.found,
+            "status": self.status,
+            "notice": self.notice,
             "question": self.question,
             "query": self.query,
             "mode": self.mode,
@@ -110,32 +142,86 @@ class Answer:
             mode=str(d.get("mode", "hybrid")),
             evidence=Evidence(**ev) if ev else None,
             sentences=tuple(AnswerSentence.from_dict(s) for s in d.get("sentences", ())),
+            status=str(d.get("status", "")),
+            notice=str(d.get("notice", "")),
         )
 
 
-def _compose(chosen: Sequence[Candidate], hits: Sequence[Hit]) -> tuple[tuple[AnswerSentence, ...], tuple[Hit, ...]]:
+def _compose(searcher: Searcher, chosen: Sequence[Candidate], hits: Sequence[Hit], scope: Scope,
+             ) -> tuple[tuple[AnswerSentence, ...], tuple[Hit, ...]]:
     """The chosen sentences, best first, numbered by the first appearance of their passage, and
-    the cited hits with their quoted spans."""
+    the cited hits with their quoted spans. A sentence from outside the question's scope, or
+    (when the question names none) from another place than the first sentence, is labelled."""
     numbers: dict[int, int] = {}
     spans: dict[int, list[tuple[int, int]]] = {}
     sentences = []
+    first_place = searcher.place_of(hits[chosen[0].hit].passage) if chosen else ""
     for c in chosen:
         n = numbers.setdefault(c.hit, len(numbers) + 1)
         spans.setdefault(c.hit, []).extend(c.spans)
         span = (c.spans[0][0], c.spans[-1][1])
-        sentences.append(AnswerSentence(hits[c.hit].passage.text[span[0] : span[1]], n, span))
+        passage = hits[c.hit].passage
+        place = searcher.place_of(passage)
+        other = not c.in_scope if scope else bool(place and first_place and place != first_place)
+        label = speech_label(searcher, passage.speech_id) if other else ""
+        sentences.append(AnswerSentence(passage.text[span[0] : span[1]], n, span, label))
     citations = tuple(replace(hits[i], cited=tuple(sorted(spans[i]))) for i in numbers)
     return tuple(sentences), citations
 
 
-def _plain(sentences: Sequence[AnswerSentence], related: Sequence[Hit]) -> str:
+def _plain(sentences: Sequence[AnswerSentence], related: Sequence[Hit], notice: str = "") -> str:
     if sentences:
-        return "".join(f"{s.text}[{s.citation}]" for s in sentences)
+        body = "".join(s.plain for s in sentences)
+        return f"{notice}\n{body}" if notice else body
     if not related:
         return NOT_FOUND
     lines = [NOT_FOUND, "", RELATED_HEADING]
     lines += [f"- {h.citation}：{snippet(h.passage.text)}[{n}]" for n, h in enumerate(related, start=1)]
     return "\n".join(lines)
+
+
+def partial_notice(searcher: Searcher, query: str, sentences: Sequence[AnswerSentence], missing: str,
+                   scope: Scope, elsewhere: bool) -> str:
+    """讲话提到了……，但没有说…… for a partial answer; "" when the sentences hold none of the
+    question's words (then the speeches do not address it at all)."""
+    if elsewhere and scope:
+        others = "、".join(dict.fromkeys(s.speech for s in sentences if s.speech)) or "其他讲话"
+        return f"讲话没有给出{scope.label}的这项{missing}；{others}的讲话提到了："
+    quoted = "".join(s.text for s in sentences).lower()
+    names = (*scope.places, *scope.speakers)
+    said = [t for t in content_terms(searcher, query) if t in quoted and len(t) >= 2 and t not in names]
+    if not said:
+        return ""
+    return f"讲话提到了{'、'.join(said[:3])}，但没有说{missing}："
+
+
+def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k: int, *, mode: str = "hybrid",
+                  where: Filter | None = None, rrf_k: float = RRF_K) -> tuple[Scope, tuple[Hit, ...]]:
+    """The question's scope and its hits: the k best passages of the speeches it names, then the
+    k best of the other speeches. A filter given by the caller is the
+    scope already, and an unscoped question keeps ``ranking``'s hits."""
+    scope = Scope() if where is not None else scope_of(searcher, query)
+    if not scope:
+        return scope, ranking.hits
+    # Within the scope the place's name tells passages apart only by whether they happen to
+    # repeat it (a speech's opening does), so the keyword search leaves it out: with it, the
+    # gold passage of 6 仙桃 questions fell from first to second (eval/questions.jsonl).
+    words = query
+    for name in (*scope.places, *scope.speakers):
+        words = words.replace(name, " ")
+    scoped = searcher.rank(words, qvec, k, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
+    # The others are searched without the name too: with it, the place's own passages fill the
+    # list and another place's figure, the one a reader must be told is not this place's, is
+    # never seen.
+    others = searcher.rank(words, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
+    return scope, _merge(scoped.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
+
+
+def _merge(scoped: Sequence[Hit], everywhere: Sequence[Hit], k: int) -> tuple[Hit, ...]:
+    """The scoped hits first, then the best others, renumbered; k of each at most."""
+    ids = {h.passage.id for h in scoped}
+    others = [h for h in everywhere if h.passage.id not in ids][:k]
+    return tuple(replace(h, rank=n) for n, h in enumerate([*scoped, *others], start=1))
 
 
 def answer(
@@ -178,13 +264,23 @@ def answer(
     cutoff = calibration.threshold if threshold is None else threshold
     sentences: tuple[AnswerSentence, ...] = ()
     citations: tuple[Hit, ...] = ()
-    if ranking.hits and evidence.score >= cutoff:
-        chosen = select_sentences(searcher, query, qvec, ranking.hits, max_sentences=max_sentences)
-        sentences, citations = _compose(chosen, ranking.hits)
-    found = bool(sentences)
-    if not found:
+    status, notice = NOT_FOUND_STATUS, ""
+    if ranking.hits and evidence.content and evidence.score >= cutoff:
+        scope, hits = rank_in_scope(searcher, query, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k)
+        detail = asked_detail(text) or asked_detail(query)
+        chosen = select_sentences(searcher, query, qvec, hits, max_sentences=max_sentences,
+                                  scope=scope, detail=detail)
+        if chosen.chosen:
+            sentences, citations = _compose(searcher, chosen.chosen, hits, scope)
+            status = chosen.status
+            if status == PARTIAL:
+                notice = partial_notice(searcher, query, sentences, chosen.missing, scope, chosen.elsewhere)
+                if not notice:  # the nearest sentences share no word with the question: silent
+                    status, sentences, notice = NOT_FOUND_STATUS, (), ""
+    found = status == FOUND
+    if not sentences:
         citations = ranking.hits[:RELATED]
-    return Answer(_plain(sentences, citations), citations, found, text, query, mode, evidence, sentences)
+    return Answer(_plain(sentences, citations, notice), citations, found, text, query, mode, evidence,
+                  sentences, status, notice)
 
-
-__all__ = ["NOT_FOUND", "Answer", "AnswerSentence", "Evidence", "answer"]
+__all__ = ["FOUND", "NOT_FOUND", "NOT_FOUND_STATUS", "PARTIAL", "Answer", "AnswerSentence", "Evidence", "answer"]

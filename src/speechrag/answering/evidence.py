@@ -15,6 +15,19 @@ from typing import TYPE_CHECKING, Any
 from speechrag.answering.followups import content_terms
 from speechrag.text import has_han
 
+# Greetings, thanks, test words and requests for entertainment: a question made only of these
+# (and question words, punctuation, emoji, single letters or bare numbers) asks the speeches
+# nothing. Before this rule `hello`, `test` and `Tell me a joke` were answered with a New Year
+# greeting: e5 scores any short text close to every passage, and an English question's missing
+# word overlap is offset by design, so the calibrated score cannot catch them.
+_SMALL_TALK_TEXT = """
+    你好 您好 你们好 大家好 早上好 晚上好 谢谢 多谢 感谢 再见 拜拜 哈哈 哈哈哈 嗯嗯 呵呵 好的 好吧 在吗
+    在不在 测试 试试 试一下 笑话 讲个笑话 聊天 随便
+    hello hi hey hiya yo thanks thank thx bye goodbye ok okay yes no yeah nope test testing tests
+    lol haha hmm joke jokes funny story poem song sing chat play game anything something
+"""
+SMALL_TALK = frozenset(_SMALL_TALK_TEXT.split())
+
 if TYPE_CHECKING:
     from speechrag.searcher import Ranking, Searcher
 
@@ -68,7 +81,8 @@ class Evidence:
     best three passages (a word absent from the corpus weighs most). ``agreement``: whether the
     dense and keyword rankings share a passage in their top three. ``cross_lingual``: the
     question has no Chinese, so its words cannot match and e5 scores it lower against every
-    passage.
+    passage. ``content``: the question holds a word of substance (see `has_content_words`); one
+    that does not is never answered, whatever its score.
     """
 
     similarity: float
@@ -76,6 +90,7 @@ class Evidence:
     agreement: bool
     cross_lingual: bool
     score: float
+    content: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,6 +107,21 @@ def coverage(searcher: Searcher, terms: Sequence[str], text: str) -> float:
     return got / total if total > 0 else 0.0
 
 
+def has_content_words(terms: Sequence[str]) -> bool:
+    """Whether the question's content terms hold a word of substance: a Chinese word of two
+    characters or more, or a Latin word of two letters or more, that is not small talk. Bare
+    numbers (``123``), single letters and characters, punctuation and emoji are not."""
+    for t in terms:
+        low = t.lower()
+        if low in SMALL_TALK or low.isdigit():
+            continue
+        if has_han(t) and len(t) >= 2:
+            return True
+        if not has_han(t) and sum(ch.isalpha() for ch in t) >= 2:
+            return True
+    return False
+
+
 def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibration) -> Evidence:
     similarity = float(ranking.dense_scores[0]) if ranking.dense_scores.size else 0.0
     # A passage and its near-twins count as one passage when comparing the two rankings.
@@ -105,6 +135,7 @@ def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibra
         agreement=bool(dense_top & kw_top),
         cross_lingual=not has_han(query),
         score=0.0,
+        content=has_content_words(terms),
     )
     score = calibration.score(ev.similarity, ev.coverage, float(ev.agreement), float(ev.cross_lingual))
     return replace(ev, score=round(score, 4))

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from speechrag.answering.details import Detail, gives
 from speechrag.answering.evidence import coverage
 from speechrag.answering.followups import content_terms
-from speechrag.text import sentence_spans
+from speechrag.answering.scope import Scope
+from speechrag.text import has_han, sentence_spans
 
 if TYPE_CHECKING:
     from speechrag.searcher import Hit, Searcher
@@ -55,6 +57,25 @@ class Candidate:
     hit: int  # position in the ranking's hits
     spans: tuple[tuple[int, int], ...]  # the sentence, plus the next one when it is a lead-in
     score: float
+    in_scope: bool = True  # its speech is one the question names (always, when it names none)
+    terms: frozenset[str] = frozenset()  # the question's content terms it holds
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The sentences chosen, best first, and whether they answer the question.
+
+    ``status`` is "found", or "partial" when the speeches address the topic but not the detail
+    asked: ``missing`` says which detail (`details.Detail.missing`), and ``elsewhere`` is True
+    when a speech outside the question's scope gives it (another city's figure), so the
+    sentences are offered as related, not as the answer.
+    """
+
+    chosen: tuple[Candidate, ...]
+    status: str = "found"
+    missing: str = ""
+    elsewhere: bool = False
 
 
 # Sentence score weights (meaning, rescaled to 0-1 over the candidates, has weight 1); chosen
@@ -64,10 +85,31 @@ W_CONTEXT = 0.3
 W_PLACE = 0.5  # the passage's speech is about the place the question names
 W_KIND = 1.0
 W_RANK = 0.3
+# A sentence gives the detail asked only if its IDF-weighted coverage of the question's topic
+# words (place names aside) is at least this share of the best any candidate reaches: a figure
+# about something else does not answer ``这个奖的奖金是多少？``. Chosen on eval/questions.jsonl
+# (partial and place kinds against figure, name and date kinds).
+DETAIL_COVERAGE = 0.4
+PARTIAL_SENTENCES = 2  # a partial answer cites the nearest sentence or two, no more
+
+# A line with none of these, and shorter than PROSE_CHARS, is a title, header or caption.
+_PROSE_STOPS = "。！？!?；;…"
+PROSE_CHARS = 40
 
 
 def _is_lead_in(sentence: str) -> bool:
     return len(sentence) < LEAD_IN_CHARS or sentence.rstrip("”’\"'").endswith(("：", ":"))
+
+
+def is_prose(text: str) -> bool:
+    """Whether ``text`` reads as a sentence: it ends a clause somewhere, or is long enough to be
+    a statement cut short. A title, a date line, a ``政府工作报告——…区长XXX`` header or a
+    ``专栏：…`` caption is not, and is never quoted as an answer."""
+    return any(ch in text for ch in _PROSE_STOPS) or len(text) >= PROSE_CHARS
+
+
+def _order(cands: Sequence[Candidate]) -> list[Candidate]:
+    return sorted(cands, key=lambda c: -c.score)
 
 
 def select_sentences(
@@ -78,15 +120,25 @@ def select_sentences(
     *,
     max_sentences: int = MAX_SENTENCES,
     margin: float = SENTENCE_MARGIN,
-) -> list[Candidate]:
-    """The sentences that answer ``query``, best first (see the module docstring)."""
+    scope: Scope | None = None,
+    detail: Detail | None = None,
+) -> Selection:
+    """The sentences that answer ``query``, best first (see the module docstring).
+
+    With a ``scope``, sentences from the speeches it names come first; with a ``detail`` (the
+    question asks how often, how much, who, when, what name) the first sentence is the best
+    one that gives it, and when none does the selection is "partial".
+    """
+    scope = scope or Scope()
     cands: list[tuple[int, int, list[tuple[int, int]]]] = []
     for i, h in enumerate(hits):
+        if not is_prose(h.passage.text):
+            continue
         spans = sentence_spans(h.passage.text, min_chars=2)
         for j in range(len(spans)):
             cands.append((i, j, spans))
     if not cands:
-        return []
+        return Selection(())
     texts = [hits[i].passage.text[spans[j][0] : spans[j][1]] for i, j, spans in cands]
     cos = searcher.sentence_vectors(texts) @ qvec
     lo, hi = float(cos.min()), float(cos.max())
@@ -94,11 +146,10 @@ def select_sentences(
     terms = content_terms(searcher, query)
     wants_figure = _FIGURE_Q.search(query) is not None
     wants_name = _NAME_Q.search(query) is not None
-    named = [p for p in searcher.places if p in query]
+    inside = [scope.holds(h.passage.speech_id) for h in hits]
     context = [
-        coverage(searcher, terms, f"{h.passage.speech_title} {h.passage.text}")
-        + W_PLACE * (searcher.place_of(h.passage) in named)
-        for h in hits
+        coverage(searcher, terms, f"{h.passage.speech_title} {h.passage.text}") + W_PLACE * (bool(scope) and ins)
+        for h, ins in zip(hits, inside, strict=True)
     ]
     scored: list[Candidate] = []
     for (i, j, spans), text, m in zip(cands, texts, meaning.tolist(), strict=True):
@@ -111,19 +162,50 @@ def select_sentences(
             kind = max(kind, 1.0)
         words = coverage(searcher, terms, full)
         score = m + W_WORDS * words + W_CONTEXT * context[i] + W_KIND * kind + W_RANK / (1 + i)
-        scored.append(Candidate(i, tuple(own), score))
-    scored.sort(key=lambda c: -c.score)
-    best = scored[0].score
-    chosen: list[Candidate] = []
-    taken: set[tuple[int, tuple[int, int]]] = set()
-    for c in scored:
-        if len(chosen) == max_sentences or c.score < best - margin:
+        low = full.lower()
+        scored.append(Candidate(i, tuple(own), score, inside[i], frozenset(t for t in terms if t in low), full))
+    ranked = _order(scored)
+    in_scope = [c for c in ranked if c.in_scope] or ranked
+    status, missing = "found", ""
+    first = in_scope[0]
+    focused = detail is not None and has_han(query)
+    if focused:
+        assert detail is not None
+        topic = [t for t in terms if not any(n and (n in t or t in n) for n in (*scope.places, *scope.speakers))]
+        # Topical enough: a share of the best topic coverage any candidate (in scope or not)
+        # reaches, so a paraphrased question is not held to words it does not share with
+        # the speech, while another place's sentence that holds every word sets the bar.
+        cover = {id(c): coverage(searcher, topic, c.text) for c in ranked}
+        bar = DETAIL_COVERAGE * max(cover.values(), default=0.0)
+
+        def answers(c: Candidate) -> bool:
+            return gives(detail, c.text) and cover[id(c)] >= bar and cover[id(c)] > 0
+
+        giving = [c for c in in_scope if answers(c)]
+        if giving:
+            first = giving[0]
+        else:
+            status, missing = "partial", detail.missing
+            other = [c for c in ranked if not c.in_scope and answers(c)]
+            if other:
+                # Another speech gives the figure for another place: offer it, labelled, alone.
+                return Selection((other[0],), status, missing, elsewhere=True)
+    # The first sentence, then sentences close to it in score; when a detail is asked, only
+    # those holding a question term none before them holds: the fact first, then stop.
+    names = {t for t in terms if any(n and (n in t or t in n) for n in (*scope.places, *scope.speakers))}
+    chosen = [first]
+    taken = {(first.hit, span) for span in first.spans}
+    held: set[str] = set(first.terms)
+    limit = min(max_sentences, PARTIAL_SENTENCES) if status == "partial" else max_sentences
+    for c in ranked:
+        if len(chosen) >= limit or c.score < first.score - margin:
             break
         keys = {(c.hit, span) for span in c.spans}
-        if keys & taken:
+        if keys & taken or (focused and not (c.terms - held - names)):
             continue
+        if scope and not c.in_scope and status == "found":
+            continue  # another speech's sentence under an in-scope answer adds another place's facts
         taken |= keys
+        held |= c.terms
         chosen.append(c)
-    return chosen
-
-
+    return Selection(tuple(chosen), status, missing)

@@ -1,0 +1,75 @@
+"""The detail a question asks for (how often, how much, who, when, what name) and whether a
+sentence gives it.
+
+A speech often addresses a topic without the detail asked: 天水's speech says a 《麦积山文艺奖》
+will be set up, never how often it is awarded. Quoting the sentence about the award as the
+answer to ``这个奖多久评一次？`` misleads; saying that the speech mentions the award but not how
+often it is given does not. The patterns are deliberately plain: a figure is a digit or a
+Chinese numeral with a unit, a person is a name with a title, a date is a year, month or day.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One kind of detail: how a question asks for it, how a sentence gives it, and how to say
+    to a reader that the speeches leave it out."""
+
+    name: str
+    asks: re.Pattern[str]
+    gives: re.Pattern[str]
+    missing: str  # completes 讲话提到了……，但没有说……
+
+
+_NUM = "一二三四五六七八九十两百千万亿半"
+# Measure words that make a Chinese numeral a figure (四十处, 一百场, 二百公里).
+_UNITS = "个项年倍位家户人元省次例成处场所座里亩吨张台辆名篇届条件套本部期批类份种天月周岁小时"
+FREQUENCY = Detail(
+    "frequency",
+    re.compile(r"多久|多长时间|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
+    re.compile(rf"每[{_NUM}\d]*[年月季周天届期次]|[{_NUM}\d]+[年月]一[次届评]|一年一|定期|常态化|年度"),
+    "多久一次",
+)
+WHEN = Detail(
+    "when",
+    re.compile(r"什么时候|何时|哪一?年|哪天|几月|几号|日期|什么年代|\bwhen\b|\b(which|what) (year|date|day)\b", re.I),
+    re.compile(rf"(\d+|[{_NUM}]+|xx|XX)(年代|年|月|日)|月底|年底|年初|明日|今年|去年|明年|上个?世纪"),
+    "具体时间",
+)
+WHO = Detail(
+    "who",
+    re.compile(r"谁|哪位|什么人|哪个部门|\bwho(m|se)?\b", re.I),
+    re.compile(r"同志|部长|书记|市长|主任|局长|委员|部门|一把手|领导|委员会"),
+    "是谁",
+)
+AMOUNT = Detail(
+    "amount",
+    re.compile(r"多少|几[个年次项位成倍种万岁人名]|百分之|比例|比率|金额|奖金|标准是|"
+               r"\bhow (many|much|large|big)\b|\bwhat (percentage|percent|rate|ratio|number|share)\b", re.I),
+    re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),
+    "具体数字",
+)
+NAME = Detail(
+    "name",
+    re.compile(r"叫什么|名字|名称|什么奖|什么文件|哪个文件|\b(called|named|titled?)\b", re.I),
+    re.compile(r"《[^》]{2,40}》|“[^”]{2,40}”"),
+    "名称",
+)
+# Most specific first: ``多久`` is a frequency though ``几`` might read as an amount.
+DETAILS = (FREQUENCY, WHEN, WHO, NAME, AMOUNT)
+
+
+def asked_detail(question: str) -> Detail | None:
+    """The detail ``question`` asks for, or None (a why/how/what-about question)."""
+    for d in DETAILS:
+        if d.asks.search(question):
+            return d
+    return None
+
+
+def gives(detail: Detail, sentence: str) -> bool:
+    return detail.gives.search(sentence) is not None

@@ -1,0 +1,75 @@
+"""Scope: the speeches a question is about, when it names them, and whose a sentence is.
+
+A question that names a place or a speaker (``仙桃去年出生人口性别比是多少？``), or a follow-up
+completed from one, is about the speeches given for that place or by that speaker: the answer
+is taken from them first, and a sentence from another speech is quoted only as related, with a
+label saying whose it is. Without this, ``那商丘呢？`` after a question about 仙桃 was answered
+with 商丘's figure and 仙桃's under it, unlabelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from speechrag.text import place_key
+
+if TYPE_CHECKING:
+    from speechrag.passage import Speech
+    from speechrag.searcher import Searcher
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a question names: places and speakers, and the ids of the speeches they pick out."""
+
+    places: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()
+    speech_ids: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.speech_ids)
+
+    def holds(self, speech_id: str) -> bool:
+        """Whether a passage of speech ``speech_id`` is in scope (everything is, when unscoped)."""
+        return not self.speech_ids or speech_id in self.speech_ids
+
+    @property
+    def label(self) -> str:
+        """The places (or speakers) named, for a reader: ``仙桃``."""
+        return "、".join(self.places or self.speakers)
+
+
+def _names(name: str, query: str) -> bool:
+    return bool(name) and (name in query or place_key(name) in query)
+
+
+def scope_of(searcher: Searcher, query: str) -> Scope:
+    """The speeches ``query`` names by place or speaker (an empty Scope when it names none, or
+    when it names every place the speeches are about: then nothing is singled out)."""
+    speeches: tuple[Speech, ...] = searcher.speeches
+    places = tuple(p for p in searcher.places if _names(p, query))
+    # 商丘市 and 商丘 are one place: keep the names the speeches use, each once.
+    places = tuple(dict.fromkeys(p for p in places if not any(p != q and p in q for q in places)))
+    speakers = tuple(dict.fromkeys(s.speaker for s in speeches if s.speaker and s.speaker in query))
+    ids = frozenset(
+        s.id for s in speeches
+        if (s.place and any(place_key(s.place) == place_key(p) for p in places)) or s.speaker in speakers
+    )
+    if not ids or len(ids) == len(speeches):
+        return Scope()
+    return Scope(places, speakers, ids)
+
+
+def speech_label(searcher: Searcher, speech_id: str) -> str:
+    """A short name for a speech, for a sentence quoted from outside the question's scope:
+    its title with the place folded in (``篇五（商丘）`` -> ``篇五·商丘``)."""
+    speech = searcher.speech(speech_id)
+    if speech is None:
+        return ""
+    title = speech.title.strip()
+    if speech.place and title.endswith(f"（{speech.place}）"):
+        title = f"{title[: -len(speech.place) - 2]}·{speech.place}"
+    elif speech.place and speech.place not in title:
+        title = f"{title}·{speech.place}"
+    return title
