@@ -440,7 +440,8 @@ def serious_violations(page: Any) -> list[str]:
 
 def test_axe_finds_nothing_serious(browser: Any, chat_url: str) -> None:
     page, errors = open_page(browser, chat_url)
-    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    # The page's script sets lang once the app has loaded: wait for it rather than race it.
+    page.wait_for_function("document.documentElement.lang === 'zh-CN'", timeout=TIMEOUT_MS)
     assert page.locator("h1").count() == 1
     assert serious_violations(page) == []  # the empty page
     ask(page, FIRST_Q)

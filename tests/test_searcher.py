@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from speechrag import QueryError, Searcher, build_index, get_encoder, load_index
+from speechrag import QueryError, Searcher, build_index, load_index
 from speechrag.searcher import MODES, Hit, Searchers, retrieve, rrf
 from speechrag.text import normalise
 
@@ -209,61 +209,23 @@ def test_index_may_be_given_as_a_path(tiny_index: Searcher) -> None:
 
 
 @pytest.mark.slow
-def test_rss_stays_flat_over_twenty_publishes(tmp_path: Path) -> None:
-    """20 publishes of a 20,000-passage index under a hot-reloading registry: the process keeps
-    one generation, and RSS stays flat after the first reload."""
-    import gc
+def test_rss_stays_flat_over_twenty_publishes() -> None:
+    """20 publishes of a 20,000-passage index, queried after each: one generation stays alive,
+    and RSS stops growing after the first reloads (before the Searcher owned its state it grew by
+    a generation per publish). Measured in a fresh process: in this one, earlier tests' freed
+    memory hides what a generation costs."""
+    import re
+    import subprocess
+    import sys
 
-    import numpy as np
-    import psutil
-
-    from speechrag import CorpusReport, Passage, Settings, Speech, read_corpus
-    from speechrag.answering.evidence import Calibration
-    from speechrag.index import recalibrate
-    from speechrag.stores.local import LocalStore
-
-    base = read_corpus(Path(__file__).resolve().parents[1] / "corpus").passages
-    passages = tuple(
-        Passage(id=f"p{i}", speech_id="s", speech_title="篇", section="", paragraph=i + 1,
-                text=f"{base[i % len(base)].text}（{i}）", source="s.md", line=i + 1)
-        for i in range(20_000)
-    )
-    report = CorpusReport(passages, (Speech("s", "篇", "s.md", 1),))
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(len(passages), 384)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    root = tmp_path / "big"
-    encoder = get_encoder("hash:384")
-    build_index(report, root, model=encoder, vectors=vectors)
-    del vectors, passages, report
-    proc = psutil.Process()
-    gc.collect()
-    rss_empty = proc.memory_info().rss
-    registry = Searchers(Settings(index=root))
-    registry.get().retrieve("计划生育", 5)
-    gc.collect()
-    generation = proc.memory_info().rss - rss_empty
-    registry.get().answer("计划生育工作怎么做？")  # warm: the allocator's arenas, jieba's caches
-    gc.collect()
-    rss_one = proc.memory_info().rss
-    fingerprint = registry.get().encoder.fingerprint
-    samples = []
-    for i in range(20):
-        recalibrate(root, Calibration(centre=0.8 + i / 1000, encoder=fingerprint).to_dict())
-        searcher = registry.get()
-        searcher.retrieve("计划生育", 5)
-        searcher.answer("计划生育工作怎么做？")
-        del searcher
-        gc.collect()
-        samples.append(proc.memory_info().rss)
-    live = [o for o in gc.get_objects() if isinstance(o, LocalStore) and o.root == root]
-    growth = samples[-1] - rss_one
-    print(f"one generation: {generation / 1e6:.1f} MB; RSS after 0 / 1 / 10 / 20 publishes: "
-          f"{(rss_one - rss_empty) / 1e6:.1f} / {(samples[0] - rss_empty) / 1e6:.1f} / "
-          f"{(samples[9] - rss_empty) / 1e6:.1f} / {(samples[-1] - rss_empty) / 1e6:.1f} MB above an empty "
-          f"process; live generations {len(live)}")
-    assert len(live) == 1
-    # A reload holds the old and the new generation for a moment (the allocator keeps that
-    # peak); after it, RSS stays flat however many publishes follow.
-    assert growth < 2.5 * generation
-    assert samples[-1] - samples[0] < generation / 2
+    bench = Path(__file__).resolve().parents[1] / "bench" / "reload_memory.py"
+    proc = subprocess.run([sys.executable, str(bench), "--passages", "20000", "--publishes", "20"],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    print(proc.stdout)
+    m = re.search(r"publishes: ([\d.]+) / ([\d.]+) / ([\d.]+) / ([\d.]+) MB; live generations at the end: (\d+)",
+                  proc.stdout)
+    assert m, proc.stdout
+    r0, r1, r10, r20, live = (float(x) for x in m.groups())
+    assert live == 1
+    assert r20 - r10 < r1 - r0  # the second ten publishes add less than one load of a generation
