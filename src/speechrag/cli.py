@@ -19,10 +19,10 @@ import click
 
 from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure, index_location
 from speechrag.errors import SpeechragError, one_line
+from speechrag.searcher import MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MODES = ("hybrid", "dense", "keyword")  # speechrag.searcher.MODES, without importing numpy here
 
 
 def friendly_errors(fn: F) -> F:
