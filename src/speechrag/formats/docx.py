@@ -158,25 +158,24 @@ def _paragraph_kind(p: etree._Element, kinds: dict[str, tuple[BlockKind, int]]) 
     return _outline_kind(ppr) or ("paragraph", 0)
 
 
-def _rows(table: etree._Element) -> Iterator[etree._Element]:
-    """A table's own rows (not those of tables nested in its cells), through content controls."""
-    for child in table:
-        if child.tag == TR:
+def _children(parent: etree._Element, tag: str) -> Iterator[etree._Element]:
+    """``parent``'s own children with ``tag`` (a table's rows, a row's cells; not those of tables
+    nested deeper), looking through content controls (``w:sdt``) that wrap them."""
+    for child in parent:
+        if child.tag == tag:
             yield child
         elif child.tag == SDT:
             content = child.find(SDT_CONTENT)
             if content is not None:
-                yield from (r for r in content if r.tag == TR)
+                yield from (c for c in content if c.tag == tag)
+
+
+def _rows(table: etree._Element) -> Iterator[etree._Element]:
+    return _children(table, TR)
 
 
 def _cells(row: etree._Element) -> Iterator[etree._Element]:
-    for child in row:
-        if child.tag == TC:
-            yield child
-        elif child.tag == SDT:
-            content = child.find(SDT_CONTENT)
-            if content is not None:
-                yield from (c for c in content if c.tag == TC)
+    return _children(row, TC)
 
 
 class _Walker:
