@@ -99,6 +99,7 @@ def embed(
         cache.dirty = True
         if progress:
             progress(len(items), len(items))
+    # Without a bulk embedder, embed here in batches (with bulk, `items` is already done).
     for start in range(0, len(items) if bulk is None else 0, BATCH):
         batch = items[start : start + BATCH]
         vecs = encoder.encode_passages([t for _, t in batch])
@@ -114,7 +115,6 @@ def embed(
         if progress:
             progress(min(start + BATCH, len(items)), len(items))
     cache.flush(set(keys))
-    dim = encoder.dim if not keys else None
-    if dim is not None:
-        return np.zeros((0, dim), dtype=np.float32), 0, 0
+    if not keys:
+        return np.zeros((0, encoder.dim), dtype=np.float32), 0, 0
     return np.stack([cache.vectors[k] for k in keys]).astype(np.float32), len(items), cached
