@@ -251,13 +251,16 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
             # When the job ended, not when we got round to looking at it.
             job.add_done_callback(lambda _f, i=i: ended.setdefault(i, time.perf_counter()))
             jobs.append((t0, job))
-        # Probe while the queue is full: once the first queue-full rejection has come back.
+        # Probe once the queue is full (the first queue-full rejection has come back), with raw
+        # joins back to back until five come back 503 or the burst is over. Five probes in a row
+        # were not enough: on a fast machine the queue frees a slot every few milliseconds, and
+        # each probe took the freed slot and got 200.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(
             job.done() and job.exception() is not None and is_queue_full(job.exception()) for _, job in jobs
         ):
             time.sleep(0.01)
-        probes = probe_rejections(url, questions[0])
+        probes = probe_rejections(url, questions[0], until=lambda: all(job.done() for _, job in jobs))
         for i, (t0, job) in enumerate(jobs):
             try:
                 result = job.result(timeout=600)
@@ -279,13 +282,15 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
             "reject_ms": percentiles(over.rejections),
             "accepted_ms": percentiles(over.latencies),
             "probe_status": [code for code, _ in probes],
+            "probes_refused": sum(code == 503 for code, _ in probes),
             "probe_reject_ms": percentiles([sec for code, sec in probes if code == 503]),
         }
         ov = report["overload"]
         log(f"overload: burst of {burst}: {ov['accepted']} answered, {ov['rejected']} rejected as queue-full "
             f"(time to rejection p50 {fmt_ms(ov['reject_ms']['p50'])}, max {fmt_ms(ov['reject_ms']['max'])}; "
             f"answered p50 {fmt_ms(ov['accepted_ms']['p50'])}), {ov['errors']} other errors")
-        log(f"overload: raw POSTs to a full queue: HTTP {ov['probe_status']}, "
+        log(f"overload: raw POSTs during the burst: {len(ov['probe_status'])} sent, {ov['probes_refused']} "
+            f"refused with HTTP 503, other statuses {sorted(set(ov['probe_status']) - {503})}, "
             f"time to 503 p50 {fmt_ms(ov['probe_reject_ms']['p50'])}, max {fmt_ms(ov['probe_reject_ms']['max'])}")
 
     # 4. still serving.
@@ -296,17 +301,20 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
     return report
 
 
-def probe_rejections(url: str, question: str, n: int = 5) -> list[tuple[int, float]]:
-    """(HTTP status, seconds) of n raw queue joins sent one after another while the burst
-    fills the queue: the server's own time to say 503, without gradio_client's thread pool."""
+def probe_rejections(url: str, question: str, until: Any, want: int = 5,
+                     most: int = 400) -> list[tuple[int, float]]:
+    """(HTTP status, seconds) of raw queue joins sent one after another while the burst fills
+    the queue, until ``want`` were refused with 503, ``until()`` is true or ``most`` were sent:
+    the server's own time to say 503, without gradio_client's thread pool. A join that is
+    accepted is one more queued event, which only helps hold the queue full."""
     import httpx
 
     config = httpx.get(url + "config", timeout=30).json()
     dep = next(d for d in config["dependencies"] if d.get("api_name") == "ask")
-    out = []
+    out: list[tuple[int, float]] = []
     with httpx.Client(base_url=url, timeout=30) as http:
         http.get("config")  # open the connection first, so the timing is the request alone
-        for _ in range(n):
+        while len(out) < most and sum(code == 503 for code, _ in out) < want and not until():
             body = {"data": [question, "hybrid", 5, None, None], "fn_index": dep["id"],
                     "session_hash": os.urandom(8).hex(), "event_data": None}
             t = time.perf_counter()
