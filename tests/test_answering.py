@@ -151,6 +151,20 @@ def test_self_contained_question_is_left_alone(tiny_index: Searcher) -> None:
     assert answer(q, history=["农村饮水安全怎么保障？"], index=tiny_index).query == q
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["那他们的工资由谁来发？", "它每天开放多长时间？", "How often is it checked?", "那今年还要新建多少处？"],
+)
+def test_follow_up_pointing_back_keeps_the_previous_topic(tiny_index: Searcher, question: str) -> None:
+    q = resolve(tiny_index, question, "农村饮水安全工程的管护员怎么安排？")
+    assert q.startswith("农村饮水安全工程的管护员怎么安排") and q.endswith(question)
+
+
+@pytest.mark.parametrize("question", ["其他地方的图书馆开放多久？", "应该由哪个部门负责社区图书馆？"])
+def test_words_that_only_look_like_pronouns_do_not_make_a_follow_up(tiny_index: Searcher, question: str) -> None:
+    assert resolve(tiny_index, question, "农村饮水安全怎么保障？") == question
+
+
 def test_follow_ups_chain_through_history(tiny_index: Searcher) -> None:
     history = ["农村饮水安全工程今年要新建多少处？", "具体有哪些措施？"]
     q = resolve_history(tiny_index, "还有呢？", history)
@@ -246,6 +260,28 @@ def test_details_asked_and_given() -> None:
     assert asked_detail("为什么国家要调整生育政策？") is None
     assert gives(AMOUNT, "人口出生率控制在13.8%以内") and not gives(AMOUNT, "将制定出台《麦积山文艺奖》")
     assert gives(FREQUENCY, "每两年评选一次") and not gives(FREQUENCY, "将制定出台《麦积山文艺奖》")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "given"),
+    [
+        # the unit the question names must come with the figure
+        ("天水市文联有多少名会员？", "程凯同志安排部署了全市20xx年文联工作。", False),
+        ("今年的经费预算是多少万元？", "落实“三个一”领导机制，经费投入不能减少。", False),
+        ("奖励扶助资金总额多少？", "惠及计生家庭10.8万户。", False),
+        ("奖励扶助资金总额多少？", "发放计划生育奖励扶助资金1500万元。", True),
+        ("实行计划生育以来少生了多少人？", "全市累计少生育230万人。", True),
+        ("受益的有多少户？", "惠及计生家庭10.8万户。", True),
+        # a bare large number: the noun came first and the unit was left out
+        ("商丘每年出生多少人？", "商丘每年新出生人口近10万，尽管处于低生育水平。", True),
+        # no unit named: any figure, but a date is not one
+        ("出生率目标是多少？", "人口出生率控制在13.8‰以内。", True),
+        ("出生率目标是多少？", "20xx年5月18日召开了会议。", False),
+    ],
+)
+def test_an_amount_comes_with_the_unit_asked(question: str, sentence: str, given: bool) -> None:
+    assert asked_detail(question) is AMOUNT
+    assert gives(AMOUNT, sentence, question) is given
 
 
 def test_lines_without_a_sentence_are_not_prose() -> None:

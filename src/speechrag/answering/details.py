@@ -63,6 +63,34 @@ NAME = Detail(
 DETAILS = (FREQUENCY, WHEN, WHO, NAME, AMOUNT)
 
 
+# The unit a how-many question names (多少万元, 多少名会员, 几个人) and the units that answer it.
+# 天水市文联有多少名会员？ is not answered by a sentence about 20xx年 work or the 三个一 mechanism:
+# when a question names its unit, the figure must come with one of the same family, or be a
+# bare large number (新出生人口近10万: the noun came first, the unit is left out).
+_UNIT_FAMILIES = (("人", "名", "位"), ("元",), ("户", "家"), ("亩",), ("吨",), ("公里",), ("平方米",),
+                  ("座", "所", "处"), ("场", "次"), ("岁",))
+_ASKED_UNIT = re.compile(
+    r"(?:多少|几)[万亿千百十]*(人(?![口员才民数群])|名|位|元|块钱|户|家|亩|吨|公里|平方米|座|所|处|场|次|岁)"
+)
+_MONEY_Q = re.compile(r"多少钱|经费|资金|预算|费用|金额|奖金|\bhow much money\b", re.I)
+# Dates are not amounts: 20xx年, 2016年, 5月18日 hold digits but answer no how-many question.
+_DATES = re.compile(
+    r"\d{2}[\dxX]{2}年|[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?|\d{1,2}[日号]"
+)
+_NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+)"
+# (a measure word after 万 makes it a counted figure of that unit; 360万天水儿女 is still bare)
+_BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
+
+
+def asked_unit(question: str) -> tuple[str, ...]:
+    """The units that answer a how-many question naming one (("人", "名", "位") for 多少名),
+    or () when it names none."""
+    m = _ASKED_UNIT.search(question)
+    unit = m.group(1) if m else ("元" if _MONEY_Q.search(question) else "")
+    unit = "元" if unit == "块钱" else unit
+    return next((f for f in _UNIT_FAMILIES if unit in f), ())
+
+
 def asked_detail(question: str) -> Detail | None:
     """The detail ``question`` asks for, or None (a why/how/what-about question)."""
     for d in DETAILS:
@@ -71,5 +99,14 @@ def asked_detail(question: str) -> Detail | None:
     return None
 
 
-def gives(detail: Detail, sentence: str) -> bool:
-    return detail.gives.search(sentence) is not None
+def gives(detail: Detail, sentence: str, question: str = "") -> bool:
+    """Whether ``sentence`` gives the detail asked: for an amount, never a date standing in for
+    a figure, and with the unit ``question`` names when it names one."""
+    if detail is not AMOUNT:
+        return detail.gives.search(sentence) is not None
+    text = _DATES.sub(" ", sentence)
+    units = asked_unit(question)
+    if not units:
+        return detail.gives.search(text) is not None
+    with_unit = rf"{_NUMBER}[万亿千百十]*\s*(?:{'|'.join(units)})"
+    return re.search(with_unit, text) is not None or _BARE_LARGE.search(text) is not None

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from speechrag.answering.scope import scope_of
 from speechrag.errors import QueryError
 from speechrag.searcher import check_query
 from speechrag.text import has_han
@@ -31,10 +32,19 @@ QUESTION_WORDS = frozenset(_QUESTION_WORDS_TEXT.split())
 
 _ELLIPSIS_HEAD = re.compile(r"^(那么|那|还有|另外|再|and\s+|what about\s+|how about\s+)", re.IGNORECASE)
 _ELLIPSIS_TAIL = re.compile(r"(呢|的呢|怎么样|如何|情况)$")
-_PRONOUN_HEAD = re.compile(r"^(这个|这项|这些|这一|这|该|它们|它|其|上述|此|那些|那个)")
+_PRONOUN_HEAD = re.compile(r"^(这个|这项|这些|这一|这|该|它们|它|其(?![他它中余实次])|上述|此|那些|那个)")
 _TRAILING = "？?。.！!，,；; \t"
 # A question word in the remainder means it asks something itself (为什么要调整政策呢？).
 _ASKS = re.compile(r"什么|哪|谁|多少|几|怎|如何|为何|吗|是否|\b(what|which|who|how|why|when)\b", re.I)
+
+# A word pointing back at the turn before (那他们所在单位的领导要担责吗？, How often is it given?),
+# but not inside 其他, 其中, 尤其, 应该 and the like.
+_BACK_REFERENCE = re.compile(
+    r"他们|她们|它们|(?<![其吉])[他她它](?!们)|(?<![尤极与])其(?![他它中余实次])|(?<![应活])该|"
+    r"这个|这些|这项|这一|上述|那些|那个|\b(it|its|they|them|their|these|those)\b",
+    re.IGNORECASE,
+)
+FOLLOW_UP_CHARS = 24  # longer than this, a question with a back-reference is taken as its own
 
 MAX_TURNS = 8  # follow-ups reach back one question; a few more cover chains of them
 
@@ -99,7 +109,17 @@ def resolve(searcher: Searcher, question: str, previous: str | None) -> str:
     if not terms or (_PRONOUN_HEAD.match(core) and len(core) <= 15):
         # `具体有哪些措施？` carries no topic of its own: the previous turn supplies it.
         return f"{previous.rstrip(_TRAILING)}，{question.strip()}"
+    if (head or _refers_back(core)) and len(core) <= FOLLOW_UP_CHARS and not scope_of(searcher, core):
+        # `那他们所在单位的领导要担责吗？` asks something new about the same people and place: it
+        # keeps the previous turn's topic and scope. A question naming its own place or speaker
+        # (`And what does Ankang plan …?`) is left alone: it has set its own scope.
+        return f"{previous.rstrip(_TRAILING)}，{question.strip()}"
     return question
+
+
+def _refers_back(text: str) -> bool:
+    return _BACK_REFERENCE.search(text) is not None
+
 
 
 def resolve_history(searcher: Searcher, question: str, history: Iterable[Any] | None) -> str:

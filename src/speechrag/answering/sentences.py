@@ -179,7 +179,7 @@ def select_sentences(
         bar = DETAIL_COVERAGE * max(cover.values(), default=0.0)
 
         def answers(c: Candidate) -> bool:
-            return gives(detail, c.text) and cover[id(c)] >= bar and cover[id(c)] > 0
+            return gives(detail, c.text, query) and cover[id(c)] >= bar and cover[id(c)] > 0
 
         giving = [c for c in in_scope if answers(c)]
         if giving:
