@@ -39,6 +39,7 @@ from speechrag.render import (
     markdown_chunks,
     reading_html,
     sources_html,
+    staged_html,
     upload_html,
 )
 from speechrag.searcher import MAX_QUERY_CHARS, MODES, Searcher
@@ -791,13 +792,28 @@ CONFIRM_JS = """(source) => source && confirm(
 """
 
 
+def stage(dropped: list[str] | None, staged: list[str] | None) -> tuple[None, list[str], str]:
+    """After a drop: the files join those waiting for Add (a file dropped again replaces its
+    namesake), the drop zone is emptied and the list is shown as our own summary. Gradio's
+    file list links each file to its file route, which this server refuses (403): a dead link,
+    so the zone never keeps a file."""
+    by_name = {Path(f).name: str(f) for f in [*(staged or []), *(dropped or [])]}
+    waiting = list(by_name.values())
+    return None, waiting, staged_html(list(by_name))
+
+
 def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
     with gr.Accordion("添加或删除讲话稿 · Add or remove documents", open=False, elem_id="add-docs"):
         limits = uploader.limits
-        files = gr.File(file_count="multiple", type="filepath", elem_id="upload",
-                        label=f"拖入或选择文件 · Drop or choose files（{' '.join(SUFFIXES)}；每个不超过 "
-                              f"{limits.max_bytes // MB} MB，一次最多 {limits.max_files} 个）")
-        add = gr.Button("添加并更新索引 · Add and rebuild", variant="primary", elem_id="add")
+        drop = gr.File(file_count="multiple", type="filepath", elem_id="upload",
+                       label=f"拖入或选择文件 · Drop or choose files（{' '.join(SUFFIXES)}；每个不超过 "
+                             f"{limits.max_bytes // MB} MB，一次最多 {limits.max_files} 个）")
+        # The files waiting for Add, and the input of /add_documents (gradio_client sends its
+        # files here). Never rendered (visible=False), so its file links never reach the page.
+        files = gr.File(file_count="multiple", type="filepath", visible=False, label="files")
+        with gr.Row():
+            add = gr.Button("添加并更新索引 · Add and rebuild", variant="primary", scale=3, elem_id="add")
+            unstage = gr.Button("清空待添加 · Clear the list", scale=1, elem_id="unstage")
         with gr.Row():
             # Custom values pass: the menu was filled at start, /remove_document may name a file
             # uploaded since; Uploader.remove checks every name against the live index itself.
@@ -806,6 +822,9 @@ def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
             remove = gr.Button("删除并更新索引 · Remove and rebuild", variant="stop", scale=1, elem_id="remove")
         report = gr.JSON(visible="hidden")
         summary = gr.HTML("", js_on_load=None, elem_id="upload-result")
+    drop.upload(stage, inputs=[drop, files], outputs=[drop, files, summary], **PRIVATE)
+    unstage.click(lambda: (None, ""), outputs=[files, summary], **PRIVATE)
+
     # One build at a time: the Uploader refuses a second while one runs; one slot queues here too.
     def refresh(r: dict[str, Any] | None, q: str, by: str) -> tuple[Any, ...]:
         if not r:  # a removal whose confirmation was declined
