@@ -413,7 +413,7 @@ def test_pending_state_and_a_question_sent_while_waiting(browser: Any, slow_url:
     assert not errors, errors
 
 
-def test_sign_in_page_when_auth_is_on(browser: Any, tiny_index: Searcher, tmp_path: Path) -> None:
+def test_sign_in_and_sign_out_when_auth_is_on(browser: Any, tiny_index: Searcher, tmp_path: Path) -> None:
     demo = start(tiny_index, auth=[("ana", "pw-ana")], api_key="k")
     try:
         page = browser.new_page(viewport={"width": 1000, "height": 800})
@@ -425,6 +425,14 @@ def test_sign_in_page_when_auth_is_on(browser: Any, tiny_index: Searcher, tmp_pa
         page.locator("input[type=password]").fill("pw-ana")
         page.locator("input[type=password]").press("Enter")
         page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
+        # Signing out lands on the sign-in form, and the session is gone: a reload stays there.
+        assert serious_violations(page) == []  # the header with its sign-out link
+        page.get_by_role("link", name="退出登录 · Sign out").click()
+        page.wait_for_selector("input[type=password]", timeout=TIMEOUT_MS)
+        page.reload(wait_until="load")
+        page.wait_for_selector("input[type=password]", timeout=TIMEOUT_MS)
+        assert page.locator("#question").count() == 0
+        assert page.request.get(f"{demo.local_url}config").status == 401
     finally:
         demo.close()
 

@@ -119,6 +119,7 @@ CSS = """
 #reading mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
 /* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
 #copy, #settings button, #chat button { min-height: 24px; min-width: 24px; }
+#sign-out { white-space: nowrap; align-self: flex-start; }
 input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3px; }
 """
 
@@ -843,18 +844,30 @@ def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
                  **build).success(**after)
 
 
-def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None) -> gr.Blocks:
+# Gradio's own sign-out route: it drops this browser's session token (all_session=false: the
+# user's other browsers stay signed in) and redirects to the page, i.e. to the sign-in form.
+# Relative, so it stays right under a proxy's path prefix.
+SIGN_OUT = "logout?all_session=false"
+
+
+def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None,
+               signed_in: bool = False) -> gr.Blocks:
     """The page over `service`: the chat tab and the documents tab (with ``uploader``, a
-    place to add documents too); `delay` paces the sentence-by-sentence streaming."""
+    place to add documents too); `delay` paces the sentence-by-sentence streaming. With
+    ``signed_in`` (the page is behind sign-in), the header has a sign-out button."""
     speeches = service.speeches()
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
-        gr.Markdown(
-            "# 讲话稿问答 · Speech Q&A\n"
-            "答案全部摘自讲话原文；点答案里的 [n] 或来源卡片，在「文档」中阅读原文。"
-            "Every answer sentence is quoted from a speech; click an [n] or a source card to read it in context.",
-            elem_id="intro",
-        )
+        with gr.Row(equal_height=False, elem_id="header"):
+            gr.Markdown(
+                "# 讲话稿问答 · Speech Q&A\n"
+                "答案全部摘自讲话原文；点答案里的 [n] 或来源卡片，在「文档」中阅读原文。"
+                "Every answer sentence is quoted from a speech; click an [n] or a source card to read it in context.",
+                elem_id="intro",
+            )
+            if signed_in:
+                gr.Button("退出登录 · Sign out", link=SIGN_OUT, size="sm", scale=0, min_width=120,
+                          elem_id="sign-out")
         turns, answers = gr.State([]), gr.State([])
         pending = gr.Textbox(visible="hidden", elem_id="pending")
         with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
@@ -934,7 +947,7 @@ def serve(
     check_exposure(host, auth=auth, open_access=open_access, api_key=api_key)
     service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
     uploader = None if upload_to is None else Uploader(service, Path(upload_to), limits=upload_limits)
-    demo = build_demo(service, delay=delay, uploader=uploader)
+    demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth))
     if host not in LOOPBACK and not api_key:
         logger.warning("serving /v1%s on %s without an API key: anyone who can reach it may use it",
                        " and /mcp" if mcp else "", host)
