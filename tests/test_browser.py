@@ -277,8 +277,8 @@ def test_hostile_corpus_renders_inert(browser: Any, hostile_url: str, tmp_path: 
 # --- documents, reading view, click-through citations ----------------------------------------
 
 
-def open_page(browser: Any, url: str) -> tuple[Any, list[str]]:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+def open_page(browser: Any, url: str, **options: Any) -> tuple[Any, list[str]]:
+    page = browser.new_page(**{"viewport": {"width": 1400, "height": 1000}, **options})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url, wait_until="load")
@@ -363,7 +363,8 @@ def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, c
 
     # Back to the chat: the conversation is still there; a follow-up keeps its own sources.
     page.get_by_role("button", name="返回对话 · Back to chat").click()
-    assert bot_messages(page)[0] == first_reply
+    # (innerText's trailing white space depends on when the bubble was last laid out)
+    assert bot_messages(page)[0].strip() == first_reply.strip()
     ask(page, FOLLOW_UP)
     assert page.locator('#sources [data-cite^="1-"]').count() >= 1
     page.locator('#chat [data-testid="bot"]').first.click()  # select the first answer
@@ -372,6 +373,49 @@ def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, c
     page.locator('#sources [data-cite="0-1"]').click()
     page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
     assert page.locator("#reading .rv-target").get_attribute("data-paragraph") == str(hit.passage.paragraph)
+    assert not errors, errors
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
+
+# The question box's hint, measured in the box as it is: wider than the box, or wrapped onto a
+# line more than the empty box has (a one-line box cuts the rest off), it is clipped.
+HINT_JS = """() => {
+    const box = document.querySelector('#question textarea');
+    const hint = box.placeholder, withHint = [box.scrollWidth, box.clientWidth, box.scrollHeight];
+    box.placeholder = '';
+    const bare = box.scrollHeight;
+    box.placeholder = hint;
+    return {hint, width: withHint[0], box: withHint[1], height: withHint[2], bare};
+}"""
+
+
+def test_phone_sources_one_tap_from_the_answer_and_the_hint_fits(browser: Any, chat_url: str,
+                                                                  shipped_index: Searcher, tmp_path: Path) -> None:
+    page, errors = open_page(browser, chat_url, **PHONE)
+    hint = page.evaluate(HINT_JS)
+    assert hint["hint"] and hint["width"] <= hint["box"] and hint["height"] <= hint["bare"], hint
+    # The header's wording holds for one column as for two: nothing "on the right".
+    intro = page.locator("#intro").inner_text()
+    assert not re.search(r"右|left|right|beside|below", intro, re.IGNORECASE), intro
+    ask(page, FIRST_Q)
+    hit = answer(FIRST_Q, index=shipped_index).citations[0]
+    # In one column the sources come right after the question box, before the examples.
+    top = page.evaluate("s => document.querySelector(s).getBoundingClientRect().top", "#sources")
+    assert top < page.evaluate("s => document.querySelector(s).getBoundingClientRect().top", "#examples")
+    assert top < page.evaluate("s => document.querySelector(s).getBoundingClientRect().top", "#settings")
+    page.screenshot(path=str(tmp_path / "phone.png"))
+    # One tap, with no scrolling first: the answer's [1] is on screen, and opens its source.
+    marker = page.locator('#chat a[href="#cite-0-1"]').first
+    assert in_view(page, '#chat a[href="#cite-0-1"]')
+    marker.tap()
+    page.wait_for_selector("#reading .rv-target mark", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)  # the scroll
+    assert page.locator("#reading .rv-target").get_attribute("data-paragraph") == str(hit.passage.paragraph)
+    assert set(page.locator("#reading .rv-target mark").all_inner_texts()) == set(hit.cited_sentences)
+    assert in_view(page, "#reading .rv-target"), "the cited paragraph is not on the phone's screen"
+    page.screenshot(path=str(tmp_path / "phone-reading.png"))
+    print(f"screenshots: {tmp_path}")
     assert not errors, errors
 
 

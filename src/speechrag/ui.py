@@ -106,6 +106,10 @@ CSS = """
   font-size: 0.85em; background: var(--background-fill-secondary); }
 #scope .chip-k { color: var(--body-text-color-subdued); }
 #counter { text-align: right; font-size: 0.85em; }
+/* The chips take the row, the counter (empty until the box nears the limit) what it needs: on a
+   phone they would otherwise get half the width each (gr.HTML ignores scale). */
+#scope { flex: 4 1 0 !important; }
+#counter { flex: 1 1 0 !important; min-width: 80px !important; }
 #counter .over { color: #b91c1c; font-weight: 600; }
 #upload-result { min-height: 4em; }  /* room for the build's progress bar */
 #reading .rv { max-width: 46em; margin: 0 auto; line-height: 1.9; }
@@ -117,6 +121,15 @@ CSS = """
 #reading .rv-target { background: var(--background-fill-secondary); border-left: 3px solid var(--color-accent);
   padding-left: 8px; }
 #reading mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+/* A phone (one column): the two columns would stack, the sources under the examples, far from
+   the answers. Their parts become one list instead, the sources right under the question box,
+   then the examples, then the settings. */
+@media (max-width: 640px) {
+  #chat-main, #chat-side { display: contents !important; }
+  #chat-row > * { flex: 1 1 100% !important; min-width: 0 !important; }
+  #examples { order: 1; }
+  #settings { order: 2; }
+}
 /* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
 #copy, #settings button, #chat button { min-height: 24px; min-width: 24px; }
 #sign-out { white-space: nowrap; align-self: flex-start; }
@@ -586,7 +599,9 @@ def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
     )
     with gr.Row():
         # No max_length: the browser would cut a pasted text silently; the counter warns.
-        question = gr.Textbox(placeholder="输入问题，按回车发送 · Type a question, press Enter",
+        # A hint short enough for a phone's box (390 px wide: a longer one wraps and is cut off);
+        # Enter sends on a desktop, the Send button beside it everywhere.
+        question = gr.Textbox(placeholder="输入问题 · Ask a question",
                               label="问题 · Question", show_label=False, lines=1, max_lines=4, scale=5,
                               elem_id="question", autofocus=True)
         send = gr.Button("发送 Send", variant="primary", scale=1, min_width=90, interactive=False,
@@ -600,21 +615,22 @@ def _examples(searcher: Searcher, question: gr.Textbox) -> Examples | None:
     if not examples:
         return None
     shown: Examples = gr.Examples(examples=[[q] for q in examples], inputs=[question], cache_examples=False,
+                                  elem_id="examples",
                                   label="示例问题 · Examples（点一下即提问 · click to ask）")
     return shown
 
 
 def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
     titles = {s.id: s.title for s in speeches}
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
+    with gr.Row(equal_height=False, elem_id="chat-row"):
+        with gr.Column(scale=3, elem_id="chat-main"):
             chatbot, question, send, stop = _conversation()
             with gr.Row():
                 chips = gr.HTML(chips_html(Scope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
                 counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
             copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
             examples = _examples(searcher, question)
-        with gr.Column(scale=2):
+        with gr.Column(scale=2, elem_id="chat-side"):
             sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
             with gr.Accordion("检索设置 · Settings", open=True, elem_id="settings"):
                 mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
