@@ -131,20 +131,29 @@ input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3p
 # window.speechragTarget); and "Copy with sources" copies the plain text kept in the panel.
 PAGE_JS = """
 () => {
+  // Patches for what Gradio 6's components leave out. Each depends on Gradio's markup (class
+  // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it:
+  // Gradio serves <html lang="en">, so a screen reader reads the Chinese as English
+  // (test_axe_finds_nothing_serious waits for zh-CN).
   document.documentElement.lang = "zh-CN";
-  // Gradio names each radio apart (no arrow keys between them), gives its accordions no
-  // aria-expanded, labels a chat message with its markdown source (escapes, link syntax) and
-  // its drop zone with words other than those shown (axe: label-content-name-mismatch): mend
-  // them, once per frame whenever Gradio redraws them.
+  // Run once per frame whenever Gradio redraws (it re-renders these elements and drops our edits).
   const mend = () => {
+    // Gradio names each radio apart, so each is its own group and arrow keys cannot move between
+    // the three modes (test_keyboard_only_...: ArrowRight picks Dense).
     document.querySelectorAll("#mode input[type=radio]").forEach((r) => { r.name = "speechrag-mode"; });
+    // Accordion headers carry no aria-expanded: a screen reader cannot tell Settings is open
+    // (test_keyboard_only_...: aria-expanded is "true").
     document.querySelectorAll("button.label-wrap").forEach((b) =>
       b.setAttribute("aria-expanded", b.classList.contains("open") ? "true" : "false"));
+    // A chat message is labelled with its markdown source: a screen reader hears the escapes
+    // (123\\.58) and the link syntax of [n] (test_citation_opens_...: the label is the text shown).
     document.querySelectorAll('#chat [aria-label$="message"], #chat [aria-label*="message: "]').forEach((m) => {
       const who = m.getAttribute("aria-label").split(": ")[0];
       const label = `${who}: ${m.innerText.trim()}`;
       if (m.getAttribute("aria-label") !== label) m.setAttribute("aria-label", label);
     });
+    // The drop zone's label does not contain the words it shows, so voice control cannot name
+    // it (axe label-content-name-mismatch, enabled in the upload test's audit).
     document.querySelectorAll("#upload button.upload-container").forEach((z) => {
       const label = `${z.innerText.replace(/\\s+/g, " ").trim()}（拖入或选择讲话稿文件）`;
       if (z.getAttribute("aria-label") !== label) z.setAttribute("aria-label", label);
