@@ -290,6 +290,14 @@ def test_open_citation_reads_the_cited_passage(hostile_index: Searcher) -> None:
         assert ui.open_citation(read, bad, [None, ans]) == render.READING_EMPTY
 
 
+def test_sign_out_only_behind_sign_in(tiny_index: Searcher) -> None:
+    def links(demo: Any) -> dict[str, Any]:
+        return {b.elem_id: getattr(b, "link", None) for b in demo.blocks.values() if b.elem_id}
+
+    assert "sign-out" not in links(ui.build_demo(IndexService(tiny_index)))
+    assert links(ui.build_demo(IndexService(tiny_index), signed_in=True))["sign-out"] == ui.SIGN_OUT
+
+
 def test_answer_of_maps_a_message_to_its_answer() -> None:
     chat = [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
             {"role": "user", "content": "q2"}, {"role": "assistant", "content": "⚠️"}]

@@ -97,6 +97,17 @@ def test_hostile_uploads_are_refused_with_their_reason(corpus_and_index: tuple[P
     assert "escape.docx" in html and "zip bomb" in html
 
 
+def test_a_drop_is_staged_in_our_own_list_and_the_drop_zone_emptied() -> None:
+    # The drop zone is emptied (Gradio's list would link each file to a refused route); the
+    # files wait for Add, a name dropped again replacing its namesake; the names are escaped.
+    zone, waiting, shown = ui.stage(["/c/1/a.docx", "/c/2/<b>.md"], None)
+    assert zone is None and waiting == ["/c/1/a.docx", "/c/2/<b>.md"]
+    assert "&lt;b&gt;.md" in shown and "<b>" not in shown and "Ready to add 2" in shown
+    zone, waiting, shown = ui.stage(["/c/3/a.docx"], waiting)
+    assert waiting == ["/c/3/a.docx", "/c/2/<b>.md"] and "Ready to add 2" in shown
+    assert ui.stage(None, None) == (None, [], "")
+
+
 def test_the_same_file_again_is_not_added_twice(corpus_and_index: tuple[Path, Path]) -> None:
     uploader = uploader_for(*corpus_and_index)
     assert uploader.add([(SPEECH_DOCX, "a.docx")]).added

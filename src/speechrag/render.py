@@ -178,6 +178,15 @@ def chips_html(chips: Sequence[tuple[str, str]]) -> str:
     return f'<div class="chips" aria-label="当前检索范围 · Current scope">{items}</div>'
 
 
+def staged_html(names: Sequence[str]) -> str:
+    """The files dropped and waiting for "Add and rebuild", names escaped."""
+    if not names:
+        return ""
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in names)
+    return (f'<div class="up-staged"><strong>待添加 · Ready to add {len(names)}</strong><ul>{items}</ul>'
+            "点「添加并更新索引」开始 · press Add and rebuild to start</div>")
+
+
 def upload_html(report: dict[str, Any]) -> str:
     """What an upload did (`UploadReport.to_dict()`), file names and reasons escaped."""
     added = "".join(f"<li>{html.escape(a['name'])} → {html.escape(a['stored_as'])}</li>" for a in report["added"])

@@ -1,0 +1,85 @@
+"""The web chat (Gradio): questions in, cited answers streamed out, sources beside them.
+
+Answers are rendered by `speechrag.render`: everything shown on the page that comes from the
+corpus or the user is escaped there (markdown for the chat bubbles, HTML for the sources
+panel); the Chatbot's sanitiser is a second line of defence, never the first (`gr.HTML` has
+none). The server serves only Gradio's own assets: `GuardMiddleware` refuses every route that
+reads a file or fetches a URL.
+
+- `handlers.py`: the event functions over an `IndexService` (answering, the reading view, the
+  documents table, uploads) and the API endpoints (`/ask`, `/documents`, `/read_speech`,
+  `/add_documents`, `/remove_document`).
+- `layout.py`: the page as Gradio Blocks (`build_demo`), its events wired to the handlers, and
+  its theme, CSS and scripts.
+- `server.py`: `serve`, the page with ``/v1`` (and ``/mcp``) on one address, behind
+  `GuardMiddleware`.
+"""
+
+from __future__ import annotations
+
+from speechrag.ui.handlers import (
+    DEFAULT_K,
+    MAX_K,
+    MODE_LABELS,
+    PENDING,
+    SHOWN_QUESTION_CHARS,
+    STREAM_DELAY,
+    YEAR_OPEN,
+    Scope,
+    answer_of,
+    cite_href,
+    document_rows,
+    documents_table,
+    example_questions,
+    input_state,
+    make_add_documents,
+    make_ask,
+    make_documents,
+    make_read,
+    make_reader,
+    make_remove_document,
+    make_respond,
+    open_citation,
+    speech_choices,
+    stage,
+)
+from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, QUEUE_MAX_SIZE, SIGN_OUT, THEME, build_demo
+from speechrag.ui.server import BLOCKED_ROUTES, GuardMiddleware, api_app_kwargs, serve
+
+__all__ = [
+    "BLOCKED_ROUTES",
+    "CONCURRENCY_LIMIT",
+    "CSS",
+    "DEFAULT_K",
+    "MAX_K",
+    "MODE_LABELS",
+    "PAGE_JS",
+    "PENDING",
+    "QUEUE_MAX_SIZE",
+    "SHOWN_QUESTION_CHARS",
+    "SIGN_OUT",
+    "STREAM_DELAY",
+    "THEME",
+    "YEAR_OPEN",
+    "GuardMiddleware",
+    "Scope",
+    "answer_of",
+    "api_app_kwargs",
+    "build_demo",
+    "cite_href",
+    "document_rows",
+    "documents_table",
+    "example_questions",
+    "input_state",
+    "make_add_documents",
+    "make_ask",
+    "make_documents",
+    "make_read",
+    "make_reader",
+    "make_remove_document",
+    "make_respond",
+    "open_citation",
+    "serve",
+    "speech_choices",
+    "stage",
+]

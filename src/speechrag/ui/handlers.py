@@ -1,0 +1,431 @@
+"""The page's event functions over an `IndexService`, and the API endpoints beside them.
+
+Each `make_*` returns the function one event (or `/ask`, `/documents`, `/read_speech`,
+`/add_documents`, `/remove_document`) calls; the rest are the pure steps they share: the scope
+of a question (`Scope`), the documents table, the filter menus, the reading view of a citation.
+Nothing here builds a component tree (`speechrag.ui.layout` does); what is returned for a
+component is a value or a `gr.*` update. Corpus text reaches the page only through
+`speechrag.render`, which escapes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from speechrag.answering import Answer
+from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.passage import Passage, Speech
+from speechrag.render import (
+    READING_EMPTY,
+    escape_markdown,
+    markdown_chunks,
+    reading_html,
+    sources_html,
+    staged_html,
+)
+from speechrag.searcher import MAX_QUERY_CHARS
+from speechrag.serving import IndexService
+from speechrag.text import strip_enumerator
+from speechrag.uploads import Uploader
+
+logger = logging.getLogger(__name__)
+
+MAX_K = 20  # the slider's top; answer() itself accepts up to retrieval.MAX_K
+DEFAULT_K = 5
+STREAM_DELAY = 0.05  # seconds between streamed sentences, so the answer reads as it arrives
+SHOWN_QUESTION_CHARS = 200
+
+MODE_LABELS = {"hybrid": "混合 Hybrid", "dense": "语义 Dense", "keyword": "关键词 Keyword"}
+
+
+# --- what the page offers -----------------------------------------------------------------
+
+
+def speech_choices(speeches: Sequence[Speech]) -> list[tuple[str, str]]:
+    """(title, id) of every speech in the index, in corpus order."""
+    return [(s.title, s.id) for s in speeches]
+
+
+_PLAIN_CLAUSE = re.compile(r"^[\u4e00-\u9fff、“”]{4,24}$")
+
+
+def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
+    """Questions made from the section headings, taking speeches in turn so they differ.
+
+    A heading is an instruction ("突出重点，狠抓落实，扎实做好…工作"); its last clause asked
+    with 如何 is a question the speech answers. Only headings of plain Chinese are used.
+    """
+    by_speech: dict[str, list[str]] = {}
+    taken: set[str] = set()
+    for p in passages:
+        clause = strip_enumerator(p.section.split(" › ")[0]).split("，")[-1]
+        clause = clause.removeprefix("就是要").strip()
+        q = f"如何{clause}？"
+        if _PLAIN_CLAUSE.match(clause) and q not in taken:
+            taken.add(q)
+            by_speech.setdefault(p.speech_id, []).append(q)
+    out: list[str] = []
+    queues = list(by_speech.values())
+    while len(out) < n and any(queues):
+        for qs in queues:
+            if qs and len(out) < n:
+                out.append(qs.pop(0))
+    return out
+
+
+# --- the handlers -------------------------------------------------------------------------
+
+
+Chat = list[dict[str, str]]
+PENDING = "检索中… · Searching…"
+YEAR_OPEN = (0, 9999)  # the ends of a year range left open
+STOPPED = "（已停止 · stopped）"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the next question is limited to, as the settings panel says it."""
+
+    mode: str = "hybrid"
+    speeches: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    years: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, mode: str, speeches: Sequence[str] | None, speakers: Sequence[str] | None,
+           places: Sequence[str] | None, year_from: object, year_to: object) -> Scope:
+        """From the settings' values (a year left open is None or "")."""
+        first, last = _year(year_from), _year(year_to)
+        years = None if first is None and last is None else (
+            YEAR_OPEN[0] if first is None else first, YEAR_OPEN[1] if last is None else last)
+        return cls(mode, tuple(speeches or ()), tuple(speakers or ()), tuple(places or ()), years)
+
+    def options(self) -> dict[str, Any]:
+        """`answer()`'s keyword arguments for this scope."""
+        return {"mode": self.mode, "speeches": list(self.speeches) or None, "speaker": list(self.speakers) or None,
+                "place": list(self.places) or None, "years": self.years}
+
+    def chips(self, titles: dict[str, str]) -> list[tuple[str, str]]:
+        """(label, value) chips for `render.chips_html`; ``titles`` maps speech ids to titles."""
+        out = [("方式 · Mode ", MODE_LABELS.get(self.mode, self.mode))]
+        out += [("讲话 · Speech ", titles.get(s, s)) for s in self.speeches]
+        out += [("讲话人 · Speaker ", s) for s in self.speakers]
+        out += [("地点 · Place ", p) for p in self.places]
+        if self.years:
+            a, b = sorted(self.years)
+            shown = f"{a}" if a == b else f"{'' if a == YEAR_OPEN[0] else a}–{'' if b == YEAR_OPEN[1] else b}"
+            out.append(("年份 · Years ", shown))
+        if len(out) == 1:
+            out.append(("范围 · Scope ", "全部讲话 · all speeches"))
+        return out
+
+
+def _year(value: object) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise QueryError(f"a year must be a whole number, not {value!r}") from None
+
+
+def _shown_question(question: object) -> str:
+    """The user's bubble: the question cut to a readable length, escaped."""
+    shown = question.strip() if isinstance(question, str) else ""
+    # Echo broken text safely: a lone surrogate would make the JSON event stream fail.
+    shown = shown.encode("utf-8", "replace").decode("utf-8")
+    if len(shown) > SHOWN_QUESTION_CHARS:
+        shown = shown[:SHOWN_QUESTION_CHARS] + "…"
+    return escape_markdown(shown) or "（空）"
+
+
+def cite_href(key: int) -> Callable[[int], str]:
+    """The in-page anchor of source n of the chat's answer number ``key`` (the page's script
+    turns a click on it into the reading view)."""
+    return lambda n: f"#cite-{key}-{n}"
+
+
+def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable[..., Iterator[tuple[Any, ...]]]:
+    """The chat handler: yields (chat, turns, answers, sources panel, question box, send, stop)
+    as the answer streams; `gr.skip()` leaves a part as it is. The box is cleared once, at the
+    start, so a question typed while this one is answered survives (the page sends it next).
+    ``answers`` holds one Answer (or None, for an error) per reply, so each keeps its sources."""
+
+    def respond(question: str, chat: Chat, turns: list[str], answers: list[Answer | None], k: float,
+                mode: str, speeches: list[str], speakers: list[str], places: list[str],
+                year_from: object, year_to: object) -> Iterator[tuple[Any, ...]]:
+        if question == "":  # nothing waiting (the page sends " " for an empty box)
+            yield (gr.skip(),) * 7
+            return
+        chat = [*(chat or []), {"role": "user", "content": _shown_question(question)}]
+        turns, answers = list(turns or []), list(answers or [])
+        busy, idle = gr.Button(interactive=False), gr.Button(interactive=True)
+        yield ([*chat, {"role": "assistant", "content": PENDING}], gr.skip(), gr.skip(), gr.skip(), "",
+               busy, gr.Button(visible=True))
+        try:
+            scope = Scope.of(mode, speeches, speakers, places, year_from, year_to)
+            ans = service.ask(question, turns, k=int(k), **scope.options())
+        except Exception as exc:
+            if not isinstance(exc, SpeechragError):
+                logger.exception("answer() failed")
+            message = one_line(exc) if isinstance(exc, SpeechragError) else "内部错误，请稍后再试。(internal error)"
+            chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(message)})
+            # The sources panel keeps the last answer's cards: an error has none of its own.
+            yield chat, turns, [*answers, None], gr.skip(), gr.skip(), idle, gr.Button(visible=False)
+            return
+        key = len(answers)
+        panel = sources_html(ans, key=str(key))
+        text = ""
+        for chunk in markdown_chunks(ans, href=cite_href(key)):
+            text += chunk
+            # A new list per update: Gradio diffs successive values, so none may be mutated.
+            yield ([*chat, {"role": "assistant", "content": text}], gr.skip(), gr.skip(), panel, gr.skip(),
+                   busy, gr.skip())
+            time.sleep(delay)
+        yield ([*chat, {"role": "assistant", "content": text}], [*turns, ans.question], [*answers, ans], panel,
+               gr.skip(), idle, gr.Button(visible=False))
+
+    return respond
+
+
+def stopped(chat: Chat) -> tuple[Chat, Any, Any]:
+    """After Stop: the pending reply says so; Send is back, Stop hidden."""
+    chat = list(chat or [])
+    if chat and chat[-1]["role"] == "assistant" and chat[-1]["content"] == PENDING:
+        chat[-1] = {"role": "assistant", "content": STOPPED}
+    return chat, gr.Button(interactive=True), gr.Button(visible=False)
+
+
+def input_state(question: str) -> tuple[Any, str]:
+    """Send enabled only for a question that fits; a counter once the box nears the limit
+    (a pasted text is never cut silently: the server would refuse it, the counter says why)."""
+    n = len((question or "").strip())
+    counter = ""
+    if n > MAX_QUERY_CHARS * 0.9:
+        over = "，太长了 · too long" if n > MAX_QUERY_CHARS else ""
+        counter = f'<span class="{"over" if over else ""}">{n:,} / {MAX_QUERY_CHARS:,} 字{over}</span>'
+    return gr.Button(interactive=0 < n <= MAX_QUERY_CHARS), counter
+
+
+def answer_of(answers: list[Answer | None], chat: Chat, message: int) -> tuple[int, Answer | None]:
+    """The answer behind chat message number ``message`` (its key, and the Answer or None)."""
+    replies = [i for i, m in enumerate(chat[: message + 1]) if m.get("role") == "assistant"]
+    key = len(replies) - 1
+    return key, answers[key] if 0 <= key < len(answers) else None
+
+
+READING_GONE = '<div class="rv-empty">找不到这篇讲话（索引已更新）。Speech not found (the index changed).</div>'
+
+
+def make_reader(service: IndexService) -> Callable[..., str]:
+    """The reading view of one speech, optionally with one passage marked and highlighted."""
+
+    def read(speech_id: str, target: str = "", spans: Sequence[tuple[int, int]] = ()) -> str:
+        speech, passages = service.read(speech_id)
+        if speech is None:
+            return READING_GONE
+        return reading_html(speech, passages, target=target, spans=spans)
+
+    return read
+
+
+def open_citation(read: Callable[..., str], key: str, answers: list[Answer | None]) -> str:
+    """The reading view for ``key`` = "answer-n" (source n of that answer), its quoted
+    sentences highlighted."""
+    a, _, n = (key or "").partition("-")
+    ans = answers[int(a)] if a.isdigit() and int(a) < len(answers or []) else None
+    if ans is None or not n.isdigit() or not 1 <= int(n) <= len(ans.citations):
+        return READING_EMPTY
+    hit = ans.citations[int(n) - 1]
+    return read(hit.passage.speech_id, hit.passage.id, hit.cited if ans.found else ())
+
+
+# key: (label, Speech field, descending)
+SORTS = {
+    "date-desc": ("日期，新的在前 · Date, newest first", "date", True),
+    "date": ("日期，早的在前 · Date, oldest first", "date", False),
+    "title": ("标题 · Title", "title", False),
+    "speaker": ("讲话人 · Speaker", "speaker", False),
+    "place": ("地点 · Place", "place", False),
+    "paragraphs": ("段落数，多的在前 · Paragraphs, most first", "paragraphs", True),
+    "source": ("来源文件 · Source file", "source", False),
+}
+DOC_HEADERS = ["标题 · Title", "日期 · Date", "讲话人 · Speaker", "地点 · Place", "段落 · Paragraphs",
+               "格式 · Format", "来源文件 · Source", "编号 · ID"]
+
+
+def documents_table(speeches: Sequence[Speech], query: str = "", sort: str = "date-desc") -> Any:
+    """The documents table's new value and label (how many of how many are shown)."""
+    rows = document_rows(speeches, query, sort)
+    shown = f"{len(rows)} / {len(speeches)}" if len(rows) != len(speeches) else f"{len(speeches)}"
+    return gr.Dataframe(rows, label=f"{shown} 篇讲话 · speeches（点一行阅读全文 · click a row to read it）")
+
+
+def document_rows(speeches: Sequence[Speech], query: str = "", sort: str = "date-desc") -> list[list[Any]]:
+    """The documents table: the speeches whose fields contain every word of ``query``, sorted.
+    Speeches without the sort field (no date, no speaker) go last either way."""
+    words = (query or "").lower().split()
+
+    def text(s: Speech) -> str:
+        return " ".join((s.title, s.date, s.speaker, s.place, s.occasion, s.format, s.source, s.id)).lower()
+
+    shown = [s for s in speeches if all(w in text(s) for w in words)]
+    _, name, descending = SORTS.get(sort, SORTS["date-desc"])
+    present = sorted((s for s in shown if getattr(s, name)), key=attrgetter(name), reverse=descending)
+    shown = present + [s for s in shown if not getattr(s, name)]
+    return [[s.title, s.date, s.speaker, s.place, s.paragraphs, s.format, s.source, s.id] for s in shown]
+
+
+def _whole(k: object) -> int:
+    """k as sent by a client (JSON may carry 5, 5.0 or "5"), or a QueryError."""
+    try:
+        value = float(k)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise QueryError(f"k must be a whole number, not {k!r}") from None
+    if not value.is_integer():
+        raise QueryError(f"k must be a whole number, not {k!r}")
+    return int(value)
+
+
+def _texts(value: object, name: str) -> list[str] | None:
+    """An optional list of strings from a client, or a QueryError naming the argument."""
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise QueryError(f"{name} must be a list of strings, not {type(value).__name__}")
+    return list(value)
+
+
+def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
+    """The `/ask` API endpoint."""
+
+    def ask(
+        question: str,
+        mode: str = "hybrid",
+        k: int = DEFAULT_K,
+        speeches: list[str] | None = None,
+        history: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Answer a question from the speeches.
+
+        Returns {text, found, question, query, mode, citations: [...], evidence}; each sentence
+        of text ends with [n], and citations[n-1] gives its speech, section and paragraph.
+        """
+        # Five inputs, as before: Gradio's REST protocol requires every input of an endpoint,
+        # so a new one would break callers that send these five (the page has the filters).
+        try:
+            speech_ids, turns = _texts(speeches, "speeches"), _texts(history, "history")
+            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None).to_dict()
+        except SpeechragError as exc:
+            raise gr.Error(one_line(exc), print_exception=False) from exc
+
+    return ask
+
+
+def make_documents(service: IndexService) -> Callable[[], list[dict[str, Any]]]:
+    """The `/documents` API endpoint."""
+
+    def documents() -> list[dict[str, Any]]:
+        """Every speech of the index: id, title, date, speaker, place, occasion, format, source,
+        paragraphs, characters, in corpus order."""
+        return [s.to_dict() for s in service.speeches()]
+
+    return documents
+
+
+def make_read(service: IndexService) -> Callable[[str], dict[str, Any]]:
+    """The `/read_speech` API endpoint."""
+
+    def read_speech(speech_id: str) -> dict[str, Any]:
+        """One speech and its passages in reading order: {speech, passages: [{id, section,
+        paragraph, part, text}]}."""
+        speech, passages = service.read(str(speech_id))
+        if speech is None:
+            raise gr.Error(f"unknown speech id {speech_id!r}: see /documents for the ids", print_exception=False)
+        keep = ("id", "section", "paragraph", "part", "text")
+        return {"speech": speech.to_dict(), "passages": [{f: getattr(p, f) for f in keep} for p in passages]}
+
+    return read_speech
+
+
+# --- adding and removing documents --------------------------------------------------------
+
+
+def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
+    """The `/add_documents` endpoint (and the page's Add button)."""
+
+    def add_documents(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> dict[str, Any]:  # noqa: B008 (Gradio's idiom)
+        """Add speech documents to the corpus and rebuild the index: {added: [{name, stored_as}],
+        skipped: [{name, reason}], speeches: [new speech ids], build, seconds}."""
+        paths = [str(f) for f in (files or [])]
+        if not paths:
+            raise gr.Error("no files: choose one or more documents first", print_exception=False)
+
+        def step(done: int, total: int) -> None:
+            progress((done, total), desc="嵌入新段落 · embedding new passages", unit="passages")
+
+        try:
+            return uploader.add([(p, Path(p).name) for p in paths], progress=step).to_dict()
+        except SpeechragError as exc:
+            raise gr.Error(one_line(exc), print_exception=False) from exc
+
+    return add_documents
+
+
+def menu_choices(speeches: Sequence[Speech]) -> tuple[list[Any], list[str], list[str], list[str]]:
+    """The chat's filter menus for these speeches: speeches, speakers, places, years ("" = open)."""
+    years = ["", *(str(y) for y in sorted({s.year for s in speeches if s.year}))]
+    return (speech_choices(speeches), _choices([s.speaker for s in speeches]),
+            _choices([s.place for s in speeches]), years)
+
+
+def filter_choices(speeches: Sequence[Speech]) -> list[Any]:
+    """Updates of the five filter menus (years twice), for after an upload."""
+    chosen, speakers, places, years = menu_choices(speeches)
+    return [gr.Dropdown(choices=c) for c in (chosen, speakers, places, years, years)]
+
+
+def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
+    """The `/remove_document` endpoint (and the page's Remove button, after its confirmation)."""
+
+    def remove_document(source: str, progress: gr.Progress = gr.Progress()) -> Any:  # noqa: B008 (Gradio's idiom)
+        """Take one source file (as /documents lists it) out of the corpus and rebuild:
+        {removed: [{source, kept_as}], speeches: [removed speech ids], build, seconds}."""
+        if not source:  # the page's confirmation was declined
+            return gr.skip()
+
+        def step(done: int, total: int) -> None:
+            progress((done, total), desc="重建索引 · rebuilding", unit="passages")
+
+        try:
+            return uploader.remove(str(source), progress=step).to_dict()
+        except SpeechragError as exc:
+            raise gr.Error(one_line(exc), print_exception=False) from exc
+
+    return remove_document
+
+
+def source_files(speeches: Sequence[Speech]) -> list[str]:
+    return sorted({s.source for s in speeches})
+
+
+def stage(dropped: list[str] | None, staged: list[str] | None) -> tuple[None, list[str], str]:
+    """After a drop: the files join those waiting for Add (a file dropped again replaces its
+    namesake), the drop zone is emptied and the list is shown as our own summary. Gradio's
+    file list links each file to its file route, which this server refuses (403): a dead link,
+    so the zone never keeps a file."""
+    by_name = {Path(f).name: str(f) for f in [*(staged or []), *(dropped or [])]}
+    waiting = list(by_name.values())
+    return None, waiting, staged_html(list(by_name))
+
+
+def _choices(values: Sequence[str]) -> list[str]:
+    return sorted({v for v in values if v})

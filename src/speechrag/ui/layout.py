@@ -1,0 +1,501 @@
+"""The page: its two tabs built as Gradio Blocks, their events wired to `speechrag.ui.handlers`,
+and the theme, CSS and scripts that go with them.
+
+`build_demo(service)` is the whole page; `_chat_tab`/`_docs_tab` build the components (held in
+`ChatTab`/`DocsTab`), `_wire_chat`/`_wire_reading`/`_wire_upload` connect their events. The
+page's own script (`PAGE_JS`) bridges a click on an `[n]` or a source card to the server, and
+mends what Gradio's components leave out for accessibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+from gradio.events import api as gr_api
+from gradio.helpers import Examples
+
+from speechrag.answering import Answer
+from speechrag.formats import MB, SUFFIXES
+from speechrag.passage import Speech
+from speechrag.render import READING_EMPTY, chips_html, sources_html, upload_html
+from speechrag.searcher import MODES, Searcher
+from speechrag.serving import IndexService
+from speechrag.ui.handlers import (
+    DEFAULT_K,
+    DOC_HEADERS,
+    MAX_K,
+    MODE_LABELS,
+    SORTS,
+    STREAM_DELAY,
+    Chat,
+    Scope,
+    answer_of,
+    document_rows,
+    documents_table,
+    example_questions,
+    filter_choices,
+    input_state,
+    make_add_documents,
+    make_ask,
+    make_documents,
+    make_read,
+    make_reader,
+    make_remove_document,
+    make_respond,
+    menu_choices,
+    open_citation,
+    source_files,
+    stage,
+    stopped,
+)
+from speechrag.uploads import Uploader
+
+QUEUE_MAX_SIZE = 64
+ANALYTICS_EVENTS = 500
+CONCURRENCY_LIMIT = 4
+EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
+
+THEME = gr.themes.Default(
+    # System fonts only: nothing is fetched from a font CDN.
+    font=["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "ui-sans-serif", "sans-serif"],
+    font_mono=["Noto Sans Mono CJK SC", "ui-monospace", "monospace"],
+).set(
+    # The default orange (#f97316) and grey hints (#bbbbc2) read at 1.8-2.8:1 on white (axe-core
+    # "color-contrast"); orange-700 and grey-600 reach 5:1 and more, WCAG AA's 4.5:1.
+    color_accent="#c2410c",
+    color_accent_soft="#ffedd5",
+    button_primary_background_fill="#c2410c",
+    button_primary_background_fill_hover="#9a3412",
+    button_primary_text_color="#ffffff",
+    button_cancel_background_fill="#b91c1c",  # Stop and Remove: red-700, 6.5:1 under white text
+    button_cancel_background_fill_hover="#991b1b",
+    button_cancel_text_color="#ffffff",
+    body_text_color_subdued="#4b5563",
+    input_placeholder_color="#6b7280",
+    block_info_text_color="#4b5563",
+    block_label_text_color="#374151",
+)
+
+CSS = """
+#sources .src-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 12px; margin-bottom: 10px; background: var(--background-fill-secondary); }
+#sources h2 { margin: 0 0 8px 0; font-size: 1rem; }
+#sources .src-head { font-weight: 600; margin-bottom: 4px; }
+#sources .src-n { color: var(--color-accent); margin-right: 6px; }
+#sources .src-text { line-height: 1.75; margin: 4px 0; white-space: pre-wrap; }
+#sources mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+#sources .src-also, #sources .src-empty { color: var(--body-text-color-subdued); font-size: 0.9em; }
+#sources .src-card[data-cite] { cursor: pointer; }
+#sources .src-card[data-cite]:hover, #sources .src-card[data-cite]:focus { border-color: var(--color-accent); }
+#chat a[href^="#cite-"] { text-decoration: none; font-weight: 600; }
+#scope .chips { display: flex; flex-wrap: wrap; gap: 6px; }
+#scope .chip { border: 1px solid var(--border-color-primary); border-radius: 999px; padding: 1px 10px;
+  font-size: 0.85em; background: var(--background-fill-secondary); }
+#scope .chip-k { color: var(--body-text-color-subdued); }
+#counter { text-align: right; font-size: 0.85em; }
+/* The chips take the row, the counter (empty until the box nears the limit) what it needs: on a
+   phone they would otherwise get half the width each (gr.HTML ignores scale). */
+#scope { flex: 4 1 0 !important; }
+#counter { flex: 1 1 0 !important; min-width: 80px !important; }
+#counter .over { color: #b91c1c; font-weight: 600; }
+#upload-result { min-height: 4em; }  /* room for the build's progress bar */
+#reading .rv { max-width: 46em; margin: 0 auto; line-height: 1.9; }
+#reading .rv-title { margin-bottom: 4px; }
+#reading .rv-meta, #reading .rv-source { color: var(--body-text-color-subdued); font-size: 0.9em; }
+#reading .rv-section { margin: 1.2em 0 0.4em; font-size: 1.05rem; }
+#reading .rv-p { margin: 0.5em 0; white-space: pre-wrap; scroll-margin-top: 30vh; }
+#reading .rv-n { color: var(--body-text-color-subdued); font-size: 0.8em; margin-right: 8px; }
+#reading .rv-target { background: var(--background-fill-secondary); border-left: 3px solid var(--color-accent);
+  padding-left: 8px; }
+#reading mark { background: #fde68a; color: #1f2937; padding: 0 2px; border-radius: 2px; }
+/* A phone (one column): the two columns would stack, the sources under the examples, far from
+   the answers. Their parts become one list instead, the sources right under the question box,
+   then the examples, then the settings. */
+@media (max-width: 640px) {
+  #chat-main, #chat-side { display: contents !important; }
+  #chat-row > * { flex: 1 1 100% !important; min-width: 0 !important; }
+  #examples { order: 1; }
+  #settings { order: 2; }
+}
+/* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
+#copy, #settings button, #chat button { min-height: 24px; min-width: 24px; }
+#sign-out { white-space: nowrap; align-self: flex-start; }
+input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3px; }
+"""
+
+# Runs once in the page: a click (or Enter) on an answer's [n] link or on a source card opens
+# the cited passage in the reading view, through the hidden #open-btn (its event reads
+# window.speechragTarget); and "Copy with sources" copies the plain text kept in the panel.
+PAGE_JS = """
+() => {
+  // Patches for what Gradio 6's components leave out. Each depends on Gradio's markup (class
+  // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it:
+  // Gradio serves <html lang="en">, so a screen reader reads the Chinese as English
+  // (test_axe_finds_nothing_serious waits for zh-CN).
+  document.documentElement.lang = "zh-CN";
+  // Run once per frame whenever Gradio redraws (it re-renders these elements and drops our edits).
+  const mend = () => {
+    // Gradio names each radio apart, so each is its own group and arrow keys cannot move between
+    // the three modes (test_keyboard_only_...: ArrowRight picks Dense).
+    document.querySelectorAll("#mode input[type=radio]").forEach((r) => { r.name = "speechrag-mode"; });
+    // Accordion headers carry no aria-expanded: a screen reader cannot tell Settings is open
+    // (test_keyboard_only_...: aria-expanded is "true").
+    document.querySelectorAll("button.label-wrap").forEach((b) =>
+      b.setAttribute("aria-expanded", b.classList.contains("open") ? "true" : "false"));
+    // A chat message is labelled with its markdown source: a screen reader hears the escapes
+    // (123\\.58) and the link syntax of [n] (test_citation_opens_...: the label is the text shown).
+    document.querySelectorAll('#chat [aria-label$="message"], #chat [aria-label*="message: "]').forEach((m) => {
+      const who = m.getAttribute("aria-label").split(": ")[0];
+      const label = `${who}: ${m.innerText.trim()}`;
+      if (m.getAttribute("aria-label") !== label) m.setAttribute("aria-label", label);
+    });
+    // The drop zone's label does not contain the words it shows, so voice control cannot name
+    // it (axe label-content-name-mismatch, enabled in the upload test's audit).
+    document.querySelectorAll("#upload button.upload-container").forEach((z) => {
+      const label = `${z.innerText.replace(/\\s+/g, " ").trim()}（拖入或选择讲话稿文件）`;
+      if (z.getAttribute("aria-label") !== label) z.setAttribute("aria-label", label);
+    });
+  };
+  let queued = false;
+  const soon = () => { if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; mend(); }); } };
+  mend();
+  new MutationObserver(soon).observe(document.body,
+    {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["class"]});
+  const open = (key) => {
+    window.speechragTarget = key;
+    document.querySelector("#open-btn")?.click();
+  };
+  const target = (e) => {
+    const link = e.target.closest && e.target.closest('a[href^="#cite-"]');
+    if (link) return link.getAttribute("href").slice("#cite-".length);
+    const card = e.target.closest && e.target.closest("[data-cite]");
+    return card ? card.dataset.cite : null;
+  };
+  document.addEventListener("click", (e) => {
+    const key = target(e);
+    if (key) { e.preventDefault(); e.stopPropagation(); open(key); }
+  }, true);
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    const card = e.target.closest && e.target.closest("[data-cite]");
+    if (card) { e.preventDefault(); open(card.dataset.cite); }
+  }, true);
+  window.speechragCopy = () => {
+    const text = document.querySelector("#sources .src-plain")?.textContent || "";
+    if (!text) return;
+    if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text); return; }
+    const area = document.createElement("textarea");  // plain http: the old way
+    area.value = text; document.body.appendChild(area); area.select();
+    document.execCommand("copy"); area.remove();
+  };
+}
+"""
+
+# After the reading view changes: bring the cited paragraph (else the top) into view.
+SCROLL_JS = """
+() => setTimeout(() => {
+  const el = document.querySelector("#reading .rv-target") || document.querySelector("#reading");
+  el?.scrollIntoView({block: el.classList.contains("rv-target") ? "center" : "start"});
+}, 150)
+"""
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChatTab:
+    """The chat tab's components."""
+
+    chatbot: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    stop: gr.Button
+    chips: gr.HTML
+    counter: gr.HTML
+    copy: gr.Button
+    examples: Examples | None
+    sources: gr.HTML
+    mode: gr.Radio
+    k: gr.Slider
+    speeches: gr.Dropdown
+    speakers: gr.Dropdown
+    places: gr.Dropdown
+    year_from: gr.Dropdown
+    year_to: gr.Dropdown
+    clear_filters: gr.Button
+    clear: gr.Button
+
+    @property
+    def settings(self) -> list[Any]:
+        """What limits the next question, in `Scope.of`'s order."""
+        return [self.mode, self.speeches, self.speakers, self.places, self.year_from, self.year_to]
+
+
+@dataclass(frozen=True)
+class DocsTab:
+    """The documents tab's components."""
+
+    filter: gr.Textbox
+    sort: gr.Dropdown
+    table: gr.Dataframe
+    back: gr.Button
+    reading: gr.HTML
+
+
+def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
+    chatbot = gr.Chatbot(
+        label="对话 · Chat",
+        elem_id="chat",
+        height=460,
+        sanitize_html=True,
+        render_markdown=True,
+        latex_delimiters=[],
+        allow_tags=False,
+        feedback_options=None,
+        buttons=[],  # "Copy with sources" below copies plain text; Gradio's would copy the escapes
+        placeholder="在下方输入问题，或点一个示例问题。<br>Ask below, or pick an example.",
+    )
+    with gr.Row():
+        # No max_length: the browser would cut a pasted text silently; the counter warns.
+        # A hint short enough for a phone's box (390 px wide: a longer one wraps and is cut off);
+        # Enter sends on a desktop, the Send button beside it everywhere.
+        question = gr.Textbox(placeholder="输入问题 · Ask a question",
+                              label="问题 · Question", show_label=False, lines=1, max_lines=4, scale=5,
+                              elem_id="question", autofocus=True)
+        send = gr.Button("发送 Send", variant="primary", scale=1, min_width=90, interactive=False,
+                         elem_id="send")
+        stop = gr.Button("停止 Stop", variant="stop", scale=1, min_width=90, visible=False, elem_id="stop")
+    return chatbot, question, send, stop
+
+
+def _examples(searcher: Searcher, question: gr.Textbox) -> Examples | None:
+    examples = example_questions(searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN))))
+    if not examples:
+        return None
+    shown: Examples = gr.Examples(examples=[[q] for q in examples], inputs=[question], cache_examples=False,
+                                  elem_id="examples",
+                                  label="示例问题 · Examples（点一下即提问 · click to ask）")
+    return shown
+
+
+def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
+    titles = {s.id: s.title for s in speeches}
+    with gr.Row(equal_height=False, elem_id="chat-row"):
+        with gr.Column(scale=3, elem_id="chat-main"):
+            chatbot, question, send, stop = _conversation()
+            with gr.Row():
+                chips = gr.HTML(chips_html(Scope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
+                counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
+            copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
+            examples = _examples(searcher, question)
+        with gr.Column(scale=2, elem_id="chat-side"):
+            sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
+            with gr.Accordion("检索设置 · Settings", open=True, elem_id="settings"):
+                mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
+                                value="hybrid", label="检索方式 · Search mode", elem_id="mode")
+                k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, label="段落数 · Passages")
+                menus = menu_choices(speeches)
+                chosen = gr.Dropdown(menus[0], value=[], multiselect=True,
+                                     label="限定讲话 · Speeches", info="不选即搜索全部 · none selected = all")
+                speakers = gr.Dropdown(menus[1], value=[], multiselect=True, label="讲话人 · Speaker")
+                places = gr.Dropdown(menus[2], value=[], multiselect=True, label="地点 · Place")
+                with gr.Row():
+                    year_from = gr.Dropdown(menus[3], value="", label="起始年份 · From year")
+                    year_to = gr.Dropdown(menus[3], value="", label="截止年份 · To year")
+                clear_filters = gr.Button("清除筛选 · Clear filters", size="sm")
+                clear = gr.Button("清空对话（筛选保留）· Clear chat (filters stay)", variant="secondary")
+    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, sources, mode, k, chosen,
+                   speakers, places, year_from, year_to, clear_filters, clear)
+
+
+def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
+    with gr.Row():
+        query = gr.Textbox(label="筛选 · Filter", placeholder="标题、讲话人、地点、日期、文件名…", scale=3,
+                           elem_id="doc-filter")
+        sort = gr.Dropdown([(label, key) for key, (label, _, _) in SORTS.items()], value="date-desc",
+                           label="排序 · Sort by", scale=2, elem_id="doc-sort")
+    table = gr.Dataframe(document_rows(speeches), headers=DOC_HEADERS, interactive=False, wrap=True,
+                         elem_id="documents", max_height=360, datatype="str",
+                         label=f"{len(speeches)} 篇讲话 · speeches（点一行阅读全文 · click a row to read it）")
+    back = gr.Button("← 返回对话 · Back to chat", size="sm", elem_id="back")
+    reading = gr.HTML(READING_EMPTY, js_on_load=None, elem_id="reading")
+    return DocsTab(query, sort, table, back, reading)
+
+
+PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+
+# Runs in the browser at once, before any round trip: the question moves from the box to the
+# hidden #pending box, so the box is free for the next one. A question already waiting there
+# (sent while another is answered, not yet taken) keeps the new one in the box: nothing is lost.
+TAKE_JS = "(q, waiting) => waiting ? [q, waiting] : ['', q === '' ? ' ' : q]"
+
+
+def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.State, respond: Callable[..., Any],
+               titles: dict[str, str]) -> None:
+    answer_event: dict[str, Any] = {
+        "fn": respond,
+        "inputs": [pending, chat.chatbot, turns, answers, chat.k, *chat.settings],
+        "outputs": [chat.chatbot, turns, answers, chat.sources, pending, chat.send, chat.stop],
+        "api_visibility": "private",
+        "concurrency_id": "answer",
+        "show_progress": "hidden",
+        # A question sent while another is answered waits for it, then is read afresh.
+        "trigger_mode": "always_last",
+    }
+    take: dict[str, Any] = {"fn": None, "inputs": [chat.question, pending], "outputs": [chat.question, pending],
+                            "js": TAKE_JS, **PRIVATE}
+    after: dict[str, Any] = {"fn": input_state, "inputs": [chat.question], "outputs": [chat.send, chat.counter],
+                             **PRIVATE}
+    events = [gr.on([chat.question.submit, chat.send.click], **take).then(**answer_event)]
+    if chat.examples is not None:  # a click fills the box, then asks
+        events.append(chat.examples.load_input_event.then(**take).then(**answer_event))
+    for event in events:
+        event.then(**after)
+    chat.stop.click(stopped, inputs=[chat.chatbot], outputs=[chat.chatbot, chat.send, chat.stop],
+                    cancels=events, **PRIVATE)
+    chat.question.change(input_state, inputs=[chat.question], outputs=[chat.send, chat.counter],
+                         trigger_mode="always_last", **PRIVATE)
+
+    def show_scope(*values: Any) -> str:
+        return chips_html(Scope.of(*values).chips(titles))
+
+    gr.on([c.change for c in chat.settings], show_scope, inputs=chat.settings, outputs=[chat.chips], **PRIVATE)
+    chat.clear_filters.click(lambda: ("hybrid", [], [], [], "", ""), outputs=chat.settings, **PRIVATE)
+
+    def reset() -> tuple[Chat, list[str], list[Answer | None], str, str]:
+        return [], [], [], sources_html(None), ""
+
+    reset_outputs = [chat.chatbot, turns, answers, chat.sources, chat.question]
+    chat.clear.click(reset, outputs=reset_outputs, **PRIVATE)
+    # The chat's own bin icon clears the messages; forget the turns and sources with them.
+    chat.chatbot.clear(reset, outputs=reset_outputs, **PRIVATE)
+
+    def show_sources(history: Chat, kept: list[Answer | None], evt: gr.SelectData) -> Any:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        key, ans = answer_of(kept, history, int(index))
+        return sources_html(ans, key=str(key)) if ans is not None else gr.skip()
+
+    chat.chatbot.select(show_sources, inputs=[chat.chatbot, answers], outputs=[chat.sources], **PRIVATE)
+    chat.copy.click(None, js="() => window.speechragCopy && window.speechragCopy()")
+
+
+def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: gr.State) -> None:
+    read = make_reader(service)
+    # The bridge from the page's script (a click on [n] or a source card) to the server.
+    open_key = gr.Textbox(visible="hidden", elem_id="open-key")
+    open_btn = gr.Button(visible="hidden", elem_id="open-btn")
+
+    def cited(key: str, kept: list[Answer | None]) -> tuple[str, Any]:
+        return open_citation(read, key, kept), gr.Tabs(selected="docs")
+
+    open_btn.click(cited, inputs=[open_key, answers], outputs=[docs.reading, tabs],
+                   js="(k, a) => [window.speechragTarget || '', a]", **PRIVATE).then(None, js=SCROLL_JS)
+
+    def opened(evt: gr.SelectData) -> str:
+        row = evt.row_value or []
+        return read(str(row[-1])) if row else READING_EMPTY
+
+    docs.table.select(opened, outputs=[docs.reading], **PRIVATE).then(None, js=SCROLL_JS)
+    gr.on([docs.filter.change, docs.sort.change], lambda q, by: documents_table(service.speeches(), q, by),
+          inputs=[docs.filter, docs.sort], outputs=[docs.table], **PRIVATE)
+    docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE)
+
+
+# The page asks before removing; a declined confirmation sends "" (nothing happens).
+CONFIRM_JS = """(source) => source && confirm(
+  `从语料中删除「${source}」并重建索引？文件中的全部讲话都会移除（文件移入语料的 .removed 文件夹）。\n` +
+  `Remove "${source}" and every speech in it from the corpus and rebuild? (The file is moved to .removed.)`)
+  ? source : ""
+"""
+
+
+def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
+    with gr.Accordion("添加或删除讲话稿 · Add or remove documents", open=False, elem_id="add-docs"):
+        limits = uploader.limits
+        drop = gr.File(file_count="multiple", type="filepath", elem_id="upload",
+                       label=f"拖入或选择文件 · Drop or choose files（{' '.join(SUFFIXES)}；每个不超过 "
+                             f"{limits.max_bytes // MB} MB，一次最多 {limits.max_files} 个）")
+        # The files waiting for Add, and the input of /add_documents (gradio_client sends its
+        # files here). Never rendered (visible=False), so its file links never reach the page.
+        files = gr.File(file_count="multiple", type="filepath", visible=False, label="files")
+        with gr.Row():
+            add = gr.Button("添加并更新索引 · Add and rebuild", variant="primary", scale=3, elem_id="add")
+            unstage = gr.Button("清空待添加 · Clear the list", scale=1, elem_id="unstage")
+        with gr.Row():
+            # Custom values pass: the menu was filled at start, /remove_document may name a file
+            # uploaded since; Uploader.remove checks every name against the live index itself.
+            doomed = gr.Dropdown(source_files(uploader.service.speeches()), value=None, scale=3,
+                                 allow_custom_value=True, label="删除文件 · Remove a file", elem_id="remove-file")
+            remove = gr.Button("删除并更新索引 · Remove and rebuild", variant="stop", scale=1, elem_id="remove")
+        report = gr.JSON(visible="hidden")
+        summary = gr.HTML("", js_on_load=None, elem_id="upload-result")
+    drop.upload(stage, inputs=[drop, files], outputs=[drop, files, summary], **PRIVATE)
+    unstage.click(lambda: (None, ""), outputs=[files, summary], **PRIVATE)
+
+    # One build at a time: the Uploader refuses a second while one runs; one slot queues here too.
+    def refresh(r: dict[str, Any] | None, q: str, by: str) -> tuple[Any, ...]:
+        if not r:  # a removal whose confirmation was declined
+            return (gr.skip(),) * 9
+        speeches = uploader.service.speeches()
+        return (upload_html(r), documents_table(speeches, q, by), None,
+                gr.Dropdown(choices=source_files(speeches), value=None), *filter_choices(speeches))
+
+    after = {"fn": refresh, "inputs": [report, docs.filter, docs.sort],
+             "outputs": [summary, docs.table, files, doomed, *chat.settings[1:]], **PRIVATE}
+    # The build's progress bar shows over the summary (the report itself is hidden).
+    build: dict[str, Any] = {"outputs": [report], "concurrency_id": "build", "concurrency_limit": 1,
+                             "show_progress_on": [summary]}
+    add.click(make_add_documents(uploader), inputs=[files], api_name="add_documents", **build).success(**after)
+    remove.click(make_remove_document(uploader), inputs=[doomed], api_name="remove_document", js=CONFIRM_JS,
+                 **build).success(**after)
+
+
+# Gradio's own sign-out route: it drops this browser's session token (all_session=false: the
+# user's other browsers stay signed in) and redirects to the page, i.e. to the sign-in form.
+# Relative, so it stays right under a proxy's path prefix.
+SIGN_OUT = "logout?all_session=false"
+
+
+def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None,
+               signed_in: bool = False) -> gr.Blocks:
+    """The page over `service`: the chat tab and the documents tab (with ``uploader``, a
+    place to add documents too); `delay` paces the sentence-by-sentence streaming. With
+    ``signed_in`` (the page is behind sign-in), the header has a sign-out button."""
+    speeches = service.speeches()
+    demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
+    with demo:
+        with gr.Row(equal_height=False, elem_id="header"):
+            gr.Markdown(
+                "# 讲话稿问答 · Speech Q&A\n"
+                "答案全部摘自讲话原文；点答案里的 [n] 或来源卡片，在「文档」中阅读原文。"
+                "Every answer sentence is quoted from a speech; click an [n] or a source card to read it in context.",
+                elem_id="intro",
+            )
+            if signed_in:
+                gr.Button("退出登录 · Sign out", link=SIGN_OUT, size="sm", scale=0, min_width=120,
+                          elem_id="sign-out")
+        turns, answers = gr.State([]), gr.State([])
+        pending = gr.Textbox(visible="hidden", elem_id="pending")
+        with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
+            with gr.Tab("对话 · Chat", id="chat"):
+                chat = _chat_tab(service.searcher, speeches)
+            with gr.Tab("文档 · Documents", id="docs"):
+                docs = _docs_tab(speeches)
+                if uploader is not None:
+                    _wire_upload(uploader, docs, chat)
+        _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
+        _wire_reading(service, tabs, docs, answers)
+        gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
+        gr_api(make_documents(service), api_name="documents")
+        gr_api(make_read(service), api_name="read_speech")
+    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
+    # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events
+    # ($GRADIO_ANALYTICS_MAX_EVENTS), even with analytics off: the 10-minute soak's server RSS
+    # climbed by that until the cap. A smaller cap set by the operator still wins.
+    queue = demo._queue
+    queue.ANALYTICS_MAX_EVENTS = min(queue.ANALYTICS_MAX_EVENTS, ANALYTICS_EVENTS)
+    return demo

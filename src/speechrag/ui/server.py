@@ -1,0 +1,147 @@
+"""Serving the page: `serve` puts it, the OpenAI-compatible API at ``/v1``
+(`speechrag.openai_api`) and, when asked, the MCP tools at ``/mcp`` (`speechrag.mcp_server`) on
+one host and port, all behind `GuardMiddleware`, which refuses every route that reads a file or
+fetches a URL. The page, ``/v1`` and ``/mcp`` share one `IndexService`: one lock, one
+hot-reloading Searcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from speechrag.config import LOOPBACK, check_exposure
+from speechrag.errors import ConfigError
+from speechrag.searcher import Searcher
+from speechrag.serving import IndexService, Limits, Slots
+from speechrag.ui.handlers import STREAM_DELAY
+from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
+from speechrag.uploads import Uploader, UploadLimits
+
+logger = logging.getLogger(__name__)
+
+# Routes that read files from disk or fetch URLs for the browser. This app shows no files,
+# takes no uploads and needs no proxy, so they are refused whatever GRADIO_ALLOWED_PATHS says.
+BLOCKED_ROUTES = re.compile(
+    r"^/+(gradio_api/+)?(file[=/]|proxy=|upload|custom_component/|stream/|run-history|runs"
+    r"|vibe|undo-vibe|process_recording|dev/|monitoring)"
+)
+
+
+UPLOAD_ROUTES = re.compile(r"^/+(gradio_api/+)?upload(_progress)?/*$")
+
+
+class GuardMiddleware:
+    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`); with
+    ``allow_upload`` (``serve --allow-upload``), Gradio's upload route is let through, and
+    only it: uploaded files are still never served back."""
+
+    def __init__(self, app: Any, allow_upload: bool = False) -> None:
+        self.app = app
+        self.allow_upload = allow_upload
+
+    def blocked(self, path: str) -> bool:
+        return bool(BLOCKED_ROUTES.match(path)) and not (self.allow_upload and UPLOAD_ROUTES.match(path))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.blocked(scope.get("path", "")):
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            await send({"type": "http.response.start", "status": 403, "headers": headers})
+            await send({"type": "http.response.body", "body": b"Forbidden"})
+            return
+        await self.app(scope, receive, send)
+
+
+def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str | None = None,
+                   mcp: bool = False, limits: Limits | None = None) -> dict[str, Any]:
+    """The ``app_kwargs`` that put ``/v1`` (and with ``mcp``, ``/mcp``) on the page's own
+    FastAPI app: routes passed at construction come before Gradio's, and a lifespan passed
+    there runs inside Gradio's. Both share ``service`` and one set of answering slots, and
+    require ``api_key`` (when set) as a bearer token."""
+    from starlette.routing import Mount
+
+    from speechrag.openai_api import openai_router
+
+    limits = limits or Limits(max_concurrency=CONCURRENCY_LIMIT)
+    slots = Slots(limits)
+    routes: list[Any] = [Mount("/v1", openai_router(service.ask, api_key=api_key, limits=limits, slots=slots))]
+    kwargs: dict[str, Any] = {"routes": routes}
+    if mcp:
+        try:
+            from speechrag.mcp_server import mcp_endpoint
+        except ImportError as exc:
+            raise ConfigError("the MCP tools need the mcp package: pip install 'speechrag[mcp]'") from exc
+        # The SDK refuses Host headers other than loopback's (DNS rebinding); a server that
+        # listens on a named address must accept that name too.
+        extra_hosts = [] if host in LOOPBACK else [f"{host}:{port}"]
+        endpoint = mcp_endpoint(service.search, service.ask, api_key=api_key, slots=slots,
+                                allowed_hosts=extra_hosts, allowed_origins=[f"http://{h}" for h in extra_hosts])
+        routes.append(endpoint.route)
+        kwargs["lifespan"] = endpoint.lifespan
+    return kwargs
+
+
+def serve(
+    searcher: Searcher | IndexService,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    block: bool = True,
+    delay: float = STREAM_DELAY,
+    api_key: str | None = None,
+    mcp: bool = False,
+    auth: Sequence[tuple[str, str]] = (),
+    open_access: bool = False,
+    upload_to: str | os.PathLike[str] | None = None,
+    upload_limits: UploadLimits | None = None,
+) -> gr.Blocks:
+    """Serve the chat on host:port (no share link), the OpenAI-compatible API at ``/v1`` and,
+    with ``mcp``, the MCP tools at ``/mcp``; ``api_key``, when set, is required by ``/v1`` and
+    ``/mcp`` as ``Authorization: Bearer <key>``. ``auth`` (user, password) pairs put the page
+    and its API (``/ask``, ``/gradio_api/*``) behind Gradio's sign-in; off loopback they are
+    required unless ``open_access`` (see `check_exposure`). ``upload_to`` (a corpus folder; off
+    by default) lets the page and ``/add_documents`` add documents there and rebuild the index
+    (`speechrag.uploads`). With `block=False`, return once listening (then `demo.local_url` is
+    the address and `demo.close()` stops it)."""
+    from starlette.middleware import Middleware
+
+    check_exposure(host, auth=auth, open_access=open_access, api_key=api_key)
+    service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
+    uploader = None if upload_to is None else Uploader(service, Path(upload_to), limits=upload_limits)
+    demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth))
+    if host not in LOOPBACK and not api_key:
+        logger.warning("serving /v1%s on %s without an API key: anyone who can reach it may use it",
+                       " and /mcp" if mcp else "", host)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        prevent_thread_lock=True,
+        show_error=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        enable_monitoring=False,
+        quiet=True,  # Gradio's banner suggests share=True, which this app never uses
+        auth=list(auth) or None,
+        auth_message="讲话稿问答 · Speech Q&A：请登录 · Please sign in",
+        footer_links=["api"],
+        theme=THEME,
+        css=CSS,
+        js=PAGE_JS,
+        # Gradio's upload route stops reading a body past this, before it is stored.
+        max_file_size=uploader.limits.max_bytes if uploader else None,
+        app_kwargs={"middleware": [Middleware(GuardMiddleware, allow_upload=uploader is not None)],
+                    **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp)},
+    )
+    logger.info("serving on %s", demo.local_url)
+    if block:
+        demo.block_thread()
+    return demo
