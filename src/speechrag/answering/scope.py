@@ -9,9 +9,11 @@ with 商丘's figure and 仙桃's under it, unlabelled.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from speechrag.crosslingual import named_places
 from speechrag.text import place_key
 
 if TYPE_CHECKING:
@@ -48,7 +50,9 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     """The speeches ``query`` names by place or speaker (an empty Scope when it names none, or
     when it names every place the speeches are about: then nothing is singled out)."""
     speeches: tuple[Speech, ...] = searcher.speeches
-    places = tuple(p for p in searcher.places if _names(p, query))
+    # An English question names a place in pinyin (``Xiantao``): the same scope as 仙桃.
+    pinyin_named = set(named_places(query, searcher.place_aliases))
+    places = tuple(p for p in searcher.places if _names(p, query) or p in pinyin_named)
     # 商丘市 and 商丘 are one place: keep the names the speeches use, each once.
     places = tuple(dict.fromkeys(p for p in places if not any(p != q and p in q for q in places)))
     speakers = tuple(dict.fromkeys(s.speaker for s in speeches if s.speaker and s.speaker in query))
@@ -59,6 +63,17 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     if not ids or len(ids) == len(speeches):
         return Scope()
     return Scope(places, speakers, ids)
+
+
+def without_names(searcher: Searcher, query: str, scope: Scope) -> str:
+    """``query`` without the places and speakers its scope names, in Chinese or in pinyin."""
+    words = query
+    for name in (*scope.places, *scope.speakers):
+        words = words.replace(name, " ")
+    aliases = [a for a, p in searcher.place_aliases.items() if p in scope.places]
+    if aliases:
+        words = re.sub(r"\b(" + "|".join(map(re.escape, aliases)) + r")\b", " ", words, flags=re.IGNORECASE)
+    return words
 
 
 def speech_label(searcher: Searcher, speech_id: str) -> str:

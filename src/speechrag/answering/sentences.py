@@ -143,7 +143,9 @@ def select_sentences(
     cos = searcher.sentence_vectors(texts) @ qvec
     lo, hi = float(cos.min()), float(cos.max())
     meaning = (cos - lo) / (hi - lo) if hi > lo else np.ones_like(cos)
-    terms = content_terms(searcher, query)
+    # An English question's words are in no sentence, and as terms absent from the corpus they
+    # would outweigh every other: its Chinese terms are what can match.
+    terms = list(searcher.translate(query)) or content_terms(searcher, query)
     wants_figure = _FIGURE_Q.search(query) is not None
     wants_name = _NAME_Q.search(query) is not None
     inside = [scope.holds(h.passage.speech_id) for h in hits]
