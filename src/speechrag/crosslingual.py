@@ -39,6 +39,10 @@ _STOP_TEXT = """
     year years this last next per each one ones thing things way ways kind kinds
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
+_GRAMMAR = frozenset("""
+    the of to and or is are was were be been am do does did what which who whom whose when where
+    why how many much it its they them he she we you i me there that these those if than
+""".split())
 
 MAX_WORDS = 3  # the longest English phrase looked up whole (``sex ratio at birth`` is cut)
 PER_PHRASE = 3  # Chinese terms kept per English phrase: the dictionary's first senses first
@@ -152,7 +156,10 @@ def translate(
         taken = 0
         for n in range(min(MAX_WORDS, len(words) - i), 0, -1):
             phrase = words[i : i + n]
-            if phrase[0] in STOP_WORDS or phrase[-1] in STOP_WORDS:
+            # A phrase of several words may hold a stop word (``last year`` -> 去年, ``in a row``
+            # -> 连续), never a question or grammar word; a single word must be a content word.
+            if (phrase[0] in STOP_WORDS or phrase[-1] in STOP_WORDS) and (
+                    n == 1 or any(w in _GRAMMAR for w in phrase)):
                 continue
             head = " ".join(phrase[:-1])
             found: list[str] = []

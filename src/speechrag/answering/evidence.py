@@ -124,6 +124,12 @@ def has_content_words(terms: Sequence[str]) -> bool:
 
 def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibration) -> Evidence:
     similarity = float(ranking.dense_scores[0]) if ranking.dense_scores.size else 0.0
+    if searcher.translate(query) and ranking.dense_scores.size:
+        # The calibration was fitted on the similarity of the words as asked: an English
+        # question's Chinese terms raise every passage's cosine, the unanswerable ones' too
+        # (How many hospitals does Ankang have? -> 安康 医院), so they would all be answered.
+        _, plain = searcher.search_dense(searcher.encode_query(query, translated=False), 1)
+        similarity = float(plain[0]) if plain.size else similarity
     # A passage and its near-twins count as one passage when comparing the two rankings.
     dense_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.dense_rows[:3].tolist())}
     kw_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.keyword_rows[:3].tolist())}
