@@ -39,10 +39,11 @@ _STOP_TEXT = """
     year years this last next per each one ones thing things way ways kind kinds
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
-_GRAMMAR = frozenset("""
+_GRAMMAR_TEXT = """
     the of to and or is are was were be been am do does did what which who whom whose when where
     why how many much it its they them he she we you i me there that these those if than
-""".split())
+"""
+_GRAMMAR = frozenset(_GRAMMAR_TEXT.split())
 
 MAX_WORDS = 3  # the longest English phrase looked up whole (``sex ratio at birth`` is cut)
 PER_PHRASE = 3  # Chinese terms kept per English phrase: the dictionary's first senses first

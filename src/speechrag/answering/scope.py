@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from speechrag.crosslingual import named_places
-from speechrag.text import place_key
+from speechrag.text import has_han, place_key
 
 if TYPE_CHECKING:
     from speechrag.passage import Speech
@@ -28,6 +28,7 @@ class Scope:
     places: tuple[str, ...] = ()
     speakers: tuple[str, ...] = ()
     speech_ids: frozenset[str] = frozenset()
+    years: tuple[int, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.speech_ids)
@@ -38,8 +39,8 @@ class Scope:
 
     @property
     def label(self) -> str:
-        """The places (or speakers) named, for a reader: ``仙桃``."""
-        return "、".join(self.places or self.speakers)
+        """The places (or speakers) named, and the years, for a reader: ``仙桃``, ``仙桃2016年``."""
+        return "、".join(self.places or self.speakers) + "、".join(f"{y}年" for y in self.years)
 
 
 def _names(name: str, query: str) -> bool:
@@ -60,9 +61,34 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
         s.id for s in speeches
         if (s.place and any(place_key(s.place) == place_key(p) for p in places)) or s.speaker in speakers
     )
+    # A year narrows the places' speeches to those given that year, or picks out that year's
+    # speeches alone; a year no speech is dated (1982年制定的国策, a figure's year) scopes nothing.
+    years = tuple(y for y in named_years(query) if any(s.year == y for s in speeches))
+    if years:
+        dated = frozenset(s.id for s in speeches if s.year in years)
+        if not (places or speakers):
+            ids = dated
+        elif ids & dated:
+            ids &= dated
+        else:
+            years = ()
     if not ids or len(ids) == len(speeches):
         return Scope()
-    return Scope(places, speakers, ids)
+    return Scope(places, speakers, ids, years)
+
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年|(?!\d))")
+_YEAR_EN = re.compile(r"\b(?:in|of|during|for|since)\s+((?:19|20)\d\d)\b", re.IGNORECASE)
+
+
+def named_years(query: str) -> tuple[int, ...]:
+    """The years a question names: ``2016年`` in Chinese, ``in 2016`` in English (a bare number
+    in Chinese text is read as a year only when 年 follows: 2000元 is no year)."""
+    if has_han(query):
+        found = [int(m.group(1)) for m in _YEAR.finditer(query) if query[m.end(1):m.end()].strip() == "年"]
+    else:
+        found = [int(m.group(1)) for m in _YEAR_EN.finditer(query)]
+    return tuple(dict.fromkeys(found))
 
 
 def without_names(searcher: Searcher, query: str, scope: Scope) -> str:
@@ -72,7 +98,9 @@ def without_names(searcher: Searcher, query: str, scope: Scope) -> str:
         words = words.replace(name, " ")
     aliases = [a for a, p in searcher.place_aliases.items() if p in scope.places]
     if aliases:
-        words = re.sub(r"\b(" + "|".join(map(re.escape, aliases)) + r")\b", " ", words, flags=re.IGNORECASE)
+        # Not \b: a pinyin name runs straight into Chinese (``Xiantao的``), both word characters.
+        pattern = "(?<![a-z])(" + "|".join(map(re.escape, aliases)) + ")(?![a-z])"
+        words = re.sub(pattern, " ", words, flags=re.IGNORECASE)
     return words
 
 
