@@ -391,3 +391,14 @@ def test_a_year_scopes_to_that_years_speeches() -> None:
 
 def test_follow_up_swaps_the_year(tiny_index: Searcher) -> None:
     assert resolve(tiny_index, "那2017年呢？", "2016年的参保率是多少？") == "2017年的参保率是多少？"
+
+
+def test_english_coverage_counts_phrases_through_their_chinese_terms(tiny_index: Searcher) -> None:
+    from speechrag.answering.evidence import unit_coverage
+
+    insurance = ("insurance", ("保险",))
+    assert unit_coverage(tiny_index, (insurance,), "计划生育保险") == 1.0
+    # A phrase the speeches have no word for weighs as a missing word: the question is half off-topic.
+    half = unit_coverage(tiny_index, (insurance, ("router", ())), "计划生育保险")
+    assert 0.0 < half < 0.5
+    assert unit_coverage(tiny_index, (insurance,), "饮水安全") == 0.0

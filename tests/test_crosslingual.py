@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from speechrag import Searcher
-from speechrag.crosslingual import dictionary, named_places, pinyin, place_aliases, translate
+from speechrag.crosslingual import dictionary, named_places, pinyin, place_aliases, translate, units
 
 LEXICON = {
-    "birth rate": ("出生率",),
-    "birth": ("出生", "诞生"),
-    "rate": ("比率", "速度"),
-    "baby": ("婴儿",),
-    "last year": ("去年",),
-    "reward": ("奖励", "报酬"),
+    "birth rate": ((0, "出生率"),),
+    "birth": ((0, "出生"), (0, "诞生")),
+    "rate": ((0, "比率"), (1, "速度")),
+    "baby": ((0, "婴儿"),),
+    "last year": ((0, "去年"),),
+    "reward": ((0, "奖励"), (1, "报酬")),
+    "population": ((0, "人口"), (0, "户口"), (4, "总体")),
 }
 
 
@@ -38,26 +39,37 @@ def test_named_places_reads_pinyin_whole_or_split_and_next_to_chinese() -> None:
 
 
 def test_translate_takes_the_longest_phrase_and_inflected_forms() -> None:
-    def known(term: str) -> bool:
-        return term != "诞生"
+    def frequency(term: str) -> int:
+        return 0 if term == "诞生" else 5
 
-    terms = translate("What was the birth rate of babies last year?", known, {}, LEXICON)
+    terms = translate("What was the birth rate of babies last year?", frequency, {}, LEXICON)
     assert terms == ("出生率", "婴儿", "去年")  # not 出生 and 比率: the phrase wins
-    assert translate("birth", known, {}, LEXICON) == ("出生",)  # 诞生 is not in the speeches
+    assert translate("birth", frequency, {}, LEXICON) == ("出生",)  # 诞生 is not in the speeches
+
+
+def test_translate_prefers_main_meanings_and_the_speeches_own_word() -> None:
+    df = {"人口": 40, "户口": 2, "总体": 9}
+    assert translate("population", lambda t: df.get(t, 0), {}, LEXICON) == ("人口", "户口")
 
 
 def test_translate_puts_named_places_first_and_leaves_chinese_alone() -> None:
-    terms = translate("How much reward did Xiantao pay?", lambda t: True, {"xiantao": "仙桃"}, LEXICON)
+    terms = translate("How much reward did Xiantao pay?", lambda t: 1, {"xiantao": "仙桃"}, LEXICON)
     assert terms == ("仙桃", "奖励", "报酬")
-    assert translate("仙桃的出生率", lambda t: True, {"xiantao": "仙桃"}, LEXICON) == ()
-    assert translate("What is it?", lambda t: True, {}, LEXICON) == ()  # stop words only
+    assert translate("仙桃的出生率", lambda t: 1, {"xiantao": "仙桃"}, LEXICON) == ()
+    assert translate("What is it?", lambda t: 1, {}, LEXICON) == ()  # stop words only
+
+
+def test_units_keep_phrases_the_speeches_have_no_word_for() -> None:
+    got = units("How do I reset my router?", lambda t: 0 if t == "路由器" else 3, {},
+                {"reset": ((0, "重置"),), "router": ((0, "路由器"),)})
+    assert got == (("reset", ("重置",)), ("router", ()))
 
 
 def test_cc_cedict_ships_offline_and_maps_the_corpus_words() -> None:
     lexicon = dictionary()
-    assert "出生率" in lexicon["birthrate"]
-    assert "性别比" in lexicon["sex ratio"]
-    assert "奖励" in lexicon["reward"]
+    assert (0, "出生率") in lexicon["birthrate"]
+    assert (0, "性别比") in lexicon["sex ratio"]
+    assert (0, "奖励") in lexicon["reward"]
 
 
 def test_searcher_translates_with_the_terms_its_speeches_hold(tiny_index: Searcher) -> None:

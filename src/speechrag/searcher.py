@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from speechrag.crosslingual import place_aliases, translate
+from speechrag.crosslingual import place_aliases, units
 from speechrag.encoders import Encoder, check_encoder, shared_encoder
 from speechrag.errors import QueryError
 from speechrag.passage import Passage, Speech
@@ -342,9 +342,14 @@ class Searcher:
     def translate(self, query: str) -> tuple[str, ...]:
         """Chinese terms the speeches use for an English ``query``'s places and words (() for
         a query with Chinese in it); see `speechrag.crosslingual`."""
+        return tuple(dict.fromkeys(t for _, terms in self.translation_units(query) for t in terms))
+
+    def translation_units(self, query: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """An English ``query``'s places and content phrases, each with the Chinese terms the
+        speeches use for it (() for a phrase they have no word for); see `crosslingual.units`."""
         if has_han(query):
             return ()
-        return translate(query, lambda t: self.document_frequency(t) > 0, self.place_aliases)
+        return units(query, self.document_frequency, self.place_aliases)
 
     def keyword_query(self, query: str) -> str:
         """What the keyword side searches for ``query``: an English question's own words match

@@ -107,6 +107,18 @@ def coverage(searcher: Searcher, terms: Sequence[str], text: str) -> float:
     return got / total if total > 0 else 0.0
 
 
+def unit_coverage(searcher: Searcher, units: Sequence[tuple[str, Sequence[str]]], text: str) -> float:
+    """`coverage` of an English question's phrases (`Searcher.translation_units`): a phrase
+    counts as found when any of its Chinese terms is in ``text``, and weighs as its rarest term,
+    or as a word absent from the corpus when it has none."""
+    low = text.lower()
+    absent = searcher.idf("\x00")  # no passage holds it: the weight of a word the corpus lacks
+    weights = [max((searcher.idf(t) for t in terms), default=absent) for _, terms in units]
+    total = sum(weights)
+    got = sum(w for (_, terms), w in zip(units, weights, strict=True) if any(t.lower() in low for t in terms))
+    return got / total if total > 0 else 0.0
+
+
 def has_content_words(terms: Sequence[str]) -> bool:
     """Whether the question's content terms hold a word of substance: a Chinese word of two
     characters or more, or a Latin word of two letters or more, that is not small talk. Bare
@@ -135,9 +147,13 @@ def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibra
     kw_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.keyword_rows[:3].tolist())}
     terms = content_terms(searcher, query)
     top_text = "".join(h.passage.text for h in ranking.hits[:3])
+    units = searcher.translation_units(query)
+    # An English question's own words are in no passage: its phrases are covered through the
+    # Chinese terms they translate to, and a phrase the speeches have no word for is missing.
+    covered = unit_coverage(searcher, units, top_text) if units else coverage(searcher, terms, top_text)
     ev = Evidence(
         similarity=round(similarity, 4),
-        coverage=round(coverage(searcher, terms, top_text), 4),
+        coverage=round(covered, 4),
         agreement=bool(dense_top & kw_top),
         cross_lingual=not has_han(query),
         score=0.0,
