@@ -4,7 +4,7 @@ No text is generated: the answer is a handful of sentences picked from the retri
 so it can only say what a speech said. The stages, one module each:
 
     followups.py   complete an elliptical question (``那商丘呢？``) from the turn before
-    scope.py       the speeches the question names (a place, a speaker), which answer first
+    scope.py       the speeches the question names (a place, a speaker, a year), which answer first
     evidence.py    decide whether the speeches answer it at all (calibrated per encoder)
     details.py     the detail asked (how often, how much, who, when) and whether a sentence gives it
     sentences.py   pick and order the sentences that answer it, the fact first

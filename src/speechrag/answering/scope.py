@@ -1,7 +1,8 @@
 """Scope: the speeches a question is about, when it names them, and whose a sentence is.
 
-A question that names a place or a speaker (``仙桃去年出生人口性别比是多少？``), or a follow-up
-completed from one, is about the speeches given for that place or by that speaker: the answer
+A question that names a place (in Chinese, or in pinyin: ``Xiantao``), a speaker or a year its
+speeches are dated (``仙桃去年出生人口性别比是多少？``), or a follow-up completed from one, is
+about the speeches given for that place, by that speaker or in that year: the answer
 is taken from them first, and a sentence from another speech is quoted only as related, with a
 label saying whose it is. Without this, ``那商丘呢？`` after a question about 仙桃 was answered
 with 商丘's figure and 仙桃's under it, unlabelled.
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a question names: places and speakers, and the ids of the speeches they pick out."""
+    """What a question names: places, speakers and years, and the ids of the speeches they pick out."""
 
     places: tuple[str, ...] = ()
     speakers: tuple[str, ...] = ()
@@ -48,7 +49,7 @@ def _names(name: str, query: str) -> bool:
 
 
 def scope_of(searcher: Searcher, query: str) -> Scope:
-    """The speeches ``query`` names by place or speaker (an empty Scope when it names none, or
+    """The speeches ``query`` names by place, speaker or year (an empty Scope when it names none, or
     when it names every place the speeches are about: then nothing is singled out)."""
     speeches: tuple[Speech, ...] = searcher.speeches
     # An English question names a place in pinyin (``Xiantao``): the same scope as 仙桃.
