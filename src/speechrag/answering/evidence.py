@@ -8,6 +8,7 @@ stored in the index manifest; `Calibration()` holds the constants fitted for nan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -112,7 +113,9 @@ def unit_coverage(searcher: Searcher, units: Sequence[tuple[str, Sequence[str]]]
     counts as found when any of its Chinese terms is in ``text``, and weighs as its rarest term,
     or as a word absent from the corpus when it has none."""
     low = text.lower()
-    absent = searcher.idf("\x00")  # no passage holds it: the weight of a word the corpus lacks
+    # The weight `Searcher.idf` gives a word no passage holds (computed, not looked up: on
+    # Milvus a lookup is a scan of the text column).
+    absent = math.log((searcher.store.size + 1) / 0.5)
     weights = [max((searcher.idf(t) for t in terms), default=absent) for _, terms in units]
     total = sum(weights)
     got = sum(w for (_, terms), w in zip(units, weights, strict=True) if any(t.lower() in low for t in terms))
