@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -374,3 +375,66 @@ def test_place_follow_up_quotes_only_that_place(shipped_index: Searcher) -> None
     a = answer("那商丘呢？", history=["仙桃去年出生人口性别比是多少？"], index=shipped_index)
     assert a.found and "118左右" in a.sentences[0].text
     assert all(shipped_index.place_of(a.citations[s.citation - 1].passage) == "商丘" for s in a.sentences)
+
+
+# --- scope by pinyin and by year ---------------------------------------------------------------
+
+from types import SimpleNamespace  # noqa: E402
+
+from speechrag.answering.scope import named_years, without_names  # noqa: E402
+from speechrag.passage import Speech  # noqa: E402
+
+
+def _dated_speeches() -> Any:
+    """A stand-in for a Searcher with four dated speeches about two places."""
+    speeches = (
+        Speech("x16", "甲", "x16.md", 1, place="仙桃", date="2016-03-01"),
+        Speech("x17", "乙", "x17.md", 1, place="仙桃", date="2017-02-11"),
+        Speech("s17", "丙", "s17.md", 1, place="商丘市", date="2017"),
+        Speech("n", "丁", "n.md", 1),
+    )
+    return SimpleNamespace(speeches=speeches, places=("商丘市", "仙桃"),
+                           place_aliases={"xiantao": "仙桃", "shangqiu": "商丘市"})
+
+
+def test_english_question_naming_a_city_in_pinyin_is_scoped_like_chinese() -> None:
+    s = _dated_speeches()
+    english = scope_of(s, "What was the sex ratio in Xiantao last year?")
+    assert english == scope_of(s, "仙桃去年出生人口性别比是多少？")
+    assert english.speech_ids == {"x16", "x17"} and english.places == ("仙桃",)
+    assert without_names(s, "What was the sex ratio in Xiantao?", english).split() == [
+        "What", "was", "the", "sex", "ratio", "in", "?"]
+
+
+def test_years_named_in_chinese_and_english() -> None:
+    assert named_years("2016年仙桃的出生率是多少？") == (2016,)
+    assert named_years("2016 年的目标") == (2016,)
+    assert named_years("奖励2000元") == ()  # an amount, not a year
+    assert named_years("What did Shangqiu plan in 2017?") == (2017,)
+    assert named_years("How many births, 2000 or more?") == ()
+
+
+def test_a_year_scopes_to_that_years_speeches() -> None:
+    s = _dated_speeches()
+    assert scope_of(s, "2017年的目标是什么？").speech_ids == {"x17", "s17"}
+    both = scope_of(s, "仙桃2017年的目标是什么？")
+    assert both.speech_ids == {"x17"} and both.years == (2017,) and both.label == "仙桃2017年"
+    assert scope_of(s, "What did Xiantao aim for in 2016?").speech_ids == {"x16"}
+    # A year no speech is dated names the topic, not the speech: nothing is singled out by it.
+    assert not scope_of(s, "计划生育基本国策是1982年制定的吗？")
+    assert scope_of(s, "仙桃1982年的情况").speech_ids == {"x16", "x17"}
+
+
+def test_follow_up_swaps_the_year(tiny_index: Searcher) -> None:
+    assert resolve(tiny_index, "那2017年呢？", "2016年的参保率是多少？") == "2017年的参保率是多少？"
+
+
+def test_english_coverage_counts_phrases_through_their_chinese_terms(tiny_index: Searcher) -> None:
+    from speechrag.answering.evidence import unit_coverage
+
+    insurance = ("insurance", ("保险",))
+    assert unit_coverage(tiny_index, (insurance,), "计划生育保险") == 1.0
+    # A phrase the speeches have no word for weighs as a missing word: the question is half off-topic.
+    half = unit_coverage(tiny_index, (insurance, ("router", ())), "计划生育保险")
+    assert 0.0 < half < 0.5
+    assert unit_coverage(tiny_index, (insurance,), "饮水安全") == 0.0

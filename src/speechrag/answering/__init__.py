@@ -4,7 +4,7 @@ No text is generated: the answer is a handful of sentences picked from the retri
 so it can only say what a speech said. The stages, one module each:
 
     followups.py   complete an elliptical question (``那商丘呢？``) from the turn before
-    scope.py       the speeches the question names (a place, a speaker), which answer first
+    scope.py       the speeches the question names (a place, a speaker, a year), which answer first
     evidence.py    decide whether the speeches answer it at all (calibrated per encoder)
     details.py     the detail asked (how often, how much, who, when) and whether a sentence gives it
     sentences.py   pick and order the sentences that answer it, the fact first
@@ -25,7 +25,7 @@ from typing import Any
 from speechrag.answering.details import asked_detail
 from speechrag.answering.evidence import Evidence, judge
 from speechrag.answering.followups import content_terms, resolve_history
-from speechrag.answering.scope import Scope, scope_of, speech_label
+from speechrag.answering.scope import Scope, scope_of, speech_label, without_names
 from speechrag.answering.sentences import MAX_SENTENCES, Candidate, select_sentences
 from speechrag.errors import QueryError
 from speechrag.searcher import (
@@ -206,9 +206,7 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
     # Within the scope the place's name tells passages apart only by whether they happen to
     # repeat it (a speech's opening does), so the keyword search leaves it out: with it, the
     # gold passage of 6 仙桃 questions fell from first to second (eval/questions.jsonl).
-    words = query
-    for name in (*scope.places, *scope.speakers):
-        words = words.replace(name, " ")
+    words = without_names(searcher, query, scope)
     scoped = searcher.rank(words, qvec, k, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
     # The others are searched without the name too: with it, the place's own passages fill the
     # list and another place's figure, the one a reader must be told is not this place's, is

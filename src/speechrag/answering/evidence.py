@@ -8,6 +8,7 @@ stored in the index manifest; `Calibration()` holds the constants fitted for nan
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,20 @@ def coverage(searcher: Searcher, terms: Sequence[str], text: str) -> float:
     return got / total if total > 0 else 0.0
 
 
+def unit_coverage(searcher: Searcher, units: Sequence[tuple[str, Sequence[str]]], text: str) -> float:
+    """`coverage` of an English question's phrases (`Searcher.translation_units`): a phrase
+    counts as found when any of its Chinese terms is in ``text``, and weighs as its rarest term,
+    or as a word absent from the corpus when it has none."""
+    low = text.lower()
+    # The weight `Searcher.idf` gives a word no passage holds (computed, not looked up: on
+    # Milvus a lookup is a scan of the text column).
+    absent = math.log((searcher.store.size + 1) / 0.5)
+    weights = [max((searcher.idf(t) for t in terms), default=absent) for _, terms in units]
+    total = sum(weights)
+    got = sum(w for (_, terms), w in zip(units, weights, strict=True) if any(t.lower() in low for t in terms))
+    return got / total if total > 0 else 0.0
+
+
 def has_content_words(terms: Sequence[str]) -> bool:
     """Whether the question's content terms hold a word of substance: a Chinese word of two
     characters or more, or a Latin word of two letters or more, that is not small talk. Bare
@@ -124,14 +139,24 @@ def has_content_words(terms: Sequence[str]) -> bool:
 
 def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibration) -> Evidence:
     similarity = float(ranking.dense_scores[0]) if ranking.dense_scores.size else 0.0
+    if searcher.translate(query) and ranking.dense_scores.size:
+        # The calibration was fitted on the similarity of the words as asked: an English
+        # question's Chinese terms raise every passage's cosine, the unanswerable ones' too
+        # (How many hospitals does Ankang have? -> 安康 医院), so they would all be answered.
+        _, plain = searcher.search_dense(searcher.encode_query(query, translated=False), 1)
+        similarity = float(plain[0]) if plain.size else similarity
     # A passage and its near-twins count as one passage when comparing the two rankings.
     dense_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.dense_rows[:3].tolist())}
     kw_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.keyword_rows[:3].tolist())}
     terms = content_terms(searcher, query)
     top_text = "".join(h.passage.text for h in ranking.hits[:3])
+    units = searcher.translation_units(query)
+    # An English question's own words are in no passage: its phrases are covered through the
+    # Chinese terms they translate to, and a phrase the speeches have no word for is missing.
+    covered = unit_coverage(searcher, units, top_text) if units else coverage(searcher, terms, top_text)
     ev = Evidence(
         similarity=round(similarity, 4),
-        coverage=round(coverage(searcher, terms, top_text), 4),
+        coverage=round(covered, 4),
         agreement=bool(dense_top & kw_top),
         cross_lingual=not has_han(query),
         score=0.0,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from speechrag.answering.scope import scope_of
+from speechrag.answering.scope import named_years, scope_of
 from speechrag.errors import QueryError
 from speechrag.searcher import check_query
 from speechrag.text import has_han
@@ -102,6 +102,10 @@ def resolve(searcher: Searcher, question: str, previous: str | None) -> str:
         rest = core[head.end() if head else 0 : tail.start() if tail else len(core)].strip(" ，,")
         if rest and len(rest) <= 10 and not _ASKS.search(rest):
             # `那商丘呢？` after a question about 仙桃: ask the same about 商丘.
+            # `那2017年呢？` after a question about 2016年: ask the same about 2017.
+            asked, before = named_years(rest), named_years(previous)
+            if asked and before:
+                return previous.replace(str(before[0]), str(asked[0]))
             for place in searcher.places:
                 if place in previous and place not in rest:
                     return previous.replace(place, rest)
@@ -119,7 +123,6 @@ def resolve(searcher: Searcher, question: str, previous: str | None) -> str:
 
 def _refers_back(text: str) -> bool:
     return _BACK_REFERENCE.search(text) is not None
-
 
 
 def resolve_history(searcher: Searcher, question: str, history: Iterable[Any] | None) -> str:

@@ -1,7 +1,8 @@
 """Scope: the speeches a question is about, when it names them, and whose a sentence is.
 
-A question that names a place or a speaker (``仙桃去年出生人口性别比是多少？``), or a follow-up
-completed from one, is about the speeches given for that place or by that speaker: the answer
+A question that names a place (in Chinese, or in pinyin: ``Xiantao``), a speaker or a year its
+speeches are dated (``仙桃去年出生人口性别比是多少？``), or a follow-up completed from one, is
+about the speeches given for that place, by that speaker or in that year: the answer
 is taken from them first, and a sentence from another speech is quoted only as related, with a
 label saying whose it is. Without this, ``那商丘呢？`` after a question about 仙桃 was answered
 with 商丘's figure and 仙桃's under it, unlabelled.
@@ -9,10 +10,12 @@ with 商丘's figure and 仙桃's under it, unlabelled.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from speechrag.text import place_key
+from speechrag.crosslingual import named_places
+from speechrag.text import has_han, place_key
 
 if TYPE_CHECKING:
     from speechrag.passage import Speech
@@ -21,11 +24,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Scope:
-    """What a question names: places and speakers, and the ids of the speeches they pick out."""
+    """What a question names: places, speakers and years, and the ids of the speeches they pick out."""
 
     places: tuple[str, ...] = ()
     speakers: tuple[str, ...] = ()
     speech_ids: frozenset[str] = frozenset()
+    years: tuple[int, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.speech_ids)
@@ -36,8 +40,8 @@ class Scope:
 
     @property
     def label(self) -> str:
-        """The places (or speakers) named, for a reader: ``仙桃``."""
-        return "、".join(self.places or self.speakers)
+        """The places (or speakers) named, and the years, for a reader: ``仙桃``, ``仙桃2016年``."""
+        return "、".join(self.places or self.speakers) + "、".join(f"{y}年" for y in self.years)
 
 
 def _names(name: str, query: str) -> bool:
@@ -45,10 +49,12 @@ def _names(name: str, query: str) -> bool:
 
 
 def scope_of(searcher: Searcher, query: str) -> Scope:
-    """The speeches ``query`` names by place or speaker (an empty Scope when it names none, or
+    """The speeches ``query`` names by place, speaker or year (an empty Scope when it names none, or
     when it names every place the speeches are about: then nothing is singled out)."""
     speeches: tuple[Speech, ...] = searcher.speeches
-    places = tuple(p for p in searcher.places if _names(p, query))
+    # An English question names a place in pinyin (``Xiantao``): the same scope as 仙桃.
+    pinyin_named = set(named_places(query, searcher.place_aliases))
+    places = tuple(p for p in searcher.places if _names(p, query) or p in pinyin_named)
     # 商丘市 and 商丘 are one place: keep the names the speeches use, each once.
     places = tuple(dict.fromkeys(p for p in places if not any(p != q and p in q for q in places)))
     speakers = tuple(dict.fromkeys(s.speaker for s in speeches if s.speaker and s.speaker in query))
@@ -56,9 +62,47 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
         s.id for s in speeches
         if (s.place and any(place_key(s.place) == place_key(p) for p in places)) or s.speaker in speakers
     )
+    # A year narrows the places' speeches to those given that year, or picks out that year's
+    # speeches alone; a year no speech is dated (1982年制定的国策, a figure's year) scopes nothing.
+    years = tuple(y for y in named_years(query) if any(s.year == y for s in speeches))
+    if years:
+        dated = frozenset(s.id for s in speeches if s.year in years)
+        if not (places or speakers):
+            ids = dated
+        elif ids & dated:
+            ids &= dated
+        else:
+            years = ()
     if not ids or len(ids) == len(speeches):
         return Scope()
-    return Scope(places, speakers, ids)
+    return Scope(places, speakers, ids, years)
+
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年|(?!\d))")
+_YEAR_EN = re.compile(r"\b(?:in|of|during|for|since)\s+((?:19|20)\d\d)\b", re.IGNORECASE)
+
+
+def named_years(query: str) -> tuple[int, ...]:
+    """The years a question names: ``2016年`` in Chinese, ``in 2016`` in English (a bare number
+    in Chinese text is read as a year only when 年 follows: 2000元 is no year)."""
+    if has_han(query):
+        found = [int(m.group(1)) for m in _YEAR.finditer(query) if query[m.end(1):m.end()].strip() == "年"]
+    else:
+        found = [int(m.group(1)) for m in _YEAR_EN.finditer(query)]
+    return tuple(dict.fromkeys(found))
+
+
+def without_names(searcher: Searcher, query: str, scope: Scope) -> str:
+    """``query`` without the places and speakers its scope names, in Chinese or in pinyin."""
+    words = query
+    for name in (*scope.places, *scope.speakers):
+        words = words.replace(name, " ")
+    aliases = [a for a, p in searcher.place_aliases.items() if p in scope.places]
+    if aliases:
+        # Not \b: a pinyin name runs straight into Chinese (``Xiantao的``), both word characters.
+        pattern = "(?<![a-z])(" + "|".join(map(re.escape, aliases)) + ")(?![a-z])"
+        words = re.sub(pattern, " ", words, flags=re.IGNORECASE)
+    return words
 
 
 def speech_label(searcher: Searcher, speech_id: str) -> str:

@@ -1,0 +1,99 @@
+"""crosslingual: place names in pinyin, English phrases to the Chinese terms the speeches use."""
+
+from __future__ import annotations
+
+import pytest
+
+from speechrag import Searcher
+from speechrag.crosslingual import dictionary, named_places, pinyin, place_aliases, translate, units
+
+LEXICON = {
+    "birth rate": ((0, "出生率"),),
+    "birth": ((0, "出生"), (0, "诞生")),
+    "rate": ((0, "比率"), (1, "速度")),
+    "baby": ((0, "婴儿"),),
+    "last year": ((0, "去年"),),
+    "reward": ((0, "奖励"), (1, "报酬")),
+    "population": ((0, "人口"), (0, "户口"), (4, "总体")),
+}
+
+
+def test_pinyin_drops_tones_and_the_administrative_suffix() -> None:
+    assert pinyin("仙桃") == "xiantao"
+    assert pinyin("商丘市") == "shangqiu"
+
+
+def test_place_aliases_skip_short_and_shared_pinyin() -> None:
+    aliases = place_aliases(["仙桃", "商丘市", "商丘", "安", "一"])
+    assert aliases["xiantao"] == "仙桃"
+    assert aliases["shangqiu"] == "商丘"  # two spellings of one place: the shorter name
+    assert "an" not in aliases and "yi" not in aliases
+
+
+def test_named_places_reads_pinyin_whole_or_split_and_next_to_chinese() -> None:
+    aliases = {"xiantao": "仙桃", "shangqiu": "商丘"}
+    assert named_places("What was the sex ratio in Xiantao last year?", aliases) == ["仙桃"]
+    assert named_places("Xian Tao and SHANGQIU", aliases) == ["仙桃", "商丘"]
+    assert named_places("Xiantao的出生率", aliases) == ["仙桃"]
+    assert named_places("What is the capital of France?", aliases) == []
+
+
+def test_translate_takes_the_longest_phrase_and_inflected_forms() -> None:
+    def frequency(term: str) -> int:
+        return 0 if term == "诞生" else 5
+
+    terms = translate("What was the birth rate of babies last year?", frequency, {}, LEXICON)
+    assert terms == ("出生率", "婴儿", "去年")  # not 出生 and 比率: the phrase wins
+    assert translate("birth", frequency, {}, LEXICON) == ("出生",)  # 诞生 is not in the speeches
+
+
+def test_translate_prefers_main_meanings_and_the_speeches_own_word() -> None:
+    df = {"人口": 40, "户口": 2, "总体": 9}
+    assert translate("population", lambda t: df.get(t, 0), {}, LEXICON) == ("人口", "户口")
+
+
+def test_translate_puts_named_places_first_and_leaves_chinese_alone() -> None:
+    terms = translate("How much reward did Xiantao pay?", lambda t: 1, {"xiantao": "仙桃"}, LEXICON)
+    assert terms == ("仙桃", "奖励", "报酬")
+    assert translate("仙桃的出生率", lambda t: 1, {"xiantao": "仙桃"}, LEXICON) == ()
+    assert translate("What is it?", lambda t: 1, {}, LEXICON) == ()  # stop words only
+
+
+def test_units_keep_phrases_the_speeches_have_no_word_for() -> None:
+    got = units("How do I reset my router?", lambda t: 0 if t == "路由器" else 3, {},
+                {"reset": ((0, "重置"),), "router": ((0, "路由器"),)})
+    assert got == (("reset", ("重置",)), ("router", ()))
+
+
+def test_cc_cedict_ships_offline_and_maps_the_corpus_words() -> None:
+    lexicon = dictionary()
+    assert (0, "出生率") in lexicon["birthrate"]
+    assert (0, "性别比") in lexicon["sex ratio"]
+    assert (0, "奖励") in lexicon["reward"]
+
+
+def test_searcher_translates_with_the_terms_its_speeches_hold(tiny_index: Searcher) -> None:
+    terms = tiny_index.translate("How much insurance compensation was paid?")
+    assert terms and all(tiny_index.document_frequency(t) > 0 for t in terms)
+    assert tiny_index.translate("计生保险") == ()
+    assert tiny_index.keyword_query("计生保险") == "计生保险"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("question", "place", "fact"),
+    [
+        ("What was the sex ratio at birth in Xiantao last year?", "仙桃", "123.58"),
+        ("What birth rate target did Shangqiu set for this year?", "商丘", "13.8%"),
+    ],
+)
+def test_english_question_about_a_city_reaches_its_passage(
+    shipped_index: Searcher, question: str, place: str, fact: str
+) -> None:
+    hits = shipped_index.retrieve(question, k=5)
+    assert fact in hits[0].passage.text
+    assert shipped_index.place_of(hits[0].passage) == place
+    a = shipped_index.answer(question)
+    assert a.found
+    assert fact in a.sentences[0].text
+    assert shipped_index.place_of(a.citations[a.sentences[0].citation - 1].passage) == place
