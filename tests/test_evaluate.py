@@ -45,9 +45,10 @@ def test_gold_set_has_the_required_kinds() -> None:
         q.question for q in qs if q.kind == "nocontent"}
 
 
-def test_every_gold_substring_is_in_exactly_the_passages_it_names() -> None:
+@pytest.mark.parametrize("gold", [DEFAULT_QUESTIONS, "eval/heldout.jsonl"])
+def test_every_gold_substring_is_in_exactly_the_passages_it_names(gold: str) -> None:
     texts = [p.text for p in load_corpus(ROOT / "corpus")]
-    for q in load_questions(ROOT / DEFAULT_QUESTIONS):
+    for q in load_questions(ROOT / gold):
         relevant = [t for t in texts if q.relevant(t)]
         assert q.answerable == bool(relevant), q.id
         # Distinctive: a gold phrase picks out one paragraph (and its near-twin, if any).

