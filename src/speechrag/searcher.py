@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from speechrag.crosslingual import place_aliases, units
+from speechrag.crosslingual import place_aliases, translate, units
 from speechrag.encoders import Encoder, check_encoder, shared_encoder
 from speechrag.errors import QueryError
 from speechrag.passage import Passage, Speech
 from speechrag.stores.base import Filter, Store
-from speechrag.text import has_han, is_broken_text, normalise
+from speechrag.text import is_broken_text, normalise
 
 if TYPE_CHECKING:
     from speechrag.answering import Answer
@@ -342,13 +342,11 @@ class Searcher:
     def translate(self, query: str) -> tuple[str, ...]:
         """Chinese terms the speeches use for an English ``query``'s places and words (() for
         a query with Chinese in it); see `speechrag.crosslingual`."""
-        return tuple(dict.fromkeys(t for _, terms in self.translation_units(query) for t in terms))
+        return translate(query, self.document_frequency, self.place_aliases)
 
     def translation_units(self, query: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """An English ``query``'s places and content phrases, each with the Chinese terms the
         speeches use for it (() for a phrase they have no word for); see `crosslingual.units`."""
-        if has_han(query):
-            return ()
         return units(query, self.document_frequency, self.place_aliases)
 
     def keyword_query(self, query: str) -> str:

@@ -78,7 +78,7 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     return Scope(places, speakers, ids, years)
 
 
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)(?:\s*年|(?!\d))")
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年")
 _YEAR_EN = re.compile(r"\b(?:in|of|during|for|since)\s+((?:19|20)\d\d)\b", re.IGNORECASE)
 
 
@@ -86,7 +86,7 @@ def named_years(query: str) -> tuple[int, ...]:
     """The years a question names: ``2016年`` in Chinese, ``in 2016`` in English (a bare number
     in Chinese text is read as a year only when 年 follows: 2000元 is no year)."""
     if has_han(query):
-        found = [int(m.group(1)) for m in _YEAR.finditer(query) if query[m.end(1):m.end()].strip() == "年"]
+        found = [int(m.group(1)) for m in _YEAR.finditer(query)]
     else:
         found = [int(m.group(1)) for m in _YEAR_EN.finditer(query)]
     return tuple(dict.fromkeys(found))
