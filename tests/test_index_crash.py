@@ -34,7 +34,8 @@ KEYWORD_FILES = [
     "keyword/params.index.json",
     "keyword/vocab.index.json",
 ]
-INDEX_FILES = [CURRENT, "manifest.json", "passages.jsonl", "speeches.jsonl", "dense.faiss", *KEYWORD_FILES]
+INDEX_FILES = [CURRENT, "manifest.json", "passages.jsonl", "speeches.jsonl", "dense.faiss", *KEYWORD_FILES,
+               "sentences/keys.npy", "sentences/vectors.npy"]
 DAMAGES = ["truncate", "empty", "flip-start", "flip-middle", "flip-end", "append", "delete"]
 
 DAMAGE_AND_LOAD = r"""

@@ -80,6 +80,37 @@ def test_build_load_refresh_on_lite(fixture_corpus: Path, write_corpus, tmp_path
     searcher.close()
 
 
+def test_lite_index_holds_sentence_vectors_and_drops_them_with_their_generation(
+        fixture_corpus: Path, tmp_path: Path) -> None:
+    from pymilvus import MilvusClient
+
+    from speechrag.encoders import get_encoder
+    from speechrag.sentencevectors import quotable
+    from speechrag.stores.milvus import release_lite
+
+    uri = str(tmp_path / "x.db")
+    first = build_index(fixture_corpus, uri, model="hash")
+    store = open_store(uri)
+    texts = [p.text for p in store.passages(range(store.size))]
+    quoted = [*quotable(texts), "不在索引里的一句话。"]
+    vecs, found = store.sentence_vectors(quoted)
+    assert found.tolist() == [True] * (len(quoted) - 1) + [False] and first.sentences == len(quoted) - 1
+    assert abs(vecs[:-1] - get_encoder("hash").encode_passages(quoted[:-1])).max() < 2e-3
+    store.close()
+    second = build_index(fixture_corpus, uri, model="hash:64")
+    release_lite(uri)
+    client = MilvusClient(uri)
+    try:
+        names = set(client.list_collections())
+    finally:
+        client.close()
+        release_lite(uri)
+    assert names == {second.generation, f"{second.generation}_meta", f"{second.generation}_sent"}
+    searcher = load_index(uri, model="hash:64")
+    assert searcher.store.sentence_vectors(quoted[:2])[1].all()
+    searcher.close()
+
+
 def test_cli_build_search_ask_eval_on_lite(tmp_path: Path) -> None:
     uri = str(tmp_path / "x.db")
     code, out = run("build", "--corpus", str(ROOT / "corpus"), "--index", uri, "--model", "hash")

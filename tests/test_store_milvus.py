@@ -31,6 +31,7 @@ from speechrag.stores.base import Filter, Store
 
 pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
 
+from speechrag.sentencevectors import quotable
 from speechrag.stores.milvus import (
     build_milvus,
     filter_expression,
@@ -270,7 +271,8 @@ def test_republish_hnsw_switches_alias_drops_old_and_reuses_cache(corpus: Corpus
     uri = str(tmp_path / "idx.db")
     enc = _Counting()
     gen1 = build_milvus(corpus, uri, model=enc, index_type="HNSW")
-    unique = len({p.text for p in corpus.passages})
+    # Passages, then the sentences answers quote (those not already embedded as a passage).
+    unique = len({p.text for p in corpus.passages} | set(quotable(p.text for p in corpus.passages)))
     assert enc.embedded == unique
     assert list((tmp_path / "idx.db.cache").glob("*.npz"))  # the cache sits beside the database
     old = open_milvus(uri, encoder="hash")
@@ -285,7 +287,7 @@ def test_republish_hnsw_switches_alias_drops_old_and_reuses_cache(corpus: Corpus
         old.search_dense(vecs[0], 3)
     new = open_milvus(uri)
     assert new.generation == gen2 and new.is_current()
-    assert _collections(uri) == [gen2, f"{gen2}_meta"]
+    assert _collections(uri) == [gen2, f"{gen2}_meta", f"{gen2}_sent"]
     old.close()  # a hot reload closes the old store after opening the new one
     assert new.search_dense(vecs[9], 1)[0][0] == 9
     new.close()
@@ -321,7 +323,7 @@ def test_build_killed_before_alias_switch_keeps_old_generation(corpus: CorpusRep
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert "survived" not in proc.stdout and "collections:" in proc.stdout
     leftovers = [c for c in _collections(uri) if not c.startswith(gen1)]
-    assert len(leftovers) == 2  # the killed build's generation and its side collection
+    assert len(leftovers) == 3  # the killed build's generation and its two side collections
     store = open_milvus(uri, encoder="hash")
     assert store.generation == gen1 and store.size == len(corpus.passages)
     assert store.search_dense(vectors[7], 1)[0][0] == 7

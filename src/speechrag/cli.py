@@ -174,7 +174,8 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
         summary = build_index(corpus or cfg.corpus, index or cfg.index, model=model or cfg.model,
                               force=force, progress=bars.stage("embedding", "passage"), dense=dense,
                               strict=strict, read_progress=bars.stage("reading", "file"),
-                              token=cfg.milvus_token, ray=ray)
+                              token=cfg.milvus_token, ray=ray,
+                              sentence_progress=bars.stage("sentences", "sentence"))
     finally:
         bars.close()
     return str(summary)

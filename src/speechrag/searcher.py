@@ -372,18 +372,25 @@ class Searcher:
         return np.ascontiguousarray(vec[0], dtype=np.float32)
 
     def sentence_vectors(self, sentences: Sequence[str]) -> np.ndarray:
-        """Passage-side embeddings of sentences, cached: the same passages come back for many
-        questions, and encoding is most of an answer's cost."""
-        with self._lock:
-            missing = [s for s in dict.fromkeys(sentences) if s not in self._sentence_vecs]
+        """Passage-side embeddings of sentences: the build's (`speechrag.sentencevectors`), else
+        embedded now and cached, since encoding them is most of an answer's cost otherwise."""
+        vecs, found = self.store.sentence_vectors(sentences)
+        if found.all():
+            return vecs
+        rest = [i for i, ok in enumerate(found.tolist()) if not ok]
+        wanted = dict.fromkeys(sentences[i] for i in rest)
+        with self._lock:  # a snapshot: another thread may clear the cache meanwhile
+            known = {s: self._sentence_vecs[s] for s in wanted if s in self._sentence_vecs}
+        missing = [s for s in wanted if s not in known]
         if missing:
-            vecs = self.encoder.encode_passages(missing)
+            known.update(zip(missing, self.encoder.encode_passages(missing), strict=True))
             with self._lock:
                 if len(self._sentence_vecs) + len(missing) > _CACHE_CAP:
                     self._sentence_vecs.clear()
-                self._sentence_vecs.update(zip(missing, vecs, strict=True))
-        with self._lock:
-            return np.stack([self._sentence_vecs[s] for s in sentences])
+                self._sentence_vecs.update((s, known[s]) for s in missing)
+        for i in rest:
+            vecs[i] = known[sentences[i]]
+        return vecs
 
     # --- searching -------------------------------------------------------------------------
 

@@ -101,6 +101,10 @@ class Store(Protocol):
     def document_frequency(self, term: str) -> int:
         """How many passages contain ``term`` as a substring (for IDF weights)."""
 
+    def sentence_vectors(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Build-time unit vectors of these sentences (float32, a zero row where not found) and
+        which were found (`speechrag.sentencevectors`); a store without them finds none."""
+
     def is_current(self) -> bool:
         """False once a newer generation has been published at ``location`` (cheap)."""
 

@@ -7,6 +7,8 @@ Files of a generation (storage.py handles the folder around them)::
     speeches.jsonl   one Speech per line, in corpus order
     dense.faiss      the FAISS index (flat or HNSW, inner product on unit vectors = cosine)
     keyword/         bm25s files (+ userdict.txt if one was used)
+    sentences/       every quotable sentence's vector, by text (`speechrag.sentencevectors`);
+                     absent from generations built with precomputed vectors
 
 FAISS row number = passage position, so no id-mapping table is needed.
 """
@@ -26,6 +28,7 @@ from speechrag import storage
 from speechrag.errors import EncoderMismatchError, IndexCorruptError, IndexLoadError
 from speechrag.lexical import KeywordIndex, available_cores
 from speechrag.passage import Passage, Speech
+from speechrag.sentencevectors import FOLDER, SentenceVectors
 from speechrag.stores.base import Filter
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ PASSAGES = "passages.jsonl"
 SPEECHES = "speeches.jsonl"
 DENSE = "dense.faiss"
 KEYWORD = "keyword"
+SENTENCES = FOLDER
 
 DENSE_KINDS = ("flat", "hnsw")
 HNSW_M = 32
@@ -97,6 +101,7 @@ class LocalStore:
         keyword: KeywordIndex,
         *,
         search_threads: int = 1,
+        sentences: SentenceVectors | None = None,
     ) -> None:
         self.root = root
         self.directory = directory
@@ -106,6 +111,7 @@ class LocalStore:
         self.dense = dense
         self.keyword = keyword
         self.search_threads = search_threads
+        self.sentences = sentences
         order = {s.id: i for i, s in enumerate(speeches)}
         # Speech position of every row, so a Filter becomes a boolean mask in one numpy step.
         self._row_speech = np.fromiter((order[p.speech_id] for p in passages), np.int32, count=len(passages))
@@ -207,6 +213,12 @@ class LocalStore:
     def document_frequency(self, term: str) -> int:
         return sum(term in p.text.lower() for p in self.all_passages)
 
+    def sentence_vectors(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        if self.sentences is None:
+            dim = int(self._manifest["encoder"]["dim"])
+            return np.zeros((len(sentences), dim), np.float32), np.zeros(len(sentences), bool)
+        return self.sentences.lookup(sentences)
+
     def is_current(self) -> bool:
         return storage.current_generation(self.root) in (None, self.generation)
 
@@ -254,13 +266,17 @@ def _load(root: Path, gen: Path, search_threads: int) -> LocalStore:
             speeches = tuple(Speech.from_dict(json.loads(line)) for line in f)
         dense = faiss.read_index(str(gen / DENSE))
         keyword = KeywordIndex.load(gen / KEYWORD)
-        store = LocalStore(root, gen, manifest, passages, speeches, dense, keyword, search_threads=search_threads)
+        sentences = SentenceVectors.load(gen / SENTENCES) if (gen / SENTENCES).is_dir() else None
+        store = LocalStore(root, gen, manifest, passages, speeches, dense, keyword, search_threads=search_threads,
+                           sentences=sentences)
     except IndexLoadError:
         raise
     except Exception as exc:
         raise IndexCorruptError(
             f"index {gen} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); {hint}"
         ) from None
+    if sentences is not None and sentences.dim != dim:
+        raise IndexCorruptError(f"index {gen} has {sentences.dim}-dimensional sentence vectors, not {dim}; {hint}")
     if not (len(passages) == n == dense.ntotal == keyword.size) or dense.d != dim:
         raise IndexCorruptError(
             f"index {gen} is inconsistent ({len(passages)} passages, {dense.ntotal} vectors, "
@@ -279,6 +295,7 @@ def write_generation(
     vectors: np.ndarray,
     keyword: KeywordIndex,
     fields: Mapping[str, Any],
+    sentences: SentenceVectors | None = None,
 ) -> str:
     """Write a complete generation beside the live one and return its name; `storage.publish`
     makes it live."""
@@ -295,6 +312,8 @@ def write_generation(
             out.write(json.dumps(s.to_dict(), ensure_ascii=False) + "\n")
     faiss.write_index(build_dense(vectors, fields["dense"]["kind"]), str(tmp / DENSE))
     keyword.save(tmp / KEYWORD)
+    if sentences is not None:
+        sentences.save(tmp / SENTENCES)
     return storage.finish_generation(tmp, {"format": FORMAT, **fields}).name
 
 

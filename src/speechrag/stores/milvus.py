@@ -10,6 +10,9 @@ Where things live, for an index called ``NAME`` (default ``speechrag``) at ``URI
                         ``dense`` (FLOAT_VECTOR, IP on unit vectors = cosine) and ``sparse``
                         (BM25 function output of ``text``, jieba analyzer)
     NAME_g..._meta      its side collection: row 0 the manifest, row i+1 speech i, as JSON
+    NAME_g..._sent      the vector of every sentence answers may quote, primary key the first
+                        8 bytes of its sha256 (`speechrag.sentencevectors`); absent when the
+                        build was given precomputed vectors
     x.db.lock           (Lite) held by a running build; for a server a lock file in the
                         local folder (`local_dir`)
     x.db.cache/         (Lite) embedding cache, one .npz per encoder fingerprint; for a server
@@ -59,6 +62,8 @@ from speechrag.errors import (
 )
 from speechrag.lexical import STOPWORDS, Tokenizer
 from speechrag.passage import CorpusReport, Passage, Speech
+from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
+from speechrag.sentencevectors import SentenceVectors, embed_sentences, sentence_keys
 from speechrag.stores.base import Filter
 from speechrag.text import place_variants
 
@@ -167,6 +172,18 @@ def _gen_re(name: str) -> re.Pattern[str]:
 
 def _meta_name(collection: str) -> str:
     return f"{collection}_meta"
+
+
+def _sent_name(collection: str) -> str:
+    return f"{collection}_sent"
+
+
+# The side collections of a generation, by suffix: they live and die with it.
+_SIDE_SUFFIXES = ("_meta", "_sent")
+
+
+def _side_collections(gen: str) -> tuple[str, ...]:
+    return tuple(f"{gen}{suffix}" for suffix in _SIDE_SUFFIXES)
 
 
 def _connect(target: MilvusTarget, token: str | None, *, create: bool) -> Any:
@@ -319,6 +336,18 @@ def _meta_schema(client: Any) -> tuple[Any, Any]:
     s.add_field("v", DataType.FLOAT_VECTOR, dim=META_DIM)  # Milvus requires a vector field
     p = client.prepare_index_params()
     p.add_index("v", index_type="FLAT", metric_type="L2")
+    return s, p
+
+
+def _sent_schema(client: Any, dim: int) -> tuple[Any, Any]:
+    from pymilvus import DataType
+
+    s = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    s.add_field("id", DataType.INT64, is_primary=True)  # the uint64 text key, as int64 bits
+    s.add_field("v", DataType.FLOAT_VECTOR, dim=dim)
+    p = client.prepare_index_params()
+    # Only ever fetched by key; Milvus will not load a collection without a vector index.
+    p.add_index("v", index_type="FLAT", metric_type="IP")
     return s, p
 
 
@@ -574,6 +603,22 @@ class MilvusStore:
         self._df[term] = n
         return n
 
+    def sentence_vectors(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One query by primary key for all of them (a few dozen per answer)."""
+        dim = int(self._manifest["encoder"]["dim"])
+        out, found = np.zeros((len(sentences), dim), np.float32), np.zeros(len(sentences), bool)
+        if not sentences or not self._manifest.get("sentences"):
+            return out, found  # built from precomputed vectors: answers embed their sentences
+        at: dict[int, list[int]] = {}
+        for i, key in enumerate(sentence_keys(sentences).view(np.int64).tolist()):
+            at.setdefault(key, []).append(i)
+        rows = self._call("query", _sent_name(self._collection), filter=f"id in {list(at)}",
+                          output_fields=["id", "v"])
+        for r in rows:
+            for i in at.get(int(r["id"]), ()):
+                out[i], found[i] = r["v"], True
+        return out, found
+
     def is_current(self) -> bool:
         """False once the alias names another generation. Reading the alias is two RPCs, and
         `IndexService` asks before every question, so the answer is reused for
@@ -648,6 +693,8 @@ def open_milvus(uri: str | Path, *, token: str | None = None, encoder: str | Enc
         if encoder is not None:
             check_encoder(manifest, get_encoder(encoder) if isinstance(encoder, str) else encoder, target.uri)
         client.load_collection(collection)  # a restarted server starts with collections released
+        if manifest.get("sentences"):
+            client.load_collection(_sent_name(collection))
     except BaseException:
         client.close()
         raise
@@ -678,7 +725,7 @@ def _drop_leftovers(client: Any, name: str, keep: str | None) -> list[str]:
     pattern = _gen_re(name)
     dropped = []
     for coll in client.list_collections():
-        base = coll[: -len("_meta")] if coll.endswith("_meta") else coll
+        base = next((coll.removesuffix(x) for x in _SIDE_SUFFIXES if coll.endswith(x)), coll)
         if pattern.fullmatch(base) and base != keep:
             log.info("dropping leftover collection %s", coll)
             client.drop_collection(coll)
@@ -741,14 +788,16 @@ def publish_milvus(
     token: str | None = None,
     name: str = DEFAULT_NAME,
     local_dir: Path | None = None,
+    sentences: SentenceVectors | None = None,
 ) -> str:
     """Write a new generation of index ``name`` at ``uri`` and make it the live one; returns its
     collection name (the generation).
 
     ``manifest`` must carry ``encoder`` (``name``, ``fingerprint``, ``dim``) and
     ``corpus_fingerprint``; format, counts, the dense spec, analyzer and versions are added.
-    ``vectors`` holds one unit row per passage, row i for ``passages[i]``. ``local_dir`` is where
-    a server index keeps its build lock (default ``~/.cache/speechrag/milvus/...``).
+    ``vectors`` holds one unit row per passage, row i for ``passages[i]``; ``sentences``, the
+    build-time sentence vectors answers read (none: answers embed their sentences). ``local_dir``
+    is where a server index keeps its build lock (default ``~/.cache/speechrag/milvus/...``).
     """
     target = parse_uri(uri, name)
     kind = index_type.upper()
@@ -788,11 +837,11 @@ def publish_milvus(
             # file list a refresh decides "up to date" after parsing (corpus fingerprint).
             del fields["sources"]
         try:
-            _write_generation(client, gen, fields, passages, speeches, by_id, vectors, spec, target.lite)
+            _write_generation(client, gen, fields, passages, speeches, by_id, vectors, spec, target.lite, sentences)
         except BaseException:
             # A Python-level failure cleans up after itself; a killed build leaves its
             # collections to the next build's _drop_leftovers.
-            for coll in (gen, _meta_name(gen)):
+            for coll in (gen, *_side_collections(gen)):
                 try:
                     client.drop_collection(coll)
                 except Exception:
@@ -815,8 +864,8 @@ def publish_milvus(
 
 def _write_generation(client: Any, gen: str, fields: Mapping[str, Any], passages: Sequence[Passage],
                       speeches: Sequence[Speech], by_id: Mapping[str, Speech], vectors: np.ndarray,
-                      spec: Mapping[str, Any], lite: bool) -> None:
-    """Create, fill, index, load and check a generation and its side collection."""
+                      spec: Mapping[str, Any], lite: bool, sentences: SentenceVectors | None = None) -> None:
+    """Create, fill, index, load and check a generation and its side collections."""
     dim = vectors.shape[1]
     client.create_collection(gen, schema=_schema(client, dim))
     for start in range(0, len(passages), INSERT_BATCH):
@@ -830,18 +879,29 @@ def _write_generation(client: Any, gen: str, fields: Mapping[str, Any], passages
     for start in range(0, len(bodies), INSERT_BATCH):
         client.insert(meta, [{"id": i, "body": _varchar(b, "speech", VARCHAR_MAX), "v": zero}
                              for i, b in enumerate(bodies[start : start + INSERT_BATCH], start)])
+    indexed = [(gen, _index_params(client, spec)), (meta, meta_index)]
+    if sentences is not None:
+        sent_schema, sent_index = _sent_schema(client, dim)
+        sent = _sent_name(gen)
+        client.create_collection(sent, schema=sent_schema)
+        keys = sentences.keys.view(np.int64)
+        for start in range(0, len(sentences), INSERT_BATCH):
+            vecs = np.asarray(sentences.vectors[start : start + INSERT_BATCH], dtype=np.float32)
+            client.insert(sent, [{"id": int(k), "v": v} for k, v in zip(keys[start : start + INSERT_BATCH], vecs,
+                                                                             strict=True)])
+        indexed.append((sent, sent_index))
     # Insert first, index after the flush: a server then builds each index once, on sealed
     # segments, instead of on growing ones.
-    for coll, params in ((gen, _index_params(client, spec)), (meta, meta_index)):
+    for coll, params in indexed:
         client.flush(coll)
         # Lite builds indexes synchronously and lacks AllocTimestamp, which pymilvus's wait for
         # an index calls; a server is waited for, so load finds the index built.
         client.create_index(coll, params, sync=not lite)
         client.load_collection(coll)
-    counts = (_count(client, gen), _count(client, meta))
-    if counts != (len(passages), len(bodies)):
-        raise IndexCorruptError(f"{gen} holds {counts} rows after flush, expected "
-                                f"{(len(passages), len(bodies))}; build again")
+    counts = tuple(_count(client, coll) for coll, _ in indexed)
+    expected = (len(passages), len(bodies), *(() if sentences is None else (len(sentences),)))
+    if counts != expected:
+        raise IndexCorruptError(f"{gen} holds {counts} rows after flush, expected {expected}; build again")
     _probe(client, gen, vectors, passages, spec)
 
 
@@ -899,6 +959,7 @@ def milvus_build(
     local_dir: Path | None = None,
     strict: bool = False,
     read_progress: Callable[[int, int], None] | None = None,
+    sentence_progress: Callable[[int, int], None] | None = None,
 ) -> BuildSummary:
     """`index.build_index` for a Milvus location (see it for the arguments); returns its
     `BuildSummary`. The same steps as a folder build: corpus, model and dense kind default to
@@ -931,7 +992,8 @@ def milvus_build(
                     if old and old != new)
     encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
     wanted: dict[str, Any] = {"format": FORMAT, "keyword": KEYWORD_SPEC,
-                              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint}}
+                              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
+                              "sentences": SENTENCE_SPEC if vectors is None else None}
     if isinstance(source, Path):
         wanted["sources"] = ix.with_hashes(source, ix.source_files(source), (manifest or {}).get("sources"))
         wanted["ingest"] = ix.ingest_fingerprint()
@@ -977,11 +1039,17 @@ def milvus_build(
         cache_dir = target.local_dir(local_dir)
         EmbeddingCache.cleanup(cache_dir)
         bulk = ray.embedder(encoder, cache_dir) if ray is not None else None
-        vectors, embedded, cached = embed(encoder, [p.text for p in passages],
-                                          EmbeddingCache(cache_dir, encoder.fingerprint), progress, bulk=bulk)
+        cache = EmbeddingCache(cache_dir, encoder.fingerprint)
+        vectors, embedded, cached = embed(encoder, [p.text for p in passages], cache, progress, bulk=bulk)
+        phases["embed"] = time.perf_counter() - t
+        t = time.perf_counter()
+        sentences: SentenceVectors | None
+        sentences, sentences_embedded = embed_sentences(encoder, (p.text for p in passages), cache,
+                                                        sentence_progress, bulk=bulk)
+        phases["sentences"] = time.perf_counter() - t
     else:
-        embedded, cached = 0, 0
-    phases["embed"] = time.perf_counter() - t
+        embedded, cached, sentences, sentences_embedded = 0, 0, None, 0
+        phases["embed"] = time.perf_counter() - t
     fields: dict[str, Any] = {
         **wanted,
         "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
@@ -993,10 +1061,10 @@ def milvus_build(
         fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
     t = time.perf_counter()
     gen = publish_milvus(target.uri, passages, report.speeches, vectors, fields, index_type=kind.upper(),
-                         token=token, name=name, local_dir=local_dir)
+                         token=token, name=name, local_dir=local_dir, sentences=sentences)
     phases["write"] = time.perf_counter() - t
     return summary(gen, len(report.speeches), len(passages), embedded, cached, False, phases=phases,
-                   skipped=report.skipped)
+                   skipped=report.skipped, sentences=len(sentences or ()), sentences_embedded=sentences_embedded)
 
 
 def build_milvus(
