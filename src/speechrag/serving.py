@@ -75,11 +75,34 @@ class IndexService:
         self.search_threads: int = search_threads or threads
         self._token = token
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     @property
     def searcher(self) -> Searcher:
         """The Searcher the last call used."""
         return self._searcher
+
+    def warm_up(self) -> threading.Thread:
+        """Load, in a background thread, what the first question would otherwise wait for: the
+        query encoder (weights and first call), the keyword tokenizer's dictionary, the speech
+        tables. `speechrag serve` starts it before importing Gradio, whose import alone takes
+        ~2 s: the encoder's C engine runs without the GIL, so on two cores both finish together
+        and the first question finds everything loaded. Idempotent; returns the thread."""
+        if self._warming is None:
+            searcher = self._searcher
+
+            def warm() -> None:
+                try:
+                    searcher.encode_query("预热")
+                    searcher.tokenize("预热")
+                    searcher.speech("")
+                    _ = searcher.places, searcher.calibration
+                except Exception:  # the first question loads what it needs, and reports it
+                    log.warning("warm-up of %s failed", searcher.location, exc_info=True)
+
+            self._warming = threading.Thread(target=warm, name="speechrag-warm-up", daemon=True)
+            self._warming.start()
+        return self._warming
 
     def _current(self) -> Searcher:
         """The live generation's Searcher; call with the lock held."""

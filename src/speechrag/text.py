@@ -42,6 +42,14 @@ def has_han(text: str) -> bool:
     return _HAN.search(text) is not None
 
 
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def has_latin(text: str) -> bool:
+    """True if ``text`` holds an ASCII letter (a pinyin place name needs one)."""
+    return _LATIN.search(text) is not None
+
+
 def has_content(text: str) -> bool:
     """True if ``text`` holds a letter, a digit or a Chinese character (not only punctuation)."""
     return _CONTENT.search(text) is not None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from speechrag.crosslingual import named_places
-from speechrag.text import has_han, place_key
+from speechrag.text import has_han, has_latin, place_key
 
 if TYPE_CHECKING:
     from speechrag.passage import Speech
@@ -53,7 +53,7 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     when it names every place the speeches are about: then nothing is singled out)."""
     speeches: tuple[Speech, ...] = searcher.speeches
     # An English question names a place in pinyin (``Xiantao``): the same scope as 仙桃.
-    pinyin_named = set(named_places(query, searcher.place_aliases))
+    pinyin_named = set(named_places(query, searcher.place_aliases)) if has_latin(query) else set()
     places = tuple(p for p in searcher.places if _names(p, query) or p in pinyin_named)
     # 商丘市 and 商丘 are one place: keep the names the speeches use, each once.
     places = tuple(dict.fromkeys(p for p in places if not any(p != q and p in q for q in places)))
@@ -97,7 +97,7 @@ def without_names(searcher: Searcher, query: str, scope: Scope) -> str:
     words = query
     for name in (*scope.places, *scope.speakers):
         words = words.replace(name, " ")
-    aliases = [a for a, p in searcher.place_aliases.items() if p in scope.places]
+    aliases = [a for a, p in searcher.place_aliases.items() if p in scope.places] if has_latin(query) else []
     if aliases:
         # Not \b: a pinyin name runs straight into Chinese (``Xiantao的``), both word characters.
         pattern = "(?<![a-z])(" + "|".join(map(re.escape, aliases)) + ")(?![a-z])"

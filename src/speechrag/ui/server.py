@@ -113,6 +113,7 @@ def serve(
 
     check_exposure(host, auth=auth, open_access=open_access, api_key=api_key)
     service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
+    service.warm_up()
     uploader = None if upload_to is None else Uploader(service, Path(upload_to), limits=upload_limits)
     demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth))
     if host not in LOOPBACK and not api_key:
