@@ -123,10 +123,10 @@ def test_a_no_change_build_parses_nothing(fixture_corpus: Path, tmp_path: Path,
     build_index(fixture_corpus, index, model="hash")
 
     def never(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a no-change build parsed the corpus or loaded jieba")
+        raise AssertionError("a no-change build parsed the corpus or loaded a word-cutting dictionary")
 
     monkeypatch.setattr(speechrag.corpus, "read_corpus", never)
-    monkeypatch.setattr(speechrag.lexical.Tokenizer, "_cutter", never)
+    monkeypatch.setattr(speechrag.lexical.Tokenizer, "cutter", never)
     assert build_index(index=index).up_to_date
     os.utime(fixture_corpus / "water.md")  # touched, not changed: still nothing to parse
     assert build_index(index=index).up_to_date

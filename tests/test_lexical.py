@@ -1,14 +1,23 @@
-"""Keyword index: jieba tokens, bm25s scoring, save/load, user dictionary."""
+"""Keyword index: jieba tokens (jieba-rs, checked against jieba), bm25s scoring, save/load,
+user dictionary."""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from speechrag.lexical import KeywordIndex, Tokenizer
+from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES, ROOT, SHIPPED_CORPUS
+from speechrag.corpus import read_corpus
+from speechrag.lexical import Cutter, KeywordIndex, Tokenizer
 
 tokenize = Tokenizer()
 
@@ -106,3 +115,131 @@ def test_parallel_build_matches_serial_build(tmp_path: Path) -> None:
         assert list(p_rows) == list(s_rows) and len(s_rows) > 0
         np.testing.assert_allclose(p_scores, s_scores, rtol=1e-6)
     assert parallel.search("计生保险", 3)[0][0] == lexical._CHUNK + 3
+
+
+# --- jieba-rs cuts as jieba did -----------------------------------------------------------------
+
+# Runs jieba-rs 0.11 keeps whole and jieba splits (COVID-19, 3.5K, a_b, 1.2.3), Latin letters next to
+# Han ones, dictionary words with Latin letters (T恤, 卡拉OK), whitespace and line breaks.
+TRICKY = [
+    "COVID-19疫情防控", "GDP增长3.5%以上", "e-mail地址", "3.5K的", "1.2.3版本", "x_y_z", "C++语言",
+    "AT&T公司", "T恤-衫", "卡拉OK厅", "two-child policy", "South-eastern Gansu", "v1.0.2", "a--b",
+    "100%%", "\r\n同志们：\t今天", "2020年12月31日", "ＧＤＰ增长５％", "Tianshui's role",
+]
+
+
+@lru_cache(maxsize=2)  # jieba takes a second to load its dictionary
+def _pair(userdict: Path | None = None) -> tuple[Any, Cutter]:
+    return _old_jieba(userdict), Cutter(userdict)
+
+
+def _old_jieba(userdict: Path | None) -> Any:
+    jieba = pytest.importorskip("jieba")
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    if userdict is not None:
+        tokenizer.load_userdict(str(userdict))
+    return tokenizer
+
+
+def _differences(texts: list[str], userdict: Path | None = None) -> list[tuple[str, str, list[str], list[str]]]:
+    old, new = _pair(userdict)
+    out = []
+    for text in texts:
+        for mode in ("cut", "cut_for_search"):
+            a, b = list(getattr(old, mode)(text)), getattr(new, mode)(text)
+            if a != b:
+                out.append((mode, text, a, b))
+    return out
+
+
+def _test_texts() -> Iterator[str]:
+    """The shipped corpus (passages, titles, raw lines), the speeches the tests write, and the eval
+    questions with their histories, as queries."""
+    report = read_corpus(SHIPPED_CORPUS)
+    yield from (p.text for p in report.passages)
+    yield from (s.title for s in report.speeches)
+    for f in sorted(SHIPPED_CORPUS.rglob("*.md")):
+        yield from f.read_text("utf-8").splitlines()
+    for speech in (*FIXTURE_SPEECHES.values(), *EXTRA_SPEECH.values()):
+        yield from speech.splitlines()
+    for f in sorted((ROOT / "eval").glob("*.jsonl")):
+        for line in f.read_text("utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                yield item.get("question", "")
+                yield from item.get("history", [])
+    yield from TRICKY
+
+
+def test_jieba_rs_cuts_every_test_text_as_jieba_did() -> None:
+    texts = list(dict.fromkeys(_test_texts()))
+    assert len(texts) > 400
+    assert _differences(texts) == []
+
+
+def test_a_user_dictionary_cuts_as_with_jieba(tmp_path: Path) -> None:
+    # Words without a frequency (jieba suggests one), an entry for a word jieba knows (its old
+    # count stays in jieba's total), a word given twice, frequency 0 (jieba's deletion), tags,
+    # a word with a space, and a BOM.
+    userdict = tmp_path / "userdict.txt"
+    userdict.write_text(
+        "\ufeff计生保险 100 n\n出生人口性别比\n两非 nz\n惠民措施\n保险 3\n计划生育 0\n"
+        "计生保险 200\n\n综合治理 5 v\nnew deal 7\n", encoding="utf-8")
+    texts = list(dict.fromkeys(_test_texts()))
+    texts += ["落实计生保险政策，打击两非行为", "计划生育家庭意外伤害保险", "new deal政策"]
+    assert _differences(texts, userdict) == []
+    tokens = Tokenizer(userdict)("计生保险和出生人口性别比")
+    assert "计生保险" in tokens and "出生人口性别比" in tokens
+
+
+# Letters, digits, the symbols jieba keeps inside a block, spaces, Han characters that form words
+# with their neighbours, and dictionary words mixing Latin and Han.
+_MIXED = st.lists(st.sampled_from([*"中国人民计划生育的第一二ab1XK9-._+%#& ,。\r\n", "T恤", "卡拉OK", "3.5",
+                                   "COVID", "2020", "e-mail"]), max_size=14).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_MIXED)
+def test_jieba_rs_cuts_mixed_text_as_jieba_did(text: str) -> None:
+    assert _differences([text]) == []
+
+
+@pytest.mark.slow
+def test_jieba_rs_cuts_the_fixture_documents_as_jieba_did() -> None:
+    texts: list[str] = []
+    for folder in (ROOT / "tests" / "fixtures").iterdir():
+        report = read_corpus(folder)
+        texts += [p.text for p in report.passages] + [s.title for s in report.speeches]
+    for f in (ROOT / "tests" / "fixtures").rglob("*"):
+        if f.suffix in {".md", ".txt", ".html"}:
+            for encoding in ("utf-8", "gb18030"):
+                try:
+                    texts += f.read_text(encoding).splitlines()
+                    break
+                except UnicodeDecodeError:
+                    continue
+    assert len(texts) > 50
+    assert _differences(list(dict.fromkeys(texts))) == []
+
+
+def test_fingerprint_differs_from_the_jieba_era_one() -> None:
+    # An index whose keywords jieba cut carries the old fingerprint (jieba's version, then the
+    # stop words): it must read as stale so its keyword part is rebuilt.
+    import hashlib
+    from importlib import metadata
+
+    from speechrag.lexical import STOPWORDS
+
+    old = hashlib.sha256(f"jieba-{metadata.version('jieba')}\0".encode())
+    old.update("\n".join(sorted(STOPWORDS)).encode())
+    assert Tokenizer().fingerprint != old.hexdigest()[:16]
+
+
+def test_a_user_dictionary_that_is_not_utf8_is_a_corpus_error(tmp_path: Path) -> None:
+    from speechrag.errors import CorpusError
+
+    userdict = tmp_path / "userdict.txt"
+    userdict.write_bytes("计生保险 100 n\n".encode("gbk"))
+    with pytest.raises(CorpusError, match="line 1 is not UTF-8"):
+        Tokenizer(userdict)("计生保险")

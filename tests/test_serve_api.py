@@ -230,5 +230,5 @@ def test_warm_up_loads_what_the_first_question_needs(shipped_index: Searcher) ->
     thread.join(120)
     assert not thread.is_alive() and service.warm_up() is thread  # once per service
     assert fresh._encoder is not None and fresh._calibration is not None
-    assert shipped_index.store.keyword.tokenizer._jieba is not None  # type: ignore[attr-defined]
+    assert shipped_index.store.keyword.tokenizer._cut is not None  # type: ignore[attr-defined]
     assert "[1]" in service.ask("计生家庭意外伤害保险的理赔金额是多少？").text

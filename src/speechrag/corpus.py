@@ -37,7 +37,7 @@ from speechrag.boilerplate import matching_rule
 from speechrag.errors import CorpusError, DocumentError, one_line
 from speechrag.formats import SUFFIXES, Block, Document, Limits, read_document
 from speechrag.header import MAX_HEADER_LINES, Header, parse_header, place_words
-from speechrag.lexical import USERDICT_NAME
+from speechrag.lexical import USERDICT_NAME, Tokenizer
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
 from speechrag.text import (
     CLOSERS,
@@ -233,16 +233,15 @@ def detect_place(texts: Iterable[str]) -> str:
 
     Candidates are the cities in jieba's dictionary; a candidate counts as obvious when it is
     named with its suffix (商丘市) or at least twice, since many city names are also ordinary
-    words (新建, 惠民) that a speech may use once in passing. The most-named one wins.
+    words (新建, 惠民) that a speech may use once in passing. The most-named one wins. Words are
+    jieba's default-mode cut with its own dictionary (no user dictionary), as jieba-rs gives it.
     """
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)  # jieba logs its dictionary loading at DEBUG to stderr
+    cutter = Tokenizer().cutter()
     cities = _city_names()
     counts: Counter[str] = Counter()
     suffixed: set[str] = set()
     for text in texts:
-        for token in jieba.cut(text):
+        for token in cutter.cut(text):
             stem = token[:-1] if token[-1:] in "市县" else token
             if stem in cities:
                 counts[stem] += 1

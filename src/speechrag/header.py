@@ -40,9 +40,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date as _date
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
+from speechrag.lexical import jieba_dictionary
 from speechrag.text import SALUTATION, heading_level, normalise
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,8 @@ _COMMON = frozenset(
 def place_words() -> frozenset[str]:
     """Words of three or more characters that jieba's own dictionary tags as places (ns)."""
     names: set[str] = set()
-    with resources.files("jieba").joinpath("dict.txt").open(encoding="utf-8") as fh:
+    # jieba-rs embeds the same dictionary but cannot list it; jieba's file is read as data.
+    with jieba_dictionary().open(encoding="utf-8") as fh:
         for row in fh:
             parts = row.split()
             if len(parts) == 3 and parts[2] == "ns" and len(parts[0]) >= 3:

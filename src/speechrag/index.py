@@ -87,7 +87,7 @@ def ingest_fingerprint() -> str:
             names += sorted(f"{d}/{f.name}" for f in pkg.joinpath(d).iterdir() if f.name.endswith(".py"))
     for name in names:
         h.update(name.encode() + b"\0" + pkg.joinpath(name).read_bytes() + b"\0")
-    for lib in ("jieba", "numpy"):
+    for lib in ("jieba", "rjieba", "numpy"):  # jieba's dict.txt (place words); jieba-rs cuts
         h.update(f"{lib}-{_version(lib)}\0".encode())
     return h.hexdigest()[:16]
 
@@ -133,7 +133,7 @@ def _version(pkg: str) -> str:
 
 
 def _versions() -> dict[str, str]:
-    return {pkg: _version(pkg) for pkg in ("speechrag", "faiss-cpu", "bm25s", "jieba", "numpy")}
+    return {pkg: _version(pkg) for pkg in ("speechrag", "faiss-cpu", "bm25s", "jieba", "rjieba", "numpy")}
 
 
 # --- the summary -------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             fast = {"sources": with_hashes(source, source_files(source), (manifest or {}).get("sources")),
                     "ingest": ingest_fingerprint()}
         if manifest is not None and not force and vectors is None and fast and not (strict and manifest.get("skipped")):
-            # Decided from the manifest alone: no parsing, no jieba, no FAISS.
+            # Decided from the manifest alone: no parsing, no cutting, no FAISS.
             wanted = {"format": FORMAT, **fast, "dense": dense_spec(dense),
                       "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
                       "keyword": {"tokenizer": tokenizer.fingerprint}, "sentences": SENTENCE_SPEC}

@@ -5,25 +5,37 @@ Tokens come from jieba's search mode, which emits a long word and its shorter su
 Punctuation, whitespace and a short list of function words are dropped: in BM25 they only add
 noise to long paragraphs. A user dictionary (``corpus/userdict.txt``, jieba's format) is copied
 into the index so queries are cut exactly as the passages were.
+
+The cutting is jieba-rs (the ``rjieba`` bindings: jieba's algorithm, dictionary and HMM in Rust,
+~15x faster than jieba in Python and the GIL released), made to give jieba 0.42's tokens exactly
+(`Cutter`); tests/test_lexical.py compares the two on every text the tests have. The ``jieba``
+package is still installed, but only as data: its ``dict.txt`` (the dictionary jieba-rs embeds)
+is read for place words (header.py) and for a user dictionary's word frequencies; it is never
+imported.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import threading
 import unicodedata
 from array import array
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from speechrag.errors import CorpusError
 
 log = logging.getLogger(__name__)
 
@@ -56,52 +68,195 @@ def _is_content(token: str) -> bool:
     return any(unicodedata.category(c)[0] in "LN" for c in token)
 
 
-_CUTTERS: dict[str, Any] = {}
+# A cut word as indexed, or None when it is dropped. Cached because the same few thousand words
+# make up most of any text: at a million passages the uncached check cost more than the cutting.
+# Bounded, since a server's queries may bring any number of new words.
+@lru_cache(maxsize=1 << 17)
+def _keep(word: str) -> str | None:
+    token = word.strip().lower()
+    return token if _is_content(token) else None
+
+
+def jieba_dictionary() -> Path:
+    """jieba's ``dict.txt`` (``word freq tag`` a line), the dictionary jieba-rs embeds, found
+    without importing jieba."""
+    spec = importlib.util.find_spec("jieba")
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusError("the jieba package (its dict.txt) is missing: pip install jieba")
+    return Path(next(iter(spec.submodule_search_locations))) / "dict.txt"
+
+
+# --- jieba 0.42's cut, on jieba-rs ------------------------------------------------------------
+
+# jieba-rs 0.11 keeps runs such as ``COVID-19``, ``3.5K``, ``a_b`` or ``1.2.3`` whole where
+# jieba's HMM splits them (``COVID`` ``-`` ``19``) and, in search mode, adds its own parts of them.
+# Only a text holding a letter or digit next to one of these symbols can differ (jieba's block
+# characters are [A-Za-z0-9+#&._%-]); such texts are cut, then the run is split as jieba's HMM
+# does (its re_skip) and search mode's sub-words are added here as jieba adds them.
+_MAY_DIFFER = re.compile(r"[A-Za-z0-9][+#&._%\-]|[+#&._%\-][A-Za-z0-9]")
+_RUN = re.compile(r"[A-Za-z0-9+#&._%\-]{2,}")
+_HMM_SKIP = re.compile(r"([a-zA-Z0-9]+(?:\.\d+)?%?)")  # jieba.finalseg.re_skip
+_USERDICT_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba.re_userdict
+# A word no text can reach (NUL is never inside a block jieba-rs cuts): it only carries the part
+# of jieba's total frequency that jieba-rs does not count (see _load_userdict).
+_TOTAL_ONLY = "\x00total"
+
+
+class Cutter:
+    """One jieba-rs dictionary (jieba's own plus an optional user dictionary) that cuts as
+    ``jieba.Tokenizer`` 0.42 with the same user dictionary does, in its default mode (`cut`) and
+    search mode (`cut_for_search`), HMM on. Thread-safe once built."""
+
+    def __init__(self, userdict: Path | None = None) -> None:
+        import rjieba
+
+        self._jieba = rjieba.Jieba()
+        # Words a user dictionary gives frequency 0, jieba's way to delete a word: jieba leaves
+        # them out of its word graph and search mode and splits them if the HMM proposes them.
+        self._deleted: frozenset[str] = frozenset()
+        if userdict is not None:
+            self._deleted = _load_userdict(self._jieba, userdict)
+
+    def cut(self, text: str) -> list[str]:
+        words: list[str] = self._jieba.cut(text, True)
+        if not self._deleted and not _MAY_DIFFER.search(text):
+            return words
+        out: list[str] = []
+        for w in words:
+            if len(w) > 1 and w in self._deleted:
+                out.extend(w)
+            elif len(w) > 1 and _RUN.fullmatch(w) and not self._jieba.has_word(w):
+                out.extend(p for p in _HMM_SKIP.split(w) if p)
+            else:
+                out.append(w)
+        return out
+
+    def cut_for_search(self, text: str) -> list[str]:
+        if not self._deleted and not _MAY_DIFFER.search(text):
+            words: list[str] = self._jieba.cut_for_search(text, True)
+            return words
+        out: list[str] = []
+        for w in self.cut(text):
+            for n in (2, 3):  # jieba.Tokenizer.cut_for_search: known 2- and 3-grams, then the word
+                if len(w) > n:
+                    out.extend(g for g in (w[i : i + n] for i in range(len(w) - n + 1)) if self._known(g))
+            out.append(w)
+        return out
+
+    def _known(self, word: str) -> bool:
+        return bool(self._jieba.has_word(word)) and word not in self._deleted
+
+
+def _read_userdict(path: Path) -> list[tuple[str, int | None, str | None]]:
+    """(word, frequency or None, tag or None) per line, parsed as jieba.load_userdict does."""
+    entries = []
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        try:
+            line = raw.strip().decode("utf-8").lstrip("\ufeff")
+        except UnicodeDecodeError:
+            raise CorpusError(f"{path.name}: line {number} is not UTF-8, as jieba's user dictionary must be") from None
+        match = _USERDICT_LINE.match(line)
+        if match is None:  # an empty line
+            continue
+        word, freq, tag = match.groups()
+        entries.append((word, int(freq) if freq else None, tag.strip() if tag else None))
+    return entries
+
+
+class _JiebaFrequencies:
+    """jieba's frequency table (``Tokenizer.FREQ``: every word, and every prefix of one at 0) and
+    total, kept as jieba keeps them while it loads a user dictionary."""
+
+    def __init__(self) -> None:
+        self.freq: dict[str, int] = {}
+        self.total = 0
+        with jieba_dictionary().open(encoding="utf-8") as fh:
+            for line in fh:
+                word, freq = line.split(" ")[:2]
+                self.add(word, int(freq))
+
+    def add(self, word: str, freq: int) -> None:
+        self.freq[word] = freq
+        self.total += freq  # even when the word was there: jieba never subtracts its old count
+        for end in range(1, len(word)):
+            self.freq.setdefault(word[:end], 0)
+
+    def suggest(self, word: str, segments: Sequence[str]) -> int:
+        # jieba.Tokenizer.suggest_freq(word, tune=False), to the same float operations: jieba-rs
+        # computes it in logarithms, one off in about one word in seven.
+        share = 1.0
+        for seg in segments:
+            share *= self.freq.get(seg, 1) / float(self.total)
+        return max(int(share * self.total) + 1, self.freq.get(word, 1))
+
+
+def _load_userdict(jieba: Any, path: Path) -> frozenset[str]:
+    """Add ``path``'s words to ``jieba`` (an rjieba.Jieba) with the frequencies jieba would give
+    them, and jieba's total; returns the words given frequency 0."""
+    entries = _read_userdict(path)
+    words = [w for w, _, _ in entries]
+    # A missing frequency is jieba's suggest_freq, which needs jieba's counts; so does a word
+    # already known, whose old count jieba keeps in its total. Only then is dict.txt read.
+    table = None
+    if any(f is None for _, f, _ in entries) or len(set(words)) < len(words) or any(map(jieba.has_word, words)):
+        table = _JiebaFrequencies()
+    deleted: set[str] = set()
+    uncounted = 0  # counts jieba's total keeps and jieba-rs's drops (a word's previous count)
+    for word, given, tag in entries:
+        freq = given
+        if table is not None:
+            if freq is None:
+                freq = table.suggest(word, jieba.cut(word, False))
+            if jieba.has_word(word):
+                uncounted += table.freq.get(word, 0)
+            table.add(word, freq)
+        assert freq is not None
+        if freq == 0:
+            deleted.add(word)
+        else:
+            deleted.discard(word)
+        if freq or jieba.has_word(word):
+            jieba.add_word(word, freq, tag)
+    if uncounted:
+        jieba.add_word(_TOTAL_ONLY, uncounted, None)
+    return frozenset(deleted)
+
+
+_CUTTERS: dict[str, Cutter] = {}
 _CUTTERS_LOCK = threading.Lock()
 _FORK_LOCK = threading.Lock()
 
 
 class Tokenizer:
-    """jieba search-mode cutter with its own dictionary, so a user dictionary never leaks into
-    jieba's global tokenizer (other code in the process may use jieba differently)."""
+    """jieba search-mode tokens (`Cutter`) as indexed: lower-cased, without punctuation and
+    stop words. Cutters are shared by user-dictionary content, so every index generation a
+    long-running server loads reuses one dictionary instead of holding its own."""
 
     def __init__(self, userdict: Path | None = None) -> None:
         self.userdict = userdict if userdict is not None and userdict.is_file() else None
-        self._jieba: Any = None
+        self._cut: Cutter | None = None
 
-    def _cutter(self) -> Any:
-        if self._jieba is None:
-            # Loading jieba's dictionary takes ~1 s and holds the GIL; every index generation
-            # loaded by a long-running server would pay it again, so cutters are shared by
-            # user-dictionary content.
+    def cutter(self) -> Cutter:
+        if self._cut is None:
             key = hashlib.sha256(self.userdict.read_bytes()).hexdigest() if self.userdict else ""
             with _CUTTERS_LOCK:
                 if key not in _CUTTERS:
-                    import jieba
-
-                    # jieba logs its dictionary loading at DEBUG through its own stderr handler.
-                    jieba.setLogLevel(logging.WARNING)
-                    # Without a user dictionary, jieba's global tokenizer is the same thing and
-                    # ingestion (place detection) has usually loaded it already.
-                    t = jieba.dt if self.userdict is None else jieba.Tokenizer()
-                    t.initialize()
-                    if self.userdict is not None:
-                        t.load_userdict(str(self.userdict))
-                    _CUTTERS[key] = t
-                self._jieba = _CUTTERS[key]
-        return self._jieba
+                    _CUTTERS[key] = Cutter(self.userdict)
+                self._cut = _CUTTERS[key]
+        return self._cut
 
     def __call__(self, text: str) -> list[str]:
-        cut = self._cutter().cut_for_search(text)
-        return [t for t in (w.strip().lower() for w in cut) if _is_content(t)]
+        return [t for t in map(_keep, self.cutter().cut_for_search(text)) if t is not None]
 
     @property
     def fingerprint(self) -> str:
         """Changes whenever the same text could be cut differently."""
         h = hashlib.sha256()
-        h.update(f"jieba-{metadata.version('jieba')}\0".encode())
+        h.update(f"rjieba-{metadata.version('rjieba')}\0".encode())
         h.update("\n".join(sorted(STOPWORDS)).encode())
         if self.userdict is not None:
+            # jieba's dict.txt gives the frequencies of words the user dictionary lists without one.
+            h.update(f"jieba-{metadata.version('jieba')}\0".encode())
             h.update(b"\0userdict\0" + self.userdict.read_bytes())
         return h.hexdigest()[:16]
 
@@ -121,16 +276,34 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _cut(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[list[str], array[int], array[int]]:
-    """Tokens of ``texts`` as (chunk vocabulary, token ids into it, tokens per text): compact to
-    send between processes."""
-    vocab: dict[str, int] = {}
-    ids: array[int] = array("i")
-    lengths: array[int] = array("i")
+def _cut(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Tokens of ``texts`` as (chunk vocabulary, int32 token ids into it, tokens per text):
+    compact to send between processes."""
+    cutter = tokenizer.cutter()
+    words: list[str] = []
+    counts: list[int] = []
     for text in texts:
-        tokens = tokenizer(text) or [_EMPTY]
-        ids.extend(vocab.setdefault(t, len(vocab)) for t in tokens)
-        lengths.append(len(tokens))
+        cut = cutter.cut_for_search(text)
+        words += cut
+        counts.append(len(cut))
+    # Each distinct word is judged once, then every word becomes its id in one C-level pass: a
+    # loop over the tokens in Python cost more than jieba-rs's cutting. Ids follow first
+    # appearance; -1 marks a word that is not indexed.
+    vocab: dict[str, int] = {}
+    code: dict[str, int] = {}
+    for word in dict.fromkeys(words):
+        token = _keep(word)
+        code[word] = -1 if token is None else vocab.setdefault(token, len(vocab))
+    ids = np.fromiter(map(code.__getitem__, words), dtype=np.int32, count=len(words))
+    kept = ids >= 0
+    ends = np.cumsum(counts, dtype=np.int64)
+    kept_before = np.concatenate(([0], np.cumsum(kept, dtype=np.int64)))
+    lengths = (kept_before[ends] - kept_before[ends - np.asarray(counts, dtype=np.int64)]).astype(np.int32)
+    ids = ids[kept]
+    empty = np.flatnonzero(lengths == 0)
+    if empty.size:
+        ids = np.insert(ids, kept_before[ends[empty]], vocab.setdefault(_EMPTY, len(vocab)))
+        lengths[empty] = 1
     return list(vocab), ids, lengths
 
 
@@ -139,23 +312,25 @@ def _cut(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[list[str], array[i
 _FORK_TOKENIZER: Tokenizer | None = None
 
 
-def _cut_in_worker(userdict: str | None, texts: Sequence[str]) -> tuple[list[str], array[int], array[int]]:
+def _cut_in_worker(userdict: str | None, texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
     tokenizer = _FORK_TOKENIZER or Tokenizer(Path(userdict) if userdict else None)
     return _cut(tokenizer, texts)
 
 
 def _cut_chunks(
     texts: Sequence[str], tokenizer: Tokenizer, workers: int
-) -> Iterator[tuple[list[str], array[int], array[int]]]:
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
     """Chunks of ``texts`` cut into tokens, in order."""
     chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
     if workers <= 1 or len(chunks) <= 1:
         for chunk in chunks:
             yield _cut(tokenizer, chunk)
         return
-    # fork, as jieba's own parallel mode does: children share the loaded dictionary and need no
-    # importable __main__ (spawn re-runs the caller's script). They only run jieba, pure Python
-    # that takes no lock another thread could be holding at the fork.
+    # fork: children share the loaded dictionary and need no importable __main__ (spawn re-runs
+    # the caller's script). They only run jieba-rs (no threads, no locks; its per-thread HMM
+    # state is the child's own) and Python that takes no lock another thread could be holding at
+    # the fork. Processes rather than threads: jieba-rs releases the GIL, but the token handling
+    # around it holds it, and a 1M-passage build cut single-core (~100 s) missed its 60 s goal.
     global _FORK_TOKENIZER
     fork = os.name == "posix"
     tokenizer("")  # load the dictionary before forking
@@ -171,7 +346,7 @@ def _cut_chunks(
 
 
 class KeywordIndex:
-    """BM25 over jieba tokens; row i is passage i, the same numbering as the FAISS index."""
+    """BM25 over jieba search-mode tokens; row i is passage i, the same numbering as the FAISS index."""
 
     def __init__(self, bm25: Any, tokenizer: Tokenizer) -> None:
         self._bm25 = bm25
@@ -189,7 +364,7 @@ class KeywordIndex:
         cls, texts: Sequence[str], userdict: Path | None = None, workers: int | None = None
     ) -> KeywordIndex:
         """BM25 over ``texts``. Large corpora are cut in ``workers`` processes (default: one per
-        available core from PARALLEL_MIN texts on); jieba is pure Python and holds the GIL."""
+        available core from PARALLEL_MIN texts on)."""
         bm25s = _bm25s()
 
         tokenizer = Tokenizer(userdict)
@@ -201,9 +376,9 @@ class KeywordIndex:
             # Tokens become ids as each chunk arrives: a million passages held as lists of token
             # strings took ~14 GB, as int32 arrays ~0.5 GB.
             remap = np.array([vocab.setdefault(t, len(vocab)) for t in chunk_vocab], dtype=np.int32)
-            global_ids = remap[np.frombuffer(ids, dtype=np.int32)] if len(ids) else np.zeros(0, np.int32)
+            global_ids = remap[ids] if len(ids) else np.zeros(0, np.int32)
             start = 0
-            for n in lengths:
+            for n in lengths.tolist():
                 docs.append(array("i", global_ids[start : start + n].tobytes()))
                 start += n
         bm25 = bm25s.BM25()

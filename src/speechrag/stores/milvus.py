@@ -8,7 +8,7 @@ Where things live, for an index called ``NAME`` (default ``speechrag``) at ``URI
     NAME_g<stamp>_<hex> a generation: one row per passage, primary key ``id`` = row 0..n-1;
                         passage fields, speech metadata for `Filter` (speaker, place, year),
                         ``dense`` (FLOAT_VECTOR, IP on unit vectors = cosine) and ``sparse``
-                        (BM25 function output of ``text``, jieba analyzer)
+                        (BM25 function output of ``text``, jieba-rs analyzer)
     NAME_g..._meta      its side collection: row 0 the manifest, row i+1 speech i, as JSON
     NAME_g..._sent      the vector of every sentence answers may quote, primary key the first
                         8 bytes of its sha256 (`speechrag.sentencevectors`); absent when the
@@ -111,10 +111,11 @@ META_DIM = 2
 CURRENT_POLL_SECONDS = 1.0  # how often is_current() reads the alias (two RPCs)
 
 ANALYZER: dict[str, Any] = {
-    # jieba search mode, as lexical.Tokenizer cuts; the filters drop punctuation and the same
-    # stop words, so `MilvusStore.tokenize` (lexical.Tokenizer) matches what was indexed on a
-    # server. Lite ignores the string filters ("lowercase", "cnalphanumonly") but applies
-    # "stop", and lower-cases anyway.
+    # jieba search mode: Milvus's "jieba" tokenizer is jieba-rs (its own build), the library
+    # lexical.Tokenizer cuts with; lexical.Cutter also splits runs such as COVID-19 as jieba 0.42
+    # did, which a recent jieba-rs keeps whole. The filters drop punctuation and the same stop words, so
+    # `MilvusStore.tokenize` (lexical.Tokenizer) matches what was indexed on a server. Lite ignores
+    # the string filters ("lowercase", "cnalphanumonly") but applies "stop", and lower-cases anyway.
     "tokenizer": {"type": "jieba", "mode": "search"},
     "filter": ["lowercase", "cnalphanumonly", {"type": "stop", "stop_words": sorted(STOPWORDS)}],
 }
@@ -735,7 +736,7 @@ def _drop_leftovers(client: Any, name: str, keep: str | None) -> list[str]:
 
 def _versions(client: Any) -> dict[str, str]:
     out = {}
-    for pkg in ("speechrag", "pymilvus", "milvus-lite", "jieba"):
+    for pkg in ("speechrag", "pymilvus", "milvus-lite", "jieba", "rjieba"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -1011,7 +1012,7 @@ def milvus_build(
         assert manifest is not None
         return ix._stale_reasons(manifest, {**fields, "dense": _index_spec(kind.upper(), n, encoder.dim)})
 
-    # Decided from the manifest alone when it lists the corpus files: no parsing, no jieba.
+    # Decided from the manifest alone when it lists the corpus files: no parsing, no cutting.
     if (manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest
             and not (strict and manifest.get("skipped")) and not stale(wanted, int(manifest["passages"]))):
         log.info("%s is up to date", target.uri)
