@@ -1,6 +1,7 @@
 """Cold start: `python app.py` on the shipped corpus, to the page served and to the first answer.
 
     python bench/cold_start.py [--runs 5] [--question 计生家庭保险理赔金额是多少？] [--json out.json]
+                               [--checkout OTHER]   # also time OTHER/app.py, run for run, alternating
 
 Each run starts a fresh `python app.py` on a free port and polls from a separate process: the
 page is "served" when ``GET /`` answers 200, and the first answer is the first
@@ -50,17 +51,19 @@ def _ask(url: str, question: str) -> str:
         return str(json.loads(r.read())["choices"][0]["message"]["content"])
 
 
-def one_run(question: str) -> dict[str, float]:
+def one_run(question: str, checkout: Path = ROOT) -> dict[str, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    # The checkout's own sources first, ahead of any installed speechrag.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(checkout / "src")}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, str(checkout / "app.py"), "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         while _get(url) != 200:
             if proc.poll() is not None:
-                raise SystemExit(f"app.py exited {proc.returncode}: {proc.stderr.read()[-2000:] if proc.stderr else ''}")
+                err = proc.stderr.read()[-2000:] if proc.stderr else ""
+                raise SystemExit(f"app.py exited {proc.returncode}: {err}")
             if time.perf_counter() - started > 120:
                 raise SystemExit("app.py did not serve the page within 120 s")
             time.sleep(0.02)
@@ -83,17 +86,26 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--question", default="计生家庭意外伤害保险的理赔金额是多少？")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--checkout", type=Path, default=None,
+                    help="another checkout (e.g. a git worktree of an older commit) to time in the same run")
     args = ap.parse_args()
-    runs = [one_run(args.question) for _ in range(args.runs)]
-    figures = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    print(f"python app.py, {args.runs} runs (median): page served {figures['page_s']:.2f}s, "
-          f"first answer {figures['first_answer_s']:.2f}s after start; a second answer "
-          f"{figures['next_answer_s'] * 1000:.0f} ms")
-    for i, r in enumerate(runs, 1):
-        print(f"    run {i}: page {r['page_s']:.2f}s, first answer {r['first_answer_s']:.2f}s, "
-              f"next {r['next_answer_s'] * 1000:.0f} ms")
+    checkouts = [ROOT, *([args.checkout.resolve()] if args.checkout else [])]
+    runs: dict[Path, list[dict[str, float]]] = {c: [] for c in checkouts}
+    for _ in range(args.runs):
+        for c in checkouts:  # alternating, so a busy spell slows both alike
+            runs[c].append(one_run(args.question, c))
+    out = {}
+    for c, rs in runs.items():
+        figures = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        out[str(c)] = {"runs": rs, "median": figures}
+        print(f"{c}/app.py, {args.runs} runs (median): page served {figures['page_s']:.2f}s, "
+              f"first answer {figures['first_answer_s']:.2f}s after start; a second answer "
+              f"{figures['next_answer_s'] * 1000:.0f} ms")
+        for i, r in enumerate(rs, 1):
+            print(f"    run {i}: page {r['page_s']:.2f}s, first answer {r['first_answer_s']:.2f}s, "
+                  f"next {r['next_answer_s'] * 1000:.0f} ms")
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "median": figures}, indent=2) + "\n")
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -668,3 +668,14 @@ def test_a_running_server_serves_a_newly_published_index(
     assert service.searcher.generation != before.generation
     sources = {p.source for p in service.searcher.store.all_passages}
     assert sources - {p.source for p in before.store.all_passages} == set(EXTRA_SPEECH)
+
+
+def test_gradio_is_imported_without_its_stub_writer() -> None:
+    """`ui.gradio_import`: in a fresh process, importing the UI leaves Gradio's `.pyi` writer
+    replaced and every component defined (the page tests exercise them)."""
+    code = ("import speechrag.ui, gradio, gradio.component_meta as m\n"
+            "from speechrag.ui.gradio_import import _no_stub\n"
+            "print(m.create_or_modify_pyi is _no_stub, callable(gradio.Chatbot))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True"]

@@ -13,11 +13,17 @@ reads a file or fetches a URL.
   its theme, CSS and scripts.
 - `server.py`: `serve`, the page with ``/v1`` (and ``/mcp``) on one address, behind
   `GuardMiddleware`.
+- `gradio_import.py`: ``import gradio`` without its import-time ``.pyi`` stub writer (a third
+  of the import, and of the server's start).
 """
 
 from __future__ import annotations
 
-from speechrag.ui.handlers import (
+from speechrag.ui import gradio_import
+
+gradio_import.load()  # before any module below imports gradio
+
+from speechrag.ui.handlers import (  # noqa: E402
     DEFAULT_K,
     MAX_K,
     MODE_LABELS,
@@ -43,8 +49,8 @@ from speechrag.ui.handlers import (
     speech_choices,
     stage,
 )
-from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, QUEUE_MAX_SIZE, SIGN_OUT, THEME, build_demo
-from speechrag.ui.server import BLOCKED_ROUTES, GuardMiddleware, api_app_kwargs, serve
+from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, QUEUE_MAX_SIZE, SIGN_OUT, THEME, build_demo  # noqa: E402
+from speechrag.ui.server import BLOCKED_ROUTES, GuardMiddleware, api_app_kwargs, serve  # noqa: E402
 
 __all__ = [
     "BLOCKED_ROUTES",
