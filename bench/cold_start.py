@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -57,12 +58,14 @@ def one_run(question: str, checkout: Path = ROOT) -> dict[str, float]:
     # The checkout's own sources first, ahead of any installed speechrag.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(checkout / "src")}
     started = time.perf_counter()
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 -- closed in finally; a file, not a pipe nobody drains
     proc = subprocess.Popen([sys.executable, str(checkout / "app.py"), "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log, text=True)
     try:
         while _get(url) != 200:
             if proc.poll() is not None:
-                err = proc.stderr.read()[-2000:] if proc.stderr else ""
+                log.seek(0)
+                err = log.read()[-2000:]
                 raise SystemExit(f"app.py exited {proc.returncode}: {err}")
             if time.perf_counter() - started > 120:
                 raise SystemExit("app.py did not serve the page within 120 s")
@@ -78,6 +81,7 @@ def one_run(question: str, checkout: Path = ROOT) -> dict[str, float]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
     return {"page_s": page, "first_answer_s": first, "next_answer_s": second}
 
 
