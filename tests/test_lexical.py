@@ -243,3 +243,118 @@ def test_a_user_dictionary_that_is_not_utf8_is_a_corpus_error(tmp_path: Path) ->
     userdict.write_bytes("计生保险 100 n\n".encode("gbk"))
     with pytest.raises(CorpusError, match="line 1 is not UTF-8"):
         Tokenizer(userdict)("计生保险")
+
+
+# --- the numpy BM25 index is bm25s's, to the byte -----------------------------------------------
+
+
+def _saved(bm25: Any, directory: Path) -> dict[str, bytes]:
+    bm25.save(str(directory), show_progress=False)
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def _same_as_bm25s(
+    vocab: dict[str, int], chunks: list[tuple[np.ndarray, np.ndarray]], tmp_path: Path
+) -> dict[str, bytes]:
+    """Build the index from ``chunks`` (per chunk: int32 token ids, tokens per passage) both with
+    bm25s and with `_bm25_from_ids`; assert every saved file is byte-identical."""
+    from array import array
+
+    import bm25s
+
+    from speechrag.lexical import _bm25_from_ids
+
+    docs: list[array[int]] = []  # what KeywordIndex.build handed bm25s before
+    for ids, lengths in chunks:
+        start = 0
+        for n in lengths.tolist():
+            docs.append(array("i", ids[start : start + n].tobytes()))
+            start += n
+    reference = bm25s.BM25()
+    reference.index((docs, vocab), show_progress=False, create_empty_token=False)
+    fast = _bm25_from_ids(vocab, list(chunks))
+    for key in ("data", "indices", "indptr"):
+        assert fast.scores[key].dtype == reference.scores[key].dtype, key
+    assert type(fast.scores["num_docs"]) is int and fast.scores["num_docs"] == len(docs)
+    expected = _saved(reference, tmp_path / "bm25s")
+    got = _saved(fast, tmp_path / "fast")
+    assert set(got) == set(expected)
+    for name in expected:
+        assert got[name] == expected[name], name
+    # get_scores, as search calls it, on the fast object as built and on it reloaded.
+    again = bm25s.BM25.load(str(tmp_path / "fast"), load_corpus=False, mmap=False)
+    for ids in list(vocab.values())[:: max(1, len(vocab) // 20)]:
+        want = reference.get_scores([ids])
+        np.testing.assert_array_equal(fast.get_scores([ids]), want)
+        np.testing.assert_array_equal(again.get_scores([ids]), want)
+    return got
+
+
+def _chunks_of(texts: list[str], workers: int = 1) -> tuple[dict[str, int], list[tuple[np.ndarray, np.ndarray]]]:
+    from speechrag.lexical import _token_ids
+
+    return _token_ids(texts, Tokenizer(), workers)
+
+
+def test_keyword_index_of_the_shipped_corpus_is_bm25s_s(tmp_path: Path) -> None:
+    texts = [p.text for p in read_corpus(SHIPPED_CORPUS).passages]
+    assert len(texts) > 50
+    vocab, chunks = _chunks_of(texts)
+    files = _same_as_bm25s(vocab, chunks, tmp_path)
+    # ... and is the committed index's keyword part: the shipped build did not change.
+    shipped = ROOT / "embeddings" / (ROOT / "embeddings" / "CURRENT").read_text().strip() / "keyword"
+    for name, data in files.items():
+        assert (shipped / name).read_bytes() == data, name
+
+
+def test_keyword_index_of_synthetic_texts_is_bm25s_s(tmp_path: Path) -> None:
+    # A few thousand passages over several chunks: token-less rows (the empty token), words
+    # repeated within a passage, long and one-word passages, a vocabulary of rare and common words.
+    from speechrag import lexical
+
+    rng = np.random.default_rng(7)
+    words = [*"水电路桥粮棉油", "计划生育", "保险", "图书馆", "农村饮水", "收缴", "COVID-19", "GDP", "3.5%"]
+    words += [f"词{i}号" for i in range(300)]
+    texts = []
+    for i in range(lexical._CHUNK * 2 + 321):
+        n = int(rng.integers(0, 60)) if i % 50 else 0
+        picked = rng.choice(len(words), size=n, p=None)
+        text = "，".join(words[j] * int(rng.integers(1, 4)) for j in picked)
+        texts.append(text or "！！！")
+    texts[3] = "保险" * 40
+    vocab, chunks = _chunks_of(texts, workers=2)
+    assert lexical._EMPTY in vocab and len(chunks) == 3
+    _same_as_bm25s(vocab, chunks, tmp_path / "many")
+    vocab, chunks = _chunks_of(["计划生育家庭意外伤害保险，保险"])
+    _same_as_bm25s(vocab, chunks, tmp_path / "one")
+    vocab, chunks = _chunks_of(["！！！"])
+    _same_as_bm25s(vocab, chunks, tmp_path / "empty")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning:bm25s")  # bm25s: 0/0 when no passage has a token
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), max_size=30), min_size=1, max_size=40), st.integers(1, 4),
+       st.sampled_from([1, 2, 7, 1 << 20]))
+def test_bm25_from_ids_is_bm25s_on_any_ids(docs: list[list[int]], parts: int, block: int) -> None:
+    # Straight from ids: empty passages (length 0, which bm25s takes too), vocabulary ids no
+    # passage holds (idf 0, empty columns), any split into chunks, scoring blocks that end
+    # inside a column or on its edge.
+    import itertools
+    import tempfile
+
+    from speechrag import lexical
+
+    vocab = {f"t{i}": i for i in range(13)}
+    bounds = np.linspace(0, len(docs), parts + 1).astype(int)
+    chunks = []
+    for lo, hi in itertools.pairwise(bounds.tolist()):
+        part = docs[lo:hi]
+        ids = np.array([t for d in part for t in d], dtype=np.int32)
+        chunks.append((ids, np.array([len(d) for d in part], dtype=np.int32)))
+    saved = lexical._SCORE_BLOCK
+    lexical._SCORE_BLOCK = block
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            _same_as_bm25s(vocab, chunks, Path(tmp))
+    finally:
+        lexical._SCORE_BLOCK = saved

@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import math
 import multiprocessing
 import os
 import re
 import shutil
+import sys
 import threading
 import unicodedata
-from array import array
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
@@ -267,6 +268,8 @@ _CHUNK = 2_000
 # A passage with no content token gets this one, which no query can produce, so it still
 # occupies its row (bm25s cannot index an empty document).
 _EMPTY = "\x00"
+# Pairs (passage, token) scored at a time in _lucene_matrix.
+_SCORE_BLOCK = 1 << 20
 
 
 def available_cores() -> int:
@@ -345,6 +348,119 @@ def _cut_chunks(
             _FORK_TOKENIZER = None
 
 
+def _token_ids(
+    texts: Sequence[str], tokenizer: Tokenizer, workers: int
+) -> tuple[dict[str, int], list[tuple[np.ndarray, np.ndarray]]]:
+    """The vocabulary (token -> id, ids by first appearance) and, per chunk of ``texts``, its
+    int32 token ids into that vocabulary and int32 tokens per text."""
+    vocab: dict[str, int] = {}
+    chunks: list[tuple[np.ndarray, np.ndarray]] = []
+    for chunk_vocab, ids, lengths in _cut_chunks(texts, tokenizer, workers):
+        # Tokens become ids as each chunk arrives: a million passages held as lists of token
+        # strings took ~14 GB, as int32 arrays ~0.5 GB.
+        remap = np.array([vocab.setdefault(t, len(vocab)) for t in chunk_vocab], dtype=np.int32)
+        chunks.append((remap[ids] if len(ids) else np.zeros(0, np.int32), lengths))
+    return vocab, chunks
+
+
+def _bm25_from_ids(vocab: dict[str, int], chunks: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+    """A ``bm25s.BM25`` holding what ``BM25().index((docs, vocab), create_empty_token=False)``
+    would hold for the texts ``chunks`` describe (see `_token_ids`; the list is emptied).
+
+    bm25s computes that index in Python loops over the passages, ~50 s at a million; this builds
+    the same arrays, to the bit (tests/test_lexical.py compares every saved file), with numpy.
+    The object is filled as ``BM25.index`` fills it, so ``save``, ``load`` and ``get_scores``
+    are bm25s's own.
+    """
+    bm25 = _bm25s().BM25()
+    # The arrays are built for bm25s's defaults only; should a release change them, fail loudly.
+    if (bm25.method, bm25.idf_method, bm25.dtype, bm25.int_dtype) != ("lucene", "lucene", "float32", "int32"):
+        raise RuntimeError(f"bm25s {metadata.version('bm25s')} changed its defaults; _lucene_matrix needs updating")
+    data, indices, indptr, num_docs = _lucene_matrix(chunks, len(vocab), bm25.k1, bm25.b)
+    bm25.scores = {"data": data, "indices": indices, "indptr": indptr, "num_docs": num_docs}
+    bm25.vocab_dict = vocab
+    bm25.unique_token_ids_set = set(vocab.values())
+    bm25.nonoccurrence_array = None  # lucene has none (only bm25l and bm25+ do)
+    return bm25
+
+
+def _lucene_matrix(
+    chunks: list[tuple[np.ndarray, np.ndarray]], n_vocab: int, k1: float, b: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """bm25s's (0.3) lucene score matrix, passages x tokens, as CSC ``data`` (float32), ``indices``
+    (int32 passage rows), ``indptr`` (int64), and the number of passages.
+
+    Entry (row d, token t) with t in d: idf(t) * tf / (k1 * (1 - b + b * len(d) / avg len) + tf),
+    idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)), with bm25s's dtypes and rounding: idf is
+    computed in Python floats and stored as float32; the tf part and the product in float64
+    (a numpy float64 scalar meets bm25s's float32 tf array), the product stored as float32.
+    """
+    lengths = np.concatenate([n for _, n in chunks]) if chunks else np.zeros(0, np.int32)
+    num_docs = len(lengths)
+    # One int64 key per token occurrence, token << 32 | row. Sorted, a token's repeats in one
+    # passage sit together and the distinct keys are in CSC order (token, then row): one sort
+    # (numpy's SIMD sort, ~1 s for 100M keys) replaces bm25s's per-passage Counters and its
+    # argsort. Each chunk is released once copied; the peak, ~17 bytes a token (keys, pair
+    # starts, rows), is below bm25s's (its per-pair arrays, sort keys and argsort, ~36 a pair).
+    keys = np.empty(int(lengths.sum(dtype=np.int64)), dtype=np.int64)
+    pos = row = 0
+    chunks.reverse()
+    while chunks:
+        ids, n = chunks.pop()
+        part = keys[pos : pos + len(ids)]
+        part[:] = ids
+        part <<= 32
+        part |= np.repeat(np.arange(row, row + len(n), dtype=np.int64), n)
+        pos += len(ids)
+        row += len(n)
+        del ids, n, part
+    keys.sort()
+    first = np.empty(len(keys), dtype=bool)  # where a (token, row) pair starts
+    first[:1] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    del first
+    nnz = len(starts)
+    rows = keys.view(np.int32)[0 if sys.byteorder == "little" else 1 :: 2]  # the keys' low halves
+    indices = rows[starts]
+    # indptr[t]: the pairs of tokens before t; a token's document frequency is its column's size.
+    indptr = np.searchsorted(starts, np.searchsorted(keys, np.arange(n_vocab + 1, dtype=np.int64) << 32))
+    indptr = indptr.astype(np.int64, copy=False)
+    del keys, rows
+    df = np.diff(indptr)
+
+    # idf through math.log (as bm25s), once per distinct document frequency: numpy's SIMD log
+    # may differ from libm's in the last bit. A token in no passage keeps idf 0, as in bm25s.
+    idf = np.zeros(n_vocab, dtype=np.float32)
+    dfs, where = np.unique(df, return_inverse=True)
+    idf_of = np.array([math.log(1 + (num_docs - d + 0.5) / (d + 0.5)) if d else 0.0 for d in dfs.tolist()])
+    idf[:] = idf_of[where]
+
+    norm = np.zeros(num_docs)
+    if pos:  # else no passage has a token (avg 0): nothing to score
+        # bm25s: the mean of an np.array of Python ints (int64), then per passage
+        # k1 * ((1 - b) + b * len / avg) in float64, the same operations in the same order.
+        lengths64 = lengths.astype(np.int64)
+        norm = k1 * ((1 - b) + b * lengths64 / lengths64.mean())
+    # The scores in blocks of pairs: with float64 temporaries the size of the whole matrix,
+    # faulting in their fresh memory (numpy asks the kernel for huge pages) took longer than
+    # the arithmetic; block-sized ones are reused.
+    data = np.empty(nnz, dtype=np.float32)
+    for lo in range(0, nnz, _SCORE_BLOCK):
+        hi = min(lo + _SCORE_BLOCK, nnz)
+        ends = starts[lo + 1 : hi + 1] if hi < nnz else np.append(starts[lo + 1 : hi], pos)
+        tf = (ends - starts[lo:hi]).astype(np.float32)  # bm25s's tf array is float32
+        x = norm[indices[lo:hi]]
+        x += tf  # float64 + float32: float64, as bm25s's float64 scalar + float32 array
+        np.divide(tf, x, out=x)
+        # Each pair's idf: the tokens (columns) this block spans, each repeated for its pairs here.
+        first_col = int(np.searchsorted(indptr, lo, "right")) - 1
+        end_col = int(np.searchsorted(indptr, hi, "left"))
+        counts = np.minimum(indptr[first_col + 1 : end_col + 1], hi) - np.maximum(indptr[first_col:end_col], lo)
+        np.multiply(x, np.repeat(idf[first_col:end_col], counts), out=data[lo:hi])  # float64, stored float32
+    return data, indices, indptr, num_docs
+
+
 class KeywordIndex:
     """BM25 over jieba search-mode tokens; row i is passage i, the same numbering as the FAISS index."""
 
@@ -365,25 +481,11 @@ class KeywordIndex:
     ) -> KeywordIndex:
         """BM25 over ``texts``. Large corpora are cut in ``workers`` processes (default: one per
         available core from PARALLEL_MIN texts on)."""
-        bm25s = _bm25s()
-
-        tokenizer = Tokenizer(userdict)
         if workers is None:
             workers = available_cores() if len(texts) >= PARALLEL_MIN else 1
-        vocab: dict[str, int] = {}
-        docs: list[array[int]] = []
-        for chunk_vocab, ids, lengths in _cut_chunks(texts, tokenizer, workers):
-            # Tokens become ids as each chunk arrives: a million passages held as lists of token
-            # strings took ~14 GB, as int32 arrays ~0.5 GB.
-            remap = np.array([vocab.setdefault(t, len(vocab)) for t in chunk_vocab], dtype=np.int32)
-            global_ids = remap[ids] if len(ids) else np.zeros(0, np.int32)
-            start = 0
-            for n in lengths.tolist():
-                docs.append(array("i", global_ids[start : start + n].tobytes()))
-                start += n
-        bm25 = bm25s.BM25()
-        bm25.index((docs, vocab), show_progress=False, create_empty_token=False)
-        return cls(bm25, tokenizer)
+        tokenizer = Tokenizer(userdict)
+        vocab, chunks = _token_ids(texts, tokenizer, workers)
+        return cls(_bm25_from_ids(vocab, chunks), tokenizer)
 
     def search(self, query: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Rows and BM25 scores of the best ``k`` passages sharing a token with ``query``.
