@@ -124,12 +124,16 @@ class Tally:
 
 
 class Server:
-    """The chat server in a child process on a free loopback port."""
+    """The chat server in a child process on a free loopback port. ``src`` (a checkout's
+    ``src`` folder) serves that tree's speechrag instead of the installed one, to compare two
+    versions on the same machine in one run."""
 
-    def __init__(self, index: Path, timeout: float = 180) -> None:
+    def __init__(self, index: Path, timeout: float = 180, src: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+        if src is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(index), str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         import httpx
@@ -161,6 +165,26 @@ class Server:
             self.proc.wait(timeout=30)
 
 
+def closed_loop(sessions: list[Any], questions: list[str], tally: Tally, duration: float,
+                max_requests: int) -> tuple[float, int]:
+    """Each session asks the next question as soon as its last is answered, until ``duration``
+    seconds or ``max_requests`` each; (seconds elapsed, sessions still hung at the end)."""
+    started = time.perf_counter()
+
+    def session(n: int) -> None:
+        for i in range(max_requests):
+            if time.perf_counter() - started > duration:
+                return
+            tally.ask(sessions[n], questions[(n * 7 + i) % len(questions)])
+
+    workers = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(len(sessions))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=duration + 300)  # one request may be in flight when time is up
+    return time.perf_counter() - started, sum(w.is_alive() for w in workers)
+
+
 def run(url: str, pid: int | None, questions: list[str], clients: int, duration: float,
         max_requests: int, burst: int, log: Any = print) -> dict[str, Any]:
     from gradio_client import Client
@@ -186,12 +210,6 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
     stop = threading.Event()
     started = time.perf_counter()
 
-    def session(n: int) -> None:
-        for i in range(max_requests):
-            if stop.is_set() or time.perf_counter() - started > duration:
-                return
-            load.ask(sessions[n], questions[(n * 7 + i) % len(questions)])
-
     def sample() -> None:
         while not stop.wait(1.0):
             if (r := rss(pid)) is not None:
@@ -199,15 +217,9 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
 
     monitor = threading.Thread(target=sample, daemon=True)
     monitor.start()
-    workers = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(clients)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=duration + 300)  # one request may be in flight when time is up
-    hung = sum(w.is_alive() for w in workers)
+    elapsed, hung = closed_loop(sessions, questions, load, duration, max_requests)
     stop.set()
     monitor.join(timeout=5)
-    elapsed = time.perf_counter() - started
     rss_end = rss(pid)
     report["load"] = {
         "seconds": elapsed,
