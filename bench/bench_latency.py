@@ -196,12 +196,15 @@ def through_server(index: Path, questions: list[str], versions: dict[str, Path |
         for name, src in versions.items():
             log(f"starting server {name} ({src or 'installed speechrag'}) ...")
             servers[name] = Server(index, src=src)
-        sessions: dict[str, list[Any]] = {}
-        for name, server in servers.items():
-            sessions[name] = [Client(server.url, verbose=False, httpx_kwargs=HTTPX) for _ in range(max(levels))]
-            warm = Tally()
-            for i, q in enumerate(questions):  # one pass: lazy loads done, answer caches filled
-                warm.ask(sessions[name][i % len(sessions[name])], q)
+        def clients(name: str, n: int) -> list[Any]:
+            # Fresh sessions for every run: a gradio_client Client left idle longer than its
+            # read timeout loses its message stream, and its next question then never returns.
+            return [Client(servers[name].url, verbose=False, httpx_kwargs=HTTPX) for _ in range(n)]
+
+        for name in servers:
+            warm, (session,) = Tally(), clients(name, 1)
+            for q in questions:  # one pass: lazy loads done, answer caches filled
+                warm.ask(session, q)
             if warm.errors:
                 raise SystemExit(f"server {name} failed while warming up: {warm.errors[:3]}")
         tallies = {(name, n): Tally() for name in servers for n in levels}
@@ -214,8 +217,9 @@ def through_server(index: Path, questions: list[str], versions: dict[str, Path |
                 for name in (list(servers) if r % 2 == 0 else list(servers)[::-1]):
                     tally = tallies[name, n]
                     before = len(tally.latencies)
+                    sessions = clients(name, n)
                     cpu0 = cpu_seconds(servers[name].pid), cpu_seconds(None)
-                    elapsed, hung = closed_loop(sessions[name][:n], questions, tally, duration, 100_000)
+                    elapsed, hung = closed_loop(sessions, questions, tally, duration, 100_000)
                     if hung:
                         raise SystemExit(f"server {name}: {hung} sessions hung at {n} clients")
                     seconds[name, n] += elapsed
@@ -239,8 +243,10 @@ def through_server(index: Path, questions: list[str], versions: dict[str, Path |
             }
         return out
     finally:
-        for server in servers.values():
+        for name, server in servers.items():
             server.close()
+            if "Traceback" in (err := server.stderr()):
+                log(f"server {name} logged errors; the last:\n{err[-1500:]}")
 
 
 # --- output ----------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -134,15 +135,17 @@ class Server:
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
         if src is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+        # The server's stderr goes to a file, not a pipe: nobody reads a pipe while the load
+        # runs, and once 64 KB of logged tracebacks fill it the server blocks on its next write.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; never closed early)
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(index), str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.stderr else ""
-                raise SystemExit(f"server exited with {self.proc.returncode}: {err[-2000:]}")
+                raise SystemExit(f"server exited with {self.proc.returncode}: {self.stderr()[-2000:]}")
             try:
                 if httpx.get(self.url + "config", timeout=2).status_code == 200:
                     return
@@ -155,6 +158,11 @@ class Server:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def stderr(self) -> str:
+        """What the server has written to stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
 
     def close(self) -> None:
         self.proc.terminate()
