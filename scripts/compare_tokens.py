@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
 from pathlib import Path
 
 from speechrag.corpus import read_corpus
@@ -64,7 +65,7 @@ def main() -> int:
     if not args.folders:
         groups["eval/*.jsonl questions"] = questions()
     seen: set[str] = set()
-    differ = 0
+    differ = reordered = 0
     for name, texts in groups.items():
         unique = [t for t in dict.fromkeys(texts) if t not in seen]
         seen.update(unique)
@@ -74,13 +75,19 @@ def main() -> int:
             for mode in ("cut", "cut_for_search"):
                 a, b = list(getattr(old, mode)(text)), getattr(new, mode)(text)
                 tokens += len(a)
-                if a != b:
-                    diffs += 1
-                    print(f"  {mode}: {text[:60]!r}\n    jieba    {a}\n    jieba-rs {b}")
+                if a == b:
+                    continue
+                # The same words in another order: a tie between two equally probable cuts
+                # (一一 一 / 一 一一), broken by rounding. BM25 reads a bag of words: no effect.
+                same_words = Counter(a) == Counter(b)
+                reordered += same_words
+                diffs += not same_words
+                print(f"  {mode}{' (order only)' if same_words else ''}: {text[:60]!r}\n"
+                      f"    jieba    {a}\n    jieba-rs {b}")
         differ += diffs
         print(f"{name}: {len(unique)} texts ({sum(map(len, unique))} characters, {tokens} tokens "
               f"in both modes), {diffs} differ")
-    print(f"total: {len(seen)} distinct texts, {differ} differ")
+    print(f"total: {len(seen)} distinct texts, {differ} differ, {reordered} in order only")
     return 1 if differ else 0
 
 
