@@ -30,14 +30,14 @@ import numpy as np
 from speechrag import storage
 from speechrag.config import DEFAULT_CORPUS, DEFAULT_INDEX
 from speechrag.corpus import corpus_files
-from speechrag.embedcache import CACHE_DIR, EmbeddingCache, embed
+from speechrag.embedcache import CACHE_DIR, EmbeddingCache
 from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
 from speechrag.errors import BuildError, CorpusError, IndexLoadError
 from speechrag.lexical import USERDICT_NAME, KeywordIndex, Tokenizer
 from speechrag.passage import CorpusReport, Passage, SkippedFile
 from speechrag.searcher import Searcher
 from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
-from speechrag.sentencevectors import SentenceVectors, embed_sentences
+from speechrag.sentencevectors import SentenceVectors, embed_corpus
 from speechrag.stores import is_milvus, local, open_store
 from speechrag.stores.local import FORMAT, dense_spec
 
@@ -412,21 +412,17 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
         elif unusable:
             log.info("building %s: %s", root, unusable)
 
-        phases: dict[str, float] = {}
-        t = time.perf_counter()
+        phases: dict[str, float] = {"embed": 0.0}
+        sentences: SentenceVectors | None = None
+        embedded = cached = sentences_embedded = 0
         if vectors is None:
-            cache = EmbeddingCache(root / CACHE_DIR, encoder.fingerprint)
             bulk = ray.embedder(encoder, root / CACHE_DIR) if ray is not None else None
-            vectors, embedded, cached = embed(encoder, [p.text for p in passages], cache, progress, bulk=bulk)
-            phases["embed"] = time.perf_counter() - t
-            t = time.perf_counter()
-            sentences: SentenceVectors | None
-            sentences, sentences_embedded = embed_sentences(encoder, (p.text for p in passages), cache,
-                                                            sentence_progress, bulk=bulk)
-            phases["sentences"] = time.perf_counter() - t
-        else:
-            embedded, cached, sentences, sentences_embedded = 0, 0, None, 0
-            phases["embed"] = time.perf_counter() - t
+            done = embed_corpus(encoder, [p.text for p in passages],
+                                EmbeddingCache(root / CACHE_DIR, encoder.fingerprint),
+                                progress=progress, sentence_progress=sentence_progress, bulk=bulk)
+            vectors, embedded, cached, sentences, sentences_embedded = (
+                done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
+            phases.update(done.phases)
         t = time.perf_counter()
         reuse = manifest is not None and not force and _same_keyword_input(manifest, wanted)
         if reuse:

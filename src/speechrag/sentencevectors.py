@@ -21,7 +21,9 @@ passage's sentences; the eval table is measured with it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,11 +80,11 @@ class SentenceVectors:
         keys = sentence_keys(sentences)
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
-        if len(keys) > 1 and not np.all(keys[1:] != keys[:-1]):
-            # Two distinct sentences with one 64-bit key (odds ~1e-7 at four million): the first
-            # keeps it, the other is embedded at question time.
-            first = np.concatenate(([True], keys[1:] != keys[:-1]))
-            keys, order = keys[first], order[first]
+        # Two distinct sentences with one 64-bit key (odds ~1e-7 at four million): the first
+        # keeps it, the other is embedded at question time.
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        keys, order = keys[first], order[first]
         return cls(keys, np.ascontiguousarray(np.asarray(vectors)[order], dtype=np.float16))
 
     def save(self, folder: Path) -> None:
@@ -108,11 +110,31 @@ class SentenceVectors:
         return out, found
 
 
-def embed_sentences(encoder: Encoder, texts: Iterable[str], cache: EmbeddingCache,
-                    progress: Callable[[int, int], None] | None = None, *,
-                    bulk: Bulk | None = None) -> tuple[SentenceVectors, int]:
-    """The quotable sentences of passage ``texts`` with their vectors, and how many were embedded
-    now: through the passages' cache, where a one-sentence paragraph's sentence already is."""
+@dataclass(frozen=True)
+class Embedded:
+    """What a build embeds: one vector per passage, the quotable sentences' vectors, how many of
+    each were embedded now (the rest came from the cache) and the seconds each step took."""
+
+    vectors: np.ndarray
+    embedded: int
+    cached: int
+    sentences: SentenceVectors
+    sentences_embedded: int
+    phases: dict[str, float]
+
+
+def embed_corpus(encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache, *,
+                 progress: Callable[[int, int], None] | None = None,
+                 sentence_progress: Callable[[int, int], None] | None = None,
+                 bulk: Bulk | None = None) -> Embedded:
+    """The passages' vectors, then their quotable sentences' through the same cache (where a
+    one-sentence paragraph's sentence already is): the embedding step of every store's build."""
+    t = time.perf_counter()
+    vectors, embedded, cached = embed(encoder, texts, cache, progress, bulk=bulk)
+    phases = {"embed": time.perf_counter() - t}
+    t = time.perf_counter()
     quoted = quotable(texts)
-    vectors, embedded, _ = embed(encoder, quoted, cache, progress, bulk=bulk)
-    return SentenceVectors.from_sentences(quoted, vectors), embedded
+    sentence_vectors, sentences_embedded, _ = embed(encoder, quoted, cache, sentence_progress, bulk=bulk)
+    sentences = SentenceVectors.from_sentences(quoted, sentence_vectors)
+    phases["sentences"] = time.perf_counter() - t
+    return Embedded(vectors, embedded, cached, sentences, sentences_embedded, phases)

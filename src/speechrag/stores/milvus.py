@@ -63,7 +63,7 @@ from speechrag.errors import (
 from speechrag.lexical import STOPWORDS, Tokenizer
 from speechrag.passage import CorpusReport, Passage, Speech
 from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
-from speechrag.sentencevectors import SentenceVectors, embed_sentences, sentence_keys
+from speechrag.sentencevectors import SentenceVectors, embed_corpus, sentence_keys
 from speechrag.stores.base import Filter
 from speechrag.text import place_variants
 
@@ -975,7 +975,7 @@ def milvus_build(
     from speechrag import index as ix
     from speechrag import storage
     from speechrag.config import DEFAULT_CORPUS
-    from speechrag.embedcache import EmbeddingCache, embed
+    from speechrag.embedcache import EmbeddingCache
 
     started = time.perf_counter()
     target = parse_uri(uri, name)
@@ -1038,23 +1038,18 @@ def milvus_build(
     elif unusable:
         log.info("building %s: %s", target.uri, unusable)
 
-    phases: dict[str, float] = {}
-    t = time.perf_counter()
+    phases: dict[str, float] = {"embed": 0.0}
+    sentences: SentenceVectors | None = None
+    embedded = cached = sentences_embedded = 0
     if vectors is None:
         cache_dir = target.local_dir(local_dir)
         EmbeddingCache.cleanup(cache_dir)
         bulk = ray.embedder(encoder, cache_dir) if ray is not None else None
-        cache = EmbeddingCache(cache_dir, encoder.fingerprint)
-        vectors, embedded, cached = embed(encoder, [p.text for p in passages], cache, progress, bulk=bulk)
-        phases["embed"] = time.perf_counter() - t
-        t = time.perf_counter()
-        sentences: SentenceVectors | None
-        sentences, sentences_embedded = embed_sentences(encoder, (p.text for p in passages), cache,
-                                                        sentence_progress, bulk=bulk)
-        phases["sentences"] = time.perf_counter() - t
-    else:
-        embedded, cached, sentences, sentences_embedded = 0, 0, None, 0
-        phases["embed"] = time.perf_counter() - t
+        done = embed_corpus(encoder, [p.text for p in passages], EmbeddingCache(cache_dir, encoder.fingerprint),
+                            progress=progress, sentence_progress=sentence_progress, bulk=bulk)
+        vectors, embedded, cached, sentences, sentences_embedded = (
+            done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
+        phases.update(done.phases)
     fields: dict[str, Any] = {
         **wanted,
         "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
