@@ -272,15 +272,15 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
             job.add_done_callback(lambda _f, i=i: ended.setdefault(i, time.perf_counter()))
             jobs.append((t0, job))
         # Probe once the queue is full (the first queue-full rejection has come back), with raw
-        # joins back to back until five come back 503 or the burst is over. Five probes in a row
-        # were not enough: on a fast machine the queue frees a slot every few milliseconds, and
-        # each probe took the freed slot and got 200.
+        # joins from several threads until five come back 503 or the burst is over. Five probes
+        # in a row were not enough: on a fast machine the queue frees a slot every few
+        # milliseconds, and each probe took the freed slot and got 200.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(
             job.done() and job.exception() is not None and is_queue_full(job.exception()) for _, job in jobs
         ):
             time.sleep(0.01)
-        probes = probe_rejections(url, questions[0], until=lambda: all(job.done() for _, job in jobs))
+        probes = probe_rejections(url, questions, until=lambda: all(job.done() for _, job in jobs))
         for i, (t0, job) in enumerate(jobs):
             try:
                 result = job.result(timeout=600)
@@ -321,25 +321,47 @@ def run(url: str, pid: int | None, questions: list[str], clients: int, duration:
     return report
 
 
-def probe_rejections(url: str, question: str, until: Any, want: int = 5,
-                     most: int = 400) -> list[tuple[int, float]]:
-    """(HTTP status, seconds) of raw queue joins sent one after another while the burst fills
-    the queue, until ``want`` were refused with 503, ``until()`` is true or ``most`` were sent:
-    the server's own time to say 503, without gradio_client's thread pool. A join that is
-    accepted is one more queued event, which only helps hold the queue full."""
+def probe_rejections(url: str, questions: list[str], until: Any, want: int = 5,
+                     most: int = 400, threads: int = 8) -> list[tuple[int, float]]:
+    """(HTTP status, seconds) of raw queue joins sent while the burst fills the queue, until
+    ``want`` were refused with 503, ``until()`` is true or ``most`` were sent: the server's own
+    time to say 503, without gradio_client's thread pool.
+
+    The joins come from several threads at once. One thread back to back was not enough once
+    answers ran concurrently: the queue drained as fast as one client could join, and every
+    join took a freed slot and got 200. An accepted join is one more queued event, so joins
+    faster than the server answers fill the queue whatever the machine's speed."""
+    import threading
+
     import httpx
 
     config = httpx.get(url + "config", timeout=30).json()
     dep = next(d for d in config["dependencies"] if d.get("api_name") == "ask")
     out: list[tuple[int, float]] = []
-    with httpx.Client(base_url=url, timeout=30) as http:
-        http.get("config")  # open the connection first, so the timing is the request alone
-        while len(out) < most and sum(code == 503 for code, _ in out) < want and not until():
-            body = {"data": [question, "hybrid", 5, None, None], "fn_index": dep["id"],
-                    "session_hash": os.urandom(8).hex(), "event_data": None}
-            t = time.perf_counter()
-            r = http.post("gradio_api/queue/join", json=body)
-            out.append((r.status_code, time.perf_counter() - t))
+    lock = threading.Lock()
+
+    def enough() -> bool:
+        with lock:
+            return len(out) >= most or sum(code == 503 for code, _ in out) >= want
+
+    def join_until_enough(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            http.get("config")  # open the connection first, so the timing is the request alone
+            i = k
+            while not enough() and not until():
+                body = {"data": [questions[i % len(questions)], "hybrid", 5, None, None],
+                        "fn_index": dep["id"], "session_hash": os.urandom(8).hex(), "event_data": None}
+                t = time.perf_counter()
+                r = http.post("gradio_api/queue/join", json=body)
+                with lock:
+                    out.append((r.status_code, time.perf_counter() - t))
+                i += threads
+
+    workers = [threading.Thread(target=join_until_enough, args=(k,), daemon=True) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     return out
 
 
