@@ -26,11 +26,14 @@ What it measures, and why each figure cannot flatter:
   the bare query embedding timed question by question next to `retrieve()` (goal: retrieve
   p50 <= 1.3 x embedding p50).
 - **server**: the real chat server (`speechrag.ui.serve` in a child process, as ``speechrag
-  serve`` runs it) driven through Gradio's queue by 1, 4 and 20 concurrent `gradio_client`
-  sessions (bench/load.py's driver), each asking the next question as soon as its last is
-  answered, for ``--duration`` seconds per level after one warm-up pass over the questions:
-  answers/s and p50/p95/p99 latency per level. The clients run in this process on the same
-  cores as the server (their cost is in the figures, the same for every version compared).
+  serve`` runs it) driven through Gradio's queue by 1, 4 and 20 concurrent sessions, each
+  asking the next question as soon as its last is answered, for ``--duration`` seconds per
+  level after one warm-up pass over the questions: answers/s and p50/p95/p99 latency per
+  level. The sessions run in this process on the same cores as the server, so by default they
+  are bench/load.py's `SseSession`: the queue join and event stream gradio_client and the page
+  use, read with httpx at ~3 ms of CPU per answer. `gradio_client` (``--client gradio``) costs
+  ~70 ms per answer, more than the server's own ~47 ms, and with 20 of its sessions on 2 cores
+  the figures are mostly the client's.
   With ``--compare NAME=SRC`` another server runs ``SRC``'s speechrag (e.g. ``main``'s
   ``src``) over the same index and the levels alternate between the servers, round by round,
   so all see the same machine. CPU time per answer (server, and clients) is printed too: it
@@ -185,10 +188,10 @@ def cpu_seconds(pid: int | None) -> float:
 
 
 def through_server(index: Path, questions: list[str], versions: dict[str, Path | None], levels: tuple[int, ...],
-                   duration: float, rounds: int, log: Any) -> dict[str, Any]:
+                   duration: float, rounds: int, log: Any, client: str = "sse") -> dict[str, Any]:
     sys.path.insert(0, str(ROOT / "bench"))
     from gradio_client import Client
-    from load import HTTPX, Server, Tally, closed_loop
+    from load import HTTPX, Server, SseSession, Tally, closed_loop
     from load import percentiles as load_percentiles
 
     servers: dict[str, Any] = {}
@@ -199,6 +202,8 @@ def through_server(index: Path, questions: list[str], versions: dict[str, Path |
         def clients(name: str, n: int) -> list[Any]:
             # Fresh sessions for every run: a gradio_client Client left idle longer than its
             # read timeout loses its message stream, and its next question then never returns.
+            if client == "sse":
+                return [SseSession(servers[name].url) for _ in range(n)]
             return [Client(servers[name].url, verbose=False, httpx_kwargs=HTTPX) for _ in range(n)]
 
         for name in servers:
@@ -299,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=20.0, help="seconds per level and round (default: %(default)s)")
     ap.add_argument("--compare", nargs="+", default=[], metavar="[NAME=]SRC",
                     help="also serve these src folders' speechrag (e.g. main=/work/main/src), each as its own server")
+    ap.add_argument("--client", choices=("sse", "gradio"), default="sse",
+                    help="server sessions: sse speaks Gradio's queue protocol with httpx (light, so the "
+                         "figures are the server's); gradio uses gradio_client (default: %(default)s)")
     ap.add_argument("--json", type=Path, help="also write every figure here")
     ap.add_argument("--worker", choices=("retrieve", "answer"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -324,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             name, _, src = spec.rpartition("=")
             versions[name or f"other{i + 1}"] = Path(src).resolve()
         figures["server"] = through_server(args.index, [q["question"] for q in questions], versions,
-                                           tuple(args.levels), args.duration, args.rounds, log)
+                                           tuple(args.levels), args.duration, args.rounds, log, args.client)
+        figures["server_client"] = args.client
         figures["server_versions"] = {k: str(v) if v else "installed" for k, v in versions.items()}
         print_server(figures["server"])
     if args.json:

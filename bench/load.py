@@ -124,6 +124,48 @@ class Tally:
             self.latencies.append(time.perf_counter() - t)
 
 
+class SseSession:
+    """One chat session speaking Gradio's queue protocol itself: join the queue, then read the
+    session's event stream to the answer's ``process_completed``. These are the requests
+    gradio_client sends (and the page's JavaScript), at a fraction of its CPU: gradio_client
+    spends ~70 ms of CPU per answer on its own threads and futures, more than the server's
+    ~47 ms, so on a 2-core machine 20 of its sessions measure the client as much as the server.
+    Has gradio_client's ``predict(question, api_name=...)``, so `Tally.ask` drives either."""
+
+    def __init__(self, url: str, *, api_name: str = "ask") -> None:
+        import httpx
+
+        config = httpx.get(url + "config", timeout=30).json()
+        self.fn_index = next(d for d in config["dependencies"] if d.get("api_name") == api_name)["id"]
+        self.http = httpx.Client(base_url=url, **HTTPX)
+        self.session_hash = os.urandom(8).hex()
+
+    def predict(self, question: str, api_name: str = "/ask") -> Any:
+        body = {"data": [question, "hybrid", 5, None, None], "fn_index": self.fn_index,
+                "session_hash": self.session_hash, "event_data": None}
+        joined = self.http.post("gradio_api/queue/join", json=body)
+        if joined.status_code == 503:
+            raise RuntimeError(f"Queue is full: {joined.text[:200]}")
+        joined.raise_for_status()
+        event_id = joined.json()["event_id"]
+        with self.http.stream("GET", "gradio_api/queue/data", params={"session_hash": self.session_hash}) as events:
+            events.raise_for_status()
+            for line in events.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "unexpected_error":
+                    raise RuntimeError(f"server error: {str(msg.get('message'))[:200]}")
+                if msg.get("msg") == "process_completed" and msg.get("event_id") == event_id:
+                    if not msg.get("success"):
+                        raise RuntimeError(f"answer failed: {str(msg.get('output'))[:200]}")
+                    return msg["output"]["data"][0]
+        raise RuntimeError("the event stream closed before the answer")
+
+    def close(self) -> None:
+        self.http.close()
+
+
 class Server:
     """The chat server in a child process on a free loopback port. ``src`` (a checkout's
     ``src`` folder) serves that tree's speechrag instead of the installed one, to compare two

@@ -1,7 +1,7 @@
 """Smoke test of the latency benchmark (bench/bench_latency.py) at a tiny size, so it cannot rot.
 
 Runs the real thing end to end over the hash-encoded tiny index: the cold and warm phases in
-fresh processes, and a real chat server driven by gradio_client sessions at two levels. Starting
+fresh processes, and a real chat server driven by light SSE sessions at two levels. Starting
 processes and a server takes most of a minute, so it is in the slow tier. No timing is asserted:
 the figures are the benchmark's output, not a test's.
 """
@@ -46,3 +46,25 @@ def test_bench_latency_runs_end_to_end(tiny_index: Searcher, tmp_path: Path) -> 
         assert level["server_cpu_ms_per_answer"] > 0
     for header in ("isolated answer()", "cold answer()", "warm retrieve()", "answers/s"):
         assert header in proc.stdout
+
+
+@pytest.mark.slow
+def test_sse_session_gets_the_answer_gradio_client_gets(tiny_index: Searcher) -> None:
+    # The light client the throughput figures come from must ask what gradio_client asks and
+    # read the same answer back; otherwise its answers/s would measure something else.
+    from gradio_client import Client
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from load import HTTPX, Server, SseSession
+
+    server = Server(tiny_index.store.root)
+    try:
+        light = SseSession(server.url)
+        reference = Client(server.url, verbose=False, httpx_kwargs=HTTPX)
+        for question in ("计划生育工作的重点是什么？", "How is the insurance paid?", "？？？"):
+            got, want = light.predict(question), reference.predict(question, api_name="/ask")
+            assert isinstance(got, dict) and got["text"]
+            assert got == want, question
+        light.close()
+    finally:
+        server.close()
