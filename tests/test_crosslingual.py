@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 
 from speechrag import Searcher
 from speechrag.crosslingual import dictionary, named_places, pinyin, place_aliases, translate, units
+from speechrag.searcher import TERMS_WEIGHT
 
 LEXICON = {
     "birth rate": ((0, "出生率"),),
@@ -77,6 +81,47 @@ def test_searcher_translates_with_the_terms_its_speeches_hold(tiny_index: Search
     assert terms and all(tiny_index.document_frequency(t) > 0 for t in terms)
     assert tiny_index.translate("计生保险") == ()
     assert tiny_index.keyword_query("计生保险") == "计生保险"
+
+
+def test_english_search_vector_adds_the_terms_to_the_question_as_asked(tiny_index: Searcher) -> None:
+    q = "How much insurance compensation was paid?"
+    search, plain = tiny_index.query_vectors(q)
+    assert np.array_equal(plain, tiny_index.encode_query(q, translated=False))
+    terms = tiny_index.encoder.encode_queries([" ".join(tiny_index.translate(q))])[0]
+    want = plain + TERMS_WEIGHT * terms
+    assert np.allclose(search, want / np.linalg.norm(want), atol=1e-6)
+    assert np.isclose(np.linalg.norm(search), 1.0, atol=1e-5)
+    assert not np.allclose(search, plain)
+    chinese, same = tiny_index.query_vectors("计生保险理赔")
+    assert chinese is same
+
+
+class _CountingEncoder:
+    """The index's encoder, counting the texts embedded as queries."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.queries = inner, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def encode_queries(self, texts: Any) -> Any:
+        self.queries.extend(texts)
+        return self.inner.encode_queries(texts)
+
+
+def test_an_english_answer_embeds_the_question_once_and_its_terms_once(tiny_index: Searcher) -> None:
+    # The abstention judge scores the question as asked; it reuses the vector the search was
+    # built from rather than embedding the question again (the tail of answer latency).
+    searcher = Searcher(tiny_index.store)
+    counting = _CountingEncoder(tiny_index.encoder)
+    searcher._encoder = counting
+    q = "How much insurance compensation was paid?"
+    searcher.answer(q)
+    assert counting.queries == [q, " ".join(searcher.translate(q))]
+    counting.queries.clear()
+    searcher.answer("计生家庭参加保险理赔怎么办？")
+    assert counting.queries == ["计生家庭参加保险理赔怎么办？"]
 
 
 @pytest.mark.slow

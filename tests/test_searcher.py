@@ -229,3 +229,22 @@ def test_rss_stays_flat_over_twenty_publishes() -> None:
     r0, r1, r10, r20, live = (float(x) for x in m.groups())
     assert live == 1
     assert r20 - r10 < r1 - r0  # the second ten publishes add less than one load of a generation
+
+
+@pytest.mark.slow
+def test_a_query_naming_a_place_ranks_that_places_passages_first(shipped_index: Searcher) -> None:
+    # Unscoped, 天水's passages on rewards rank below 安康's and 商丘's; retrieve() puts the
+    # place the query names first, as answers cite and as `speechrag eval` scores R@k.
+    q = "天水的计划生育奖励"
+    unscoped = shipped_index.rank(q, shipped_index.encode_query(q), 5).hits
+    assert shipped_index.place_of(unscoped[0].passage) != "天水"
+    hits = shipped_index.retrieve(q, k=5)
+    assert len(hits) == 5 and [h.rank for h in hits] == [1, 2, 3, 4, 5]
+    assert {shipped_index.place_of(h.passage) for h in hits} == {"天水"}
+    # A filter the caller gives is the scope: the name in the query does not override it.
+    assert {shipped_index.place_of(h.passage) for h in shipped_index.retrieve(q, k=5, place="安康")} == {"安康"}
+    # With k beyond the named place's passages, the best of the others follow them.
+    wide = shipped_index.retrieve(q, k=50)
+    places = [shipped_index.place_of(h.passage) for h in wide]
+    first_other = places.index(next(p for p in places if p != "天水"))
+    assert all(p != "天水" for p in places[first_other:])

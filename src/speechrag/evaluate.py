@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from speechrag.answering import STATUSES, answer, rank_in_scope
+from speechrag.answering import STATUSES, answer
 from speechrag.answering.evidence import Calibration
 from speechrag.answering.followups import resolve_history
+from speechrag.answering.scope import rank_in_scope
 from speechrag.errors import SpeechragError
 from speechrag.searcher import MODES, RRF_K, Searcher, check_mode, get_searcher
 

@@ -25,13 +25,12 @@ from typing import Any
 from speechrag.answering.details import asked_detail
 from speechrag.answering.evidence import Evidence, judge
 from speechrag.answering.followups import content_terms, resolve_history
-from speechrag.answering.scope import Scope, scope_of, speech_label, without_names
+from speechrag.answering.scope import Scope, rank_in_scope, speech_label
 from speechrag.answering.sentences import MAX_SENTENCES, Candidate, select_sentences
 from speechrag.errors import QueryError
 from speechrag.searcher import (
     RRF_K,
     Hit,
-    Ranking,
     Searcher,
     check_k,
     check_mode,
@@ -39,7 +38,6 @@ from speechrag.searcher import (
     check_rrf_k,
     get_searcher,
 )
-from speechrag.stores.base import Filter
 
 log = logging.getLogger(__name__)
 
@@ -195,33 +193,6 @@ def partial_notice(searcher: Searcher, query: str, sentences: Sequence[AnswerSen
     return f"讲话提到了{'、'.join(said[:3])}，但没有说{missing}："
 
 
-def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k: int, *, mode: str = "hybrid",
-                  where: Filter | None = None, rrf_k: float = RRF_K) -> tuple[Scope, tuple[Hit, ...]]:
-    """The question's scope and its hits: the k best passages of the speeches it names, then the
-    k best of the other speeches. A filter given by the caller is the
-    scope already, and an unscoped question keeps ``ranking``'s hits."""
-    scope = Scope() if where is not None else scope_of(searcher, query)
-    if not scope:
-        return scope, ranking.hits
-    # Within the scope the place's name tells passages apart only by whether they happen to
-    # repeat it (a speech's opening does), so the keyword search leaves it out: with it, the
-    # gold passage of 6 仙桃 questions fell from first to second (eval/questions.jsonl).
-    words = without_names(searcher, query, scope)
-    scoped = searcher.rank(words, qvec, k, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
-    # The others are searched without the name too: with it, the place's own passages fill the
-    # list and another place's figure, the one a reader must be told is not this place's, is
-    # never seen.
-    others = searcher.rank(words, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
-    return scope, _merge(scoped.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
-
-
-def _merge(scoped: Sequence[Hit], everywhere: Sequence[Hit], k: int) -> tuple[Hit, ...]:
-    """The scoped hits first, then the best others, renumbered; k of each at most."""
-    ids = {h.passage.id for h in scoped}
-    others = [h for h in everywhere if h.passage.id not in ids][:k]
-    return tuple(replace(h, rank=n) for n, h in enumerate([*scoped, *others], start=1))
-
-
 def answer(
     question: str,
     *,
@@ -255,10 +226,10 @@ def answer(
     query = resolve_history(searcher, text, history)
     if query != text:
         log.info("follow-up %r resolved to %r", text, query)
-    qvec = searcher.encode_query(query)
+    qvec, plain = searcher.query_vectors(query)
     ranking = searcher.rank(query, qvec, k, mode=mode, where=where, rrf_k=rrf_k, both=True)
     calibration = searcher.calibration
-    evidence = judge(searcher, query, ranking, calibration)
+    evidence = judge(searcher, query, ranking, calibration, plain)
     cutoff = calibration.threshold if threshold is None else threshold
     sentences: tuple[AnswerSentence, ...] = ()
     citations: tuple[Hit, ...] = ()

@@ -30,6 +30,8 @@ _SMALL_TALK_TEXT = """
 SMALL_TALK = frozenset(_SMALL_TALK_TEXT.split())
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from speechrag.searcher import Ranking, Searcher
 
 @dataclass(frozen=True)
@@ -137,14 +139,18 @@ def has_content_words(terms: Sequence[str]) -> bool:
     return False
 
 
-def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibration) -> Evidence:
+def judge(searcher: Searcher, query: str, ranking: Ranking, calibration: Calibration,
+          plain: np.ndarray | None = None) -> Evidence:
+    """The evidence for answering ``query`` from ``ranking``; ``plain`` is the query's vector
+    as asked (`Searcher.query_vectors`), embedded here when not given."""
     similarity = float(ranking.dense_scores[0]) if ranking.dense_scores.size else 0.0
     if searcher.translate(query) and ranking.dense_scores.size:
         # The calibration was fitted on the similarity of the words as asked: an English
         # question's Chinese terms raise every passage's cosine, the unanswerable ones' too
         # (How many hospitals does Ankang have? -> 安康 医院), so they would all be answered.
-        _, plain = searcher.search_dense(searcher.encode_query(query, translated=False), 1)
-        similarity = float(plain[0]) if plain.size else similarity
+        vec = searcher.encode_query(query, translated=False) if plain is None else plain
+        _, scores = searcher.search_dense(vec, 1)
+        similarity = float(scores[0]) if scores.size else similarity
     # A passage and its near-twins count as one passage when comparing the two rankings.
     dense_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.dense_rows[:3].tolist())}
     kw_top = {min((p.id, *p.duplicates)) for p in searcher.store.passages(ranking.keyword_rows[:3].tolist())}
