@@ -438,3 +438,50 @@ def test_english_coverage_counts_phrases_through_their_chinese_terms(tiny_index:
     half = unit_coverage(tiny_index, (insurance, ("router", ())), "计划生育保险")
     assert 0.0 < half < 0.5
     assert unit_coverage(tiny_index, (insurance,), "饮水安全") == 0.0
+
+
+# --- passages ranked by their best sentence too ------------------------------------------------
+
+from speechrag.answering.ranking import RERANK_DEPTH, rank_question  # noqa: E402
+from speechrag.answering.sentences import rerank  # noqa: E402
+
+
+def test_rerank_lifts_the_passage_whose_sentence_answers(tiny_index: Searcher) -> None:
+    q = "公益电影放映多少场？"
+    qvec = tiny_index.encode_query(q)
+    hits = tiny_index.rank(q, qvec, 5).hits
+    assert len(hits) >= 4
+    answering = next(i for i, h in enumerate(hits) if "公益电影放映五百场" in h.passage.text)
+    # Put it last: its sentence (every term of the question and a figure) brings it back up.
+    worst_first = (*hits[:answering], *hits[answering + 1 :], hits[answering])
+    got = rerank(tiny_index, q, qvec, worst_first)
+    assert sorted(h.passage.id for h in got) == sorted(h.passage.id for h in hits)
+    assert [h.rank for h in got] == list(range(1, len(got) + 1))
+    assert [h.score for h in got] == sorted((h.score for h in got), reverse=True)
+    assert next(h.rank for h in got if h.passage.id == hits[answering].passage.id) <= 2
+    # The speeches a question names stay first, whatever their sentences score.
+    other = hits[answering].passage.speech_id
+    scope = Scope(("某地",), (), frozenset({h.passage.speech_id for h in hits} - {other}))
+    scoped = rerank(tiny_index, q, qvec, worst_first, scope)
+    inside = [scope.holds(h.passage.speech_id) for h in scoped]
+    assert inside == sorted(inside, reverse=True) and not inside[-1]
+
+
+@pytest.mark.slow
+def test_retrieve_ranks_the_paragraph_holding_the_asked_sentence_first(shipped_index: Searcher) -> None:
+    # 计划生育工作始于上个世纪70年代 is one sentence of a 700-character review of 40 years, which
+    # ranked second behind a paragraph about the policy in general before sentence reranking.
+    q = "计划生育工作是从什么年代开始的？"
+    qvec = shipped_index.encode_query(q)
+    assert "始于上个世纪70年代" not in shipped_index.rank(q, qvec, 5).hits[0].passage.text
+    hits = shipped_index.retrieve(q, k=3)
+    assert "始于上个世纪70年代" in hits[0].passage.text
+    # retrieve(k) is the top k of the list eval's R@1 and MRR@10 are measured on.
+    ranking = shipped_index.rank(q, qvec, RERANK_DEPTH)
+    listed = rank_question(shipped_index, q, qvec, ranking, RERANK_DEPTH, mode="hybrid", where=None, rrf_k=60)[1]
+    assert [h.passage.id for h in hits] == [h.passage.id for h in listed[:3]]
+    # Dense and keyword modes stay their own search's ranking.
+    dense = shipped_index.retrieve(q, k=5, mode="dense")
+    assert [h.passage.id for h in dense] == [h.passage.id for h in shipped_index.rank(q, qvec, 5, mode="dense").hits]
+    a = answer(q, index=shipped_index)
+    assert a.found and a.sentences[0].citation == 1 and "70年代" in a.sentences[0].text

@@ -234,7 +234,7 @@ def test_rss_stays_flat_over_twenty_publishes() -> None:
 @pytest.mark.slow
 def test_a_query_naming_a_place_ranks_that_places_passages_first(shipped_index: Searcher) -> None:
     # Unscoped, 天水's passages on rewards rank below 安康's and 商丘's; retrieve() puts the
-    # place the query names first, as answers cite and as `speechrag eval` scores R@k.
+    # place the query names first, as answers are scoped and as `speechrag eval` scores R@k.
     q = "天水的计划生育奖励"
     unscoped = shipped_index.rank(q, shipped_index.encode_query(q), 5).hits
     assert shipped_index.place_of(unscoped[0].passage) != "天水"

@@ -27,7 +27,7 @@ from typing import Any
 from speechrag.answering import STATUSES, answer
 from speechrag.answering.evidence import Calibration
 from speechrag.answering.followups import resolve_history
-from speechrag.answering.scope import rank_in_scope
+from speechrag.answering.ranking import rank_question
 from speechrag.errors import SpeechragError
 from speechrag.searcher import MODES, RRF_K, Searcher, check_mode, get_searcher
 
@@ -142,7 +142,7 @@ def run_question(searcher: Searcher, q: GoldQuestion, mode: str, *, rrf_k: float
         # Ranked as answer() ranks: the speeches the question names first.
         qvec = searcher.encode_query(query)
         ranking = searcher.rank(query, qvec, DEPTH, mode=mode, rrf_k=rrf_k)
-        hits = rank_in_scope(searcher, query, qvec, ranking, DEPTH, mode=mode, rrf_k=rrf_k)[1][:DEPTH]
+        hits = rank_question(searcher, query, qvec, ranking, DEPTH, mode=mode, where=None, rrf_k=rrf_k)[1]
         for h in hits:
             if q.relevant(h.passage.text):
                 first = h.rank

@@ -523,12 +523,13 @@ class Searcher:
         rrf_k = check_rrf_k(rrf_k)
         where = self.filter(speeches, speaker=speaker, place=place, years=years)
         qvec = None if mode == "keyword" else self.encode_query(text)
-        ranking = self.rank(text, qvec, k, mode=mode, where=where, rrf_k=rrf_k)
-        # A query that names a place, speaker, year or speech ranks those speeches' passages
-        # first, as answers cite them (and as `speechrag eval` scores R@k).
-        from speechrag.answering.scope import rank_in_scope
+        # The speeches a query names first, then (hybrid) each passage by its best sentence
+        # too: the ranking `speechrag eval` scores.
+        from speechrag.answering.ranking import RERANK_DEPTH, rank_question
 
-        return list(rank_in_scope(self, text, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k)[1][:k])
+        depth = max(k, RERANK_DEPTH) if mode == "hybrid" else k
+        ranking = self.rank(text, qvec, depth, mode=mode, where=where, rrf_k=rrf_k)
+        return list(rank_question(self, text, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k)[1])
 
     def answer(self, question: str, **options: Any) -> Answer:
         """A cited answer from the speeches (see `speechrag.answer`)."""
@@ -623,8 +624,9 @@ def retrieve(
     Fusion of both with constant ``rrf_k``). ``speeches`` keeps only those speech ids;
     ``speaker``/``place`` only speeches with that metadata, ``years`` a year or an inclusive
     (first, last) range. Without those filters, a query that names a place, speaker, year or
-    speech ranks those speeches' passages first, then the best of the others (as answers cite
-    them). ``index`` is a Searcher, an index path, or None for $SPEECHRAG_INDEX /
+    speech ranks those speeches' passages first, then the best of the others (as answers are
+    scoped); in hybrid mode the top 10 are then fused with their best sentence's rank
+    (`speechrag.answering.sentences.rerank`). ``index`` is a Searcher, an index path, or None for $SPEECHRAG_INDEX /
     ``embeddings`` (loaded once per process, reloaded when a rebuild is published). Raises
     QueryError for bad input.
     """
