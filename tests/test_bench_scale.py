@@ -117,3 +117,16 @@ def test_scale_bench_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     assert "| 400 | speechrag | hnsw |" in table and "LangChain" in table and "## Goals" in table
     assert (out / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "work").exists() or not any((tmp_path / "work").iterdir())
+
+
+def test_build_scale_times_the_flat_build_at_a_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "build.json"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "build_scale.py"), "--n", "300", "--encoder", "hash", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text("utf-8"))
+    assert figures["n"] == 300 and figures["disk_bytes"] > 0
+    assert 0 < figures["phases"]["keyword"] <= figures["build_s"] <= figures["wall_s"] + 1
+    assert "keyword" in proc.stdout and "total" in proc.stdout

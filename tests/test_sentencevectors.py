@@ -87,6 +87,13 @@ def test_a_built_index_stores_every_sentence_answers_can_quote(tiny_index: Searc
     got = searcher.sentence_vectors(["计生家庭参加了保险。", texts[0]])
     assert counting.passage_texts == ["计生家庭参加了保险。", texts[0]]  # embedded now, as before
     np.testing.assert_allclose(got, enc.encode_passages(["计生家庭参加了保险。", texts[0]]), atol=1e-6)
+    # retrieve() reranks by sentence only with stored vectors: here it embeds no sentence and
+    # keeps the fused order.
+    counting.passage_texts.clear()
+    q = "计生家庭参加保险理赔"
+    hits = searcher.retrieve(q, k=5)
+    assert counting.passage_texts == []
+    assert [h.passage.id for h in hits] == [h.passage.id for h in searcher.rank(q, searcher.encode_query(q), 5).hits]
 
 
 def test_an_index_without_them_is_stale_and_a_plain_build_adds_them(fixture_corpus: Path, tmp_path: Path) -> None:

@@ -117,9 +117,10 @@ def _order(cands: Sequence[Candidate]) -> list[Candidate]:
 
 
 def score_sentences(searcher: Searcher, query: str, qvec: np.ndarray, hits: Sequence[Hit],
-                    scope: Scope) -> tuple[list[Candidate], list[str]]:
+                    scope: Scope, *, embed_missing: bool = True) -> tuple[list[Candidate], list[str]] | None:
     """Every quotable sentence of ``hits`` scored (see the module docstring), in passage order,
-    and the question terms they were scored on."""
+    and the question terms they were scored on. ``embed_missing=False`` scores only with the
+    build's sentence vectors: None when the index lacks any of them."""
     cands: list[tuple[int, int, list[tuple[int, int]]]] = []
     for i, h in enumerate(hits):
         if not is_prose(h.passage.text):
@@ -130,7 +131,13 @@ def score_sentences(searcher: Searcher, query: str, qvec: np.ndarray, hits: Sequ
     if not cands:
         return [], []
     texts = [hits[i].passage.text[spans[j][0] : spans[j][1]] for i, j, spans in cands]
-    cos = searcher.sentence_vectors(texts) @ qvec
+    if embed_missing:
+        vecs = searcher.sentence_vectors(texts)
+    else:
+        vecs, found = searcher.store.sentence_vectors(texts)
+        if not found.all():
+            return None
+    cos = vecs @ qvec
     lo, hi = float(cos.min()), float(cos.max())
     meaning = (cos - lo) / (hi - lo) if hi > lo else np.ones_like(cos)
     # An English question's words are in no sentence, and as terms absent from the corpus they
@@ -171,13 +178,18 @@ def rerank(searcher: Searcher, query: str, qvec: np.ndarray, hits: Sequence[Hit]
     that holds the one sentence a question asks about (``计划生育工作始于上个世纪70年代``
     inside a 700-character review of 40 years) ranked below a paragraph about the topic in
     general. Ranked by its best sentence as well, R@1 went 0.730 -> 0.820 on the gold set and
-    0.553 -> 0.737 on the held-out set (`speechrag eval`); the sentence vectors are the
-    build's, so it costs about a millisecond.
+    0.553 -> 0.737 on the held-out set (`speechrag eval`). Only the build's sentence vectors
+    are used, so it costs about a millisecond; an index without them (built from precomputed
+    ``vectors=``, or before they were stored) keeps ``hits`` as they are, rather than embed
+    sentences at search time.
     """
     scope = scope or Scope()
     if len(hits) < 2:
         return tuple(hits)
-    scored, _ = score_sentences(searcher, query, qvec, hits, scope)
+    got = score_sentences(searcher, query, qvec, hits, scope, embed_missing=False)
+    if got is None:
+        return tuple(hits)
+    scored = got[0]
     best = [-np.inf] * len(hits)
     for c in scored:
         best[c.hit] = max(best[c.hit], c.score - W_RANK / (1 + c.hit))
@@ -207,7 +219,9 @@ def select_sentences(
     one that gives it, and when none does the selection is "partial".
     """
     scope = scope or Scope()
-    scored, terms = score_sentences(searcher, query, qvec, hits, scope)
+    got = score_sentences(searcher, query, qvec, hits, scope)
+    assert got is not None  # embedding what the build did not store, it always scores
+    scored, terms = got
     if not scored:
         return Selection(())
     ranked = _order(scored)
