@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from speechrag import Searcher, build_index, load_index
@@ -35,6 +37,35 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CORPUS = ROOT / "corpus"
 SHIPPED_INDEX = ROOT / "embeddings"
+
+
+class CountingEncoder:
+    """An index's real encoder, recording every text it is asked to embed, query side and
+    passage side. ``Searcher(store, CountingEncoder(index.encoder))`` searches with it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name: str = inner.name
+        self.dim: int = inner.dim
+        self.fingerprint: str = inner.fingerprint
+        self.query_texts: list[str] = []
+        self.passage_texts: list[str] = []
+
+    @property
+    def texts(self) -> int:
+        return len(self.query_texts) + len(self.passage_texts)
+
+    @property
+    def longest_query(self) -> int:
+        return max((len(t) for t in self.query_texts), default=0)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.query_texts += list(texts)
+        return np.asarray(self.inner.encode_queries(texts))
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        self.passage_texts += list(texts)
+        return np.asarray(self.inner.encode_passages(texts))
 
 FIXTURE_SPEECHES: dict[str, str] = {
     "jisheng.md": """# 在全县计划生育保险工作会议上的讲话

@@ -477,8 +477,7 @@ def test_retrieve_ranks_the_paragraph_holding_the_asked_sentence_first(shipped_i
     hits = shipped_index.retrieve(q, k=3)
     assert "始于上个世纪70年代" in hits[0].passage.text
     # retrieve(k) is the top k of the list eval's R@1 and MRR@10 are measured on.
-    ranking = shipped_index.rank(q, qvec, RERANK_DEPTH)
-    listed = rank_question(shipped_index, q, qvec, ranking, RERANK_DEPTH, mode="hybrid", where=None, rrf_k=60)[1]
+    listed = rank_question(shipped_index, q, qvec, RERANK_DEPTH, mode="hybrid", where=None, rrf_k=60)[1]
     assert [h.passage.id for h in hits] == [h.passage.id for h in listed[:3]]
     # Dense and keyword modes stay their own search's ranking.
     dense = shipped_index.retrieve(q, k=5, mode="dense")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 
+from conftest import CountingEncoder
 from speechrag import Searcher
 from speechrag.crosslingual import dictionary, named_places, pinyin, place_aliases, translate, units
 from speechrag.searcher import TERMS_WEIGHT
@@ -96,32 +95,17 @@ def test_english_search_vector_adds_the_terms_to_the_question_as_asked(tiny_inde
     assert chinese is same
 
 
-class _CountingEncoder:
-    """The index's encoder, counting the texts embedded as queries."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner, self.queries = inner, []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def encode_queries(self, texts: Any) -> Any:
-        self.queries.extend(texts)
-        return self.inner.encode_queries(texts)
-
-
 def test_an_english_answer_embeds_the_question_once_and_its_terms_once(tiny_index: Searcher) -> None:
     # The abstention judge scores the question as asked; it reuses the vector the search was
     # built from rather than embedding the question again (the tail of answer latency).
-    searcher = Searcher(tiny_index.store)
-    counting = _CountingEncoder(tiny_index.encoder)
-    searcher._encoder = counting
+    counting = CountingEncoder(tiny_index.encoder)
+    searcher = Searcher(tiny_index.store, counting)
     q = "How much insurance compensation was paid?"
     searcher.answer(q)
-    assert counting.queries == [q, " ".join(searcher.translate(q))]
-    counting.queries.clear()
+    assert counting.query_texts == [q, " ".join(searcher.translate(q))]
+    counting.query_texts.clear()
     searcher.answer("计生家庭参加保险理赔怎么办？")
-    assert counting.queries == ["计生家庭参加保险理赔怎么办？"]
+    assert counting.query_texts == ["计生家庭参加保险理赔怎么办？"]
 
 
 @pytest.mark.slow

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from gradio_client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import CountingEncoder
 from speechrag import QueryError, Searcher, ui
 from speechrag.answering import Answer, answer
 from speechrag.cli import cli
@@ -141,25 +141,6 @@ def test_k_bounds_still_answer(tiny_index: Searcher) -> None:
     hits = retrieve("计划生育保险", MAX_K, index=tiny_index)
     check_hits(hits, tiny_index, MAX_K)
     assert len(hits) == len({p.text for p in tiny_index.store.all_passages})  # k > passages: all of them
-
-
-class CountingEncoder:
-    """The index's real encoder, counting the texts it is asked to embed."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name, self.dim, self.fingerprint = inner.name, inner.dim, inner.fingerprint
-        self.texts = 0
-        self.longest_query = 0
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        self.texts += len(texts)
-        self.longest_query = max(self.longest_query, *(len(t) for t in texts))
-        return np.asarray(self.inner.encode_queries(texts))
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        self.texts += len(texts)
-        return np.asarray(self.inner.encode_passages(texts))
 
 
 def counted(index: Searcher) -> tuple[Searcher, CountingEncoder]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import CountingEncoder
 from speechrag import Searcher, answer, build_index, load_index
 from speechrag.answering.sentences import is_prose
-from speechrag.encoders import Encoder
 from speechrag.evaluate import DEFAULT_QUESTIONS, load_questions
 from speechrag.sentencevectors import SentenceVectors, quotable
 from speechrag.text import sentence_spans
@@ -47,24 +47,6 @@ def test_lookup_finds_stored_sentences_and_reports_the_rest(tmp_path: Path) -> N
     assert empty.lookup(["任何一句。"])[1].tolist() == [False]
     with pytest.raises(ValueError, match="keys"):
         SentenceVectors(np.zeros(2, np.uint64), np.zeros((3, 4), np.float16))
-
-
-class CountingEncoder:
-    """The index's own encoder, counting the passage-side texts it is asked to embed."""
-
-    def __init__(self, inner: Encoder) -> None:
-        self.inner = inner
-        self.name: str = inner.name
-        self.dim: int = inner.dim
-        self.fingerprint: str = inner.fingerprint
-        self.passage_texts: list[str] = []
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self.inner.encode_queries(texts)
-
-    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
-        self.passage_texts += list(texts)
-        return self.inner.encode_passages(texts)
 
 
 def test_a_built_index_stores_every_sentence_answers_can_quote(tiny_index: Searcher, fixture_corpus: Path,

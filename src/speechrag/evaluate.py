@@ -139,10 +139,9 @@ def run_question(searcher: Searcher, q: GoldQuestion, mode: str, *, rrf_k: float
     first = None
     if q.wants_fact:
         query = resolve_history(searcher, q.question, q.history)
-        # Ranked as answer() ranks: the speeches the question names first.
+        # Ranked as retrieve() ranks: the speeches the question names first.
         qvec = searcher.encode_query(query)
-        ranking = searcher.rank(query, qvec, DEPTH, mode=mode, rrf_k=rrf_k)
-        hits = rank_question(searcher, query, qvec, ranking, DEPTH, mode=mode, where=None, rrf_k=rrf_k)[1]
+        hits = rank_question(searcher, query, qvec, DEPTH, mode=mode, where=None, rrf_k=rrf_k)[1]
         for h in hits:
             if q.relevant(h.passage.text):
                 first = h.rank

@@ -525,11 +525,9 @@ class Searcher:
         qvec = None if mode == "keyword" else self.encode_query(text)
         # The speeches a query names first, then (hybrid) each passage by its best sentence
         # too: the ranking `speechrag eval` scores.
-        from speechrag.answering.ranking import RERANK_DEPTH, rank_question
+        from speechrag.answering.ranking import rank_question
 
-        depth = max(k, RERANK_DEPTH) if mode == "hybrid" else k
-        ranking = self.rank(text, qvec, depth, mode=mode, where=where, rrf_k=rrf_k)
-        return list(rank_question(self, text, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k)[1])
+        return list(rank_question(self, text, qvec, k, mode=mode, where=where, rrf_k=rrf_k)[1])
 
     def answer(self, question: str, **options: Any) -> Answer:
         """A cited answer from the speeches (see `speechrag.answer`)."""
@@ -626,9 +624,9 @@ def retrieve(
     (first, last) range. Without those filters, a query that names a place, speaker, year or
     speech ranks those speeches' passages first, then the best of the others (as answers are
     scoped); in hybrid mode the top 10 are then fused with their best sentence's rank
-    (`speechrag.answering.sentences.rerank`). ``index`` is a Searcher, an index path, or None for $SPEECHRAG_INDEX /
-    ``embeddings`` (loaded once per process, reloaded when a rebuild is published). Raises
-    QueryError for bad input.
+    (`speechrag.answering.sentences.rerank`). ``index`` is a Searcher, an index path, or None
+    for $SPEECHRAG_INDEX / ``embeddings`` (loaded once per process, reloaded when a rebuild is
+    published). Raises QueryError for bad input.
     """
     # Check the query before loading anything: a bad query costs nothing.
     check_query(query, max_query_chars)

@@ -14,7 +14,7 @@ from speechrag.answering.scope import Scope, rank_in_scope
 from speechrag.answering.sentences import rerank
 
 if TYPE_CHECKING:
-    from speechrag.searcher import Hit, Ranking, Searcher
+    from speechrag.searcher import Hit, Searcher
     from speechrag.stores.base import Filter
 
 # Sentence reranking looks this deep whatever k is, so retrieve(k=3) is the top 3 of the same
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 RERANK_DEPTH = 10
 
 
-def rank_question(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k: int, *, mode: str,
+def rank_question(searcher: Searcher, query: str, qvec: Any, k: int, *, mode: str,
                   where: Filter | None, rrf_k: float) -> tuple[Scope, tuple[Hit, ...]]:
     """The question's scope and its best ``k`` hits (see the module docstring). In dense or
     keyword mode the ranking is that search's alone: no sentence reranking."""
     depth = max(k, RERANK_DEPTH) if mode == "hybrid" else k
+    ranking = searcher.rank(query, qvec, depth, mode=mode, where=where, rrf_k=rrf_k)
     scope, hits = rank_in_scope(searcher, query, qvec, ranking, depth, mode=mode, where=where, rrf_k=rrf_k)
-    if mode != "hybrid" or qvec is None:
+    if mode != "hybrid":
         return scope, hits[:k]
     return scope, rerank(searcher, query, qvec, hits[:depth], scope)[:k]

@@ -19,6 +19,8 @@ from speechrag.answering.details import Detail, gives
 from speechrag.answering.evidence import coverage
 from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import Scope
+from speechrag.searcher import RRF_K
+from speechrag.sentencevectors import MIN_CHARS
 from speechrag.text import has_han, sentence_spans
 
 if TYPE_CHECKING:
@@ -88,7 +90,6 @@ W_RANK = 0.3
 # `rerank`: a passage's rank fused with the rank of its best sentence, weighted this much
 # more (1 and 2 gave the same gold R@1, 0.820; 2 was better on the held-out set, 0.737 vs 0.632).
 SENTENCE_RANK_WEIGHT = 2.0
-RERANK_K = 60  # the RRF constant, as in `searcher.RRF_K`
 # A sentence gives the detail asked only if its IDF-weighted coverage of the question's topic
 # words (place names aside) is at least this share of the best any candidate reaches: a figure
 # about something else does not answer ``这个奖的奖金是多少？``. Chosen on eval/questions.jsonl
@@ -116,28 +117,27 @@ def _order(cands: Sequence[Candidate]) -> list[Candidate]:
     return sorted(cands, key=lambda c: -c.score)
 
 
-def score_sentences(searcher: Searcher, query: str, qvec: np.ndarray, hits: Sequence[Hit],
-                    scope: Scope, *, embed_missing: bool = True) -> tuple[list[Candidate], list[str]] | None:
-    """Every quotable sentence of ``hits`` scored (see the module docstring), in passage order,
-    and the question terms they were scored on. ``embed_missing=False`` scores only with the
-    build's sentence vectors: None when the index lacks any of them."""
-    cands: list[tuple[int, int, list[tuple[int, int]]]] = []
+# A quotable sentence: (its hit's position, its index among the passage's spans, the spans).
+_Slot = tuple[int, int, list[tuple[int, int]]]
+
+
+def _sentence_slots(hits: Sequence[Hit]) -> tuple[list[_Slot], list[str]]:
+    """The sentences of ``hits`` an answer may quote, in passage order, and their texts: split
+    as the build split the sentences it stored vectors for (`sentencevectors.MIN_CHARS`)."""
+    slots: list[_Slot] = []
     for i, h in enumerate(hits):
         if not is_prose(h.passage.text):
             continue
-        spans = sentence_spans(h.passage.text, min_chars=2)
-        for j in range(len(spans)):
-            cands.append((i, j, spans))
-    if not cands:
-        return [], []
-    texts = [hits[i].passage.text[spans[j][0] : spans[j][1]] for i, j, spans in cands]
-    if embed_missing:
-        vecs = searcher.sentence_vectors(texts)
-    else:
-        vecs, found = searcher.store.sentence_vectors(texts)
-        if not found.all():
-            return None
-    cos = vecs @ qvec
+        spans = sentence_spans(h.passage.text, min_chars=MIN_CHARS)
+        slots.extend((i, j, spans) for j in range(len(spans)))
+    return slots, [hits[i].passage.text[spans[j][0] : spans[j][1]] for i, j, spans in slots]
+
+
+def score_sentences(searcher: Searcher, query: str, hits: Sequence[Hit], scope: Scope,
+                    cands: Sequence[_Slot], texts: Sequence[str],
+                    cos: np.ndarray) -> tuple[list[Candidate], list[str]]:
+    """The `_sentence_slots` of ``hits`` scored (see the module docstring), given their
+    cosines with the question, and the question terms they were scored on."""
     lo, hi = float(cos.min()), float(cos.max())
     meaning = (cos - lo) / (hi - lo) if hi > lo else np.ones_like(cos)
     # An English question's words are in no sentence, and as terms absent from the corpus they
@@ -184,18 +184,19 @@ def rerank(searcher: Searcher, query: str, qvec: np.ndarray, hits: Sequence[Hit]
     sentences at search time.
     """
     scope = scope or Scope()
-    if len(hits) < 2:
+    cands, texts = _sentence_slots(hits)
+    if len(hits) < 2 or not cands:
         return tuple(hits)
-    got = score_sentences(searcher, query, qvec, hits, scope, embed_missing=False)
-    if got is None:
+    vecs, found = searcher.store.sentence_vectors(texts)
+    if not found.all():
         return tuple(hits)
-    scored = got[0]
+    scored, _ = score_sentences(searcher, query, hits, scope, cands, texts, vecs @ qvec)
     best = [-np.inf] * len(hits)
     for c in scored:
         best[c.hit] = max(best[c.hit], c.score - W_RANK / (1 + c.hit))
     by_sentence = sorted(range(len(hits)), key=lambda i: -best[i])
     sentence_rank = {i: r for r, i in enumerate(by_sentence)}
-    fused = [1.0 / (RERANK_K + 1 + i) + SENTENCE_RANK_WEIGHT / (RERANK_K + 1 + sentence_rank[i])
+    fused = [1.0 / (RRF_K + 1 + i) + SENTENCE_RANK_WEIGHT / (RRF_K + 1 + sentence_rank[i])
              for i in range(len(hits))]
     order = sorted(range(len(hits)), key=lambda i: (not scope.holds(hits[i].passage.speech_id), -fused[i]))
     return tuple(replace(hits[i], rank=n, score=fused[i]) for n, i in enumerate(order, start=1))
@@ -219,11 +220,11 @@ def select_sentences(
     one that gives it, and when none does the selection is "partial".
     """
     scope = scope or Scope()
-    got = score_sentences(searcher, query, qvec, hits, scope)
-    assert got is not None  # embedding what the build did not store, it always scores
-    scored, terms = got
-    if not scored:
+    cands, texts = _sentence_slots(hits)
+    if not cands:
         return Selection(())
+    cos = searcher.sentence_vectors(texts) @ qvec
+    scored, terms = score_sentences(searcher, query, hits, scope, cands, texts, cos)
     ranked = _order(scored)
     in_scope = [c for c in ranked if c.in_scope] or ranked
     status, missing = "found", ""
