@@ -278,6 +278,10 @@ def test_details_asked_and_given() -> None:
         # no unit named: any figure, but a date is not one
         ("出生率目标是多少？", "人口出生率控制在13.8‰以内。", True),
         ("出生率目标是多少？", "20xx年5月18日召开了会议。", False),
+        # a rate asked is not answered by a total
+        ("奖励扶助金每户每年发多少钱？", "为10.8万户计生家庭发放奖励扶助资金1500万元。", False),
+        ("奖励扶助金每户每年发多少钱？", "奖励扶助金每人每年不低于960元。", True),
+        ("人均补助多少元？", "人均补助800元。", True),
     ],
 )
 def test_an_amount_comes_with_the_unit_asked(question: str, sentence: str, given: bool) -> None:
@@ -427,6 +431,25 @@ def test_a_year_scopes_to_that_years_speeches() -> None:
 
 def test_follow_up_swaps_the_year(tiny_index: Searcher) -> None:
     assert resolve(tiny_index, "那2017年呢？", "2016年的参保率是多少？") == "2017年的参保率是多少？"
+
+
+def test_names_are_not_topic_words() -> None:
+    scope = Scope(("商丘",), ("张三",), frozenset({"s"}))
+    assert scope.topic_terms(["商丘市", "张三", "GDP", "出生率"]) == ["GDP", "出生率"]
+    assert Scope().topic_terms(["商丘", "GDP"]) == ["商丘", "GDP"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["商丘去年的GDP是多少？", "What will the weather be like in Tianshui tomorrow?"])
+def test_a_place_named_is_no_evidence_that_its_speech_answers(shipped_index: Searcher, question: str) -> None:
+    # The place is in passage after passage of its own speech; the topic is in none. Counted as
+    # a covered word, the name alone lifted the coverage to 0.2-0.25.
+    a = answer(question, index=shipped_index)
+    assert a.evidence is not None and a.evidence.coverage == 0.0
+    if question.startswith("商丘"):
+        assert not a.found  # (the English one is still answered: e5's similarity carries it)
+    # A question made of a name alone is about it.
+    assert answer("仙桃", index=shipped_index).evidence.coverage == 1.0  # type: ignore[union-attr]
 
 
 def test_english_coverage_counts_phrases_through_their_chinese_terms(tiny_index: Searcher) -> None:

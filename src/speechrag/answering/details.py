@@ -82,6 +82,12 @@ _NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+)"
 _BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
 
 
+# A rate asked (每户每年发多少钱？) is not answered by a total (为10.8万户…发放资金1500万元): the
+# figure must be given per household or per person too.
+_PER_ASKED = re.compile(r"每(?:户|人|名|位|家|个人|对)|人均|户均")
+_PER_GIVEN = re.compile(r"每|人均|户均|/(?:人|户)")
+
+
 def asked_unit(question: str) -> tuple[str, ...]:
     """The units that answer a how-many question naming one (("人", "名", "位") for 多少名),
     or () when it names none."""
@@ -101,10 +107,13 @@ def asked_detail(question: str) -> Detail | None:
 
 def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     """Whether ``sentence`` gives the detail asked: for an amount, never a date standing in for
-    a figure, and with the unit ``question`` names when it names one."""
+    a figure, per household or person when that is asked, and with the unit ``question`` names
+    when it names one."""
     if detail is not AMOUNT:
         return detail.gives.search(sentence) is not None
     text = _DATES.sub(" ", sentence)
+    if _PER_ASKED.search(question) and not _PER_GIVEN.search(text):
+        return False
     units = asked_unit(question)
     if not units:
         return detail.gives.search(text) is not None

@@ -41,6 +41,16 @@ class Scope:
         return not self.speech_ids or speech_id in self.speech_ids
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """The places and speakers named: they pick the speeches, they are not the topic."""
+        return (*self.places, *self.speakers)
+
+    def topic_terms(self, terms: Sequence[str]) -> list[str]:
+        """``terms`` without the names (a term holding a name, or held by one, is a name too:
+        ``商丘市``, ``仙桃市委``)."""
+        return [t for t in terms if not any(n and (n in t or t in n) for n in self.names)]
+
+    @property
     def label(self) -> str:
         """The places (or speakers) named, and the years, for a reader: ``仙桃``, ``仙桃2016年``."""
         return "、".join(self.places or self.speakers) + "、".join(f"{y}年" for y in self.years)

@@ -232,7 +232,7 @@ def select_sentences(
     focused = detail is not None and has_han(query)
     if focused:
         assert detail is not None
-        topic = [t for t in terms if not any(n and (n in t or t in n) for n in (*scope.places, *scope.speakers))]
+        topic = scope.topic_terms(terms)
         # Topical enough: a share of the best topic coverage any candidate (in scope or not)
         # reaches, so a paraphrased question is not held to words it does not share with
         # the speech, while another place's sentence that holds every word sets the bar.
@@ -253,7 +253,7 @@ def select_sentences(
                 return Selection((other[0],), status, missing, elsewhere=True)
     # The first sentence, then sentences close to it in score; when a detail is asked, only
     # those holding a question term none before them holds: the fact first, then stop.
-    names = {t for t in terms if any(n and (n in t or t in n) for n in (*scope.places, *scope.speakers))}
+    names = set(terms) - set(scope.topic_terms(terms))
     chosen = [first]
     taken = {(first.hit, span) for span in first.spans}
     held: set[str] = set(first.terms)
