@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from speechrag import QueryError, Searcher, build_index, load_index
@@ -466,7 +467,7 @@ def test_english_coverage_counts_phrases_through_their_chinese_terms(tiny_index:
 # --- passages ranked by their best sentence too ------------------------------------------------
 
 from speechrag.answering.ranking import RERANK_DEPTH, rank_question  # noqa: E402
-from speechrag.answering.sentences import rerank  # noqa: E402
+from speechrag.answering.sentences import _sentence_slots, rerank, score_sentences  # noqa: E402
 
 
 def test_rerank_lifts_the_passage_whose_sentence_answers(tiny_index: Searcher) -> None:
@@ -507,3 +508,27 @@ def test_retrieve_ranks_the_paragraph_holding_the_asked_sentence_first(shipped_i
     assert [h.passage.id for h in dense] == [h.passage.id for h in shipped_index.rank(q, qvec, 5, mode="dense").hits]
     a = answer(q, index=shipped_index)
     assert a.found and a.sentences[0].citation == 1 and "70年代" in a.sentences[0].text
+
+
+def test_a_place_named_is_scope_not_a_word_to_match(tiny_index: Searcher) -> None:
+    # Counted as a word, 商丘 made 结合商丘实际，我讲以下三个方面的问题。 outscore the sentence
+    # that says what 两非 means, in 商丘讲话里的“两非”具体指什么？
+    water = next(s.id for s in tiny_index.speeches if "饮水" in s.title)
+    q = "某县今年要新建多少处供水工程？"
+    qvec = tiny_index.encode_query(q)
+    hits = tiny_index.rank(q, qvec, 5).hits
+    scope = Scope(("某县",), (), frozenset({water}))
+    cands, texts = _sentence_slots(hits)
+    scored, terms = score_sentences(tiny_index, q, hits, scope, cands, texts, tiny_index.sentence_vectors(texts) @ qvec)
+    assert "某县" not in terms and "供水" in terms
+    assert not any("某县" in c.terms for c in scored)
+    # A question of a name alone is about it.
+    assert score_sentences(tiny_index, "某县", hits, scope, cands, texts, np.zeros(len(texts)))[1] == ["某县"]
+
+
+@pytest.mark.slow
+def test_a_sentence_score_a_hair_better_does_not_override_the_retrievers(shipped_index: Searcher) -> None:
+    # The best sentences of the first two passages score 1.2624 and 1.2627: a tie, so the
+    # passage that says second children need no approval stays first.
+    q = "现在生第二个孩子还要去审批吗？"
+    assert "不实行审批" in shipped_index.retrieve(q, k=1)[0].passage.text
