@@ -151,7 +151,7 @@ def score_sentences(searcher: Searcher, query: str, hits: Sequence[Hit], scope: 
     # name would outweigh the topic, and every sentence of that city's speech would seem to
     # answer. (Until this stop only an English question's were: counted in Chinese, 结合商丘实际，
     # 我讲以下三个方面的问题。 outranked what 两非 means; gold R@1 0.820 -> 0.847.)
-    asked = searcher.translate(query) or content_terms(searcher, query)
+    asked = list(searcher.translate(query)) or content_terms(searcher, query)
     terms = scope.topic_terms(asked) or asked
     wants_figure = _FIGURE_Q.search(query) is not None
     wants_name = _NAME_Q.search(query) is not None
