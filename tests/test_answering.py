@@ -262,6 +262,9 @@ def test_details_asked_and_given() -> None:
     assert asked_detail("为什么国家要调整生育政策？") is None
     assert gives(AMOUNT, "人口出生率控制在13.8%以内") and not gives(AMOUNT, "将制定出台《麦积山文艺奖》")
     assert gives(FREQUENCY, "每两年评选一次") and not gives(FREQUENCY, "将制定出台《麦积山文艺奖》")
+    # A title, not a title's characters across two words (干部|长期, 城市|长远).
+    assert gives(WHO, "由市委组织部长宣读考核结果") and gives(WHO, "办公室主任作了报告")
+    assert not gives(WHO, "广大乡村干部长期工作在一线") and not gives(WHO, "着眼城市长远发展，完成主任务")
 
 
 @pytest.mark.parametrize(

@@ -40,10 +40,13 @@ WHEN = Detail(
     re.compile(rf"(\d+|[{_NUM}]+|xx|XX)(年代|年|月|日)|月底|年底|年初|明日|今年|去年|明年|上个?世纪"),
     "具体时间",
 )
+# A person named by title. 长 starting the next word is no title: 干部长期, 城市长远, 大局长远
+# (counted, 干部长期工作在一线 answered 仙桃是哪个部门牵头？), nor is 主任务.
+TITLES = r"同志|(?:部|市|局)长(?![期远效足久治])|书记|主任(?!务)|委员"
 WHO = Detail(
     "who",
     re.compile(r"谁|哪位|什么人|哪个部门|\bwho(m|se)?\b", re.I),
-    re.compile(r"同志|部长|书记|市长|主任|局长|委员|部门|一把手|领导|委员会"),
+    re.compile(rf"{TITLES}|部门|一把手|领导"),
     "是谁",
 )
 AMOUNT = Detail(

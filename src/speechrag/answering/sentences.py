@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speechrag.answering.details import Detail, gives
+from speechrag.answering.details import TITLES, Detail, gives
 from speechrag.answering.evidence import coverage
 from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import Scope
@@ -44,7 +44,7 @@ _NAME_Q = re.compile(
 )
 _FIGURE_S = re.compile(r"\d")
 _FIGURE_S_WEAK = re.compile(r"[一二三四五六七八九十两百千万亿]+[个项年倍位家户人元省次]")
-_NAME_S = re.compile(r"同志|部长|书记|市长|主任|局长|委员|《[^》]{2,40}》")
+_NAME_S = re.compile(rf"{TITLES}|《[^》]{{2,40}}》")
 
 
 # A sentence this short is a heading or a lead-in (``纵观变化，“五好”印象，令人欣慰。``): the
