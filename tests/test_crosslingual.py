@@ -39,6 +39,9 @@ def test_named_places_reads_pinyin_whole_or_split_and_next_to_chinese() -> None:
     assert named_places("Xian Tao and SHANGQIU", aliases) == ["仙桃", "商丘"]
     assert named_places("Xiantao的出生率", aliases) == ["仙桃"]
     assert named_places("What is the capital of France?", aliases) == []
+    # A possessive is the place: Xiantao's read as ``xiantaos`` named no place, so the question
+    # went unscoped and another city's figure answered it.
+    assert named_places("What was Xiantao's birth rate? And Shangqiu\u2019s?", aliases) == ["仙桃", "商丘"]
 
 
 def test_translate_takes_the_longest_phrase_and_inflected_forms() -> None:

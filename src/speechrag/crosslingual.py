@@ -112,9 +112,14 @@ def _forms(word: str) -> list[str]:
     return forms
 
 
+_POSSESSIVE = re.compile(r"['\u2019]s\b")
+
+
 def english_words(query: str) -> list[str]:
-    """The query's Latin words, lower case, apostrophes and hyphens joining nothing."""
-    return _WORD.findall(query.lower().replace("'", "").replace("\u2019", ""))
+    """The query's Latin words, lower case, a possessive ``'s`` dropped (``Ankang's`` is
+    ``ankang``, not a word no place is called), other apostrophes and hyphens joining nothing."""
+    text = _POSSESSIVE.sub("", query.lower())
+    return _WORD.findall(text.replace("'", "").replace("\u2019", ""))
 
 
 def pinyin(name: str) -> str:
