@@ -261,6 +261,7 @@ def test_details_asked_and_given() -> None:
     assert asked_detail("商丘的人口自然增长率目标是多少？") is AMOUNT
     assert asked_detail("How often is it awarded?") is FREQUENCY
     assert asked_detail("为什么国家要调整生育政策？") is None
+    assert asked_detail("那“三基地”分别是哪几个？") is None  # which ones, not how many
     assert gives(AMOUNT, "人口出生率控制在13.8%以内") and not gives(AMOUNT, "将制定出台《麦积山文艺奖》")
     assert gives(FREQUENCY, "每两年评选一次") and not gives(FREQUENCY, "将制定出台《麦积山文艺奖》")
     # A title, not a title's characters across two words (干部|长期, 城市|长远).
@@ -283,6 +284,11 @@ def test_details_asked_and_given() -> None:
         # no unit named: any figure, but a date is not one
         ("出生率目标是多少？", "人口出生率控制在13.8‰以内。", True),
         ("出生率目标是多少？", "20xx年5月18日召开了会议。", False),
+        # 一 before a measure word is an article or the end of a word; a quoted number is a name
+        ("性别比是多少？", "出生人口性别比长期偏高，是一个重要的社会问题。", False),
+        ("有多少个协会？", "各级协会都要按照党委和政府的统一部署开展活动。", False),
+        ("有多少个协会？", "文联下设一十二个协会。", True),
+        ("战略有多少项？", "为“1135”区域发展战略实施呐喊助威。", False),
         # a rate asked is not answered by a total
         ("奖励扶助金每户每年发多少钱？", "为10.8万户计生家庭发放奖励扶助资金1500万元。", False),
         ("奖励扶助金每户每年发多少钱？", "奖励扶助金每人每年不低于960元。", True),

@@ -51,7 +51,7 @@ WHO = Detail(
 )
 AMOUNT = Detail(
     "amount",
-    re.compile(r"多少|几[个年次项位成倍种万岁人名]|百分之|比例|比率|金额|奖金|标准是|"
+    re.compile(r"多少|(?<!哪)几[个年次项位成倍种万岁人名]|百分之|比例|比率|金额|奖金|标准是|"
                r"\bhow (many|much|large|big)\b|\bwhat (percentage|percent|rate|ratio|number|share)\b", re.I),
     re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),
     "具体数字",
@@ -80,6 +80,18 @@ _MONEY_Q = re.compile(r"多少钱|经费|资金|预算|费用|金额|奖金|\bho
 _DATES = re.compile(
     r"\d{2}[\dxX]{2}年|[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?|\d{1,2}[日号]"
 )
+# Numbers that are no amount: a lone 一 before a measure word, an article or a word's last
+# character (一个重要的社会问题, 一项工作, 统一部署), and numbers inside a short quotation, which
+# name a thing (“1135”战略, “三个一”机制, “两非”).
+_NOT_AMOUNTS = re.compile(rf"(?<![{_NUM}\d])一(?=[{_UNITS}些])|“[^”]{{1,12}}”")
+
+
+def without_names_and_articles(sentence: str) -> str:
+    """``sentence`` with its articles and quoted names blanked: what is left of its numbers
+    are figures (amounts or dates)."""
+    return _NOT_AMOUNTS.sub(" ", sentence)
+
+
 _NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+)"
 # (a measure word after 万 makes it a counted figure of that unit; 360万天水儿女 is still bare)
 _BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
@@ -114,7 +126,7 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     when it names one."""
     if detail is not AMOUNT:
         return detail.gives.search(sentence) is not None
-    text = _DATES.sub(" ", sentence)
+    text = without_names_and_articles(_DATES.sub(" ", sentence))
     if _PER_ASKED.search(question) and not _PER_GIVEN.search(text):
         return False
     units = asked_unit(question)

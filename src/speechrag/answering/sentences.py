@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speechrag.answering.details import TITLES, Detail, gives
+from speechrag.answering.details import TITLES, Detail, gives, without_names_and_articles
 from speechrag.answering.evidence import coverage
 from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import Scope
@@ -166,7 +166,8 @@ def score_sentences(searcher: Searcher, query: str, hits: Sequence[Hit], scope: 
         full = hits[i].passage.text[own[0][0] : own[-1][1]]
         kind = 0.0
         if wants_figure:
-            kind = 1.0 if _FIGURE_S.search(full) else 0.5 if _FIGURE_S_WEAK.search(full) else 0.0
+            figures = without_names_and_articles(full)
+            kind = 1.0 if _FIGURE_S.search(figures) else 0.5 if _FIGURE_S_WEAK.search(figures) else 0.0
         if wants_name and _NAME_S.search(full):
             kind = max(kind, 1.0)
         words = coverage(searcher, terms, full)
