@@ -180,11 +180,12 @@ def _plain(sentences: Sequence[AnswerSentence], related: Sequence[Hit], notice: 
 
 def partial_notice(searcher: Searcher, query: str, sentences: Sequence[AnswerSentence], missing: str,
                    scope: Scope, elsewhere: bool) -> str:
-    """讲话提到了……，但没有说…… for a partial answer; "" when the sentences hold none of the
+    """讲话提到了……，但没有说…… for a partial answer, or 关于仙桃，讲话没有说……；篇五·商丘的讲话提到了：
+    when only another place's speech gives the detail; "" when the sentences hold none of the
     question's words (then the speeches do not address it at all)."""
     if elsewhere and scope:
         others = "、".join(dict.fromkeys(s.speech for s in sentences if s.speech)) or "其他讲话"
-        return f"讲话没有给出{scope.label}的这项{missing}；{others}的讲话提到了："
+        return f"关于{scope.label}，讲话没有说{missing}；{others}的讲话提到了："
     quoted = "".join(s.text for s in sentences).lower()
     names = (*scope.places, *scope.speakers)
     said = [t for t in content_terms(searcher, query) if t in quoted and len(t) >= 2 and t not in names]
