@@ -278,6 +278,9 @@ def test_details_asked_and_given() -> None:
         ("奖励扶助资金总额多少？", "惠及计生家庭10.8万户。", False),
         ("奖励扶助资金总额多少？", "发放计划生育奖励扶助资金1500万元。", True),
         ("实行计划生育以来少生了多少人？", "全市累计少生育230万人。", True),
+        # money leaves out 元 only at a clause's end
+        ("奖金有多少钱？", "360万天水儿女正在加快建设小康社会。", False),
+        ("奖金有多少钱？", "发放奖励资金共计1500万。", True),
         ("受益的有多少户？", "惠及计生家庭10.8万户。", True),
         # a bare large number: the noun came first and the unit was left out
         ("商丘每年出生多少人？", "商丘每年新出生人口近10万，尽管处于低生育水平。", True),
@@ -392,6 +395,11 @@ def test_follow_up_asking_what_the_speech_leaves_out_is_partial(shipped_index: S
     a = answer("这个奖多久评一次？", history=["天水要设立什么文艺奖？"], index=shipped_index)
     assert a.status == PARTIAL and "但没有说多久一次" in a.notice
     assert "麦积山文艺奖" in a.text
+    # How much the prize is: no speech says. 360万天水儿女 is people, not money, and a sentence
+    # holding some other figure is not nearer for holding one.
+    money = answer("这个奖的奖金有多少钱？", history=["天水要设立什么文艺奖？"], index=shipped_index)
+    assert money.status == PARTIAL and "但没有说具体数字" in money.notice
+    assert "360万" not in money.text
 
 
 @pytest.mark.slow

@@ -95,6 +95,9 @@ def without_names_and_articles(sentence: str) -> str:
 _NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+)"
 # (a measure word after 万 makes it a counted figure of that unit; 360万天水儿女 is still bare)
 _BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
+# A sum of money leaves out 元 only at the end of a clause (奖励资金共计1500万。): 360万天水儿女
+# is people, and it answered 这个奖的奖金有多少钱？
+_BARE_MONEY = re.compile(rf"{_NUMBER}[万亿]+(?=[，。；、,.;:：！？!?）)\s]|$)")
 
 
 # A rate asked (每户每年发多少钱？) is not answered by a total (为10.8万户…发放资金1500万元): the
@@ -133,4 +136,5 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     if not units:
         return detail.gives.search(text) is not None
     with_unit = rf"{_NUMBER}[万亿千百十]*\s*(?:{'|'.join(units)})"
-    return re.search(with_unit, text) is not None or _BARE_LARGE.search(text) is not None
+    bare = _BARE_MONEY if units == ("元",) else _BARE_LARGE
+    return re.search(with_unit, text) is not None or bare.search(text) is not None

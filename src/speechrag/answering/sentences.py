@@ -62,6 +62,7 @@ class Candidate:
     in_scope: bool = True  # its speech is one the question names (always, when it names none)
     terms: frozenset[str] = frozenset()  # the question's content terms it holds
     text: str = ""
+    kind: float = 0.0  # what it scored for holding a figure or a name, as the question asks
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def score_sentences(searcher: Searcher, query: str, hits: Sequence[Hit], scope: 
         words = coverage(searcher, terms, full)
         score = m + W_WORDS * words + W_CONTEXT * context[i] + W_KIND * kind + W_RANK / (1 + i)
         low = full.lower()
-        scored.append(Candidate(i, tuple(own), score, inside[i], frozenset(t for t in terms if t in low), full))
+        scored.append(Candidate(i, tuple(own), score, inside[i], frozenset(t for t in terms if t in low), full, kind))
     return scored, terms
 
 
@@ -259,6 +260,11 @@ def select_sentences(
             if other:
                 # Another speech gives the figure for another place: offer it, labelled, alone.
                 return Selection((other[0],), status, missing, elsewhere=True)
+            # The nearest sentences are those nearest in meaning and words, not those holding
+            # some other figure: 360万天水儿女 was offered for 这个奖的奖金有多少钱？, not the award.
+            ranked = _order([replace(c, score=c.score - W_KIND * c.kind) for c in ranked])
+            in_scope = [c for c in ranked if c.in_scope] or ranked
+            first = in_scope[0]
     # The first sentence, then sentences close to it in score; when a detail is asked, only
     # those holding a question term none before them holds: the fact first, then stop.
     names = set(terms) - set(scope.topic_terms(terms))
