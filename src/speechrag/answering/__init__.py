@@ -187,8 +187,7 @@ def partial_notice(searcher: Searcher, query: str, sentences: Sequence[AnswerSen
         others = "、".join(dict.fromkeys(s.speech for s in sentences if s.speech)) or "其他讲话"
         return f"关于{scope.label}，讲话没有说{missing}；{others}的讲话提到了："
     quoted = "".join(s.text for s in sentences).lower()
-    names = (*scope.places, *scope.speakers)
-    said = [t for t in content_terms(searcher, query) if t in quoted and len(t) >= 2 and t not in names]
+    said = [t for t in content_terms(searcher, query) if t in quoted and len(t) >= 2 and t not in scope.names]
     if not said:
         return ""
     return f"讲话提到了{'、'.join(said[:3])}，但没有说{missing}："

@@ -267,7 +267,7 @@ def select_sentences(
             first = in_scope[0]
     # The first sentence, then sentences close to it in score; when a detail is asked, only
     # those holding a question term none before them holds: the fact first, then stop.
-    names = set(terms) - set(scope.topic_terms(terms))
+    not_topic = set(terms) - set(scope.topic_terms(terms))  # names and relative years
     chosen = [first]
     taken = {(first.hit, span) for span in first.spans}
     held: set[str] = set(first.terms)
@@ -276,7 +276,7 @@ def select_sentences(
         if len(chosen) >= limit or c.score < first.score - margin:
             break
         keys = {(c.hit, span) for span in c.spans}
-        if keys & taken or (focused and not (c.terms - held - names)):
+        if keys & taken or (focused and not (c.terms - held - not_topic)):
             continue
         if scope and not c.in_scope and status == "found":
             continue  # another speech's sentence under an in-scope answer adds another place's facts
