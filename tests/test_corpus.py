@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,9 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from speechrag import CorpusError, Passage, load_corpus, read_corpus
+from speechrag import CorpusError, Passage, build_index, load_corpus, read_corpus
 from speechrag.cli import cli
-from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, split_long
+from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, add_documents, source_path, split_long
 from speechrag.formats.plain import decode
 from speechrag.text import ends_sentence, normalise
 
@@ -69,6 +70,28 @@ def test_undecodable_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match=r"bad\.txt.*UTF-8") as exc:
         load_corpus(bad)
     assert "\n" not in str(exc.value)
+
+
+def test_file_names_in_any_encoding_are_read_with_printable_ids(tmp_path: Path) -> None:
+    """A GBK name from a Windows zip, and bytes that are no encoding at all, reach Python as
+    surrogate escapes: the files are read, their ids print and encode, an index builds over
+    them, and `add_documents` stores them under UTF-8 names."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for name in ("讲话.txt".encode("gbk"), b"\xff\xfe-notes.txt"):
+        with open(os.fsencode(folder) + b"/" + name, "wb") as fh:
+            fh.write(SPEECH.encode("utf-8"))
+    report = read_corpus(folder)
+    sources = sorted({s.source for s in report.speeches})
+    assert sources == ["\\xff\\xfe-notes.txt", "讲话.txt"]
+    for source in sources:
+        source.encode("utf-8")  # printable: no surrogate left
+        assert source_path(folder, source) is not None
+    summary = build_index(folder, tmp_path / "index", model="hash")
+    assert summary.speeches == 2
+    added = add_documents([folder], tmp_path / "other")
+    assert sorted(Path(a.dest).name for a in added) == sorted(sources)
+    assert all(a.status == "added" for a in added)
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n\n \t\n"], ids=["zero-bytes", "whitespace"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from speechrag.formats import read_document
-from speechrag.header import Header, find_place, parse_date, parse_header
+from speechrag.header import MAX_HEADER_LINES, Header, Trailer, find_place, parse_date, parse_header, parse_trailer
 
 DOCS = Path(__file__).parent / "fixtures" / "documents"
 
@@ -185,6 +185,86 @@ VARIANTS: list[tuple[str, list[str], Header]] = [
         Header("政府工作报告", "", "马向东", "", "桃源湾区", 2),
     ),
     (
+        "—— date, office + name, occasion and 的讲话 in one line",
+        ["2025年湖北省政府工作报告",
+            "——2025年1月14日湖北省人民政府主席王丽华在湖北省第十四届人民代表大会第三次会议上的讲话",
+         "各位代表："],
+        Header("2025年湖北省政府工作报告", "2025-01-14", "王丽华", "在湖北省第十四届人民代表大会第三次会议上",
+            "湖北省", 2),
+    ),
+    (
+        "date, occasion, office + name 作政府工作报告。 in one sentence",
+        ["2025年湖北省政府工作报告", "来源：湖北日报",
+         "2025年1月20日在湖北省第十四届人民代表大会第三次会议上湖北省省长周明翔作政府工作报告。", "各位代表："],
+        Header("2025年湖北省政府工作报告", "2025-01-20", "周明翔", "在湖北省第十四届人民代表大会第三次会议上",
+            "湖北省", 3),
+    ),
+    (
+        "---- date, name before office, 会议的 without 上",
+        ["2025年武汉市政府工作报告", "----2025年1月15日龚明市长在武汉市第十六届人民代表大会第三次会议的政府工作报告",
+         "来源：湖北日报", "各位代表："],
+        Header("2025年武汉市政府工作报告", "2025-01-15", "龚明", "在武汉市第十六届人民代表大会第三次会议上",
+            "武汉市", 3),
+    ),
+    (
+        "a newspaper's own title under the compiler's, then date + occasion + 省长 name",
+        ["2025年湖北省政府工作报告", "来源：湖北日报", "政府工作报告",
+         "2025年1月14日在湖北省第十四届人民代表大会第三次会议上省长毛建明作政府工作报告。", "各位代表："],
+        Header("2025年湖北省政府工作报告", "2025-01-14", "毛建明", "在湖北省第十四届人民代表大会第三次会议上",
+            "湖北省", 4),
+    ),
+    (
+        "acting office and a name set off by spaces",
+        ["政府工作报告", "——2025年1月19日在湖北省第十四届人民代表大会第三次会议上", "代省长 罗东明　　", "各位代表："],
+        Header("政府工作报告", "2025-01-19", "罗东明", "在湖北省第十四届人民代表大会第三次会议上", "湖北省", 3),
+    ),
+    (
+        "an office alone on its line, then the name (国务院总理 / 李　强)",
+        ["政府工作报告", "——2024年3月5日在第十四届全国人民代表大会第二次会议上", "国务院总理　", "李　强",
+            "各位代表："],
+        Header("政府工作报告", "2024-03-05", "李强", "在第十四届全国人民代表大会第二次会议上", "", 4),
+    ),
+    (
+        "a title cut across two lines",
+        ["政府工作报", "告", "——2021年3月5日在第十三届全国人民代表大会第四次会议上", "各位代表："],
+        Header("政府工作报告", "2021-03-05", "", "在第十三届全国人民代表大会第四次会议上", "", 3),
+    ),
+    (
+        "a web page: published date with 发布人, then a dated caption naming the event",
+        ["物流与采购联合会副会长崔明付致辞", "发布时间：2011-07-14 发布人：-新浪财经",
+         "2011年7月13日-16日，由武汉市人民政府主办的“2011·东北亚煤炭交易会”在武汉举行。图为副会长崔明付。",
+         "崔明付：尊敬的各位来宾，大家下午好。"],
+        Header("物流与采购联合会副会长崔明付致辞", "2011-07-14", "崔明付", "在2011·东北亚煤炭交易会上", "武汉市", 3),
+    ),
+    (
+        "an issuer and its date under the title",
+        ["武汉市2022年国民经济和社会发展统计公报", "武汉市统计局  国家统计局武汉调查队", "（2023年4月12日）",
+         "2022年，全市上下坚持稳中求进。"],
+        Header("武汉市2022年国民经济和社会发展统计公报", "2023-04-12", "", "", "武汉市", 3),
+    ),
+    (
+        "an editor's note before the speech names who spoke",
+        ["在IPD动员大会上的讲话", "1999年4月17日",
+         "【导读】流程的核心是反映业务的本质。任正非很清楚这一点，因此在动员会上放出狠话：学不好就杀头！",
+         "我们有幸能找到一个很好的老师。"],
+        Header("在IPD动员大会上的讲话", "1999-04-17", "任正非", "在IPD动员大会上", "", 3),
+    ),
+    (
+        "name + office + 的讲话 in the title, and a date glued to 来源",
+        ["国家发展改革委投资司韩志明处长的讲话", "2011年09月26来源：", "各位代表，同志们："],
+        Header("国家发展改革委投资司韩志明处长的讲话", "2011-09-26", "韩志明", "", "", 2),
+    ),
+    (
+        "blog metadata: a field and its value on the next line",
+        ["看一篇毕业致辞的感受", "发表于", "2016-07-07", "分类于", "思维改变生活", "有人说，美好的理想是廉价的。"],
+        Header("看一篇毕业致辞的感受", "2016-07-07", "", "", "", 5),
+    ),
+    (
+        "发言稿 alone is the title",
+        ["发言稿", "最近单位决定举办干部培训班，对我们60余人进行了为期一个月的培训。"],
+        Header("发言稿", consumed=1),
+    ),
+    (
         "office + comrade + 在…上 in the title",
         ["仙桃市委书记刘强在全市优化营商环境大会上的讲话", "同志们："],
         Header("仙桃市委书记刘强在全市优化营商环境大会上的讲话", "", "刘强", "在全市优化营商环境大会上", "仙桃市", 1),
@@ -240,6 +320,21 @@ NEGATIVES: list[tuple[str, list[str], Header]] = [
         Header("讲话稿", consumed=0),
     ),
     (
+        "a greeting with a name is the body, not a title",
+        ["大家好，我是本次的项目汇报人，连志林", "宋朝诗人曾有诗。"],
+        Header("讲话稿", consumed=0),
+    ),
+    (
+        "an enumerated line is the body, not a title",
+        ["一.对于活动提前结束的说明以及后面工作的改进", "二.本次活动的主机监控数据展示"],
+        Header("讲话稿", consumed=0),
+    ),
+    (
+        "a date line body sentence ending in 。 without a speech word",
+        ["2019年6月12日在全省会议上我们部署了工作。", "下面讲三点意见。"],
+        Header("讲话稿", consumed=0),
+    ),
+    (
         "在工作上 is no occasion (no meeting)",
         ["我们要在工作上下功夫，在落实上见实效。"],
         Header("讲话稿", consumed=0),
@@ -250,6 +345,29 @@ NEGATIVES: list[tuple[str, list[str], Header]] = [
 @pytest.mark.parametrize(("lines", "expected"), [v[1:] for v in NEGATIVES], ids=[v[0] for v in NEGATIVES])
 def test_header_negatives(lines: list[str], expected: Header) -> None:
     assert parse_header(lines, filename="corpus/讲话稿.docx") == expected
+
+
+TRAILERS: list[tuple[str, list[str], Trailer]] = [
+    ("name and date", ["天道酬勤。", "张晓明", "2019.1.2"], Trailer("2019-01-02", "张晓明", consumed=2)),
+    ("a byline in Latin letters", ["祝愿各位新年快乐。", "By  yinguoqing", "2017/12/12"],
+     Trailer("2017-12-12", "yinguoqing", consumed=2)),
+    ("an issuer in brackets", ["农村居民人均可支配收入9268元。", "（青山县统计局）"],
+        Trailer(issuer="青山县统计局", consumed=1)),
+    ("a photo caption naming the speaker", ["最后谨祝各位校友身体健康！", "汪廣平 校長 (中)"],
+     Trailer(speaker="汪廣平", consumed=1)),
+    ("signers whose names are images", ["新年快乐！", "党委书记:", "院      长:"], Trailer(consumed=2)),
+    ("an end mark", ["谢谢大家！", "（完）"], Trailer(consumed=1)),
+    ("an editor's closing note", ["这些原则是不会错的。",
+        "（这是邓小平同志在总参谋部机关团以上干部上的讲话。一九七五年一月五日任总参谋长。）"],
+     Trailer(speaker="邓小平", occasion="在总参谋部机关团以上干部上", consumed=1)),
+    ("a speech's own last sentence is no trailer", ["我们就垮掉了。", "谢谢大家！"], Trailer()),
+    ("a date glued to the last paragraph stays there", ["我们明天才会成功。（2014年7月7日）"], Trailer()),
+]
+
+
+@pytest.mark.parametrize(("lines", "expected"), [t[1:] for t in TRAILERS], ids=[t[0] for t in TRAILERS])
+def test_trailers(lines: list[str], expected: Trailer) -> None:
+    assert parse_trailer(lines) == expected
 
 
 def test_title_falls_back_to_hint_then_file_name() -> None:
@@ -265,7 +383,7 @@ def test_title_falls_back_to_hint_then_file_name() -> None:
 
 def test_header_stops_after_max_lines() -> None:
     lines = ["在全市会议上的讲话"] + ["来源：市政府办公室"] * 20 + ["同志们："]
-    assert parse_header(lines).consumed == 10
+    assert parse_header(lines).consumed == MAX_HEADER_LINES
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,16 @@ Each file is read by its format's loader (``formats/``: docx, doc, pdf, html, te
 then goes through the same short pipeline of small rules, each counted so ``speechrag corpus``
 can show what it did:
 
-1. header lines (title, date, occasion, speaker, source) become the speech's metadata
-   (``header.py``), never passages;
-2. drop site boilerplate (rules in ``boilerplate.toml``, whole-line matches only);
-3. classify each block: speech title, section heading, salutation, or body text;
-4. rejoin paragraphs that a page break cut in two;
-5. split a file into several speeches only where it clearly holds several: at a new title,
-   or at a fresh ``同志们：`` right after a speech closed (``…拜个年…！``); a salutation
-   repeated inside a speech never splits it;
-6. link near-duplicate paragraphs (MinHash LSH candidates, exact Jaccard check);
-7. split paragraphs too long for the encoder at sentence boundaries.
+1. the document's structure (``structure.py``): header and signature lines become the speech's
+   metadata (``header.py``), never passages; boilerplate, cues and front matter are dropped;
+   headings, salutations and paragraphs are told apart, page breaks repaired, and a file is split
+   into speeches only where it clearly holds several;
+2. each speech's metadata, with fallbacks from its text (a speaker's self-introduction, a year in
+   its title) and its file (the publication date, a year in the file name);
+3. each passage's year, the one it speaks about (``dates.about_year``: a section
+   ``一、2013年工作回顾`` of the 2014 report speaks about 2013);
+4. link near-duplicate paragraphs (MinHash LSH candidates, exact Jaccard check);
+5. split paragraphs too long for the encoder at sentence boundaries.
 
 A file that cannot be read (unsupported, damaged, encrypted, empty, hostile) is skipped with its
 reason in ``CorpusReport.skipped``; it never stops the others (``strict=True`` makes it an error).
@@ -27,28 +27,21 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from speechrag.boilerplate import matching_rule
+from speechrag.dates import about_year, date_in_filename, parse_date, year_of, years_named
 from speechrag.errors import CorpusError, DocumentError, one_line
-from speechrag.formats import SUFFIXES, Block, Document, Limits, read_document
-from speechrag.header import MAX_HEADER_LINES, Header, parse_header, place_words
+from speechrag.formats import SUFFIXES, Document, Limits, read_document
+from speechrag.header import find_place, place_words
 from speechrag.lexical import USERDICT_NAME, Tokenizer
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
-from speechrag.text import (
-    CLOSERS,
-    NUMERALS,
-    SALUTATION,
-    display_width,
-    ends_sentence,
-    has_content,
-    heading_level,
-    split_sentences,
-)
+from speechrag.people import self_introduction, speaker_label
+from speechrag.structure import Counts, RawSpeech, speeches_of
+from speechrag.text import CLOSERS, NUMERALS, display_width, is_broken_text, place_key, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -63,164 +56,6 @@ MAX_PASSAGE_CHARS = 640
 # a few characters (篇三 vs 篇五: 顺利/顺意) score above 0.85; merely similar prose scores below 0.5.
 TWIN_JACCARD = 0.8
 SHINGLE = 3
-
-# --- headings ----------------------------------------------------------------------------
-
-MAX_HEADING_CHARS = 40
-_MD_HEADING = re.compile(r"^(#{1,6})\s*(.*?)\s*#*\s*$")
-_SPEECH_WORDS = re.compile(r"讲话|致辞|发言|讲稿|演讲|报告|篇[一二三四五六七八九十]+$")
-_ORDINAL_TAIL = re.compile(r"篇[一二三四五六七八九十]+$")
-
-
-# --- line classification ------------------------------------------------------------------
-
-
-@dataclass
-class _Unit:
-    kind: str  # "title" | "heading" | "salutation" | "body"
-    text: str
-    line: int
-    level: int = 0
-    after_gap: bool = False  # a blank line or dropped boilerplate line came before it
-    header: Header | None = None  # a title's metadata, read from the lines under it
-
-
-@dataclass
-class _Counts:
-    boilerplate: Counter[str] = field(default_factory=Counter)
-    fragments: int = 0
-    repaired: int = 0
-    split: int = 0
-
-
-def _classify(block: Block, line: int, counts: _Counts) -> _Unit | None:
-    text = block.text
-    rule = matching_rule(text)
-    if rule is not None:
-        counts.boilerplate[rule] += 1
-        return None
-    if not has_content(text):
-        counts.fragments += 1  # a lone "；" or a rule line left by the scrape
-        return None
-    level = heading_level(text)
-    if block.kind != "paragraph":
-        # A heading the container declares (``##``, a Heading style): its enumerator decides
-        # the level; without one, a speech word makes it a speech title (``…讲话稿篇二``).
-        if level:
-            return _Unit("heading", text, line, level)
-        if block.kind == "title" or _SPEECH_WORDS.search(text):
-            return _Unit("title", text, line)
-        return _Unit("heading", text, line, block.level or 1)
-    if SALUTATION.match(text):
-        return _Unit("salutation", text, line)
-    if level and len(text) <= MAX_HEADING_CHARS and not ends_sentence(text) and "。" not in text:
-        return _Unit("heading", text, line, level)
-    return _Unit("body", text, line)
-
-
-def _units(doc: Document, counts: _Counts, *, filename: str) -> Iterator[_Unit]:
-    """The document's units; header lines (at the start, and under each speech title) are read
-    by `parse_header` into the title unit and never become units themselves."""
-    lines = doc.lines
-    first = parse_header(lines, title_hint=doc.title, filename=filename)
-    yield _Unit("title", first.title, _line(doc.blocks[0], 0), header=first)
-    skip_to = first.consumed
-    gap, previous_line = True, 0
-    for i, block in enumerate(doc.blocks):
-        if i < skip_to:
-            continue
-        line = _line(block, i)
-        unit = _classify(block, line, counts)
-        if unit is None:
-            gap = True
-            continue
-        if unit.kind == "title":
-            unit.header = parse_header(lines[i : i + MAX_HEADER_LINES], filename=filename)
-            unit.text = unit.header.title or unit.text
-            skip_to = i + max(1, unit.header.consumed)
-        # Text files say where blank lines were; other formats' blocks are paragraphs already.
-        unit.after_gap = gap or not block.line or line > previous_line + 1
-        gap, previous_line = False, line
-        yield unit
-
-
-def _line(block: Block, index: int) -> int:
-    """The block's line in its file (text formats), else its position."""
-    return block.line or index + 1
-
-
-# In a format with explicit paragraphs (docx, html, pdf), an unfinished short paragraph is a
-# caption or label (``专栏：2017年完成情况``), not half of a paragraph a page break cut: those
-# halves are long. Text files are hard-wrapped at any width, so there any unfinished line joins.
-_CUT_MIN_CHARS = 40
-_TEXT_FORMATS = ("txt", "md")
-
-
-def _repair(units: Iterable[_Unit], counts: _Counts, *, min_chars: int = 0) -> list[_Unit]:
-    """Rejoin body text that a page break (or hard wrap) cut in two."""
-    out: list[_Unit] = []
-    for unit in units:
-        prev = out[-1] if out else None
-        if (
-            unit.kind == "body"
-            and prev is not None
-            and prev.kind == "body"
-            and len(prev.text) >= min_chars
-            and not ends_sentence(prev.text)
-            and not heading_level(unit.text)
-        ):
-            joiner = " " if prev.text[-1].isascii() and unit.text[0].isascii() else ""
-            prev.text = prev.text + joiner + unit.text
-            if unit.after_gap:
-                counts.repaired += 1
-            continue
-        out.append(unit)
-    return out
-
-
-# --- speeches -------------------------------------------------------------------------------
-
-
-@dataclass
-class _RawSpeech:
-    heading: str
-    line: int
-    header: Header
-    paragraphs: list[tuple[str, str, int]] = field(default_factory=list)  # (section, text, line)
-
-
-# The end of a speech: thanks, greetings or wishes, ending with an exclamation mark.
-_CLOSING = re.compile(
-    r"(谢谢|拜个?年|恭祝|祝愿|祝大家|祝各位|致以|新春|春节|节日|身体健康|万事如意|再见)[^。？]*[！!]$"
-)
-
-
-def _speeches(units: Sequence[_Unit]) -> list[_RawSpeech]:
-    speeches: list[_RawSpeech] = []
-    current: _RawSpeech | None = None
-    path: list[tuple[int, str]] = []
-    for unit in units:
-        if unit.kind == "title":
-            assert unit.header is not None
-            current = _RawSpeech(unit.text, unit.line, unit.header)
-            speeches.append(current)  # a title with no paragraphs under it is dropped below
-            path = []
-        elif unit.kind == "salutation":
-            # A fresh 同志们： right after a speech closed starts a second speech pasted under
-            # the same title (the shipped page's 篇五 holds 仙桃, then 商丘). Any other
-            # salutation (同志们、朋友们！ between parts, 各位代表： in a report) is only skipped.
-            if current and current.paragraphs and unit.text[-1] in "：:" and _CLOSING.search(current.paragraphs[-1][1]):
-                current = _RawSpeech(current.heading, unit.line, Header(current.heading))
-                speeches.append(current)
-                path = []
-        elif current is None:
-            continue  # not reached: _units starts with the document's title unit
-        elif unit.kind == "heading":
-            path = [p for p in path if p[0] < unit.level] + [(unit.level, unit.text)]
-        else:
-            current.paragraphs.append((" › ".join(t for _, t in path), unit.text, unit.line))
-    return [s for s in speeches if s.paragraphs]
-
 
 @cache
 def _city_names() -> frozenset[str]:
@@ -259,8 +94,10 @@ def _starts_mid_sentence(text: str) -> bool:
     return close != -1 and (open_ == -1 or close < open_)
 
 
-def _titles(raw: Sequence[_RawSpeech], places: Sequence[str], truncated: Sequence[bool]) -> list[str]:
-    """Meaningful titles: drop the page's shared prefix, then qualify by place or 节选."""
+def _titles(raw: Sequence[RawSpeech], places: Sequence[str], truncated: Sequence[bool]) -> list[str]:
+    """Meaningful titles: drop the page's shared prefix, then qualify by place (only among the
+    several speeches of one file, which a place tells apart: 篇五（商丘）) or 节选. A title is
+    otherwise kept as the document writes it."""
     headings = [s.heading for s in raw]
     prefix = ""
     if len(set(headings)) > 1:
@@ -273,7 +110,8 @@ def _titles(raw: Sequence[_RawSpeech], places: Sequence[str], truncated: Sequenc
     titles = []
     for heading, place, cut in zip(headings, places, truncated, strict=True):
         short = heading[len(prefix) :].strip() if prefix and heading[len(prefix) :].strip() else heading
-        notes = [p for p in (place if place and place not in short else "", "节选" if cut else "") if p]
+        named = place and (place in short or place_key(place) in short)
+        notes = [p for p in (place if len(raw) > 1 and place and not named else "", "节选" if cut else "") if p]
         titles.append(f"{short}（{'，'.join(notes)}）" if notes else short)
     return titles
 
@@ -284,6 +122,31 @@ def _common_prefix(items: Sequence[str]) -> str:
     while n < min(len(first), len(last)) and first[n] == last[n]:
         n += 1
     return first[:n]
+
+
+@dataclass(frozen=True)
+class _Meta:
+    date: str
+    speaker: str
+    occasion: str
+    place: str
+
+
+def _metadata(raw: RawSpeech, doc: Document, filename: str, *, single: bool) -> _Meta:
+    """A speech's metadata from its header, its signature, its own first paragraphs and, for
+    the date, the year its title names, the page's publication date and the file's name.
+
+    The text wins: the header's or signature's date, then a year the title names (2016年新年致辞),
+    then the page's publication date, then a date in the file name (2019年政府工作报告.txt;
+    only when the file holds one speech)."""
+    h, t = raw.header, raw.trailer
+    texts = [text for _, text, _ in raw.paragraphs]
+    speaker = (h.speaker or t.speaker or raw.labelled_speaker or speaker_label(texts[0])
+               or next((n for n in map(self_introduction, texts[:3]) if n), ""))
+    date = (h.date or t.date or parse_date(raw.heading)
+            or (doc.published if single else "") or (date_in_filename(filename) if single else ""))
+    place = h.place or (find_place([t.issuer]) if t.issuer else "") or detect_place(texts)
+    return _Meta(date, speaker, h.occasion or t.occasion, place)
 
 
 # --- passages -------------------------------------------------------------------------------
@@ -403,6 +266,33 @@ def corpus_files(path: str | Path) -> tuple[Path, list[Path]]:
     return root, files
 
 
+def printable(name: str) -> str:
+    """A file name as text that prints and encodes everywhere. A name that is not UTF-8 (GBK
+    names from a Windows zip) reaches Python as surrogate escapes (``surrogateescape``): its bytes
+    are read as GB18030, else shown as ``\\xNN`` escapes. Only for display and ids: the file is
+    opened by its own name."""
+    if not is_broken_text(name):
+        return name
+    raw = os.fsencode(name)
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="backslashreplace")
+
+
+def source_name(root: Path, file: Path) -> str:
+    """A corpus file's source id: its path below the corpus root, printable (`printable`)."""
+    return "/".join(printable(part) for part in file.relative_to(root).parts)
+
+
+def source_path(root: Path, source: str) -> Path | None:
+    """The corpus file whose `source_name` is ``source`` (None if there is none)."""
+    direct = root / source
+    if direct.is_file() and source_name(root, direct) == source:
+        return direct
+    return next((f for f in corpus_files(root)[1] if source_name(root, f) == source), None)
+
+
 Progress = Callable[[int, int], None]
 # Below this many files a process pool costs more (start-up) than it saves.
 PARALLEL_FILES = 16
@@ -446,13 +336,13 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
     is called after each file.
     """
     root, files = corpus_files(path)
-    counts = _Counts()
+    counts = Counts()
     passages: list[Passage] = []
     speeches: list[Speech] = []
     skipped: list[SkippedFile] = []
     seen: Counter[str] = Counter()
     for done, (file, doc) in enumerate(zip(files, _documents(files, limits, workers), strict=True), start=1):
-        source = file.relative_to(root).as_posix()
+        source = source_name(root, file)
         if isinstance(doc, DocumentError):
             exc = doc
             if strict:
@@ -464,19 +354,18 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
             continue
         for rule, n in doc.dropped:
             counts.boilerplate[rule] += n
-        min_chars = 0 if doc.format in _TEXT_FORMATS else _CUT_MIN_CHARS
-        raw = _speeches(_repair(_units(doc, counts, filename=file.name), counts, min_chars=min_chars))
-        places = [s.header.place or detect_place(t for _, t, _ in s.paragraphs) for s in raw]
+        raw = speeches_of(doc, counts, filename=file.name)
+        metas = [_metadata(s, doc, file.name, single=len(raw) == 1) for s in raw]
         truncated = [_starts_mid_sentence(s.paragraphs[0][1]) for s in raw]
+        titles = _titles(raw, [m.place for m in metas], truncated)
         stem = Path(source).with_suffix("").as_posix().replace("/", "-")
-        for n, (speech, title, place, cut) in enumerate(
-            zip(raw, _titles(raw, places, truncated), places, truncated, strict=True), start=1
-        ):
+        for n, (speech, title, meta, cut) in enumerate(zip(raw, titles, metas, truncated, strict=True), start=1):
             speech_id = f"{stem}-{n}" if len(raw) > 1 else stem
-            h = speech.header
-            date = h.date or (doc.published if len(raw) == 1 else "")
-            chars = 0
+            chars, years = 0, set()
+            titled = years_named(speech.heading)
             for number, (section, body, line) in enumerate(speech.paragraphs, start=1):
+                about = about_year(section, body, year_of(meta.date), titled[0] if len(titled) == 1 else None)
+                years.add(about)
                 parts = split_long(body)
                 if len(parts) > 1:
                     counts.split += 1
@@ -492,13 +381,15 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
                             source=source,
                             line=line,
                             part=k if len(parts) > 1 else 0,
-                            speech_date=date,
+                            speech_date=meta.date,
+                            about_year=about,
                         )
                     )
                 chars += len(body)
             speeches.append(Speech(
-                speech_id, title, source, speech.line, place, len(speech.paragraphs), chars, 0, cut,
-                date=date, speaker=h.speaker, occasion=h.occasion, format=doc.format,
+                speech_id, title, source, speech.line, meta.place, len(speech.paragraphs), chars, 0, cut,
+                date=meta.date, speaker=meta.speaker, occasion=meta.occasion, format=doc.format,
+                years=tuple(sorted(y for y in years if y)),
             ))
         if progress:
             progress(done, len(files))
@@ -516,8 +407,9 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
         speeches=tuple(speeches),
         files=len(files),
         boilerplate_dropped=sum(counts.boilerplate.values()),
-        fragments_dropped=counts.fragments,
+        fragments_dropped=counts.fragments + counts.cues + counts.front_matter,
         paragraphs_repaired=counts.repaired,
+        signatures_dropped=counts.signatures,
         paragraphs_split=counts.split,
         twin_pairs=pairs,
         boilerplate_by_rule=dict(counts.boilerplate),
@@ -558,21 +450,23 @@ def add_documents(paths: Iterable[str | Path], folder: str | Path) -> list[Added
         files = corpus_files(path)[1] if path.is_dir() else [path]
         for file in files:
             if file.suffix.lower() not in SUFFIXES:
-                out.append(AddedFile(str(file), "", "skipped", f"not a speech document ({' '.join(SUFFIXES)})"))
+                out.append(AddedFile(printable(str(file)), "", "skipped",
+                                     f"not a speech document ({' '.join(SUFFIXES)})"))
                 continue
             digest = _file_digest(file)
-            dest = target / file.name
+            name = printable(file.name)  # a GBK name from a Windows zip is stored as UTF-8
+            dest = target / name
             n = 1
             while dest.exists() and _file_digest(dest) != digest:
                 n += 1
-                dest = target / f"{file.stem}-{n}{file.suffix}"
+                dest = target / f"{Path(name).stem}-{n}{Path(name).suffix}"
             if dest.exists():
-                out.append(AddedFile(str(file), str(dest), "unchanged"))
+                out.append(AddedFile(printable(str(file)), str(dest), "unchanged"))
                 continue
             tmp = dest.with_name(f".{dest.name}.part")
             shutil.copyfile(file, tmp)
             os.replace(tmp, dest)
-            out.append(AddedFile(str(file), str(dest), "added" if n == 1 else "renamed"))
+            out.append(AddedFile(printable(str(file)), str(dest), "added" if n == 1 else "renamed"))
     return out
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from speechrag import storage
 from speechrag.config import DEFAULT_CORPUS, DEFAULT_INDEX
-from speechrag.corpus import corpus_files
+from speechrag.corpus import corpus_files, source_name, source_path
 from speechrag.embedcache import CACHE_DIR, EmbeddingCache
 from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
 from speechrag.errors import BuildError, CorpusError, IndexLoadError
@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 # The files whose rules shape ingestion output: a change in any of them marks every index stale.
-_INGEST_FILES = ("corpus.py", "text.py", "passage.py", "boilerplate.py", "boilerplate.toml", "header.py")
+_INGEST_FILES = ("corpus.py", "structure.py", "header.py", "dates.py", "people.py", "text.py", "passage.py",
+                 "boilerplate.py", "boilerplate.toml")
 _INGEST_DIRS = ("formats",)
 
 
@@ -100,7 +101,7 @@ def source_files(corpus: Path) -> dict[str, dict[str, Any]]:
     out = {}
     for f in [*files, *([userdict] if userdict.is_file() else [])]:
         st = f.stat()
-        out[f.relative_to(root).as_posix()] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+        out[source_name(root, f)] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
     return out
 
 
@@ -115,7 +116,8 @@ def with_hashes(corpus: Path, sources: dict[str, dict[str, Any]],
         if isinstance(old, Mapping) and old.get("bytes") == info["bytes"] and old.get("mtime_ns") == info["mtime_ns"]:
             digest = old.get("sha256")
         else:
-            digest = storage.file_sha256(root / rel)
+            path = root / rel
+            digest = storage.file_sha256(path if path.is_file() else source_path(root, rel) or path)
         out[rel] = {**info, "sha256": digest}
     return out
 

@@ -27,6 +27,9 @@ class Passage:
     duplicates: tuple[str, ...] = ()
     part: int = 0
     speech_date: str = ""  # the speech's ISO date, so a citation says when it was said
+    # The year the passage speaks about (0: unknown): a section 一、2013年工作回顾 of a report
+    # given in 2014 speaks about 2013, its 今年 about 2014 (`speechrag.dates.about_year`).
+    about_year: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -47,6 +50,7 @@ class Passage:
             duplicates=tuple(str(x) for x in d.get("duplicates", ())),
             part=int(d.get("part", 0)),
             speech_date=str(d.get("speech_date", "")),
+            about_year=int(d.get("about_year", 0) or 0),
         )
 
     @property
@@ -78,17 +82,23 @@ class Speech:
     speaker: str = ""
     occasion: str = ""  # the 在…会议上 phrase
     format: str = ""  # the loader that read the file: md, txt, docx, doc, pdf, html
+    years: tuple[int, ...] = ()  # the years its passages speak about (`Passage.about_year`)
 
     @property
     def year(self) -> int | None:
         return int(self.date[:4]) if self.date[:4].isdigit() else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["years"] = list(self.years)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Speech:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        if "years" in fields:
+            fields["years"] = tuple(int(y) for y in fields["years"])
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,7 @@ class CorpusReport:
     boilerplate_dropped: int = 0
     fragments_dropped: int = 0
     paragraphs_repaired: int = 0
+    signatures_dropped: int = 0  # closing lines read as a signature (date, name, issuer)
     paragraphs_split: int = 0
     twin_pairs: int = 0
     boilerplate_by_rule: dict[str, int] = field(default_factory=dict)

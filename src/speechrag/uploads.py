@@ -147,7 +147,10 @@ class Uploader:
         speeches = self.service.speeches()
         gone = tuple(s.id for s in speeches if s.source == source)
         # Only a file the index lists, and only inside the corpus folder: never a path from outside.
-        path = (self.corpus / source).resolve()
+        from speechrag.corpus import source_path
+
+        found = source_path(self.corpus, source) if gone else None
+        path = found.resolve() if found is not None else self.corpus / source
         if not gone or not path.is_file() or not path.is_relative_to(self.corpus.resolve()):
             raise QueryError(f"no document {source!r} in the corpus: see /documents for the source files")
         if {s.source for s in speeches} == {source}:

@@ -53,12 +53,15 @@ BlockKind = Literal["title", "heading", "paragraph"]
 class Block:
     """One unit of text in reading order: a title, a heading (``level`` 1-6) or a paragraph.
     ``line`` is its 1-based line in a text file (0 for other formats), so citations can point
-    there and blank lines between blocks are known."""
+    there and blank lines between blocks are known. ``indented``: a text file's line that starts
+    set in (a tab, full-width spaces), which there begins a paragraph: a hard-wrapped line
+    continuing one is not set in."""
 
     text: str
     kind: BlockKind
     level: int = 0
     line: int = 0
+    indented: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ class Deadline:
 _SITE_SEPARATOR = re.compile(r"\s+[-|｜—–]+\s+|_|｜|\s*--\s*|\s*——\s*(?=\S*(网|报|门户|政府|频道|新闻))")
 
 
+_PLACEHOLDER = re.compile(
+    r"(?i)untitled|无标题|新建\s*(Microsoft\s*)?(Word|WPS)\s*文档(\s*\(\d+\))?|文档\d*|Document\d*"
+)
+
+
 def clean_title(title: str, site: str = "") -> str:
     """A container's title without the site or file name that pages and Word files append:
     ``政府工作报告_青山区人民政府网`` -> ``政府工作报告``; ``Microsoft Word - 讲话.doc`` -> "".
@@ -141,6 +149,8 @@ def clean_title(title: str, site: str = "") -> str:
     title = re.sub(r"^Microsoft Word\s*-\s*", "", title)
     if re.search(r"\.(docx?|dotx?|wps|pdf|txt)$", title, re.IGNORECASE):
         return ""  # a file name, not a title
+    if _PLACEHOLDER.fullmatch(title):
+        return ""  # a tool's placeholder
     parts = [p.strip() for p in _SITE_SEPARATOR.split(title) if p and p.strip()]
     if site:
         parts = [p for p in parts if p != normalise(site)] or parts
@@ -156,7 +166,7 @@ def split_soft_breaks(raw: str) -> Iterator[str]:
     when the text after it starts with a heading enumerator (二、…). Any other break is a manual
     line wrap inside a sentence and is joined (with a space only between Latin letters/digits).
     """
-    from speechrag.text import ends_sentence, heading_level, normalise
+    from speechrag.text import SALUTATION, ends_sentence, heading_level, normalise
 
     pieces = [normalise(piece) for piece in raw.split("\n")]
     current = ""
@@ -168,7 +178,11 @@ def split_soft_breaks(raw: str) -> Iterator[str]:
             continue
         if not current:
             current = piece
-        elif (ends_sentence(current) and piece[0] not in "，。、；：！？”’）)】》,.;:!?") or heading_level(piece):
+        elif (
+            (ends_sentence(current) and piece[0] not in "，。、；：！？”’）)】》,.;:!?")
+            or heading_level(piece)
+            or SALUTATION.match(piece)  # 推优演讲稿 / 亲爱的同学们：: a title, then the salutation
+        ):
             yield current
             current = piece
         else:

@@ -29,9 +29,9 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from speechrag.boilerplate import boilerplate_rules
+from speechrag.dates import DATE, parse_date
 from speechrag.formats import Block, Deadline, Document, DocumentError, Limits, clean_title, split_soft_breaks
-from speechrag.header import parse_date
-from speechrag.text import normalise
+from speechrag.text import heading_level, normalise
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,24 @@ def _published(tree: lxml_html.HtmlElement) -> str:
             found = parse_date(str(value))
             if found:
                 return found
+    return ""
+
+
+# A CMS page's date label, which main-text extraction leaves out with the chrome around it:
+# 发布时间：2011-04-11, 发布日期：2017-05-15 10:49:00, 2011年09月26来源：
+_DATE_LABEL = re.compile(
+    rf"(?:发布时间|发布日期|发文日期|成文日期|日期|时间)\s*[:：]\s*(?P<a>{DATE})|(?P<b>{DATE})\s*(?:来源|作者|发布)"
+)
+
+
+def _published_in_text(tree: lxml_html.HtmlElement) -> str:
+    """The page's own date from a labelled date in its text (a fallback: meta tags first)."""
+    body = tree.find("body")
+    text = normalise(" ".join((body if body is not None else tree).itertext()))[:20000]
+    for m in _DATE_LABEL.finditer(text):
+        found = parse_date(m.group("a") or m.group("b"))
+        if found:
+            return found
     return ""
 
 
@@ -184,6 +202,9 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     # The article's own headline inside the text: what comes before it is navigation (old
     # table-layout sites keep their menus in the same table as the article).
     at = next((i for i, b in enumerate(kept) if title and b.text == title), None)
+    if at is None and kept and kept[0].kind == "heading" and kept[0].level <= 2 and not heading_level(kept[0].text):
+        # <title> is only the site's name (明道中學校友會) and the text opens with its own headline
+        title, at = kept[0].text, 0
     if at is not None:
         if at:
             dropped["before-title"] += at
@@ -191,7 +212,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     elif title and kept:
         kept.insert(0, Block(title, "title"))
     # else the 发布时间 line just dropped as chrome
-    published = published or next((d for d in map(parse_date, meta_lines) if d), "")
+    published = published or next((d for d in map(parse_date, meta_lines) if d), "") or _published_in_text(tree)
     return Document(tuple(kept), "html", title, tuple(sorted(dropped.items())), published)
 
 

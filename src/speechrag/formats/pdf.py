@@ -115,6 +115,7 @@ def _page_lines(layout: Any, page: int, counts: Counter[str]) -> list[_Line]:
     lines = []
     for row in rows:
         row.sort(key=lambda c: c.x0)
+        row = _without_overprint(row)
         parts: list[str] = []
         prev = None
         for ch in row:
@@ -140,6 +141,18 @@ def _page_lines(layout: Any, page: int, counts: Counter[str]) -> list[_Line]:
                 )
             )
     return lines
+
+
+def _without_overprint(row: list[Any]) -> list[Any]:
+    """The row without glyphs drawn twice: a fake bold strikes each character again a fraction of
+    a point to the right (在在IPD动动员员 otherwise). A real repeat (谢谢) is a character apart."""
+    out: list[Any] = []
+    for ch in row:
+        prev = out[-1] if out else None
+        if prev is not None and ch.get_text() == prev.get_text() and abs(ch.x0 - prev.x0) < 0.3 * ch.size:
+            continue
+        out.append(ch)
+    return out
 
 
 def _edge_key(text: str) -> str:
@@ -185,8 +198,12 @@ def _paragraphs(pages: Sequence[list[_Line]]) -> list[Block]:
     ).most_common(1)
     step = spacing[0][0] if spacing else size * 1.5
     blocks: list[Block] = []
+    insets: list[float | None] = []  # each block's left edge when all its lines are set in from the margin
     current: list[_Line] = []
     rejoined = 0
+
+    def inset(line: _Line) -> bool:
+        return line.x0 > left + 0.8 * size
 
     def flush() -> None:
         if current:
@@ -197,17 +214,25 @@ def _paragraphs(pages: Sequence[list[_Line]]) -> list[Block]:
             big = current[0].size >= size * 1.2
             kind = "title" if big and current[0].page == 0 and not blocks else "heading" if big else "paragraph"
             blocks.append(Block(text, kind, 1 if kind == "heading" else 0))  # type: ignore[arg-type]
+            boxed = len(current) > 1 and all(inset(x) and abs(x.x0 - current[0].x0) < 0.3 * size for x in current)
+            insets.append(current[0].x0 if boxed else None)
             current.clear()
 
     for line in lines:
         prev = current[-1] if current else None
+        # A line set in as far as the one above it continues a box (an editor's note, a quote):
+        # only the first line of a paragraph is indented.
+        boxed = (prev is not None and inset(prev) and inset(line) and abs(line.x0 - prev.x0) < 0.3 * size
+                 and prev.x1 > right - 6 * size)  # a box's lines are long; a short indented line ends
+        # A box has its own right edge, narrower than the page's.
+        edge = max(x.x1 for x in current) if boxed else right
         new = (
             prev is None
-            or line.x0 > left + 0.8 * size  # first-line indent (or centred)
+            or (inset(line) and not boxed)  # first-line indent (or centred)
             # The previous line stopped short: its paragraph ended. By 1.5-3 characters only at a
             # sentence end, since a line of narrow Latin quotes (“”) also stops ~1.5 em short.
-            or prev.x1 < right - 3 * size
-            or (prev.x1 < right - 1.5 * size and ends_sentence(prev.text))
+            or prev.x1 < edge - 3 * size
+            or (prev.x1 < edge - 1.5 * size and ends_sentence(prev.text))
             or abs(line.size - prev.size) > 0.15 * size
             or (line.page == prev.page and line.top - prev.top > step * 1.6)
         )
@@ -218,7 +243,23 @@ def _paragraphs(pages: Sequence[list[_Line]]) -> list[Block]:
         current.append(line)
     flush()
     log.debug("%d paragraphs rejoined across a page end", rejoined)
-    return blocks
+    return _notes_whole(blocks, insets, size)
+
+
+def _notes_whole(blocks: list[Block], insets: Sequence[float | None], size: float) -> list[Block]:
+    """An editor's note (【导读】…) set in a box is one block, however many paragraphs the box
+    holds, so the header can leave it out of the speech whole."""
+    from speechrag.header import EDITOR_NOTE
+
+    out: list[Block] = []
+    box: float | None = None
+    for block, x in zip(blocks, insets, strict=True):
+        if box is not None and x is not None and abs(x - box) < 0.3 * size and out:
+            out[-1] = Block(out[-1].text + block.text, out[-1].kind, out[-1].level)
+            continue
+        box = x if x is not None and EDITOR_NOTE.match(block.text) else None
+        out.append(block)
+    return out
 
 
 def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Document:

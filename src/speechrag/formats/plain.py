@@ -10,14 +10,17 @@ hard-wrapped lines stays in corpus.py, which already does it for every format.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 import unicodedata
 from pathlib import Path
 
 from speechrag.formats import Block, BlockKind, Deadline, Document, DocumentError, Limits
-from speechrag.text import normalise
+from speechrag.text import ends_sentence, normalise
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s*(.*?)\s*#*\s*$")
+# An org-mode headline (``** 演讲稿``) at the start of a line; `` * item`` (indented) is a list item.
+_ORG_HEADING = re.compile(r"^(\*{1,6})\s+(\S.{0,40})$")
 
 
 def blocks_from_lines(lines: list[str], *, markdown: bool = True) -> list[Block]:
@@ -28,12 +31,18 @@ def blocks_from_lines(lines: list[str], *, markdown: bool = True) -> list[Block]
         if not line:
             continue
         md = _MD_HEADING.match(line) if markdown else None
+        org = _ORG_HEADING.match(raw.rstrip())
         if md and md.group(2):
             level = len(md.group(1))
             kind: BlockKind = "title" if level == 1 else "heading"
             blocks.append(Block(md.group(2), kind, 0 if level == 1 else level, line=number))
+        elif org and not ends_sentence(org.group(2)) and "。" not in org.group(2):
+            # the first headline of a text is its title, the others headings
+            kind = "heading" if blocks else "title"
+            blocks.append(Block(normalise(org.group(2)), kind, len(org.group(1)) if blocks else 0, line=number))
         else:
-            blocks.append(Block(line, "paragraph", line=number))
+            indented = raw[:1] in ("\t", "\u3000") or raw[:2] == "  "
+            blocks.append(Block(line, "paragraph", line=number, indented=indented))
     return blocks
 
 
@@ -59,18 +68,38 @@ def decode(data: bytes, name: str) -> str:
     try:
         return _check_text(data.decode("utf-8"), name)
     except UnicodeDecodeError as exc:
-        # Valid multi-byte UTF-8 before the bad byte means a damaged UTF-8 file, not GBK: say so
-        # rather than let GB18030 (which accepts most byte pairs) turn it into mojibake.
-        if any(b >= 0x80 for b in data[: exc.start]):
-            raise DocumentError(
-                f"{name}: invalid UTF-8 at byte {exc.start} (the file is UTF-8 before it); "
-                "repair that byte or re-save the file as UTF-8"
-            ) from None
+        bad_at = exc.start
     try:
-        return _check_text(data.decode("gb18030"), name)
+        text = data.decode("gb18030")
     except UnicodeDecodeError:
-        pass
+        text = ""
+    # GB18030 accepts most byte pairs, so UTF-8 read as GBK decodes too, into rare characters
+    # (涓€鍦ㄥ). Real GBK text is mostly the common characters; when it is not, valid multi-byte
+    # UTF-8 before the bad byte means a damaged UTF-8 file: say so rather than give mojibake.
+    # (A GBK text can start like UTF-8 by chance: 一 is D2 BB, a valid UTF-8 pair.)
+    if text and _common_share(text) >= 0.8:
+        return _check_text(text, name)
+    if any(b >= 0x80 for b in data[:bad_at]):
+        raise DocumentError(
+            f"{name}: invalid UTF-8 at byte {bad_at} (the file is UTF-8 before it); "
+            "repair that byte or re-save the file as UTF-8"
+        )
+    if text:
+        return _check_text(text, name)
     raise DocumentError(f"{name}: not valid UTF-8, UTF-16 (with BOM) or GB18030/GBK; re-save it as UTF-8")
+
+
+def _common_share(text: str) -> float:
+    """The share of a text's Chinese characters that are GB2312's 3,755 common ones (level 1,
+    lead bytes B0-D7): ~0.95 in real Chinese text, far less in UTF-8 misread as GBK."""
+    han = [ch for ch in text[:20000] if "\u4e00" <= ch <= "\u9fff"]
+    if not han:
+        return 0.0
+    common = 0
+    for ch in han:
+        with contextlib.suppress(UnicodeEncodeError):
+            common += 0xB0 <= ch.encode("gb2312")[0] <= 0xD7
+    return common / len(han)
 
 
 def _check_text(text: str, name: str) -> str:
