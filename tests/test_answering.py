@@ -426,7 +426,8 @@ def _dated_speeches() -> Any:
         Speech("n", "丁", "n.md", 1),
     )
     return SimpleNamespace(speeches=speeches, places=("商丘市", "仙桃"),
-                           place_aliases={"xiantao": "仙桃", "shangqiu": "商丘市"})
+                           place_aliases={"xiantao": "仙桃", "shangqiu": "商丘市"},
+                           document_frequency=lambda term: int(term == "1982年"))
 
 
 def test_english_question_naming_a_city_in_pinyin_is_scoped_like_chinese() -> None:
@@ -446,15 +447,31 @@ def test_years_named_in_chinese_and_english() -> None:
     assert named_years("How many births, 2000 or more?") == ()
 
 
-def test_a_year_scopes_to_that_years_speeches() -> None:
+def test_a_year_scopes_to_the_speeches_about_it() -> None:
     s = _dated_speeches()
     assert scope_of(s, "2017年的目标是什么？").speech_ids == {"x17", "s17"}
     both = scope_of(s, "仙桃2017年的目标是什么？")
-    assert both.speech_ids == {"x17"} and both.years == (2017,) and both.label == "仙桃2017年"
+    assert both.speech_ids == {"x17"} and both.topic_years == (2017,) and both.label == "仙桃2017年"
     assert scope_of(s, "What did Xiantao aim for in 2016?").speech_ids == {"x16"}
-    # A year no speech is dated names the topic, not the speech: nothing is singled out by it.
+    # A year only a text names (1982年 in a sentence) scopes nothing, and is not missing either.
     assert not scope_of(s, "计划生育基本国策是1982年制定的吗？")
     assert scope_of(s, "仙桃1982年的情况").speech_ids == {"x16", "x17"}
+    assert not scope_of(s, "仙桃1982年的情况").missing
+
+
+def test_a_documents_year_scopes_to_the_speeches_given_then() -> None:
+    s = _dated_speeches()
+    named = scope_of(s, "2017年政府工作报告提出的目标是什么？")
+    assert named.speech_ids == {"x17", "s17"} and named.years == (2017,) and not named.topic_years
+    assert scope_of(s, "商丘2017年的讲话说了什么？").speech_ids == {"s17"}
+
+
+def test_a_year_or_place_no_document_has_is_missing() -> None:
+    s = _dated_speeches()
+    assert scope_of(s, "2021年的地区生产总值是多少？").missing == ("2021年",)
+    assert scope_of(s, "商丘2016年的目标是什么？").missing == ("商丘市2016年",)
+    assert scope_of(s, "上海市今年的目标是什么？").missing == ("上海市",)
+    assert not scope_of(s, "仙桃2016年的目标是什么？").missing
 
 
 def test_follow_up_swaps_the_year(tiny_index: Searcher) -> None:

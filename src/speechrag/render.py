@@ -51,7 +51,7 @@ def markdown_chunks(ans: Answer, href: Callable[[int], str] | None = None) -> li
         return pieces
     if ans.status == PARTIAL and ans.sentences:
         return [f"*{escape_markdown(ans.notice)}*\n\n", *pieces]
-    chunks = [escape_markdown(NOT_FOUND)]
+    chunks = [escape_markdown(ans.notice or NOT_FOUND)]
     if ans.citations:
         chunks.append(RELATED_MD)
     for n, hit in enumerate(ans.citations, start=1):

@@ -25,7 +25,7 @@ from typing import Any
 from speechrag.answering.details import asked_detail
 from speechrag.answering.evidence import Evidence, judge
 from speechrag.answering.followups import content_terms, resolve_history
-from speechrag.answering.scope import Scope, rank_in_scope, speech_label
+from speechrag.answering.scope import Scope, rank_in_scope, scope_of, speech_label
 from speechrag.answering.sentences import MAX_SENTENCES, Candidate, select_sentences
 from speechrag.errors import QueryError
 from speechrag.searcher import (
@@ -172,8 +172,8 @@ def _plain(sentences: Sequence[AnswerSentence], related: Sequence[Hit], notice: 
         body = "".join(s.plain for s in sentences)
         return f"{notice}\n{body}" if notice else body
     if not related:
-        return NOT_FOUND
-    lines = [NOT_FOUND, "", RELATED_HEADING]
+        return notice or NOT_FOUND
+    lines = [notice or NOT_FOUND, "", RELATED_HEADING]
     lines += [f"- {h.citation}：{snippet(h.passage.text)}[{n}]" for n, h in enumerate(related, start=1)]
     return "\n".join(lines)
 
@@ -234,7 +234,12 @@ def answer(
     sentences: tuple[AnswerSentence, ...] = ()
     citations: tuple[Hit, ...] = ()
     status, notice = NOT_FOUND_STATUS, ""
-    if ranking.hits and evidence.content and evidence.score >= cutoff:
+    # What the question names that no document has (上海 in a collection without it, a year no
+    # report covers): say so, rather than answer with another place's or year's figure.
+    missing = () if where is not None else scope_of(searcher, query).missing
+    if missing:
+        notice = f"资料中没有{'、'.join(missing)}的讲话或报告。"
+    elif ranking.hits and evidence.content and evidence.score >= cutoff:
         scope, hits = rank_in_scope(searcher, query, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k)
         detail = asked_detail(text) or asked_detail(query)
         chosen = select_sentences(searcher, query, qvec, hits, max_sentences=max_sentences,

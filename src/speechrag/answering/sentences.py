@@ -174,7 +174,8 @@ def score_sentences(searcher: Searcher, query: str, hits: Sequence[Hit], scope: 
         words = coverage(searcher, terms, full)
         score = m + W_WORDS * words + W_CONTEXT * context[i] + W_KIND * kind + W_RANK / (1 + i)
         low = full.lower()
-        scored.append(Candidate(i, tuple(own), score, inside[i], frozenset(t for t in terms if t in low), full, kind))
+        held = scope.holds_passage(hits[i].passage, full) if scope.topic_years else inside[i]
+        scored.append(Candidate(i, tuple(own), score, held, frozenset(t for t in terms if t in low), full, kind))
     return scored, terms
 
 
