@@ -1,9 +1,11 @@
 """speechrag.places: the gazetteer's names, the lookups scope uses, and the place a speech is
-given for (header and body), on generated strings."""
+given for (header and body), on generated strings; then the development set's places."""
 
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +25,8 @@ from speechrag.places import (
     named_places,
     same_place,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def division(name: str) -> Division:
@@ -275,3 +279,35 @@ def test_a_host_or_organiser_in_the_opening(opening: str, place: str) -> None:
     body = ["尊敬的各位领导、老师，亲爱的同学们：", "大家好！", opening, "谢谢大家！"]
     assert body_place(body) == place
     assert body_place(body[:1] + ["正文。"] * places.OPENING_PARAGRAPHS + body[1:]) == ""  # too late to be a host
+
+
+# --- the development set ----------------------------------------------------------------------
+
+
+def _realdev() -> Path | None:
+    """``../shared/realdev`` beside the repository (CI), or beside its worktrees folder."""
+    return next((p / "shared" / "realdev" for p in ROOT.parents[:2] if (p / "shared" / "realdev").is_dir()), None)
+
+
+def test_development_set_places() -> None:
+    folder = _realdev()
+    if folder is None:
+        pytest.skip("../shared/realdev (the real development documents) is not beside the repository")
+    import speechrag
+
+    expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))["files"]
+    report = speechrag.read_corpus(folder / "docs")
+    by_file: dict[str, list[str]] = {}
+    for s in report.speeches:
+        by_file.setdefault(s.source, []).append(s.place)
+    wrong = []
+    for rel, want in expected.items():
+        got = by_file.get(rel, [])
+        gold = want["place"]
+        if not gold or not lookup(gold):  # no place, or a country (保加利亚): no speech may have a division
+            ok = not any(got) or all(p == gold for p in got)
+        else:
+            ok = bool(got) and same_place(got[0], gold)
+        if not ok:
+            wrong.append((rel, got[:3], gold))
+    assert wrong == []

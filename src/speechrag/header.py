@@ -331,17 +331,11 @@ def _structural_place(text: str, i: int) -> str:
 
 
 def find_place(texts: Sequence[str]) -> str:
-    """The most specific place named in the first text that names one (河南省商丘市 -> 商丘市)."""
-    for text in texts:
-        spans = _places_in(text)
-        if spans:
-            best = spans[0]
-            for span in spans[1:]:
-                if span[0] != best[1]:
-                    break
-                best = span  # directly follows the previous one: a place inside it
-            return best[2]
-    return ""
+    """The place the first of ``texts`` (office, occasion, title) gives the speech, as written
+    (河南省商丘市 -> 商丘市); "" for none or a national speech. See `speechrag.places`."""
+    from speechrag.places import header_place
+
+    return header_place(texts)
 
 
 # --- the header ---------------------------------------------------------------------------
