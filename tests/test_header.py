@@ -180,9 +180,9 @@ VARIANTS: list[tuple[str, list[str], Header]] = [
         Header("在内蒙古自治区党委全委会上的讲话", "2020-01-03", "", "在内蒙古自治区党委全委会上", "内蒙古自治区", 2),
     ),
     (
-        "a place jieba does not know, made certain by 人民政府",
-        ["政府工作报告", "桃源湾区人民政府区长　马向东", "各位代表："],
-        Header("政府工作报告", "", "马向东", "", "桃源湾区", 2),
+        "a division jieba's dictionary does not know, by the short form of its name",
+        ["政府工作报告", "寻甸县人民政府县长　马向东", "各位代表："],
+        Header("政府工作报告", "", "马向东", "", "寻甸县", 2),
     ),
     (
         "—— date, office + name, occasion and 的讲话 in one line",

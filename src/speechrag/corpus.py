@@ -28,7 +28,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +35,13 @@ import numpy as np
 from speechrag.dates import about_year, date_in_filename, parse_date, year_of, years_named
 from speechrag.errors import CorpusError, DocumentError, one_line
 from speechrag.formats import SUFFIXES, Document, Limits, read_document
-from speechrag.header import find_place, place_words
-from speechrag.lexical import USERDICT_NAME, Tokenizer
+from speechrag.header import find_place
+from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
 from speechrag.people import self_introduction, speaker_label
+from speechrag.places import body_place, mentions_place
 from speechrag.structure import Counts, RawSpeech, speeches_of
-from speechrag.text import CLOSERS, NUMERALS, display_width, is_broken_text, place_key, split_sentences
+from speechrag.text import CLOSERS, NUMERALS, display_width, is_broken_text, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -57,33 +57,17 @@ MAX_PASSAGE_CHARS = 640
 TWIN_JACCARD = 0.8
 SHINGLE = 3
 
-@cache
-def _city_names() -> frozenset[str]:
-    """City stems from jieba's place words that end in 市 or 县 (商丘市 -> 商丘)."""
-    return frozenset(w[:-1] for w in place_words() if w[-1] in "市县" and w[0] not in "各全本我该每上下")
 
 
 def detect_place(texts: Iterable[str]) -> str:
-    """The city a speech is obviously about, or "".
+    """The place a speech's body shows it is given for, as a short name (商丘), or "".
 
-    Candidates are the cities in jieba's dictionary; a candidate counts as obvious when it is
-    named with its suffix (商丘市) or at least twice, since many city names are also ordinary
-    words (新建, 惠民) that a speech may use once in passing. The most-named one wins. Words are
-    jieba's default-mode cut with its own dictionary (no user dictionary), as jieba-rs gives it.
+    `speechrag.places.body_place`: a speech that speaks as a local body (全市, 我市, …) is given
+    for the division of that level it names most (twice at least, twice as often as any other);
+    any other speech only for a host or organiser named in its opening (向寻甸县…小学的各位领导).
+    A place named in passing is not the speech's place.
     """
-    cutter = Tokenizer().cutter()
-    cities = _city_names()
-    counts: Counter[str] = Counter()
-    suffixed: set[str] = set()
-    for text in texts:
-        for token in cutter.cut(text):
-            stem = token[:-1] if token[-1:] in "市县" else token
-            if stem in cities:
-                counts[stem] += 1
-                if stem != token:
-                    suffixed.add(stem)
-    obvious = [(n, stem) for stem, n in counts.most_common() if n >= 2 or stem in suffixed]
-    return obvious[0][1] if obvious else ""
+    return body_place(texts)
 
 
 def _starts_mid_sentence(text: str) -> bool:
@@ -110,7 +94,7 @@ def _titles(raw: Sequence[RawSpeech], places: Sequence[str], truncated: Sequence
     titles = []
     for heading, place, cut in zip(headings, places, truncated, strict=True):
         short = heading[len(prefix) :].strip() if prefix and heading[len(prefix) :].strip() else heading
-        named = place and (place in short or place_key(place) in short)
+        named = place and (place in short or mentions_place(short, place))
         notes = [p for p in (place if len(raw) > 1 and place and not named else "", "节选" if cut else "") if p]
         titles.append(f"{short}（{'，'.join(notes)}）" if notes else short)
     return titles

@@ -39,9 +39,9 @@ A trailer (`parse_trailer`) is what closes a document below its last paragraph: 
 ``汪廣平 校長 (中)``), an issuer in brackets (``（万载县统计局）``), signers whose names are
 images (``党委书记:``), and an editor's closing note (``（这是邓小平同志在…上的讲话。）``).
 
-``place`` is the most specific place named in the title, occasion, office or issuer lines, WITH
-its administrative suffix (``青山区``, ``商丘市``, ``河南省``): the suffix says the level, and
-stems alone collide (朝阳区/朝阳市).
+``place`` is the place the office, occasion, title or issuer lines give the speech, a real
+administrative division as written (``商丘市``, ``河南省``), or "" for a national speech: the
+rules are `speechrag.places.header_place`.
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 from speechrag.boilerplate import matching_rule
 from speechrag.dates import DATE, parse_date
-from speechrag.lexical import jieba_dictionary
 from speechrag.people import labelled_speaker, people_in, person_name
+from speechrag.places import foreign_place
 from speechrag.text import HAN, SALUTATION, heading_level, normalise
 
 log = logging.getLogger(__name__)
@@ -180,98 +179,13 @@ def occasion_of(text: str) -> str:
 
 # --- places -------------------------------------------------------------------------------
 
-_ADMIN_SUFFIXES = tuple(
-    ["特别行政区", "自治区", "自治州", "自治县", "自治旗", "省", "市", "区", "县", "州", "盟", "旗", "镇", "乡"]
-)
-_INSTITUTION = re.compile(r"^(?:人民政府|人民代表大会|人大|政协|委员会|党委|委|政府|第[一二三四五六七八九十百]+届)")
-_NOT_STEM_START = set("全本我各该每此这那其上下在于由对向和与及的是为从将把被让给、年")
-# Common words that end like a place (ns in jieba or shaped like one) but name no place.
-_COMMON = frozenset(
-    [
-        "开发区", "高新区", "新区", "城区", "市区", "郊区", "山区", "社区", "园区", "景区",
-        "辖区", "片区", "街区", "小区", "地区", "灾区", "老区", "特区", "试验区", "示范区",
-        "保护区", "功能区", "经济区", "自贸区", "都市", "城市", "超市", "上市", "股市", "集市",
-        "省市", "县市", "乡镇", "城乡", "老乡", "家乡", "故乡", "下乡", "他乡", "城镇",
-        "古镇", "重镇", "神州", "九州", "本省", "外省", "全省", "各省", "全州", "各州",
-        "农村", "示范县", "贫困县", "强县", "大县", "百强县", "试点县", "试点市", "中心城区",
-    ]
-)
-
-
-@cache
-def place_words() -> frozenset[str]:
-    """Words of three or more characters that jieba's own dictionary tags as places (ns)."""
-    names: set[str] = set()
-    # jieba-rs embeds the same dictionary but cannot list it; jieba's file is read as data.
-    with jieba_dictionary().open(encoding="utf-8") as fh:
-        for row in fh:
-            parts = row.split()
-            if len(parts) == 3 and parts[2] == "ns" and len(parts[0]) >= 3:
-                names.add(parts[0])
-    return frozenset(names)
-
-
-@cache
-def _ns_places() -> frozenset[str]:
-    """Places from jieba's dictionary that end in an administrative suffix."""
-    return frozenset(n for n in place_words()
-                     if n.endswith(_ADMIN_SUFFIXES) and n not in _COMMON and n[0] not in _NOT_STEM_START)
-
-
-def _places_in(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, place) for every place named in ``text``, longest match at each position."""
-    known = _ns_places()
-    found: list[tuple[int, int, str]] = []
-    i = 0
-    while i < len(text):
-        hit = ""
-        for length in range(min(12, len(text) - i), 2, -1):
-            piece = text[i : i + length]
-            if piece in known:
-                hit = piece
-                break
-        if not hit:
-            hit = _structural_place(text, i)
-        if hit:
-            found.append((i, i + len(hit), hit))
-            i += len(hit)
-        else:
-            i += 1
-    return found
-
-
-def _structural_place(text: str, i: int) -> str:
-    """A name jieba does not know, made certain by what follows: 青山区人民政府, 某某县第十届…."""
-    if text[i] in _NOT_STEM_START:
-        return ""
-    for stem in (4, 3, 2):
-        for suffix in _ADMIN_SUFFIXES:
-            end = i + stem + len(suffix)
-            candidate = text[i:end]
-            if (
-                candidate.endswith(suffix)
-                and len(candidate) == stem + len(suffix)
-                and re.fullmatch(r"[\u4e00-\u9fff]+", candidate)
-                and candidate not in _COMMON
-                and not any(ch in _NOT_STEM_START for ch in candidate[:stem])
-                and _INSTITUTION.match(text[end:])
-            ):
-                return candidate
-    return ""
-
 
 def find_place(texts: Sequence[str]) -> str:
-    """The most specific place named in the first text that names one (河南省商丘市 -> 商丘市)."""
-    for text in texts:
-        spans = _places_in(text)
-        if spans:
-            best = spans[0]
-            for span in spans[1:]:
-                if span[0] != best[1]:
-                    break
-                best = span  # directly follows the previous one: a place inside it
-            return best[2]
-    return ""
+    """The place the first of ``texts`` (office, occasion, title) gives the speech, as written
+    (河南省商丘市 -> 商丘市); "" for none or a national speech. See `speechrag.places`."""
+    from speechrag.places import header_place
+
+    return header_place(texts)
 
 
 # --- the header ---------------------------------------------------------------------------
@@ -531,7 +445,7 @@ def parse_header(lines: Sequence[str], *, title_hint: str = "", filename: str = 
         date=state.date or state.published,
         speaker=state.speaker or state.note_speaker,
         occasion=state.occasion,
-        place=find_place(place_texts),
+        place=find_place(place_texts) or foreign_place(state.occasion),
         consumed=consumed,
     )
 

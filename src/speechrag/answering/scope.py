@@ -90,6 +90,15 @@ def _names(name: str, query: str) -> bool:
     return bool(name) and (name in query or place_key(name) in query)
 
 
+def _named_division(place: str, query: str) -> bool:
+    """Whether ``query`` names the division ``place`` in another form (宁夏 for 宁夏回族自治区)."""
+    if not has_han(query):
+        return False
+    from speechrag.places import mentions_place
+
+    return mentions_place(query, place)
+
+
 def scope_of(searcher: Searcher, query: str) -> Scope:
     """The speeches ``query`` names by place, speaker or year (an empty Scope when it names none, or
     when it names every place the speeches are about: then nothing is singled out), and what it
@@ -97,7 +106,7 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     speeches: tuple[Speech, ...] = searcher.speeches
     # An English question names a place in pinyin (``Xiantao``): the same scope as 仙桃.
     pinyin_named = set(named_places(query, searcher.place_aliases)) if has_latin(query) else set()
-    places = tuple(p for p in searcher.places if _names(p, query) or p in pinyin_named)
+    places = tuple(p for p in searcher.places if _names(p, query) or p in pinyin_named or _named_division(p, query))
     # 商丘市 and 商丘 are one place: keep the names the speeches use, each once.
     places = tuple(dict.fromkeys(p for p in places if not any(p != q and p in q for q in places)))
     speakers = tuple(dict.fromkeys(s.speaker for s in speeches if s.speaker and s.speaker in query))
@@ -139,19 +148,11 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
 def unknown_places(searcher: Searcher, query: str, known: Sequence[str]) -> tuple[str, ...]:
     """Places ``query`` names (real administrative divisions) that no speech is about and no
     passage mentions (井冈山 in 井冈山干部学院 is a place a speech talks about, not missing)."""
-    from speechrag.header import _places_in  # provisional: the gazetteer replaces it
+    from speechrag.places import named_places, same_place
 
-    def divisions_named(text: str) -> list[str]:
-        return [p for _, _, p in _places_in(text)]
-
-    held = {place_key(s.place) for s in searcher.speeches if s.place}
-    found = []
-    for name in divisions_named(query):
-        key = place_key(name)
-        if key not in held and not any(key in place_key(k) or place_key(k) in key for k in known) \
-                and not searcher.document_frequency(key):
-            found.append(name)
-    return tuple(found)
+    held = [*(s.place for s in searcher.speeches if s.place), *known]
+    return tuple(name for name in named_places(query)
+                 if not any(same_place(name, h) for h in held) and not searcher.document_frequency(place_key(name)))
 
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年(?!代)")
