@@ -320,6 +320,7 @@ def test_a_speech_given_abroad_has_the_country_its_occasion_names() -> None:
     assert foreign_place("在美国哈佛大学的演讲会上") == "美国"
     assert foreign_place("在全国科学大会上") == ""
     assert foreign_place("") == ""
-    assert parse_header(["在保加利亚代表处工作汇报会上的讲话", "2014年6月6日", "1、要优先做到账实相符。"]).place == "保加利亚"
+    abroad = parse_header(["在保加利亚代表处工作汇报会上的讲话", "2014年6月6日", "1、要优先做到账实相符。"])
+    assert abroad.place == "保加利亚"
     # a country only mentioned in a title is the topic, not where the speech was given
     assert parse_header(["关于中美关系的几点看法", "一、我们的立场。"]).place == ""
