@@ -246,11 +246,12 @@ def test_pdf_paragraphs_from_geometry() -> None:
     ]
     blocks = pdf._paragraphs([[x for x in lines if x.page == 0], [x for x in lines if x.page == 1]])
     assert blocks == [
-        Block("在全市会议上的讲话", "title"),
-        Block("同志们：", "paragraph"),
-        Block("第一段从缩进开始，一直写到右边界，然后在这一行的中间结束。", "paragraph"),
-        Block("第二段没有缩进但上一行很短，所以它另起一段。", "paragraph"),
-        Block("第三段写到页面底部的右边界还没有结束，在下一页才写完。", "paragraph"),
+        Block("在全市会议上的讲话", "title", pages=((0, 1),)),
+        Block("同志们：", "paragraph", pages=((0, 1),)),
+        Block("第一段从缩进开始，一直写到右边界，然后在这一行的中间结束。", "paragraph", pages=((0, 1),)),
+        Block("第二段没有缩进但上一行很短，所以它另起一段。", "paragraph", pages=((0, 1),)),
+        # the page mark says where page 2 starts in the paragraph: at 还没有结束
+        Block("第三段写到页面底部的右边界还没有结束，在下一页才写完。", "paragraph", pages=((0, 1), (13, 2))),
     ]
 
 
@@ -317,7 +318,7 @@ def test_text_gbk_crlf() -> None:
 HOSTILE = [
     ("bomb.docx", r"^docx expands to over 200 MB \(zip bomb\?\)$"),
     ("empty.docx", r"^no text in this docx file$"),
-    ("scanned.pdf", r"^no text layer \(scanned\?\)$"),
+    # scanned.pdf (grey blocks, no text layer) is read by OCR: tests/test_ocr.py
     ("encrypted.pdf", r"^encrypted PDF$"),
     ("broken.pdf", r"^damaged PDF \("),
     ("cyclic.pdf", r"^damaged PDF \("),
@@ -359,7 +360,7 @@ def _raw_pdf(objects: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-def test_pdf_fonts_without_unicode_map(tmp_path: Path) -> None:
+def test_pdf_fonts_without_unicode_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A CID font with Identity encoding and no ToUnicode: pdfminer yields (cid:N) codes."""
     stream = b"BT /F1 12 Tf 72 720 Td <" + b"".join(b"%04X" % i for i in range(1, 40)) + b"> Tj ET"
     path = tmp_path / "cid.pdf"
@@ -377,7 +378,10 @@ def test_pdf_fonts_without_unicode_map(tmp_path: Path) -> None:
             ]
         )
     )
-    with pytest.raises(DocumentError, match=r"^no usable text layer \(fonts without a Unicode map; OCR needed\)$"):
+    # Without the ocr extra it is refused naming the extra; with it, the page goes to OCR
+    # (tests/test_ocr.py: test_pages_without_usable_text_go_to_ocr).
+    monkeypatch.setattr("speechrag.formats.ocr.missing", lambda: "OCR needs the ocr extra (pip install x)")
+    with pytest.raises(DocumentError, match=r"^no usable text layer \(fonts without a Unicode map\): OCR needs"):
         read_document(path)
 
 

@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from speechrag.boilerplate import matching_rule
-from speechrag.errors import CorpusError, DocumentError, one_line
+from speechrag.errors import CorpusError, DocumentError, OcrDeferred, one_line
 from speechrag.formats import SUFFIXES, Block, Document, Limits, read_document
+from speechrag.formats.ocr import OcrReader
 from speechrag.header import MAX_HEADER_LINES, Header, parse_header, place_words
 from speechrag.lexical import USERDICT_NAME, Tokenizer
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
@@ -83,6 +84,7 @@ class _Unit:
     level: int = 0
     after_gap: bool = False  # a blank line or dropped boilerplate line came before it
     header: Header | None = None  # a title's metadata, read from the lines under it
+    pages: tuple[tuple[int, int], ...] = ()  # Block.pages: (offset, page) where the text moves to a page
 
 
 @dataclass
@@ -140,6 +142,7 @@ def _units(doc: Document, counts: _Counts, *, filename: str) -> Iterator[_Unit]:
             skip_to = i + max(1, unit.header.consumed)
         # Text files say where blank lines were; other formats' blocks are paragraphs already.
         unit.after_gap = gap or not block.line or line > previous_line + 1
+        unit.pages = block.pages
         gap, previous_line = False, line
         yield unit
 
@@ -170,12 +173,35 @@ def _repair(units: Iterable[_Unit], counts: _Counts, *, min_chars: int = 0) -> l
             and not heading_level(unit.text)
         ):
             joiner = " " if prev.text[-1].isascii() and unit.text[0].isascii() else ""
+            prev.pages += _shift_pages(unit.pages, len(prev.text) + len(joiner), prev.pages)
             prev.text = prev.text + joiner + unit.text
             if unit.after_gap:
                 counts.repaired += 1
             continue
         out.append(unit)
     return out
+
+
+def _shift_pages(pages: tuple[tuple[int, int], ...], by: int,
+                 before: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """A joined unit's page marks, moved ``by`` characters; a first mark on the page the text
+    before it already ends on is left out."""
+    shifted = tuple((offset + by, page) for offset, page in pages)
+    return shifted[1:] if shifted and before and before[-1][1] == shifted[0][1] else shifted
+
+
+def page_range(pages: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """The first and last page of the characters ``start:end`` of a text with ``pages`` marks
+    (``Block.pages``); (0, 0) for a text without pages."""
+    if not pages:
+        return 0, 0
+    first = last = pages[0][1]
+    for offset, page in pages:
+        if offset <= start:
+            first = page
+        if offset < max(end, start + 1):
+            last = page
+    return first, max(first, last)
 
 
 # --- speeches -------------------------------------------------------------------------------
@@ -186,7 +212,8 @@ class _RawSpeech:
     heading: str
     line: int
     header: Header
-    paragraphs: list[tuple[str, str, int]] = field(default_factory=list)  # (section, text, line)
+    # (section, text, line, pages)
+    paragraphs: list[tuple[str, str, int, tuple[tuple[int, int], ...]]] = field(default_factory=list)
 
 
 # The end of a speech: thanks, greetings or wishes, ending with an exclamation mark.
@@ -218,7 +245,7 @@ def _speeches(units: Sequence[_Unit]) -> list[_RawSpeech]:
         elif unit.kind == "heading":
             path = [p for p in path if p[0] < unit.level] + [(unit.level, unit.text)]
         else:
-            current.paragraphs.append((" › ".join(t for _, t in path), unit.text, unit.line))
+            current.paragraphs.append((" › ".join(t for _, t in path), unit.text, unit.line, unit.pages))
     return [s for s in speeches if s.paragraphs]
 
 
@@ -408,34 +435,37 @@ Progress = Callable[[int, int], None]
 PARALLEL_FILES = 16
 
 
-def _read_one(args: tuple[Path, Limits | None]) -> Document | DocumentError:
+def _read_one(args: tuple[Path, Limits | None], ocr: OcrReader | None = None) -> Document | DocumentError:
     try:
-        return read_document(args[0], limits=args[1])
+        return read_document(args[0], limits=args[1], ocr=ocr or OcrReader(defer=True))
     except DocumentError as exc:
         return exc
 
 
 def _documents(files: Sequence[Path], limits: Limits | None,
-               workers: int | None) -> Iterator[Document | DocumentError]:
+               workers: int | None, ocr: OcrReader) -> Iterator[Document | DocumentError]:
     """Each file's Document (or why it is skipped), in order. Loading is most of a corpus read
     (pdfminer alone was 60 % of it on a mixed folder), so it runs in one forked process per
-    core; the structure rules after it stay in this process."""
+    core; the structure rules after it stay in this process. A scan is read again here, by
+    ``ocr``: its pages in parallel, with progress per page."""
     from speechrag.lexical import available_cores
 
     workers = available_cores() if workers is None else workers
     jobs = [(f, limits) for f in files]
     if workers <= 1 or len(files) < PARALLEL_FILES or os.name != "posix":
-        yield from map(_read_one, jobs)
+        yield from (_read_one(job, ocr) for job in jobs)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        yield from pool.map(_read_one, jobs, chunksize=4)
+        for job, doc in zip(jobs, pool.map(_read_one, jobs, chunksize=4), strict=True):
+            yield _read_one(job, ocr) if isinstance(doc, OcrDeferred) else doc
 
 
 def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: Progress | None = None,
-                limits: Limits | None = None, workers: int | None = None) -> CorpusReport:
+                limits: Limits | None = None, workers: int | None = None,
+                ocr_progress: Progress | None = None) -> CorpusReport:
     """Read every speech document under ``path`` into passages, with a report of what was
     cleaned and which files were skipped (and why).
 
@@ -443,15 +473,23 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
     ``strict`` it is a CorpusError instead. Documents are loaded in ``workers`` processes
     (default: one per core, from 16 files on) and handled one at a time, so memory grows with
     the largest document and the passages, not with the corpus files. ``progress(done, total)``
-    is called after each file.
+    is called after each file, ``ocr_progress(done, total)`` after each page read by OCR.
     """
+    with OcrReader(progress=ocr_progress) as ocr:
+        return _read_corpus(path, strict, progress, limits, workers, ocr)
+
+
+def _read_corpus(path: str | Path, strict: bool, progress: Progress | None, limits: Limits | None,
+                 workers: int | None, ocr: OcrReader) -> CorpusReport:
     root, files = corpus_files(path)
     counts = _Counts()
     passages: list[Passage] = []
     speeches: list[Speech] = []
     skipped: list[SkippedFile] = []
+    unread: list[SkippedFile] = []
+    read_by_ocr: Counter[str] = Counter()
     seen: Counter[str] = Counter()
-    for done, (file, doc) in enumerate(zip(files, _documents(files, limits, workers), strict=True), start=1):
+    for done, (file, doc) in enumerate(zip(files, _documents(files, limits, workers, ocr), strict=True), start=1):
         source = file.relative_to(root).as_posix()
         if isinstance(doc, DocumentError):
             exc = doc
@@ -464,9 +502,12 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
             continue
         for rule, n in doc.dropped:
             counts.boilerplate[rule] += n
+        if doc.ocr:
+            read_by_ocr.update(dict(doc.ocr), files=1)
+        unread += [SkippedFile(source, note) for note in doc.notes]
         min_chars = 0 if doc.format in _TEXT_FORMATS else _CUT_MIN_CHARS
         raw = _speeches(_repair(_units(doc, counts, filename=file.name), counts, min_chars=min_chars))
-        places = [s.header.place or detect_place(t for _, t, _ in s.paragraphs) for s in raw]
+        places = [s.header.place or detect_place(t for _, t, *_ in s.paragraphs) for s in raw]
         truncated = [_starts_mid_sentence(s.paragraphs[0][1]) for s in raw]
         stem = Path(source).with_suffix("").as_posix().replace("/", "-")
         for n, (speech, title, place, cut) in enumerate(
@@ -476,11 +517,15 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
             h = speech.header
             date = h.date or (doc.published if len(raw) == 1 else "")
             chars = 0
-            for number, (section, body, line) in enumerate(speech.paragraphs, start=1):
+            for number, (section, body, line, marks) in enumerate(speech.paragraphs, start=1):
                 parts = split_long(body)
                 if len(parts) > 1:
                     counts.split += 1
+                at = 0
                 for k, part in enumerate(parts, start=1):
+                    at = max(at, body.find(part, at))
+                    page, last_page = page_range(marks, at, at + len(part))
+                    at += len(part)
                     passages.append(
                         Passage(
                             id=_passage_id(part, seen),
@@ -493,12 +538,14 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
                             line=line,
                             part=k if len(parts) > 1 else 0,
                             speech_date=date,
+                            page=page,
+                            last_page=last_page,
                         )
                     )
                 chars += len(body)
             speeches.append(Speech(
                 speech_id, title, source, speech.line, place, len(speech.paragraphs), chars, 0, cut,
-                date=date, speaker=h.speaker, occasion=h.occasion, format=doc.format,
+                date=date, speaker=h.speaker, occasion=h.occasion, format=doc.format, ocr=bool(doc.ocr),
             ))
         if progress:
             progress(done, len(files))
@@ -522,6 +569,8 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
         twin_pairs=pairs,
         boilerplate_by_rule=dict(counts.boilerplate),
         skipped=tuple(skipped),
+        ocr=dict(read_by_ocr),
+        unread_pages=tuple(unread),
     )
 
 
@@ -608,7 +657,13 @@ def format_report(report: CorpusReport) -> str:
         f"long paragraphs split:     {report.paragraphs_split}",
         f"near-duplicate pairs:      {report.twin_pairs} (Jaccard ≥ {TWIN_JACCARD} on character {SHINGLE}-grams)",
     ]
+    if report.ocr:
+        o = report.ocr
+        lines.append(f"read by OCR:               {o.get('pages', 0)} page(s) of {o.get('files', 0)} file(s), "
+                     f"{o.get('turned', 0)} turned upright; {o.get('low-confidence', 0)} low-confidence line(s) "
+                     f"kept, {o.get('noise', 0)} dropped as noise")
     lines += [f"skipped {s.source}: {s.reason}" for s in report.skipped]
+    lines += [f"unread in {s.source}: {s.reason}" for s in report.unread_pages]
     return "\n".join(lines)
 
 

@@ -27,6 +27,8 @@ class Passage:
     duplicates: tuple[str, ...] = ()
     part: int = 0
     speech_date: str = ""  # the speech's ISO date, so a citation says when it was said
+    page: int = 0  # the 1-based page of a paged source (PDF) where the passage starts; 0 for others
+    last_page: int = 0  # the page where it ends (the same page unless it crosses a page end)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -47,13 +49,23 @@ class Passage:
             duplicates=tuple(str(x) for x in d.get("duplicates", ())),
             part=int(d.get("part", 0)),
             speech_date=str(d.get("speech_date", "")),
+            page=int(d.get("page", 0)),
+            last_page=int(d.get("last_page", d.get("page", 0))),
         )
 
     @property
     def citation(self) -> str:
         """Human-readable source: ``2017-02-11 · 青山区政府工作报告 · 一、… · 第3段`` (the date
-        when the speech has one)."""
-        return " · ".join(x for x in (self.speech_date, self.speech_title, self.section, self.paragraph_label) if x)
+        when the speech has one), then ``· 第5页`` when it is from a paged source."""
+        return " · ".join(x for x in (self.speech_date, self.speech_title, self.section, self.paragraph_label,
+                                      self.page_label) if x)
+
+    @property
+    def page_label(self) -> str:
+        """``第5页``, ``第5–6页`` for a passage that crosses a page end, or "" (no pages)."""
+        if not self.page:
+            return ""
+        return f"第{self.page}页" if self.last_page <= self.page else f"第{self.page}–{self.last_page}页"
 
     @property
     def paragraph_label(self) -> str:
@@ -78,6 +90,7 @@ class Speech:
     speaker: str = ""
     occasion: str = ""  # the 在…会议上 phrase
     format: str = ""  # the loader that read the file: md, txt, docx, doc, pdf, html
+    ocr: bool = False  # some of its pages were read by OCR (a scan): its text may hold misreadings
 
     @property
     def year(self) -> int | None:
@@ -113,3 +126,7 @@ class CorpusReport:
     twin_pairs: int = 0
     boilerplate_by_rule: dict[str, int] = field(default_factory=dict)
     skipped: tuple[SkippedFile, ...] = ()
+    # what OCR did (files, pages, turned, low-confidence, noise; formats.Document.ocr summed) and
+    # the pages it left unread, with their reasons
+    ocr: dict[str, int] = field(default_factory=dict)
+    unread_pages: tuple[SkippedFile, ...] = ()
