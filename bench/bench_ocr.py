@@ -62,8 +62,8 @@ def main() -> None:
         tmp = Path(t)
         pdfs = args.pdfs or sources(tmp, args.pages)
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-        print("| dpi | file | pages | recall | same paragraphs | same pages | seconds | pages/s |")
-        print("|---:|---|---:|---:|---:|---:|---:|---:|")
+        print("| dpi | file | pages | recall | same paragraphs | same pages | seconds | pages/s | CPU s/page |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for dpi in args.dpi:
             total_pages = total_seconds = 0.0
             hits = chars = 0.0
@@ -71,9 +71,9 @@ def main() -> None:
                 for pdf in pdfs:
                     text = read_document(pdf)
                     scanned = scan(pdf, tmp / f"{pdf.stem}-{dpi}.pdf", dpi)
-                    started = time.perf_counter()
+                    started, cpu = time.perf_counter(), reader.cpu
                     read = read_document(scanned, ocr=reader)
-                    seconds = time.perf_counter() - started
+                    seconds, cpu = time.perf_counter() - started, reader.cpu - cpu
                     pages = dict(read.ocr).get("pages", 0)
                     ref = "\n".join(_undouble(b.text) for b in text.blocks)
                     r = recall(ref, "\n".join(b.text for b in read.blocks))
@@ -85,9 +85,11 @@ def main() -> None:
                     total_pages += pages
                     total_seconds += seconds
                     print(f"| {dpi} | {pdf.name} | {pages} | {r:.3f} | {same} ({len(read.blocks)}/{len(text.blocks)})"
-                          f" | {same_pages} | {seconds:.1f} | {pages / seconds:.2f} |", flush=True)
+                          f" | {same_pages} | {seconds:.1f} | {pages / seconds:.2f} | {cpu / max(1, pages):.1f} |",
+                          flush=True)
             print(f"| {dpi} | **all** | {total_pages:.0f} | **{hits / chars:.3f}** | | | {total_seconds:.1f} | "
-                  f"**{total_pages / total_seconds:.2f}** |", flush=True)
+                  f"**{total_pages / total_seconds:.2f}** | {reader.cpu / max(1, total_pages):.1f} |", flush=True)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ def test_page_budget_refuses_before_reading(mixed: Path) -> None:
 
 @needs_ocr
 def test_time_budget_stops_reading_and_progress_is_per_page(mixed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(index: int, gray: np.ndarray, scale: float, threads: int = 1) -> OcrPage:
+    def slow(index: int, gray: np.ndarray, scale: float) -> OcrPage:
         time.sleep(0.3)
         return OcrPage(index, ())
 

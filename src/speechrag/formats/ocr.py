@@ -17,24 +17,26 @@ One page, in ``read_page``:
 
 1. drawn in grey at ``RENDER_SIDE`` pixels on its long side (PP-OCR reads lines 48 pixels high,
    so more resolution only costs time: 300 dpi scans are drawn at ~170 dpi);
-2. text boxes detected (DB); a page whose boxes are mostly tall is turned a quarter (a page
-   scanned sideways) and detected again, and a page whose lines the direction classifier reads
-   mostly upside down is turned half; if no turn gives readable text the page is skipped with
-   a reason (vertical 竖排 text, which PP-OCRv4 cannot read). Direction is decided for the
-   page, never per line: per line the classifier turned a correctly read line of a real page
-   upside down (and lost it);
+2. text boxes detected (DB); a page whose boxes mostly stand on end is turned a quarter and
+   detected again: a page fed to the scanner sideways, or vertical (竖排) text, whose columns
+   then read as lines (PP-OCRv4 reads characters lying on their side); a page whose long lines
+   the direction classifier reads mostly upside down is turned half. A turned page that still
+   reads poorly (mean confidence under ``UNREADABLE``) is skipped with a reason. Direction is
+   decided for the page, never per line: per line, the classifier turned a correctly read line
+   of a real speech upside down (and lost it);
 3. each box recognised; lines under ``MIN_CONFIDENCE`` are dropped as noise (seals, stains,
-   show-through), lines under ``LOW_CONFIDENCE`` kept and counted;
+   show-through), lines under ``LOW_CONFIDENCE`` kept and counted; look-alike punctuation
+   (， read as ’, 、 as 丶, 。 as ·) put back between Chinese characters (``_MISREAD``);
 4. boxes on one text line joined (a gap in a line can split it), the page's skew measured from
    the boxes and taken out of their coordinates, and each line given a font size measured from
    its character pitch, so indentation, line gaps and title sizes mean what they mean on a
    text page.
 
-Pages run in parallel, one process per core (each onnxruntime session on one thread: two
-single-threaded processes read 1.7x the pages of one two-threaded process here), drawn in the
-calling process and sent as arrays. A file's pages are bounded by ``Limits.max_ocr_pages`` and
-``Limits.ocr_seconds``; progress is reported per page. An exception in the caller (Ctrl-C, a
-budget) terminates the workers at once.
+Pages run in parallel, one process per core, each onnxruntime session on one thread (two
+threads in one process spent 1.8x the CPU for the same pages, `_engine`); pages are drawn in the
+calling process and sent as arrays, and a file with one page to read is read there. A file's
+pages are bounded by ``Limits.max_ocr_pages`` and ``Limits.ocr_seconds``; progress is reported
+per page. An exception in the caller (Ctrl-C, a budget) terminates the workers at once.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ class OcrPage:
     low_confidence: int = 0
     noise: int = 0
     skipped: str = ""
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock in the process that read it
+    cpu: float = 0.0  # CPU seconds of that process: the cost of the page whatever else runs
 
 
 # --- one page (runs in a worker process) ---------------------------------------------------------
@@ -121,13 +124,20 @@ MEMO_PAGES = 5000
 _memo: dict[tuple[str, int], OcrPage] = {}
 
 
-def _engine(threads: int) -> Any:
-    """The process's rapidocr engine, made once (0.2-0.5 s: three ONNX sessions)."""
-    if threads not in _engines:
+def _engine() -> Any:
+    """The process's rapidocr engine, made once (0.2-0.5 s: three ONNX sessions), on one thread.
+
+    Measured on two pages of the fixture speech scanned at 150 dpi: onnxruntime's own two threads
+    spent 19.1 CPU seconds where one spent 10.5 (spinning), so parallelism comes from processes.
+    Lines are recognised one at a time: batches of 6 padded to the longest cost 15.5 CPU seconds
+    against 10.6, and recall moved by 0.001."""
+    if not _engines:
         from rapidocr_onnxruntime import RapidOCR
 
-        _engines[threads] = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1)
-    return _engines[threads]
+        engine = RapidOCR(intra_op_num_threads=1, inter_op_num_threads=1)
+        engine.text_rec.rec_batch_num = 1
+        _engines[1] = engine
+    return _engines[1]
 
 
 def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -188,12 +198,12 @@ def _recognise(engine: Any, image: np.ndarray, boxes: Sequence[np.ndarray]) -> l
     return [(b, str(r[0]), float(r[1])) for b, r in zip(boxes, results, strict=True)]
 
 
-def read_page(index: int, gray: np.ndarray, scale: float, threads: int = 1) -> OcrPage:
+def read_page(index: int, gray: np.ndarray, scale: float) -> OcrPage:
     """OCR one page drawn in grey at ``scale`` pixels per PDF point: its lines in points."""
     import cv2
 
-    started = time.perf_counter()
-    engine = _engine(threads)
+    started, cpu = time.perf_counter(), time.process_time()
+    engine = _engine()
     image = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     boxes = _detect(engine, image)
     rotation = 0
@@ -208,13 +218,15 @@ def read_page(index: int, gray: np.ndarray, scale: float, threads: int = 1) -> O
     read = _recognise(engine, image, boxes) if boxes else []
     kept = [(b, t.strip(), c) for b, t, c in read if c >= MIN_CONFIDENCE and t.strip()]
     if read and (not kept or statistics.fmean(c for _, _, c in read) < UNREADABLE) and rotation in (90, 270):
-        return OcrPage(index, (), rotation, skipped="text stands vertically (竖排) or the page could not be turned "
-                       "upright; OCR reads horizontal lines only", seconds=time.perf_counter() - started)
+        return OcrPage(index, (), rotation, skipped="OCR could not read it upright, turned or not (confidence "
+                       f"{statistics.fmean(c for _, _, c in read):.2f})", seconds=time.perf_counter() - started,
+                       cpu=time.process_time() - cpu)
     height, width = image.shape[:2]
     lines = _lines(kept, width, height, scale)
     return OcrPage(index, tuple(lines), rotation,
                    low_confidence=sum(1 for line in lines if line.confidence < LOW_CONFIDENCE),
-                   noise=len(read) - len(kept), seconds=time.perf_counter() - started)
+                   noise=len(read) - len(kept), seconds=time.perf_counter() - started,
+                   cpu=time.process_time() - cpu)
 
 
 def _skew(boxes: Sequence[np.ndarray]) -> float:
@@ -354,7 +366,7 @@ def _init_worker() -> None:
 
     # Ctrl-C reaches the whole process group: the caller stops the workers, which stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _engine(1)
+    _engine()
 
 
 class OcrReader:
@@ -375,6 +387,7 @@ class OcrReader:
         self.defer = defer
         self.done = 0
         self.total = 0
+        self.cpu = 0.0  # CPU seconds of the pages read, summed over the workers
         self._pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> OcrReader:
@@ -429,7 +442,7 @@ class OcrReader:
     def _pages(self, data: bytes, indexes: Sequence[int], deadline: float, seconds: float,
                what: str) -> list[OcrPage]:
         if self.workers == 1 or len(indexes) == 1:
-            return [self._one(read_page(i, gray, scale, self.workers), deadline, seconds, what, n)
+            return [self._one(read_page(i, gray, scale), deadline, seconds, what, n)
                     for n, (i, gray, scale) in enumerate(render(data, indexes), start=1)]
         if self._pool is None:
             import multiprocessing
@@ -443,7 +456,7 @@ class OcrReader:
             for i, gray, scale in render(data, indexes):
                 while len(pending) >= 2 * self.workers:  # bounded: a page's pixels are ~3 MB
                     pending = self._collect(pending, pages, deadline, seconds, what)
-                pending.add(self._pool.submit(read_page, i, gray, scale, 1))
+                pending.add(self._pool.submit(read_page, i, gray, scale))
             while pending:
                 pending = self._collect(pending, pages, deadline, seconds, what)
         except BaseException:
@@ -462,6 +475,7 @@ class OcrReader:
 
     def _one(self, page: OcrPage, deadline: float, seconds: float, what: str, count: int) -> OcrPage:
         self.done += 1
+        self.cpu += page.cpu
         self._report()
         log.debug("OCR page %d: %d lines, turned %d, %.2f s", page.index + 1, len(page.lines), page.rotation,
                   page.seconds)
