@@ -292,6 +292,7 @@ def test_look_alike_punctuation_is_undone() -> None:
     assert fix("总结成效’分析问题·全省公共图书馆丶文化馆") == "总结成效，分析问题。全省公共图书馆、文化馆"
     assert fix('从"被动接受"变为"主动点单"。') == "从“被动接受”变为“主动点单”。"
     assert fix("当然，这种倾斜也可以按项目.....来区分") == "当然，这种倾斜也可以按项目……来区分"
+    assert fix("提高到每年10%°") == "提高到每年10%。" and fix("“点单”·群众") == "“点单”。群众"
     assert fix("气温30°C, Rock'n'roll, 3.5") == "气温30°C, Rock'n'roll, 3.5"  # not between Chinese characters
 
 

@@ -311,7 +311,9 @@ _MISREAD = (
     # between Chinese characters, where the look-alike is never right.
     (re.compile("丶"), "、"),  # the radical 丶 is not written in running text
     (re.compile(rf"(?<={_CJK})[’′](?=[\u3400-\u9fff\d“（])"), "，"),
-    (re.compile(rf"(?<={_CJK})[·°](?=$|{_CJK}|[“（\d])"), "。"),
+    # after a Chinese character, a percent sign or a closing quote or bracket (10%° was 10%。,
+    # and left unfinished it joined the next paragraph); 30° after a digit stays
+    (re.compile(rf"(?:(?<={_CJK})|(?<=[%％”’）》」』]))[·°](?=$|{_CJK}|[“（\d])"), "。"),
     (re.compile(r"\.{4,}|…\.+|\.+…"), "……"),
 )
 
