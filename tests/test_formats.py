@@ -9,7 +9,9 @@ import shutil
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,11 +248,12 @@ def test_pdf_paragraphs_from_geometry() -> None:
     ]
     blocks = pdf._paragraphs([[x for x in lines if x.page == 0], [x for x in lines if x.page == 1]])
     assert blocks == [
-        Block("在全市会议上的讲话", "title"),
-        Block("同志们：", "paragraph"),
-        Block("第一段从缩进开始，一直写到右边界，然后在这一行的中间结束。", "paragraph"),
-        Block("第二段没有缩进但上一行很短，所以它另起一段。", "paragraph"),
-        Block("第三段写到页面底部的右边界还没有结束，在下一页才写完。", "paragraph"),
+        Block("在全市会议上的讲话", "title", pages=((0, 1),)),
+        Block("同志们：", "paragraph", pages=((0, 1),)),
+        Block("第一段从缩进开始，一直写到右边界，然后在这一行的中间结束。", "paragraph", pages=((0, 1),)),
+        Block("第二段没有缩进但上一行很短，所以它另起一段。", "paragraph", pages=((0, 1),)),
+        # the page mark says where page 2 starts in the paragraph: at 还没有结束
+        Block("第三段写到页面底部的右边界还没有结束，在下一页才写完。", "paragraph", pages=((0, 1), (13, 2))),
     ]
 
 
@@ -317,7 +320,7 @@ def test_text_gbk_crlf() -> None:
 HOSTILE = [
     ("bomb.docx", r"^docx expands to over 200 MB \(zip bomb\?\)$"),
     ("empty.docx", r"^no text in this docx file$"),
-    ("scanned.pdf", r"^no text layer \(scanned\?\)$"),
+    # scanned.pdf (grey blocks, no text layer) is read by OCR: tests/test_ocr.py
     ("encrypted.pdf", r"^encrypted PDF$"),
     ("broken.pdf", r"^damaged PDF \("),
     ("cyclic.pdf", r"^damaged PDF \("),
@@ -359,7 +362,7 @@ def _raw_pdf(objects: list[bytes]) -> bytes:
     return out.getvalue()
 
 
-def test_pdf_fonts_without_unicode_map(tmp_path: Path) -> None:
+def test_pdf_fonts_without_unicode_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A CID font with Identity encoding and no ToUnicode: pdfminer yields (cid:N) codes."""
     stream = b"BT /F1 12 Tf 72 720 Td <" + b"".join(b"%04X" % i for i in range(1, 40)) + b"> Tj ET"
     path = tmp_path / "cid.pdf"
@@ -377,7 +380,10 @@ def test_pdf_fonts_without_unicode_map(tmp_path: Path) -> None:
             ]
         )
     )
-    with pytest.raises(DocumentError, match=r"^no usable text layer \(fonts without a Unicode map; OCR needed\)$"):
+    # Without the ocr extra it is refused naming the extra; with it, the page goes to OCR
+    # (tests/test_ocr.py: test_pages_without_usable_text_go_to_ocr).
+    monkeypatch.setattr("speechrag.formats.ocr.missing", lambda: "OCR needs the ocr extra (pip install x)")
+    with pytest.raises(DocumentError, match=r"^no usable text layer \(fonts without a Unicode map\): OCR needs"):
         read_document(path)
 
 
@@ -695,3 +701,60 @@ def test_pdf_bytes_in_memory_only() -> None:
     # read_document reads the file once; the loader never reopens the path (works on a pipe copy)
     data = (DOCS / "speech.pdf").read_bytes()
     assert sniff(io.BytesIO(data).read(2048), ".pdf") == "pdf"
+
+
+def _pdf(path: Path, draw: Callable[[Any], None]) -> Path:
+    """A one-page PDF drawn with reportlab in the non-embedded STSong-Light CID font."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf)
+    draw(c)
+    c.showPage()
+    c.save()
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def test_pdf_glyphs_struck_twice_for_a_fake_bold_are_read_once(tmp_path: Path) -> None:
+    def draw(c: Any) -> None:
+        c.setFont("STSong-Light", 16)
+        for dx in (0, 0.3):  # the same run again, a fraction of a point to the right
+            c.drawString(72 + dx, 760, "在动员大会上的讲话")
+        c.setFont("STSong-Light", 11)
+        c.drawString(72, 720, "谢谢大家，我们要把工作做好。")
+
+    texts = [b.text for b in read_document(_pdf(tmp_path / "bold.pdf", draw)).blocks]
+    assert texts == ["在动员大会上的讲话", "谢谢大家，我们要把工作做好。"]
+
+
+def test_pdf_an_editors_note_set_in_a_box_is_one_block(tmp_path: Path) -> None:
+    """A 【导读】 box of two paragraphs, set in from both margins, then the speech: the box is one
+    block (the header leaves it out whole), the speech starts after it."""
+    note = ("【导读】流程的核心是要反映业务的本质，企业的三大业务流分别是产品开发、市场销售和售后服务，"
+            "为此建立对应的三个流程系统，同时用流程的方式进行固化。")
+    note2 = "流程建设最大的难度是随时面对很多的噪音、阻力和反弹，总有人想随便找个借口就打发它，学不好就不行。"
+    body = ("我们有幸能找到一个很好的老师，这就是它。华为公司的最低纲领应该是要活下去，那最高纲领是超过它。"
+            "所以你们大家认为可不可以学习。现在有多少人有新的想法能超越它的那些请举手，不要怕嘛，我们可以向你"
+            "学习。当你去实践过，也能产生那么多的产值，我们就应该向你学习。") * 3  # the page is mostly speech
+
+    def lines(text: str, width: int) -> list[str]:
+        return [text[i : i + width] for i in range(0, len(text), width)]
+
+    def draw(c: Any) -> None:
+        c.setFont("STSong-Light", 10)
+        y = 760
+        for paragraph in (note, note2):
+            for line in lines(paragraph, 40):  # the box: 30 pt in from each margin
+                c.drawString(90, y, line)
+                y -= 14
+        y -= 10
+        for k, line in enumerate(lines(body[:44], 44) + lines(body[44:], 46)):
+            c.drawString(60 + 20 * (k == 0), y, line)  # the speech: a first-line indent
+            y -= 14
+
+    blocks = [b.text for b in read_document(_pdf(tmp_path / "note.pdf", draw)).blocks]
+    assert blocks == [note + note2, body]

@@ -57,7 +57,9 @@ def _corpus() -> CorpusReport:
         for i, s in enumerate(report.speeches)
     )
     date = {s.id: s.date for s in speeches}
-    passages = tuple(replace(p, speech_date=date[p.speech_id]) for p in report.passages)
+    # pages as a PDF's passages have them (a few crossing a page end): the rows must keep them
+    passages = tuple(replace(p, speech_date=date[p.speech_id], page=1 + i // 10, last_page=1 + i // 10 + (i % 7 == 0))
+                     for i, p in enumerate(report.passages))
     return replace(report, speeches=speeches, passages=passages)
 
 

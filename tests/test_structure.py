@@ -45,7 +45,7 @@ def test_a_volume_with_contents_is_split_at_the_pieces_it_lists(tmp_path: Path) 
     first = speeches[0]
     assert (first.header.date, first.header.speaker) == ("1975-01-25", "邓小平")
     assert first.trailer.occasion == "在总参谋部机关团以上干部会议上"
-    texts = [t for s in speeches for _, t, _ in s.paragraphs]
+    texts = [t for s in speeches for _, t, *_ in s.paragraphs]
     assert not any("林彪" in t or t.startswith(("（这是", "《文选")) for t in texts)  # notes, note, volume title
     assert sum(t == BODY for t in texts) == 4  # each piece's first paragraph, not the stray copy
     assert counts.front_matter > 0

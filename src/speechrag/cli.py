@@ -100,6 +100,9 @@ class _Bars:
                     return
                 # disable=None: drawn on a terminal only, never into a log or a pipe
                 bar = self.bars[desc] = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None)
+            if total != bar.total:  # pages to OCR are counted file by file
+                bar.total = total
+                bar.refresh()
             bar.update(done - bar.n)
 
         return progress
@@ -123,7 +126,7 @@ def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
     bars = _Bars()
     try:
         report = read_corpus(path or settings().corpus or DEFAULT_CORPUS, strict=strict,
-                             progress=bars.stage("reading", "file"))
+                             progress=bars.stage("reading", "file"), ocr_progress=bars.stage("OCR", "page"))
     finally:
         bars.close()
     if as_json:
@@ -138,6 +141,12 @@ def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
                 "paragraphs_split": report.paragraphs_split,
                 "twin_pairs": report.twin_pairs,
                 "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
+                "ocr": report.ocr,
+                "unread_pages": [{"source": s.source, "reason": s.reason} for s in report.unread_pages],
+                # where each paragraph is: a PDF's pages, for a reader holding the printed copy
+                "paragraphs": [{"id": p.id, "speech_id": p.speech_id, "paragraph": p.paragraph, "part": p.part,
+                                "section": p.section, "page": p.page, "last_page": p.last_page,
+                                "citation": p.citation} for p in report.passages],
             }
         )
     else:
@@ -175,7 +184,8 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
                               force=force, progress=bars.stage("embedding", "passage"), dense=dense,
                               strict=strict, read_progress=bars.stage("reading", "file"),
                               token=cfg.milvus_token, ray=ray,
-                              sentence_progress=bars.stage("sentences", "sentence"))
+                              sentence_progress=bars.stage("sentences", "sentence"),
+                              ocr_progress=bars.stage("OCR", "page"))
     finally:
         bars.close()
     return str(summary)

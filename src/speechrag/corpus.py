@@ -33,8 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from speechrag.dates import about_year, date_in_filename, parse_date, year_of, years_named
-from speechrag.errors import CorpusError, DocumentError, one_line
+from speechrag.errors import CorpusError, DocumentError, OcrDeferred, one_line
 from speechrag.formats import SUFFIXES, Document, Limits, read_document
+from speechrag.formats.ocr import OcrReader
 from speechrag.header import find_place
 from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
@@ -76,6 +77,20 @@ def _starts_mid_sentence(text: str) -> bool:
         return True
     close, open_ = text.find("”"), text.find("“")
     return close != -1 and (open_ == -1 or close < open_)
+
+
+def page_range(pages: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """The first and last page of the characters ``start:end`` of a text with ``pages`` marks
+    (``Block.pages``); (0, 0) for a text without pages."""
+    if not pages:
+        return 0, 0
+    first = last = pages[0][1]
+    for offset, page in pages:
+        if offset <= start:
+            first = page
+        if offset < max(end, start + 1):
+            last = page
+    return first, max(first, last)
 
 
 def _titles(raw: Sequence[RawSpeech], places: Sequence[str], truncated: Sequence[bool]) -> list[str]:
@@ -124,7 +139,7 @@ def _metadata(raw: RawSpeech, doc: Document, filename: str, *, single: bool) -> 
     then the page's publication date, then a date in the file name (2019年政府工作报告.txt;
     only when the file holds one speech)."""
     h, t = raw.header, raw.trailer
-    texts = [text for _, text, _ in raw.paragraphs]
+    texts = [text for _, text, *_ in raw.paragraphs]
     speaker = (h.speaker or t.speaker or raw.labelled_speaker or speaker_label(texts[0])
                or next((n for n in map(self_introduction, texts[:3]) if n), ""))
     date = (h.date or t.date or parse_date(raw.heading)
@@ -282,34 +297,37 @@ Progress = Callable[[int, int], None]
 PARALLEL_FILES = 16
 
 
-def _read_one(args: tuple[Path, Limits | None]) -> Document | DocumentError:
+def _read_one(args: tuple[Path, Limits | None], ocr: OcrReader | None = None) -> Document | DocumentError:
     try:
-        return read_document(args[0], limits=args[1])
+        return read_document(args[0], limits=args[1], ocr=ocr or OcrReader(defer=True))
     except DocumentError as exc:
         return exc
 
 
 def _documents(files: Sequence[Path], limits: Limits | None,
-               workers: int | None) -> Iterator[Document | DocumentError]:
+               workers: int | None, ocr: OcrReader) -> Iterator[Document | DocumentError]:
     """Each file's Document (or why it is skipped), in order. Loading is most of a corpus read
     (pdfminer alone was 60 % of it on a mixed folder), so it runs in one forked process per
-    core; the structure rules after it stay in this process."""
+    core; the structure rules after it stay in this process. A scan is read again here, by
+    ``ocr``: its pages in parallel, with progress per page."""
     from speechrag.lexical import available_cores
 
     workers = available_cores() if workers is None else workers
     jobs = [(f, limits) for f in files]
     if workers <= 1 or len(files) < PARALLEL_FILES or os.name != "posix":
-        yield from map(_read_one, jobs)
+        yield from (_read_one(job, ocr) for job in jobs)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        yield from pool.map(_read_one, jobs, chunksize=4)
+        for job, doc in zip(jobs, pool.map(_read_one, jobs, chunksize=4), strict=True):
+            yield _read_one(job, ocr) if isinstance(doc, OcrDeferred) else doc
 
 
 def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: Progress | None = None,
-                limits: Limits | None = None, workers: int | None = None) -> CorpusReport:
+                limits: Limits | None = None, workers: int | None = None,
+                ocr_progress: Progress | None = None) -> CorpusReport:
     """Read every speech document under ``path`` into passages, with a report of what was
     cleaned and which files were skipped (and why).
 
@@ -317,15 +335,23 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
     ``strict`` it is a CorpusError instead. Documents are loaded in ``workers`` processes
     (default: one per core, from 16 files on) and handled one at a time, so memory grows with
     the largest document and the passages, not with the corpus files. ``progress(done, total)``
-    is called after each file.
+    is called after each file, ``ocr_progress(done, total)`` after each page read by OCR.
     """
+    with OcrReader(progress=ocr_progress) as ocr:
+        return _read_corpus(path, strict, progress, limits, workers, ocr)
+
+
+def _read_corpus(path: str | Path, strict: bool, progress: Progress | None, limits: Limits | None,
+                 workers: int | None, ocr: OcrReader) -> CorpusReport:
     root, files = corpus_files(path)
     counts = Counts()
     passages: list[Passage] = []
     speeches: list[Speech] = []
     skipped: list[SkippedFile] = []
+    unread: list[SkippedFile] = []
+    read_by_ocr: Counter[str] = Counter()
     seen: Counter[str] = Counter()
-    for done, (file, doc) in enumerate(zip(files, _documents(files, limits, workers), strict=True), start=1):
+    for done, (file, doc) in enumerate(zip(files, _documents(files, limits, workers, ocr), strict=True), start=1):
         source = source_name(root, file)
         if isinstance(doc, DocumentError):
             exc = doc
@@ -338,6 +364,9 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
             continue
         for rule, n in doc.dropped:
             counts.boilerplate[rule] += n
+        if doc.ocr:
+            read_by_ocr.update(dict(doc.ocr), files=1)
+        unread += [SkippedFile(source, note) for note in doc.notes]
         raw = speeches_of(doc, counts, filename=file.name)
         metas = [_metadata(s, doc, file.name, single=len(raw) == 1) for s in raw]
         truncated = [_starts_mid_sentence(s.paragraphs[0][1]) for s in raw]
@@ -347,13 +376,17 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
             speech_id = f"{stem}-{n}" if len(raw) > 1 else stem
             chars, years = 0, set()
             titled = years_named(speech.heading)
-            for number, (section, body, line) in enumerate(speech.paragraphs, start=1):
+            for number, (section, body, line, marks) in enumerate(speech.paragraphs, start=1):
                 about = about_year(section, body, year_of(meta.date), titled[0] if len(titled) == 1 else None)
                 years.add(about)
                 parts = split_long(body)
                 if len(parts) > 1:
                     counts.split += 1
+                at = 0
                 for k, part in enumerate(parts, start=1):
+                    at = max(at, body.find(part, at))
+                    page, last_page = page_range(marks, at, at + len(part))
+                    at += len(part)
                     passages.append(
                         Passage(
                             id=_passage_id(part, seen),
@@ -367,13 +400,15 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
                             part=k if len(parts) > 1 else 0,
                             speech_date=meta.date,
                             about_year=about,
+                            page=page,
+                            last_page=last_page,
                         )
                     )
                 chars += len(body)
             speeches.append(Speech(
                 speech_id, title, source, speech.line, meta.place, len(speech.paragraphs), chars, 0, cut,
                 date=meta.date, speaker=meta.speaker, occasion=meta.occasion, format=doc.format,
-                years=tuple(sorted(y for y in years if y)),
+                years=tuple(sorted(y for y in years if y)), ocr=bool(doc.ocr),
             ))
         if progress:
             progress(done, len(files))
@@ -398,6 +433,8 @@ def read_corpus(path: str | Path = "corpus", *, strict: bool = False, progress: 
         twin_pairs=pairs,
         boilerplate_by_rule=dict(counts.boilerplate),
         skipped=tuple(skipped),
+        ocr=dict(read_by_ocr),
+        unread_pages=tuple(unread),
     )
 
 
@@ -486,7 +523,13 @@ def format_report(report: CorpusReport) -> str:
         f"long paragraphs split:     {report.paragraphs_split}",
         f"near-duplicate pairs:      {report.twin_pairs} (Jaccard ≥ {TWIN_JACCARD} on character {SHINGLE}-grams)",
     ]
+    if report.ocr:
+        o = report.ocr
+        lines.append(f"read by OCR:               {o.get('pages', 0)} page(s) of {o.get('files', 0)} file(s), "
+                     f"{o.get('turned', 0)} turned upright; {o.get('low-confidence', 0)} low-confidence line(s) "
+                     f"kept, {o.get('noise', 0)} dropped as noise")
     lines += [f"skipped {s.source}: {s.reason}" for s in report.skipped]
+    lines += [f"unread in {s.source}: {s.reason}" for s in report.unread_pages]
     return "\n".join(lines)
 
 

@@ -15,6 +15,10 @@ class DocumentError(CorpusError):
     """One corpus file is skipped; the message is the one-line reason (no text layer, encrypted, ...)."""
 
 
+class OcrDeferred(DocumentError):
+    """A PDF has pages to read by OCR, left for the corpus read's own process (formats.ocr.OcrReader(defer=True))."""
+
+
 class EncoderError(SpeechragError):
     """An encoder cannot be loaded: unknown name, or weights not available offline."""
 

@@ -292,6 +292,7 @@ def build_index(
     token: str | None = None,
     ray: RayEmbed | None = None,
     sentence_progress: Progress | None = None,
+    ocr_progress: Progress | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -309,7 +310,9 @@ def build_index(
 
     A corpus file that cannot be read is skipped and listed in ``BuildSummary.skipped`` (the
     others are indexed); ``strict`` makes it a CorpusError instead. ``read_progress(done,
-    total)`` is called as documents are read. ``ray`` (a `raybuild.RayEmbed`) embeds what the
+    total)`` is called as documents are read, ``ocr_progress`` as scanned pages are read by OCR
+    (`formats.ocr`: a 300-page scan takes minutes; stopping the build then leaves the index as it
+    was). ``ray`` (a `raybuild.RayEmbed`) embeds what the
     cache lacks on a Ray cluster instead of in this process.
 
     ``index`` may be a Milvus location (``x.db``, ``http(s)://…`` with ``token``): the same
@@ -321,7 +324,7 @@ def build_index(
 
         return milvus_build(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
                             vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress,
-                            sentence_progress=sentence_progress)
+                            sentence_progress=sentence_progress, ocr_progress=ocr_progress)
     started = time.perf_counter()
     if dense is not None:
         dense_spec(dense)
@@ -330,7 +333,7 @@ def build_index(
     _prepare(root)
     try:
         return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress, ray,
-                      sentence_progress)
+                      sentence_progress, ocr_progress)
     except BaseException:
         if created and storage.resolve_quietly(root) is None:
             # A first build that failed leaves no folder behind (a killed one leaves leftovers
@@ -342,7 +345,7 @@ def build_index(
 def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | Encoder | None, force: bool,
            progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float,
            strict: bool, read_progress: Progress | None, ray: RayEmbed | None = None,
-           sentence_progress: Progress | None = None) -> BuildSummary:
+           sentence_progress: Progress | None = None, ocr_progress: Progress | None = None) -> BuildSummary:
     # The lock comes first: a second build fails at once, before it reads a large corpus.
     with storage.locked(root):
         previous = storage.read_settings(root)
@@ -394,7 +397,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
                 return summary(gen.name, int(manifest["speeches"]), int(manifest["passages"]), 0,
                                int(manifest["passages"]), True, skipped=_skipped_of(manifest))
 
-        report = _read(source, strict=strict, progress=read_progress)
+        report = _read(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
         passages = report.passages
         missing = {p.speech_id for p in passages} - {s.id for s in report.speeches}
         if missing:
@@ -476,12 +479,13 @@ def _skipped_of(manifest: Mapping[str, Any]) -> tuple[SkippedFile, ...]:
     return tuple(SkippedFile(str(r[0]), str(r[1])) for r in rows if isinstance(r, list) and len(r) == 2)
 
 
-def _read(corpus: Path | CorpusReport, *, strict: bool = False, progress: Progress | None = None) -> CorpusReport:
+def _read(corpus: Path | CorpusReport, *, strict: bool = False, progress: Progress | None = None,
+          ocr_progress: Progress | None = None) -> CorpusReport:
     if isinstance(corpus, CorpusReport):
         return corpus
     from speechrag.corpus import read_corpus
 
-    report = read_corpus(corpus, strict=strict, progress=progress)
+    report = read_corpus(corpus, strict=strict, progress=progress, ocr_progress=ocr_progress)
     if not report.passages:
         raise CorpusError(f"corpus {corpus} has no passages to index; add speeches to it")
     return report

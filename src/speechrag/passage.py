@@ -30,6 +30,8 @@ class Passage:
     # The year the passage speaks about (0: unknown): a section 一、2013年工作回顾 of a report
     # given in 2014 speaks about 2013, its 今年 about 2014 (`speechrag.dates.about_year`).
     about_year: int = 0
+    page: int = 0  # the 1-based page of a paged source (PDF) where the passage starts; 0 for others
+    last_page: int = 0  # the page where it ends (the same page unless it crosses a page end)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -51,13 +53,23 @@ class Passage:
             part=int(d.get("part", 0)),
             speech_date=str(d.get("speech_date", "")),
             about_year=int(d.get("about_year", 0) or 0),
+            page=int(d.get("page", 0)),
+            last_page=int(d.get("last_page", d.get("page", 0))),
         )
 
     @property
     def citation(self) -> str:
         """Human-readable source: ``2017-02-11 · 青山区政府工作报告 · 一、… · 第3段`` (the date
-        when the speech has one)."""
-        return " · ".join(x for x in (self.speech_date, self.speech_title, self.section, self.paragraph_label) if x)
+        when the speech has one), then ``· 第5页`` when it is from a paged source."""
+        return " · ".join(x for x in (self.speech_date, self.speech_title, self.section, self.paragraph_label,
+                                      self.page_label) if x)
+
+    @property
+    def page_label(self) -> str:
+        """``第5页``, ``第5–6页`` for a passage that crosses a page end, or "" (no pages)."""
+        if not self.page:
+            return ""
+        return f"第{self.page}页" if self.last_page <= self.page else f"第{self.page}–{self.last_page}页"
 
     @property
     def paragraph_label(self) -> str:
@@ -83,6 +95,7 @@ class Speech:
     occasion: str = ""  # the 在…会议上 phrase
     format: str = ""  # the loader that read the file: md, txt, docx, doc, pdf, html
     years: tuple[int, ...] = ()  # the years its passages speak about (`Passage.about_year`)
+    ocr: bool = False  # some of its pages were read by OCR (a scan): its text may hold misreadings
 
     @property
     def year(self) -> int | None:
@@ -124,3 +137,7 @@ class CorpusReport:
     twin_pairs: int = 0
     boilerplate_by_rule: dict[str, int] = field(default_factory=dict)
     skipped: tuple[SkippedFile, ...] = ()
+    # what OCR did (files, pages, turned, low-confidence, noise; formats.Document.ocr summed) and
+    # the pages it left unread, with their reasons
+    ocr: dict[str, int] = field(default_factory=dict)
+    unread_pages: tuple[SkippedFile, ...] = ()

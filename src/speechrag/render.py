@@ -93,7 +93,7 @@ def sources_html(ans: Answer | None, key: str = "") -> str:
     cards = [f"<h2>{heading}</h2>"]  # under the page's h1: no skipped level
     for n, hit in enumerate(ans.citations, start=1):
         p = hit.passage
-        where = " · ".join(html.escape(x) for x in (p.section, p.paragraph_label) if x)
+        where = " · ".join(html.escape(x) for x in (p.section, p.paragraph_label, p.page_label) if x)
         also = ""
         if hit.also_in_citations:
             twins = "；".join(html.escape(c) for c in hit.also_in_citations)
@@ -146,10 +146,12 @@ def reading_html(speech: Speech, passages: Sequence[Passage], *, target: str = "
     paragraph numbered. The passage with id ``target`` is marked (``rv-target``, for the page
     to scroll to) with ``spans`` of its text highlighted. Every corpus string is escaped."""
     meta = speech_meta(speech)
-    source = f"{speech.source}（{speech.format}）" if speech.format else speech.source
+    source = f"{speech.source}（{speech.format}{'，OCR' if speech.ocr else ''}）" if speech.format else speech.source
     out = [f'<article class="rv" lang="zh-CN"><h2 class="rv-title">{html.escape(speech.title)}</h2>',
            f'<div class="rv-meta">{html.escape(meta)}</div>' if meta else "",
-           f'<div class="rv-source">来源文件 · Source file：{html.escape(source)}</div>']
+           f'<div class="rv-source">来源文件 · Source file：{html.escape(source)}</div>',
+           '<div class="rv-ocr">扫描件，文字由OCR识别，可能有误 · Scanned: text read by OCR, may hold misreadings</div>'
+           if speech.ocr else ""]
     section = None
     for p in passages:
         if p.section != section:
@@ -159,8 +161,10 @@ def reading_html(speech: Speech, passages: Sequence[Passage], *, target: str = "
         hit = p.id == target
         text = highlight(p.text, spans) if hit else html.escape(p.text)
         cls = "rv-p rv-target" if hit else "rv-p"
-        out.append(f'<p class="{cls}" data-paragraph="{p.paragraph}"><span class="rv-n">'
-                   f'{html.escape(p.paragraph_label)}</span>{text}</p>')
+        page = f' data-page="{p.page}"' if p.page else ""
+        label = " · ".join(x for x in (p.paragraph_label, p.page_label) if x)
+        out.append(f'<p class="{cls}" data-paragraph="{p.paragraph}"{page}><span class="rv-n">'
+                   f'{html.escape(label)}</span>{text}</p>')
     if not passages:
         out.append('<p class="rv-empty">这篇讲话没有可显示的段落。No paragraphs to show.</p>')
     out.append("</article>")

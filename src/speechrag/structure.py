@@ -69,6 +69,7 @@ class _Unit:
     after_gap: bool = False  # a blank line or dropped boilerplate line came before it
     header: Header | None = None  # a title's metadata, read from the lines under it
     indented: bool = False  # a text file's line set in: it begins a paragraph
+    pages: tuple[tuple[int, int], ...] = ()  # Block.pages: (offset, page) where the text moves to a page
 
 
 @dataclass
@@ -78,7 +79,8 @@ class RawSpeech:
     heading: str
     line: int
     header: Header
-    paragraphs: list[tuple[str, str, int]] = field(default_factory=list)  # (section, text, line)
+    # (section, text, line, pages: Block.pages marks)
+    paragraphs: list[tuple[str, str, int, tuple[tuple[int, int], ...]]] = field(default_factory=list)
     trailer: Trailer = field(default_factory=Trailer)
     labelled_speaker: str = ""  # a 致辞：NAME line inside the text
 
@@ -221,6 +223,7 @@ def _units(doc: Document, counts: Counts, *, filename: str) -> Iterator[_Unit]:
         # Text files say where blank lines were; other formats' blocks are paragraphs already.
         unit.after_gap = gap or not block.line or line > previous_line + 1
         unit.indented = block.indented
+        unit.pages = block.pages
         gap, previous_line = False, line
         yield unit
 
@@ -253,12 +256,21 @@ def _repair(units: Iterable[_Unit], counts: Counts, *, min_chars: int = 0) -> li
             and not unit.indented
         ):
             joiner = " " if prev.text[-1].isascii() and unit.text[0].isascii() else ""
+            prev.pages += _shift_pages(unit.pages, len(prev.text) + len(joiner), prev.pages)
             prev.text = prev.text + joiner + unit.text
             if unit.after_gap:
                 counts.repaired += 1
             continue
         out.append(unit)
     return out
+
+
+def _shift_pages(pages: tuple[tuple[int, int], ...], by: int,
+                 before: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """A joined unit's page marks, moved ``by`` characters; a first mark on the page the text
+    before it already ends on is left out."""
+    shifted = tuple((offset + by, page) for offset, page in pages)
+    return shifted[1:] if shifted and before and before[-1][1] == shifted[0][1] else shifted
 
 
 # The end of a speech: thanks, greetings or wishes, ending with an exclamation mark.
@@ -292,7 +304,7 @@ def _split(units: Sequence[_Unit]) -> list[RawSpeech]:
         elif unit.kind == "heading":
             path = [p for p in path if p[0] < unit.level] + [(unit.level, unit.text)]
         else:
-            current.paragraphs.append((" › ".join(t for _, t in path), unit.text, unit.line))
+            current.paragraphs.append((" › ".join(t for _, t in path), unit.text, unit.line, unit.pages))
     return [s for s in speeches if s.paragraphs]
 
 
@@ -302,7 +314,7 @@ def speeches_of(doc: Document, counts: Counts, *, filename: str) -> list[RawSpee
     speeches = _split(_repair(_units(doc, counts, filename=filename), counts, min_chars=min_chars))
     for speech in speeches:
         # Never the first paragraph: a speech of a signature alone is still that text.
-        tail = [t for _, t, _ in speech.paragraphs[1:]][-MAX_TRAILER_LINES:]
+        tail = [t for _, t, *_ in speech.paragraphs[1:]][-MAX_TRAILER_LINES:]
         trailer = parse_trailer(tail) if tail else Trailer()
         if trailer.consumed:
             del speech.paragraphs[-trailer.consumed :]

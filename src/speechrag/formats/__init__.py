@@ -35,9 +35,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from speechrag.errors import DocumentError
+
+if TYPE_CHECKING:
+    from speechrag.formats.ocr import OcrReader
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +58,16 @@ class Block:
     ``line`` is its 1-based line in a text file (0 for other formats), so citations can point
     there and blank lines between blocks are known. ``indented``: a text file's line that starts
     set in (a tab, full-width spaces), which there begins a paragraph: a hard-wrapped line
-    continuing one is not set in."""
+    continuing one is not set in. ``pages`` (PDF) says where the text is on the pages:
+    ``(offset, page)`` pairs, the 1-based page on which the text from ``offset`` on stands, so
+    a paragraph that crosses a page end has two."""
 
     text: str
     kind: BlockKind
     level: int = 0
     line: int = 0
     indented: bool = False
+    pages: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,9 @@ class Document:
     ``page-number``), so the corpus report can show them. ``published`` is an ISO date the
     container gives for itself (a web page's publication date), a fallback only: the speech's own
     date from ``parse_header`` wins. File creation dates (docx core, PDF info) are not used: they
-    are when someone saved the file.
+    are when someone saved the file. ``ocr`` counts what OCR did (``pages`` read, ``turned``
+    upright, ``low-confidence`` lines kept, ``noise`` lines dropped); ``notes`` says which pages
+    were left unread and why (``page 4: text stands vertically…``).
     """
 
     blocks: tuple[Block, ...]
@@ -82,6 +90,8 @@ class Document:
     title: str = ""
     dropped: tuple[tuple[str, int], ...] = ()
     published: str = ""
+    ocr: tuple[tuple[str, int], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def lines(self) -> list[str]:
@@ -100,7 +110,11 @@ class Limits:
     max_pages: int = 2000
     max_html_bytes: int = 10 * MB
     max_chars: int = 20_000_000  # text a loader may produce (antiword/catdoc output included)
-    seconds: float = 60.0
+    seconds: float = 60.0  # parsing; OCR has its own budget below
+    # Pages of one PDF read by OCR, and the seconds they may take: ~0.3 pages/s on 2 cores here
+    # (README, Performance), so a 300-page scan reads in ~17 minutes, within the budget.
+    max_ocr_pages: int = 500
+    ocr_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -267,11 +281,13 @@ def _loader(kind: str) -> Loader:
     return plain.load
 
 
-def read_document(path: Path, *, max_bytes: int = MAX_BYTES, limits: Limits | None = None) -> Document:
+def read_document(path: Path, *, max_bytes: int = MAX_BYTES, limits: Limits | None = None,
+                  ocr: OcrReader | None = None) -> Document:
     """Read one speech document into blocks; raise DocumentError with the reason to skip it.
 
     Never returns a document without text: an empty docx or a blank page is an error too, so a
-    caller has exactly two outcomes to handle.
+    caller has exactly two outcomes to handle. A PDF's pages without a text layer are read by
+    ``ocr`` (`formats.ocr.OcrReader`: its workers, its progress), else by one made for this file.
     """
     limits = limits or Limits(max_bytes=max_bytes)  # an explicit ``limits`` wins over max_bytes
     path = Path(path)
@@ -290,7 +306,12 @@ def read_document(path: Path, *, max_bytes: int = MAX_BYTES, limits: Limits | No
     kind = sniff(data, path.suffix)
     deadline = Deadline.after(limits.seconds)
     started = time.perf_counter()
-    document = _loader(kind)(data, path, limits, deadline)
+    if kind == "pdf":
+        from speechrag.formats import pdf
+
+        document = pdf.load(data, path, limits, deadline, ocr=ocr)
+    else:
+        document = _loader(kind)(data, path, limits, deadline)
     log.debug("%s: %s, %d blocks in %.3f s", path.name, kind, len(document.blocks), time.perf_counter() - started)
     if not any(b.text.strip() for b in document.blocks):
         raise DocumentError(f"no text in this {document.format} file")

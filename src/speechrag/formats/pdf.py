@@ -36,6 +36,7 @@ file becomes DocumentError("damaged PDF (...)").
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import logging
@@ -44,10 +45,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speechrag.formats import Block, Deadline, Document, DocumentError, Limits, clean_title
 from speechrag.text import ends_sentence, normalise
+
+if TYPE_CHECKING:
+    from speechrag.formats.ocr import OcrReader
 
 log = logging.getLogger(__name__)
 
@@ -208,12 +212,16 @@ def _paragraphs(pages: Sequence[list[_Line]]) -> list[Block]:
     def flush() -> None:
         if current:
             text = ""
+            pages: list[tuple[int, int]] = []  # (offset, 1-based page) where the text moves to a page
             for line in current:
                 joiner = " " if text and text[-1].isascii() and text[-1].isalnum() and line.text[0].isascii() else ""
+                if not pages or pages[-1][1] != line.page + 1:
+                    pages.append((len(text) + len(joiner) if text else 0, line.page + 1))
                 text += joiner + line.text
             big = current[0].size >= size * 1.2
             kind = "title" if big and current[0].page == 0 and not blocks else "heading" if big else "paragraph"
-            blocks.append(Block(text, kind, 1 if kind == "heading" else 0))  # type: ignore[arg-type]
+            blocks.append(Block(text, kind, 1 if kind == "heading" else 0,  # type: ignore[arg-type]
+                                pages=tuple(pages)))
             boxed = len(current) > 1 and all(inset(x) and abs(x.x0 - current[0].x0) < 0.3 * size for x in current)
             insets.append(current[0].x0 if boxed else None)
             current.clear()
@@ -222,8 +230,10 @@ def _paragraphs(pages: Sequence[list[_Line]]) -> list[Block]:
         prev = current[-1] if current else None
         # A line set in as far as the one above it continues a box (an editor's note, a quote):
         # only the first line of a paragraph is indented.
+        # (a box's line runs on mid-sentence to near the margin; a line that ends a sentence, or
+        # stops short, ends its paragraph, and the next indented line starts another)
         boxed = (prev is not None and inset(prev) and inset(line) and abs(line.x0 - prev.x0) < 0.3 * size
-                 and prev.x1 > right - 6 * size)  # a box's lines are long; a short indented line ends
+                 and prev.x1 > right - 6 * size and not ends_sentence(prev.text) and line.page == prev.page)
         # A box has its own right edge, narrower than the page's.
         edge = max(x.x1 for x in current) if boxed else right
         new = (
@@ -255,14 +265,16 @@ def _notes_whole(blocks: list[Block], insets: Sequence[float | None], size: floa
     box: float | None = None
     for block, x in zip(blocks, insets, strict=True):
         if box is not None and x is not None and abs(x - box) < 0.3 * size and out:
-            out[-1] = Block(out[-1].text + block.text, out[-1].kind, out[-1].level)
+            shift = len(out[-1].text)
+            pages = (*out[-1].pages, *((offset + shift, page) for offset, page in block.pages))
+            out[-1] = Block(out[-1].text + block.text, out[-1].kind, out[-1].level, pages=pages)
             continue
         box = x if x is not None and EDITOR_NOTE.match(block.text) else None
         out.append(block)
     return out
 
 
-def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Document:
+def load(data: bytes, path: Path, limits: Limits, deadline: Deadline, ocr: OcrReader | None = None) -> Document:
     from pdfminer.converter import PDFPageAggregator
     from pdfminer.pdfdocument import PDFDocument, PDFEncryptionError, PDFPasswordIncorrect
     from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
@@ -273,6 +285,7 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
     pages: list[list[_Line]] = []
     glyphs: Counter[str] = Counter()
     images = False
+    scanned: list[int] = []  # pages without usable text: read by OCR (formats/ocr.py)
     title = ""
     try:
         document = PDFDocument(PDFParser(io.BytesIO(data)), password="")
@@ -292,9 +305,12 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
             deadline.check(f"PDF page {n + 1}")
             interpreter.process_page(page)
             layout = device.get_result()
+            before = glyphs.copy()
             lines = _page_lines(layout, n, glyphs)
             if not lines and _has_image(layout):
                 images = True
+            if _scanned(lines, glyphs - before, layout):
+                scanned.append(n)
             pages.append(lines)
     except DocumentError:
         raise
@@ -308,19 +324,71 @@ def load(data: bytes, path: Path, limits: Limits, deadline: Deadline) -> Documen
         raise DocumentError(f"damaged PDF ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not pages:
         raise DocumentError("damaged PDF (no pages)")
-    if glyphs["unmapped"] > 0.3 * glyphs["chars"]:
+    read_by_ocr, notes = _read_scanned(data, pages, scanned, limits, ocr, path.name)
+    if not read_by_ocr["pages"] and glyphs["unmapped"] > 0.3 * glyphs["chars"]:
         # Fonts embedded without a ToUnicode map (common in Chinese PDFs from old typesetting
         # software): the text layer is codes, not characters. OCR is the only way in.
-        raise DocumentError("no usable text layer (fonts without a Unicode map; OCR needed)")
+        raise DocumentError(f"no usable text layer (fonts without a Unicode map): {_ocr_missing()}")
     if not any(pages):
-        raise DocumentError("no text layer (scanned?)" if images else "no text in this PDF")
+        if read_by_ocr["pages"]:
+            raise DocumentError(f"no text layer (scanned?), and OCR read no text on its {read_by_ocr['pages']} "
+                                f"page(s)" + (f" ({notes[0]})" if notes else ""))
+        raise DocumentError(f"no text layer (scanned?): {_ocr_missing()}" if images else "no text in this PDF")
     dropped: Counter[str] = Counter()
     if glyphs["unmapped"]:
         dropped["unmapped-glyph"] = glyphs["unmapped"]
     blocks = _paragraphs(_drop_running(pages, dropped))
     styled = next((b.text for b in blocks if b.kind == "title"), "")
     log.debug("%s: %d pages, dropped %s", path.name, len(pages), dict(dropped))
-    return Document(tuple(blocks), "pdf", styled or title, tuple(sorted(dropped.items())))
+    return Document(tuple(blocks), "pdf", styled or title, tuple(sorted(dropped.items())),
+                    ocr=tuple((k, v) for k, v in read_by_ocr.items() if v), notes=tuple(notes))
+
+
+# --- pages without a text layer: OCR (formats/ocr.py) ---------------------------------------------
+
+
+def _ocr_missing() -> str:
+    from speechrag.formats.ocr import missing
+
+    return missing() or "OCR read nothing"
+
+
+def _scanned(lines: list[_Line], glyphs: Counter[str], layout: Any) -> bool:
+    """A page to read by OCR: an image and no text, or text of glyphs without a Unicode map."""
+    return (not lines and _has_image(layout)) or glyphs["unmapped"] > 0.3 * max(1, glyphs["chars"])
+
+
+def _read_scanned(data: bytes, pages: list[list[_Line]], scanned: Sequence[int], limits: Limits,
+                  ocr: OcrReader | None, name: str) -> tuple[Counter[str], list[str]]:
+    """Fill the scanned pages' lines by OCR, in place: (what OCR did, notes on pages left unread)."""
+    from speechrag.formats import ocr as ocr_module
+
+    done: Counter[str] = Counter()
+    if not scanned:
+        return done, []
+    listed = ", ".join(str(n + 1) for n in scanned[:10]) + (", …" if len(scanned) > 10 else "")
+    missing = ocr_module.missing()
+    if missing:
+        return done, [f"page(s) {listed}: no text layer, not read: {missing}"]
+    if len(scanned) > limits.max_ocr_pages:
+        raise DocumentError(f"{len(scanned):,} pages to read by OCR, over the {limits.max_ocr_pages:,}-page "
+                            "OCR limit (Limits.max_ocr_pages)")
+    with contextlib.ExitStack() as stack:
+        reader = ocr or stack.enter_context(ocr_module.OcrReader())
+        read = reader.read(data, scanned, seconds=limits.ocr_seconds, what=name)
+    notes = []
+    for page in read:
+        if page.skipped:
+            notes.append(f"page {page.index + 1}: {page.skipped}")
+        pages[page.index] = [
+            _Line(normalise(x.text), x.x0, x.x1, x.top, x.bottom, x.size, page.index)
+            for x in page.lines if normalise(x.text)
+        ]
+        done["pages"] += 1
+        done["turned"] += page.rotation != 0
+        done["low-confidence"] += page.low_confidence
+        done["noise"] += page.noise
+    return done, notes
 
 
 def _pdf_string(raw: bytes) -> str:

@@ -314,6 +314,8 @@ def _schema(client: Any, dim: int) -> Any:
     s.add_field("speaker", DataType.VARCHAR, max_length=1024)
     s.add_field("place", DataType.VARCHAR, max_length=1024)
     s.add_field("year", DataType.INT32)
+    s.add_field("page", DataType.INT32)  # a PDF passage's first and last page (0: not paged)
+    s.add_field("last_page", DataType.INT32)
     s.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
     s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     s.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
@@ -354,6 +356,7 @@ def _sent_schema(client: Any, dim: int) -> tuple[Any, Any]:
 
 PASSAGE_FIELDS = ["id", "pid", "text", "speech_id", "speech_title", "section", "paragraph", "part",
                   "source", "line", "duplicates"]
+PAGE_FIELDS = ["page", "last_page"]  # absent from collections built before pages were kept
 
 
 def _varchar(value: str, field: str, limit: int) -> str:
@@ -378,6 +381,7 @@ def _rows(passages: Sequence[Passage], speeches: Mapping[str, Speech], vectors: 
             "speaker": _varchar(sp.speaker if sp else "", "speaker", 1024),
             "place": _varchar(sp.place if sp else "", "place", 1024),
             "year": NO_YEAR if year is None else year,
+            "page": p.page, "last_page": p.last_page,
             "dense": vectors[i].tolist(),
         })
     return rows
@@ -392,6 +396,7 @@ def _passage(row: Mapping[str, Any], dates: Mapping[str, str]) -> Passage:
         source=str(row["source"]), line=int(row["line"]),
         duplicates=tuple(str(x) for x in json.loads(row["duplicates"])), part=int(row["part"]),
         speech_date=dates.get(str(row["speech_id"]), ""),
+        page=int(row.get("page", 0)), last_page=int(row.get("last_page", 0)),
     )
 
 
@@ -424,6 +429,8 @@ class MilvusStore:
         self._df: dict[str, int] = {}
         self._checked = time.monotonic()  # just opened from the alias: current until polled
         self._current = True
+        names = {f["name"] for f in client.describe_collection(collection).get("fields", ())}
+        self._fields = PASSAGE_FIELDS + [f for f in PAGE_FIELDS if f in names]
 
     def __repr__(self) -> str:
         return f"MilvusStore({self._target.uri!r}, generation={self._collection!r}, passages={self.size})"
@@ -481,7 +488,7 @@ class MilvusStore:
                              f"{next(r for r in wanted if not 0 <= r < self.size)}")
         found: dict[int, Passage] = {}
         for chunk in _chunks(sorted(set(wanted)), QUERY_BATCH):
-            for row in self._query(f"id in [{', '.join(map(str, chunk))}]", PASSAGE_FIELDS, len(chunk)):
+            for row in self._query(f"id in [{', '.join(map(str, chunk))}]", self._fields, len(chunk)):
                 found[int(row["id"])] = _passage(row, self._dates)
         missing = [r for r in wanted if r not in found]
         if missing:
@@ -491,7 +498,7 @@ class MilvusStore:
 
     def passages_of(self, speech_id: str) -> list[Passage]:
         # Rows are numbered in corpus order, so sorting by id gives reading order.
-        fields = list(dict.fromkeys([*PASSAGE_FIELDS, "id"]))
+        fields = list(dict.fromkeys([*self._fields, "id"]))
         rows = self._query(_in("speech_id", [speech_id]), fields, MAX_TOPK)
         return [_passage(r, self._dates) for r in sorted(rows, key=lambda r: int(r["id"]))]
 
@@ -499,7 +506,7 @@ class MilvusStore:
         out: dict[str, Passage] = {}
         for chunk in _chunks(sorted(set(ids)), QUERY_BATCH):
             # Repeated texts share an id prefix but not an id, so at most one row each.
-            for row in self._query(_in("pid", chunk), PASSAGE_FIELDS, len(chunk)):
+            for row in self._query(_in("pid", chunk), self._fields, len(chunk)):
                 out[str(row["pid"])] = _passage(row, self._dates)
         return out
 
@@ -965,6 +972,7 @@ def milvus_build(
     strict: bool = False,
     read_progress: Callable[[int, int], None] | None = None,
     sentence_progress: Callable[[int, int], None] | None = None,
+    ocr_progress: Callable[[int, int], None] | None = None,
 ) -> BuildSummary:
     """`index.build_index` for a Milvus location (see it for the arguments); returns its
     `BuildSummary`. The same steps as a folder build: corpus, model and dense kind default to
@@ -1023,7 +1031,7 @@ def milvus_build(
         return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
                        0, int(manifest["passages"]), True, skipped=ix._skipped_of(manifest))
 
-    report = ix._read(source, strict=strict, progress=read_progress)
+    report = ix._read(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
     passages = report.passages
     if vectors is not None:
         vectors = ix._check_vectors(vectors, len(passages), encoder)
