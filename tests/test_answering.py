@@ -15,7 +15,7 @@ from speechrag import QueryError, Searcher, build_index, load_index
 from speechrag.answering import NOT_FOUND, Answer, answer
 from speechrag.answering.followups import resolve, resolve_history, user_turns
 from speechrag.render import markdown
-from speechrag.text import has_han
+from speechrag.text import has_han, normalise
 
 _MARK = re.compile(r"\[(\d+)\]")
 
@@ -232,11 +232,11 @@ def test_follow_up_swaps_the_place(shipped_index: Searcher) -> None:
 # --- content words, details asked, scope, partial answers -----------------------------------
 
 from speechrag.answering import PARTIAL, AnswerSentence  # noqa: E402
-from speechrag.answering.details import AMOUNT, FREQUENCY, WHO, asked_detail, gives  # noqa: E402
+from speechrag.answering.details import AMOUNT, FREQUENCY, WHEN, WHO, asked_detail, gives  # noqa: E402
 from speechrag.answering.evidence import has_content_words  # noqa: E402
 from speechrag.answering.followups import content_terms  # noqa: E402
 from speechrag.answering.scope import Scope, scope_of  # noqa: E402
-from speechrag.answering.sentences import is_prose, select_sentences  # noqa: E402
+from speechrag.answering.sentences import figure_kind, is_prose, select_sentences  # noqa: E402
 from speechrag.render import plain, sources_html  # noqa: E402
 
 NO_CONTENT = ["?", "test", "hello", "a", "123", "😀", "？？？", "Tell me a joke", "hi there", "谢谢", "ok", "你好"]
@@ -301,6 +301,47 @@ def test_details_asked_and_given() -> None:
 def test_an_amount_comes_with_the_unit_asked(question: str, sentence: str, given: bool) -> None:
     assert asked_detail(question) is AMOUNT
     assert gives(AMOUNT, sentence, question) is given
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "全年粮食产量达到一千三百四十四亿斤。",
+        "城镇登记失业率控制在百分之四点五以内。",
+        "研发投入增长百分之十五。",
+        "国内生产总值增长７.５％。",  # as normalise leaves it: 7.5%
+        "居民收入增长3 ％。",
+        "预期目标是增长6%－6.5%。",
+        "预期目标是增长6.5%-7%。",
+        "预期目标是增长6%—6.5%。",
+        "预期目标是增长6%至6.5%。",
+        "全市共有文艺家协会十二个。",
+    ],
+)
+def test_figures_as_written_answer_an_amount(sentence: str) -> None:
+    assert gives(AMOUNT, normalise(sentence), "目标是多少？")
+    assert figure_kind(normalise(sentence)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "二〇一〇年召开了全市工作会议。",  # dates, however written, are no amount
+        "2016—2020年是全面建成小康社会决胜阶段。",
+        "2016-2020年是全面建成小康社会决胜阶段。",
+        "要千方百计扩大就业，这是一个重要的民生问题。",  # numerals in words and articles
+        "万一出现问题，要及时处置。",
+        "各级协会要按照统一部署开展活动。",
+    ],
+)
+def test_dates_and_numerals_in_words_are_no_amount(sentence: str) -> None:
+    assert not gives(AMOUNT, normalise(sentence), "目标是多少？")
+
+
+def test_a_date_in_chinese_numerals_answers_when() -> None:
+    assert gives(WHEN, "二〇一〇年召开了全市工作会议。") and not gives(WHEN, "召开了全市工作会议。")
+    assert figure_kind("二〇一〇年召开了会议。") == 1.0 and figure_kind("召开了会议。") == 0.0
+    assert figure_kind("落实“三个一”机制，抓好三个方面。") == 0.5  # a numeral with a measure word is half a figure
 
 
 def test_lines_without_a_sentence_are_not_prose() -> None:

@@ -5,13 +5,16 @@ A speech often addresses a topic without the detail asked: 天水's speech says 
 will be set up, never how often it is awarded. Quoting the sentence about the award as the
 answer to ``这个奖多久评一次？`` misleads; saying that the speech mentions the award but not how
 often it is given does not. The patterns are deliberately plain: a figure is a digit or a
-Chinese numeral with a unit, a person is a name with a title, a date is a year, month or day.
+Chinese numeral with a unit (or an amount written out: 百分之十五, `text.written_figures`), a
+person is a name with a title, a date is a year, month or day.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from speechrag.text import CN_DIGITS, MEASURES, RANGE_JOINERS, written_figures
 
 
 @dataclass(frozen=True)
@@ -25,9 +28,9 @@ class Detail:
     missing: str  # completes 讲话提到了……，但没有说……
 
 
-_NUM = "一二三四五六七八九十两百千万亿半"
+_NUM = "〇一二三四五六七八九十两百千万亿半"  # 零 alone is a word (零部件, 零售), inside a number it is not needed
 # Measure words that make a Chinese numeral a figure (四十处, 一百场, 二百公里).
-_UNITS = "个项年倍位家户人元省次例成处场所座里亩吨张台辆名篇届条件套本部期批类份种天月周岁小时"
+_UNITS = MEASURES
 FREQUENCY = Detail(
     "frequency",
     re.compile(r"多久|多长时间|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
@@ -53,7 +56,7 @@ AMOUNT = Detail(
     "amount",
     re.compile(r"多少|(?<!哪)几[个年次项位成倍种万岁人名]|百分之|比例|比率|金额|奖金|标准是|"
                r"\bhow (many|much|large|big)\b|\bwhat (percentage|percent|rate|ratio|number|share)\b", re.I),
-    re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),
+    re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),  # and `text.written_figures` (see `gives`)
     "具体数字",
 )
 NAME = Detail(
@@ -76,9 +79,12 @@ _ASKED_UNIT = re.compile(
     r"(?:多少|几)[万亿千百十]*(人(?![口员才民数群])|名|位|元|块钱|户|家|亩|吨|公里|平方米|座|所|处|场|次|岁)"
 )
 _MONEY_Q = re.compile(r"多少钱|经费|资金|预算|费用|金额|奖金|\bhow much money\b", re.I)
-# Dates are not amounts: 20xx年, 2016年, 5月18日 hold digits but answer no how-many question.
+# Dates are not amounts: 20xx年, 2016年, 二〇一〇年, 2016—2020年, 5月18日 hold numbers but answer no
+# how-many question.
+_YEAR = rf"(?:\d{{2}}[\dxX]{{2}}|[{CN_DIGITS}]{{4}})"
 _DATES = re.compile(
-    r"\d{2}[\dxX]{2}年|[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?|\d{1,2}[日号]"
+    rf"(?:{_YEAR}年?\s*[{RANGE_JOINERS}]\s*)?{_YEAR}年"
+    r"|[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?|\d{1,2}[日号]"
 )
 # Numbers that are no amount: a lone 一 before a measure word, an article or a word's last
 # character (一个重要的社会问题, 一项工作, 统一部署), and numbers inside a short quotation, which
@@ -92,7 +98,7 @@ def without_names_and_articles(sentence: str) -> str:
     return _NOT_AMOUNTS.sub(" ", sentence)
 
 
-_NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+)"
+_NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+(?:点[{_NUM}]+)?)"
 # (a measure word after 万 makes it a counted figure of that unit; 360万天水儿女 is still bare)
 _BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
 # A sum of money leaves out 元 only at the end of a clause (奖励资金共计1500万。): 360万天水儿女
@@ -134,7 +140,7 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
         return False
     units = asked_unit(question)
     if not units:
-        return detail.gives.search(text) is not None
+        return detail.gives.search(text) is not None or bool(written_figures(text))
     with_unit = rf"{_NUMBER}[万亿千百十]*\s*(?:{'|'.join(units)})"
     bare = _BARE_MONEY if units == ("元",) else _BARE_LARGE
     return re.search(with_unit, text) is not None or bare.search(text) is not None
