@@ -79,6 +79,11 @@ _ASKED_UNIT = re.compile(
     r"(?:多少|几)[万亿千百十]*(人(?![口员才民数群])|名|位|元|块钱|户|家|亩|吨|公里|平方米|座|所|处|场|次|岁)"
 )
 _MONEY_Q = re.compile(r"多少钱|经费|资金|预算|费用|金额|奖金|\bhow much money\b", re.I)
+# A share asked (研发经费支出相当于生产总值的比例达到多少？) is answered by a per cent (4.5%左右), not by
+# money, whatever else the question names.
+PER_CENT = ("%",)
+_RATIO_Q = re.compile(r"比例|比率|比重|占比|百分比|百分之(?:几|多少)|几成|\b(percentage|percent|ratio|share)\b", re.I)
+_PER_CENT_GIVEN = re.compile(r"\d\s*[%‰]|[百千]分之|[二三四五六七八九两]成")
 # Dates are not amounts: 20xx年, 2016年, 二〇一〇年, 2016—2020年, 5月18日 hold numbers but answer no
 # how-many question.
 _YEAR = rf"(?:\d{{2}}[\dxX]{{2}}|[{CN_DIGITS}]{{4}})"
@@ -116,6 +121,8 @@ def asked_unit(question: str) -> tuple[str, ...]:
     """The units that answer a how-many question naming one (("人", "名", "位") for 多少名),
     or () when it names none."""
     m = _ASKED_UNIT.search(question)
+    if not m and _RATIO_Q.search(question):
+        return PER_CENT
     unit = m.group(1) if m else ("元" if _MONEY_Q.search(question) else "")
     unit = "元" if unit == "块钱" else unit
     return next((f for f in _UNIT_FAMILIES if unit in f), ())
@@ -141,6 +148,9 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     units = asked_unit(question)
     if not units:
         return detail.gives.search(text) is not None or bool(written_figures(text))
-    with_unit = rf"{_NUMBER}[万亿千百十]*\s*(?:{'|'.join(units)})"
+    if units == PER_CENT:
+        return _PER_CENT_GIVEN.search(text) is not None
+    # (an approximate figure: 两千多名, 40余万人, 10来个)
+    with_unit = rf"{_NUMBER}[万亿千百十]*[多余来]?[万亿千]*\s*(?:{'|'.join(units)})"
     bare = _BARE_MONEY if units == ("元",) else _BARE_LARGE
     return re.search(with_unit, text) is not None or bare.search(text) is not None
