@@ -232,7 +232,7 @@ def test_follow_up_swaps_the_place(shipped_index: Searcher) -> None:
 # --- content words, details asked, scope, partial answers -----------------------------------
 
 from speechrag.answering import PARTIAL, AnswerSentence  # noqa: E402
-from speechrag.answering.details import AMOUNT, FREQUENCY, WHEN, WHO, asked_detail, gives  # noqa: E402
+from speechrag.answering.details import AMOUNT, DURATION, FREQUENCY, WHEN, WHO, asked_detail, gives  # noqa: E402
 from speechrag.answering.evidence import has_content_words  # noqa: E402
 from speechrag.answering.followups import content_terms  # noqa: E402
 from speechrag.answering.scope import Scope, scope_of  # noqa: E402
@@ -345,6 +345,38 @@ def test_figures_as_written_answer_an_amount(sentence: str) -> None:
 )
 def test_dates_and_numerals_in_words_are_no_amount(sentence: str) -> None:
     assert not gives(AMOUNT, normalise(sentence), "目标是多少？")
+
+
+@pytest.mark.parametrize(
+    ("question", "detail"),
+    [
+        ("这个奖多久评一次？", "frequency"),
+        ("全运会多长时间举办一届？", "frequency"),
+        ("培训班培训了多少人、为期多久？", "duration"),
+        ("骨干培训一共学习了多长时间？", "duration"),
+        ("社区图书馆每天开放多长时间？", "duration"),
+        ("支教活动持续几天？", "duration"),
+    ],
+)
+def test_how_long_is_not_how_often(question: str, detail: str) -> None:
+    d = asked_detail(question)
+    assert d is not None and d.name == detail
+
+
+@pytest.mark.parametrize(
+    ("sentence", "given"),
+    [
+        ("团校骨干培训共两个学期。", True),
+        ("60余人进行了为期一个月的培训。", True),
+        ("社区图书馆免费开放时间延长到每天十小时。", True),
+        ("支教活动为期5天。", True),
+        ("培训于2019年在井冈山举行。", False),  # a date is not how long
+        ("培训于3月举行。", False),
+        ("培训取得了很好的效果。", False),
+    ],
+)
+def test_a_duration_is_a_number_of_years_months_days_or_hours(sentence: str, given: bool) -> None:
+    assert gives(DURATION, sentence) is given
 
 
 def test_a_date_in_chinese_numerals_answers_when() -> None:

@@ -33,9 +33,19 @@ _NUM = "〇一二三四五六七八九十两百千万亿半"  # 零 alone is a w
 _UNITS = MEASURES
 FREQUENCY = Detail(
     "frequency",
-    re.compile(r"多久|多长时间|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
+    re.compile(r"(?:多久|多长时间)[^，。？?；]{0,6}一[次届回]|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
     re.compile(rf"每[{_NUM}\d]*[年月季周天届期次]|[{_NUM}\d]+[年月]一[次届评]|一年一|定期|常态化|年度"),
     "多久一次",
+)
+# How long, not how often (培训为期多久？ 学习了多长时间？): a number of years, months, days, hours,
+# terms (为期一个月, 两个学期, 每天十小时). Asked as a frequency, 两个学期 answered nothing and the
+# notice said 没有说多久一次 over it.
+DURATION = Detail(
+    "duration",
+    re.compile(r"多长时间|多久|为期|几个?(?:月|星期|小时|钟头)|几天|多少(?:天|个月|年|小时|分钟)|\bhow long\b", re.I),
+    re.compile(rf"[{_NUM}\d]+(?:\.\d+)?[多余]?个?半?(?:年|月|周|星期|天|日|小时|钟头|分钟|秒|学期|季度|课时)"
+               r"|半(?:年|天|个月)"),
+    "多长时间",
 )
 WHEN = Detail(
     "when",
@@ -65,8 +75,9 @@ NAME = Detail(
     re.compile(r"《[^》]{2,40}》|“[^”]{2,40}”"),
     "名称",
 )
-# Most specific first: ``多久`` is a frequency though ``几`` might read as an amount.
-DETAILS = (FREQUENCY, WHEN, WHO, NAME, AMOUNT)
+# Most specific first: ``多久一次`` is a frequency, ``多久`` alone a duration, though ``几`` might read
+# as an amount.
+DETAILS = (FREQUENCY, DURATION, WHEN, WHO, NAME, AMOUNT)
 
 
 # The unit a how-many question names (多少万元, 多少名会员, 几个人) and the units that answer it.
@@ -140,6 +151,8 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     """Whether ``sentence`` gives the detail asked: for an amount, never a date standing in for
     a figure, per household or person when that is asked, and with the unit ``question`` names
     when it names one."""
+    if detail is DURATION:  # 2019年 and 3月 are dates, not how long
+        return detail.gives.search(_DATES.sub(" ", sentence)) is not None
     if detail is not AMOUNT:
         return detail.gives.search(sentence) is not None
     text = without_names_and_articles(_DATES.sub(" ", sentence))
