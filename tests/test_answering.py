@@ -232,7 +232,16 @@ def test_follow_up_swaps_the_place(shipped_index: Searcher) -> None:
 # --- content words, details asked, scope, partial answers -----------------------------------
 
 from speechrag.answering import PARTIAL, AnswerSentence  # noqa: E402
-from speechrag.answering.details import AMOUNT, DURATION, FREQUENCY, WHEN, WHO, asked_detail, gives  # noqa: E402
+from speechrag.answering.details import (  # noqa: E402
+    AMOUNT,
+    DURATION,
+    FREQUENCY,
+    WHEN,
+    WHO,
+    asked_detail,
+    gives,
+    missing_detail,
+)
 from speechrag.answering.evidence import has_content_words  # noqa: E402
 from speechrag.answering.followups import content_terms  # noqa: E402
 from speechrag.answering.scope import Scope, scope_of  # noqa: E402
@@ -379,6 +388,23 @@ def test_a_duration_is_a_number_of_years_months_days_or_hours(sentence: str, giv
     assert gives(DURATION, sentence) is given
 
 
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("天水市文联有多少名会员？", "多少人"),
+        ("这个奖的奖金有多少钱？", "多少钱"),
+        ("研发经费支出相当于生产总值的比例达到多少？", "比例"),
+        ("惠及多少户？", "多少户"),
+        ("增长目标是多少？", "具体数字"),
+        ("这个奖多久评一次？", "多久一次"),
+    ],
+)
+def test_a_partial_answer_says_which_count_is_missing(question: str, missing: str) -> None:
+    # A quoted sentence may hold another figure (会员增加了20%): 没有说具体数字 over it reads as false.
+    detail = asked_detail(question)
+    assert detail is not None and missing_detail(detail, question) == missing
+
+
 def test_a_date_in_chinese_numerals_answers_when() -> None:
     assert gives(WHEN, "二〇一〇年召开了全市工作会议。") and not gives(WHEN, "召开了全市工作会议。")
     assert figure_kind("二〇一〇年召开了会议。") == 1.0 and figure_kind("召开了会议。") == 0.0
@@ -480,7 +506,7 @@ def test_follow_up_asking_what_the_speech_leaves_out_is_partial(shipped_index: S
     # How much the prize is: no speech says. 360万天水儿女 is people, not money, and a sentence
     # holding some other figure is not nearer for holding one.
     money = answer("这个奖的奖金有多少钱？", history=["天水要设立什么文艺奖？"], index=shipped_index)
-    assert money.status == PARTIAL and "但没有说具体数字" in money.notice
+    assert money.status == PARTIAL and "但没有说多少钱" in money.notice
     assert "360万" not in money.text
 
 

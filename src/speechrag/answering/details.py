@@ -1,4 +1,4 @@
-"""The detail a question asks for (how often, how much, who, when, what name) and whether a
+"""The detail a question asks for (how often, how long, how much, who, when, what name) and whether a
 sentence gives it.
 
 A speech often addresses a topic without the detail asked: 天水's speech says a 《麦积山文艺奖》
@@ -137,6 +137,16 @@ def asked_unit(question: str) -> tuple[str, ...]:
     unit = m.group(1) if m else ("元" if _MONEY_Q.search(question) else "")
     unit = "元" if unit == "块钱" else unit
     return next((f for f in _UNIT_FAMILIES if unit in f), ())
+
+
+def missing_detail(detail: Detail, question: str) -> str:
+    """What a partial answer says the speeches leave out (completes 讲话提到了……，但没有说……): an
+    amount asked in a unit is that count (多少人, 多少钱, 比例), since a quoted sentence may well hold
+    another figure, and 没有说具体数字 above a sentence holding one reads as false."""
+    units = asked_unit(question) if detail is AMOUNT else ()
+    if not units:
+        return detail.missing
+    return "比例" if units == PER_CENT else "多少钱" if units == ("元",) else f"多少{units[0]}"
 
 
 def asked_detail(question: str) -> Detail | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speechrag.answering.details import TITLES, Detail, gives, without_names_and_articles
+from speechrag.answering.details import TITLES, Detail, gives, missing_detail, without_names_and_articles
 from speechrag.answering.evidence import coverage
 from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import Scope
@@ -69,7 +69,7 @@ class Selection:
     """The sentences chosen, best first, and whether they answer the question.
 
     ``status`` is "found", or "partial" when the speeches address the topic but not the detail
-    asked: ``missing`` says which detail (`details.Detail.missing`), and ``elsewhere`` is True
+    asked: ``missing`` says which detail (`details.missing_detail`), and ``elsewhere`` is True
     when a speech outside the question's scope gives it (another city's figure), so the
     sentences are offered as related, not as the answer.
     """
@@ -260,7 +260,7 @@ def select_sentences(
         if giving:
             first = giving[0]
         else:
-            status, missing = "partial", detail.missing
+            status, missing = "partial", missing_detail(detail, query)
             other = [c for c in ranked if not c.in_scope and answers(c)]
             if other:
                 # Another speech gives the figure for another place: offer it, labelled, alone.
