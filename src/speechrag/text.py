@@ -226,7 +226,7 @@ _MULTIPLES = {"万": 10**4, "亿": 10**8}
 def _cn_value(numerals: str) -> Decimal | None:
     """Chinese numerals as a number (一千三百四十四亿, 二〇一〇, 七点五), or None when they are
     not one (万一, 十四五: words and names that happen to be written with numerals)."""
-    import cn2an  # imported on first use: its import costs a few milliseconds at start-up
+    import cn2an  # imported on first use: its import takes about half a second
 
     try:
         value = cn2an.cn2an(numerals, "normal")
