@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import cn2an
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
@@ -13,9 +14,9 @@ from hypothesis import strategies as st
 
 from speechrag import CorpusError, Passage, build_index, load_corpus, read_corpus
 from speechrag.cli import cli
-from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, add_documents, source_path, split_long
+from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, add_documents, link_twins, source_path, split_long
 from speechrag.formats.plain import decode
-from speechrag.text import ends_sentence, normalise
+from speechrag.text import ends_sentence, figure_values, normalise
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "corpus" / "speeches-jisheng.md"
@@ -141,7 +142,7 @@ def test_decode_accepts_gbk_without_replacement_characters() -> None:
     [
         ("本国情 不会 根本改变", "本国情不会根本改变"),
         ("根本改变， 计划生育 基本国策", "根本改变，计划生育基本国策"),
-        ("GDP grew 6.5 % in 2023", "GDP grew 6.5 % in 2023"),
+        ("GDP grew 6.5 % in 2023", "GDP grew 6.5% in 2023"),  # a figure is one token (text.normalise)
         ("贫困人口40 余万人", "贫困人口40 余万人"),  # spaces beside numbers are typography
         ("Cafe\u0301 文化", "Café 文化"),  # NFC
         ("计划\u200b生育\u202e工作\x07", "计划生育工作"),  # zero-width, bidi override, bell
@@ -273,6 +274,45 @@ def test_near_identical_paragraphs_across_speeches_list_each_other(tmp_path: Pat
     assert b.duplicates == ()
     assert report.twin_pairs == 1
     assert 0.5 < TWIN_JACCARD < 1
+
+
+def _passage(n: int, text: str) -> Passage:
+    return Passage(f"p{n}", f"s{n}", f"{2000 + n}年政府工作报告", "", 1, text, "r.txt", n)
+
+
+# A yearly report's paragraph: the years after it repeat it with other figures.
+REVIEW = ("过去一年，国内生产总值达到{gdp}万亿元，增长{rate}。城镇新增就业{jobs}万人，"
+          "居民消费价格上涨2%。粮食产量再创新高，进出口总额稳定增长，国际收支基本平衡。"
+          "我们坚持稳中求进工作总基调，统筹推进各项工作，经济社会发展主要目标任务顺利完成。")
+
+
+def test_paragraphs_that_differ_only_in_a_figure_are_not_twins() -> None:
+    year = REVIEW.format(gdp=126, rate="5.2%", jobs=1244)
+    linked, pairs = link_twins([_passage(1, year), _passage(2, year.replace("5.2%", "5.0%")),
+                                _passage(3, year), _passage(4, year.replace("1244", "一千二百四十四"))])
+    assert [p.duplicates for p in linked] == [("p3", "p4"), (), ("p1", "p4"), ("p1", "p3")]
+    assert pairs == 3
+
+
+_FIGURES = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.decimals(0, 100, places=1, allow_nan=False).map(lambda d: f"{d}%"),
+    st.integers(1, 10**6).map(lambda n: cn2an.an2cn(n)),
+    st.integers(1, 99).map(lambda n: f"百分之{cn2an.an2cn(n)}"),
+)
+
+
+@given(gdp=_FIGURES, rate=_FIGURES, jobs=_FIGURES, changed=st.sampled_from(["gdp", "rate", "jobs"]), new=_FIGURES)
+def test_a_copy_with_one_figure_changed_is_never_a_twin_and_an_exact_copy_always_is(
+    gdp: str, rate: str, jobs: str, changed: str, new: str
+) -> None:
+    figures = {"gdp": gdp, "rate": rate, "jobs": jobs}
+    text = REVIEW.format(**figures)
+    other = REVIEW.format(**{**figures, changed: new})
+    linked, _ = link_twins([_passage(1, text), _passage(2, other), _passage(3, text)])
+    assert linked[0].duplicates[-1:] == ("p3",) and linked[2].duplicates[:1] == ("p1",)
+    same = figure_values(normalise(new)) == figure_values(normalise(figures[changed]))
+    assert ("p2" in linked[0].duplicates) is same  # linked only when the figure is the same number
 
 
 # --- 8. long paragraphs ---------------------------------------------------------------------

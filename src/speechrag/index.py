@@ -88,7 +88,7 @@ def ingest_fingerprint() -> str:
             names += sorted(f"{d}/{f.name}" for f in pkg.joinpath(d).iterdir() if f.name.endswith(".py"))
     for name in names:
         h.update(name.encode() + b"\0" + pkg.joinpath(name).read_bytes() + b"\0")
-    for lib in ("jieba", "rjieba", "numpy"):  # jieba's dict.txt (place words); jieba-rs cuts
+    for lib in ("jieba", "rjieba", "numpy", "cn2an"):  # jieba's dict.txt (place words); jieba-rs cuts; cn2an: twins
         h.update(f"{lib}-{_version(lib)}\0".encode())
     return h.hexdigest()[:16]
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from decimal import Decimal
+from functools import cache
 
 # --- character classes -------------------------------------------------------------------
 
@@ -61,8 +63,25 @@ def is_broken_text(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
+# Full-width digits, Latin letters and ％ as their ASCII forms (７.５％ is 7.5%), so a figure is
+# recognised, tokenised and matched in one form. Full-width Chinese punctuation （）：，；？！ stays:
+# sentences, headings and headers are cut at it.
+_HALF_WIDTH = str.maketrans(
+    {**{chr(0xFF10 + i): chr(0x30 + i) for i in range(10)},
+     **{chr(0xFF21 + i): chr(0x41 + i) for i in range(26)},
+     **{chr(0xFF41 + i): chr(0x61 + i) for i in range(26)},
+     "％": "%"}
+)
+_WIDE_POINT = re.compile(r"(?<=\d)．(?=\d)")  # ７．５ (a full-width full stop between digits)
+# Measure words a figure is written with (四十处, 3个, 二百公里): see also `answering.details`.
+MEASURES = "个项年倍位家户人元省次例成处场所座里亩吨张台辆名篇届条件套本部期批类份种天月周岁小时斤"
+# A space between a number and its unit or per cent sign (PDF text: 3 ％, 2019 年, 1500 万元).
+_FIGURE_SPACE = re.compile(rf"(?<=\d) +(?=[%‰万亿千百{MEASURES}日号])")
+
+
 def normalise(line: str) -> str:
-    """NFC, control/format characters removed, spaces collapsed, stray CJK spaces removed.
+    """NFC, control/format characters removed, spaces collapsed, stray CJK spaces removed;
+    full-width digits, letters and ％ in their ASCII form, and no space inside a figure.
 
     Applied to every corpus line and every query, so both are compared in the same form; Kangxi
     radicals become the ideographs they stand for.
@@ -76,7 +95,9 @@ def normalise(line: str) -> str:
         if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co") or ch == "\t"
     )
     line = _SPACES.sub(" ", line).strip()
-    return _CJK_SPACE.sub("", line)
+    line = _CJK_SPACE.sub("", line)  # before the digits are half-width: 增长 ３％ was 增长３％
+    line = _WIDE_POINT.sub(".", line.translate(_HALF_WIDTH))
+    return _FIGURE_SPACE.sub("", line)
 
 
 _ADMIN_SUFFIX = re.compile("(特别行政区|自治区|自治州|自治县|自治旗|省|市|区|县|州|盟|旗|镇|乡)$")
@@ -182,3 +203,82 @@ def strip_enumerator(text: str) -> str:
         if m:
             return text[m.end() :].lstrip("，,、：: ")
     return text
+
+
+# --- figures -----------------------------------------------------------------------------
+
+CN_DIGITS = "〇零一二三四五六七八九两"
+CN_MULTIPLIERS = "十百千万亿"
+# A number as written: Arabic (after `normalise`, ASCII digits; 1,344 with thousands commas) with
+# a 万/亿 multiplier (1344亿), or Chinese numerals (一千三百四十四亿, 二〇一〇, 七点五); per cent
+# either way (15%, 百分之十五, 3‰, 千分之三).
+_ARABIC = r"\d+(?:,\d{3})*(?:\.\d+)?"
+_CHINESE = rf"[{CN_DIGITS}{CN_MULTIPLIERS}]+(?:点[{CN_DIGITS}]+)?"
+_NUMBER = re.compile(
+    rf"(?P<pre>百分之|千分之)?(?:(?P<ar>{_ARABIC})(?P<mul>[万亿]*)|(?P<cn>{_CHINESE}))(?P<post>[%‰])?"
+)
+# Two figures joined into a range: 6%－6.5%, 6.5%-7%, 6%—6.5%, 6%至6.5%, 3~5万.
+RANGE_JOINERS = "-－—–~～至到"
+_MULTIPLES = {"万": 10**4, "亿": 10**8}
+
+
+@cache
+def _cn_value(numerals: str) -> Decimal | None:
+    """Chinese numerals as a number (一千三百四十四亿, 二〇一〇, 七点五), or None when they are
+    not one (万一, 十四五: words and names that happen to be written with numerals)."""
+    import cn2an  # imported on first use: its import takes about half a second
+
+    try:
+        value = cn2an.cn2an(numerals, "normal")
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+    return Decimal(str(value))
+
+
+def _value(m: re.Match[str]) -> Decimal | None:
+    if m["ar"] is not None:
+        value = Decimal(m["ar"].replace(",", ""))
+        for ch in m["mul"]:
+            value *= _MULTIPLES[ch]
+        return value
+    return _cn_value(m["cn"])
+
+
+def _canonical(m: re.Match[str]) -> str:
+    """A number in one form whatever the script: 15%, 百分之十五 and 百分之15 -> ``15%``;
+    1344亿 and 一千三百四十四亿 -> ``134400000000``; numerals that are no number stay as written."""
+    value = _value(m)
+    text = m["cn"] if value is None else format(value.normalize(), "f")
+    per = m["post"] or {"百分之": "%", "千分之": "‰"}.get(m["pre"] or "", "")
+    return text + per
+
+
+def figure_values(text: str) -> tuple[str, ...]:
+    """Every number written in ``text`` (digits or Chinese numerals, with its per cent sign or
+    万/亿), each in one form (`_canonical`), sorted: two texts whose figures differ anywhere
+    (2013 vs 2014, 7.5% vs 百分之八, 一年来 vs 五年来) have different values."""
+    return tuple(sorted(_canonical(m) for m in _NUMBER.finditer(text)))
+
+
+def written_figures(text: str) -> list[tuple[int, int]]:
+    """Spans of the figures written in Chinese numerals that are amounts, not words: a per cent
+    (百分之十五), a decimal (七点五), a number with a multiplier (一千三百四十四亿, 三十) or a
+    year in digits (二〇一〇年). Lone numerals (一个, 三农), multipliers alone (千万, 百姓) and
+    numerals that are no number (万一, 十四五) are not."""
+    spans = []
+    for m in _NUMBER.finditer(text):
+        cn = m["cn"]
+        if cn is None:
+            continue
+        strong = bool(m["pre"] or m["post"]) or "点" in cn or (
+            len(cn) >= 2 and any(c in CN_MULTIPLIERS for c in cn) and any(c in CN_DIGITS for c in cn)
+        ) or (len(cn) == 4 and text.startswith("年", m.end()) and not any(c in CN_MULTIPLIERS for c in cn))
+        if strong and _cn_value(cn) is not None:
+            spans.append(m.span())
+    return spans
+
+
+def has_figure(text: str) -> bool:
+    """Whether ``text`` holds a figure: a digit, or an amount in Chinese numerals
+    (`written_figures`)."""
+    return any(ch.isdigit() for ch in text) or bool(written_figures(text))

@@ -1,17 +1,20 @@
-"""The detail a question asks for (how often, how much, who, when, what name) and whether a
+"""The detail a question asks for (how often, how long, how much, who, when, what name) and whether a
 sentence gives it.
 
 A speech often addresses a topic without the detail asked: 天水's speech says a 《麦积山文艺奖》
 will be set up, never how often it is awarded. Quoting the sentence about the award as the
 answer to ``这个奖多久评一次？`` misleads; saying that the speech mentions the award but not how
 often it is given does not. The patterns are deliberately plain: a figure is a digit or a
-Chinese numeral with a unit, a person is a name with a title, a date is a year, month or day.
+Chinese numeral with a unit (or an amount written out: 百分之十五, `text.written_figures`), a
+person is a name with a title, a date is a year, month or day.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from speechrag.text import CN_DIGITS, MEASURES, RANGE_JOINERS, written_figures
 
 
 @dataclass(frozen=True)
@@ -25,14 +28,24 @@ class Detail:
     missing: str  # completes 讲话提到了……，但没有说……
 
 
-_NUM = "一二三四五六七八九十两百千万亿半"
+_NUM = "〇一二三四五六七八九十两百千万亿半"  # 零 alone is a word (零部件, 零售), inside a number it is not needed
 # Measure words that make a Chinese numeral a figure (四十处, 一百场, 二百公里).
-_UNITS = "个项年倍位家户人元省次例成处场所座里亩吨张台辆名篇届条件套本部期批类份种天月周岁小时"
+_UNITS = MEASURES
 FREQUENCY = Detail(
     "frequency",
-    re.compile(r"多久|多长时间|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
+    re.compile(r"(?:多久|多长时间)[^，。？?；]{0,6}一[次届回]|隔多|几年一|每几|频率|周期|\bhow often\b", re.I),
     re.compile(rf"每[{_NUM}\d]*[年月季周天届期次]|[{_NUM}\d]+[年月]一[次届评]|一年一|定期|常态化|年度"),
     "多久一次",
+)
+# How long, not how often (培训为期多久？ 学习了多长时间？): a number of years, months, days, hours,
+# terms (为期一个月, 两个学期, 每天十小时). Asked as a frequency, 两个学期 answered nothing and the
+# notice said 没有说多久一次 over it.
+DURATION = Detail(
+    "duration",
+    re.compile(r"多长时间|多久|为期|几个?(?:月|星期|小时|钟头)|几天|多少(?:天|个月|年|小时|分钟)|\bhow long\b", re.I),
+    re.compile(rf"[{_NUM}\d]+(?:\.\d+)?[多余]?个?半?(?:年|月|周|星期|天|日|小时|钟头|分钟|秒|学期|季度|课时)"
+               r"|半(?:年|天|个月)"),
+    "多长时间",
 )
 WHEN = Detail(
     "when",
@@ -53,7 +66,7 @@ AMOUNT = Detail(
     "amount",
     re.compile(r"多少|(?<!哪)几[个年次项位成倍种万岁人名]|百分之|比例|比率|金额|奖金|标准是|"
                r"\bhow (many|much|large|big)\b|\bwhat (percentage|percent|rate|ratio|number|share)\b", re.I),
-    re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),
+    re.compile(rf"\d|[{_NUM}]+[{_UNITS}]|[{_NUM}]+[万亿]"),  # and `text.written_figures` (see `gives`)
     "具体数字",
 )
 NAME = Detail(
@@ -62,8 +75,9 @@ NAME = Detail(
     re.compile(r"《[^》]{2,40}》|“[^”]{2,40}”"),
     "名称",
 )
-# Most specific first: ``多久`` is a frequency though ``几`` might read as an amount.
-DETAILS = (FREQUENCY, WHEN, WHO, NAME, AMOUNT)
+# Most specific first: ``多久一次`` is a frequency, ``多久`` alone a duration, though ``几`` might read
+# as an amount.
+DETAILS = (FREQUENCY, DURATION, WHEN, WHO, NAME, AMOUNT)
 
 
 # The unit a how-many question names (多少万元, 多少名会员, 几个人) and the units that answer it.
@@ -76,9 +90,17 @@ _ASKED_UNIT = re.compile(
     r"(?:多少|几)[万亿千百十]*(人(?![口员才民数群])|名|位|元|块钱|户|家|亩|吨|公里|平方米|座|所|处|场|次|岁)"
 )
 _MONEY_Q = re.compile(r"多少钱|经费|资金|预算|费用|金额|奖金|\bhow much money\b", re.I)
-# Dates are not amounts: 20xx年, 2016年, 5月18日 hold digits but answer no how-many question.
+# A share asked (研发经费支出相当于生产总值的比例达到多少？) is answered by a per cent (4.5%左右), not by
+# money, whatever else the question names.
+PER_CENT = ("%",)
+_RATIO_Q = re.compile(r"比例|比率|比重|占比|百分比|百分之(?:几|多少)|几成|\b(percentage|percent|ratio|share)\b", re.I)
+_PER_CENT_GIVEN = re.compile(r"\d\s*[%‰]|[百千]分之|[二三四五六七八九两]成")
+# Dates are not amounts: 20xx年, 2016年, 二〇一〇年, 2016—2020年, 5月18日 hold numbers but answer no
+# how-many question.
+_YEAR = rf"(?:\d{{2}}[\dxX]{{2}}|[{CN_DIGITS}]{{4}})"
 _DATES = re.compile(
-    r"\d{2}[\dxX]{2}年|[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?|\d{1,2}[日号]"
+    rf"(?:{_YEAR}年?\s*[{RANGE_JOINERS}]\s*)?{_YEAR}年"
+    r"|[\d一二三四五六七八九十]{1,3}月(?:[\d一二三四五六七八九十]{1,3}[日号])?|\d{1,2}[日号]"
 )
 # Numbers that are no amount: a lone 一 before a measure word, an article or a word's last
 # character (一个重要的社会问题, 一项工作, 统一部署), and numbers inside a short quotation, which
@@ -92,7 +114,7 @@ def without_names_and_articles(sentence: str) -> str:
     return _NOT_AMOUNTS.sub(" ", sentence)
 
 
-_NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+)"
+_NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+(?:点[{_NUM}]+)?)"
 # (a measure word after 万 makes it a counted figure of that unit; 360万天水儿女 is still bare)
 _BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
 # A sum of money leaves out 元 only at the end of a clause (奖励资金共计1500万。): 360万天水儿女
@@ -110,9 +132,21 @@ def asked_unit(question: str) -> tuple[str, ...]:
     """The units that answer a how-many question naming one (("人", "名", "位") for 多少名),
     or () when it names none."""
     m = _ASKED_UNIT.search(question)
+    if not m and _RATIO_Q.search(question):
+        return PER_CENT
     unit = m.group(1) if m else ("元" if _MONEY_Q.search(question) else "")
     unit = "元" if unit == "块钱" else unit
     return next((f for f in _UNIT_FAMILIES if unit in f), ())
+
+
+def missing_detail(detail: Detail, question: str) -> str:
+    """What a partial answer says the speeches leave out (completes 讲话提到了……，但没有说……): an
+    amount asked in a unit is that count (多少人, 多少钱, 比例), since a quoted sentence may well hold
+    another figure, and 没有说具体数字 above a sentence holding one reads as false."""
+    units = asked_unit(question) if detail is AMOUNT else ()
+    if not units:
+        return detail.missing
+    return "比例" if units == PER_CENT else "多少钱" if units == ("元",) else f"多少{units[0]}"
 
 
 def asked_detail(question: str) -> Detail | None:
@@ -127,6 +161,8 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     """Whether ``sentence`` gives the detail asked: for an amount, never a date standing in for
     a figure, per household or person when that is asked, and with the unit ``question`` names
     when it names one."""
+    if detail is DURATION:  # 2019年 and 3月 are dates, not how long
+        return detail.gives.search(_DATES.sub(" ", sentence)) is not None
     if detail is not AMOUNT:
         return detail.gives.search(sentence) is not None
     text = without_names_and_articles(_DATES.sub(" ", sentence))
@@ -134,7 +170,10 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
         return False
     units = asked_unit(question)
     if not units:
-        return detail.gives.search(text) is not None
-    with_unit = rf"{_NUMBER}[万亿千百十]*\s*(?:{'|'.join(units)})"
+        return detail.gives.search(text) is not None or bool(written_figures(text))
+    if units == PER_CENT:
+        return _PER_CENT_GIVEN.search(text) is not None
+    # (an approximate figure: 两千多名, 40余万人, 10来个)
+    with_unit = rf"{_NUMBER}[万亿千百十]*[多余来]?[万亿千]*\s*(?:{'|'.join(units)})"
     bare = _BARE_MONEY if units == ("元",) else _BARE_LARGE
     return re.search(with_unit, text) is not None or bare.search(text) is not None

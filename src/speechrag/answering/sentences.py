@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from speechrag.answering.details import TITLES, Detail, gives, without_names_and_articles
+from speechrag.answering.details import TITLES, Detail, gives, missing_detail, without_names_and_articles
 from speechrag.answering.evidence import coverage
 from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import Scope
 from speechrag.searcher import RRF_K
 from speechrag.sentencevectors import MIN_CHARS
-from speechrag.text import has_han, sentence_spans
+from speechrag.text import has_figure, has_han, sentence_spans
 
 if TYPE_CHECKING:
     from speechrag.searcher import Hit, Searcher
@@ -42,7 +42,6 @@ _NAME_Q = re.compile(
     r"\bwho\b|\bwhom\b|\bname[ds]?\b|\bcalled\b|\btitled?\b",
     re.IGNORECASE,
 )
-_FIGURE_S = re.compile(r"\d")
 _FIGURE_S_WEAK = re.compile(r"[一二三四五六七八九十两百千万亿]+[个项年倍位家户人元省次]")
 _NAME_S = re.compile(rf"{TITLES}|《[^》]{{2,40}}》")
 
@@ -70,7 +69,7 @@ class Selection:
     """The sentences chosen, best first, and whether they answer the question.
 
     ``status`` is "found", or "partial" when the speeches address the topic but not the detail
-    asked: ``missing`` says which detail (`details.Detail.missing`), and ``elsewhere`` is True
+    asked: ``missing`` says which detail (`details.missing_detail`), and ``elsewhere`` is True
     when a speech outside the question's scope gives it (another city's figure), so the
     sentences are offered as related, not as the answer.
     """
@@ -106,6 +105,15 @@ PARTIAL_SENTENCES = 2  # a partial answer cites the nearest sentence or two, no 
 # A line with none of these, and shorter than PROSE_CHARS, is a title, header or caption.
 _PROSE_STOPS = "。！？!?；;…"
 PROSE_CHARS = 40
+
+
+def figure_kind(sentence: str) -> float:
+    """What ``sentence`` scores for holding a figure when one is asked: 1 for a figure (a digit,
+    or an amount in Chinese numerals: 百分之十五, 一千三百四十四亿, `text.has_figure`), half that for a
+    numeral with a measure word (三个, 五年: as often a phrase as a figure), else 0. Articles and
+    quoted names (一个, “三个一”) hold no figure."""
+    figures = without_names_and_articles(sentence)
+    return 1.0 if has_figure(figures) else 0.5 if _FIGURE_S_WEAK.search(figures) else 0.0
 
 
 def _is_lead_in(sentence: str) -> bool:
@@ -165,10 +173,7 @@ def score_sentences(searcher: Searcher, query: str, hits: Sequence[Hit], scope: 
     for (i, j, spans), text, m in zip(cands, texts, meaning.tolist(), strict=True):
         own = spans[j : j + 2] if _is_lead_in(text) and j + 1 < len(spans) else spans[j : j + 1]
         full = hits[i].passage.text[own[0][0] : own[-1][1]]
-        kind = 0.0
-        if wants_figure:
-            figures = without_names_and_articles(full)
-            kind = 1.0 if _FIGURE_S.search(figures) else 0.5 if _FIGURE_S_WEAK.search(figures) else 0.0
+        kind = figure_kind(full) if wants_figure else 0.0
         if wants_name and _NAME_S.search(full):
             kind = max(kind, 1.0)
         words = coverage(searcher, terms, full)
@@ -256,7 +261,7 @@ def select_sentences(
         if giving:
             first = giving[0]
         else:
-            status, missing = "partial", detail.missing
+            status, missing = "partial", missing_detail(detail, query)
             other = [c for c in ranked if not c.in_scope and answers(c)]
             if other:
                 # Another speech gives the figure for another place: offer it, labelled, alone.
