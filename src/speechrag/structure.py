@@ -39,6 +39,13 @@ from speechrag.people import labelled_speaker, person_name
 from speechrag.text import SALUTATION, ends_sentence, has_content, heading_level, normalise
 
 MAX_HEADING_CHARS = 40
+# A heading without an enumerator: short, no punctuation, ending in a word that heads a part of a
+# report or summary (2024年工作回顾, 主要工作, 工作感悟, 成就与不足). Its year is what the
+# passages under it speak about (`dates.about_year`).
+_TOPIC_HEADING = re.compile(
+    r"^[^，。；：！？、,.;:!?()（）“”]{0,12}(?:回顾|安排|部署|任务|目标|工作|情况|总结|建议|措施|意见|体会|感悟|展望|"
+    r"计划|成绩|成就|问题|不足|举措|思路|重点)$"
+)
 _SPEECH_WORDS = re.compile(r"讲话|致辞|发言|讲稿|演讲|报告|篇[一二三四五六七八九十]+$")
 # Stage directions and slide cues in a presentation script: not the speech's words.
 CUE = re.compile(
@@ -113,6 +120,8 @@ def _classify(block: Block, line: int, counts: Counts) -> _Unit | None:
     if level and len(text) <= MAX_HEADING_CHARS and not ends_sentence(text) and "。" not in text \
             and not DATE_LINE.match(text):  # 2019.1.2 is a date, not section 2019
         return _Unit("heading", text, line, level)
+    if _TOPIC_HEADING.match(text):
+        return _Unit("heading", text, line, 1)
     return _Unit("body", text, line)
 
 

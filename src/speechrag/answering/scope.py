@@ -119,13 +119,16 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     documents = document_years(query)
     # A document's year narrows the places' speeches to those given that year, or picks out that
     # year's speeches alone.
-    years = tuple(y for y in named if y in documents and any(s.year == y for s in speeches))
+    def of_year(s: Speech, y: int) -> bool:  # given that year, or a document of it (《2018年度总结》)
+        return s.year == y or str(y) in s.title
+
+    years = tuple(y for y in named if y in documents and any(of_year(s, y) for s in speeches))
     if years:
-        dated = frozenset(s.id for s in speeches if s.year in years)
+        dated = frozenset(s.id for s in speeches if any(of_year(s, y) for y in years))
         ids = dated if not (places or speakers) else ids & dated
         if not ids:
             missing.append(f"{'、'.join(places or speakers)}{years[0]}年")
-    missing += [f"{y}年" for y in named if y in documents and not any(s.year == y for s in speeches)]
+    missing += [f"{y}年" for y in named if y in documents and not any(of_year(s, y) for s in speeches)]
     # A year asked about narrows to the speeches with passages about it; a year no passage is
     # about and no text names (2021年 in a collection that ends in 2019) is missing. One that
     # only a text names (1982年制定的国策) scopes nothing.
@@ -145,14 +148,41 @@ def scope_of(searcher: Searcher, query: str) -> Scope:
     return Scope(places, speakers, ids, years, tuple(topic), missing_names)
 
 
+# After a place a question names as its scope: a document of it (上海市2019年政府工作报告) or
+# its own figures, when the question opens with the place (上海今年的目标, 台湾省2025年…).
+_OWNS = re.compile(r"^(?:\d{4}\s*年)?(?:的)?(?:政府)?(?:工作报告|报告|讲话|统计公报|公报|规划)")
+_OPENING_YEAR = re.compile(r"^(?:\d{4}\s*年)?$")
+# What may stand before a place's short name: nothing, punctuation, or a word that leads to a
+# place (在上海, 到广州, 和深圳); another character makes it part of a word (汪广平 is a name).
+_BEFORE_PLACE = set("在到去来赴和与及、，,：:的从向")
+# …or after: a place's short name that begins an institution's or a thing's name (井冈山干部学院,
+# 延安精神, 成都日报) is that name, not the place.
+_NAME_AFTER_PLACE = re.compile(
+    r"^(?:干部)?(?:学院|大学|中学|小学|学校|党校|公司|集团|医院|银行|研究院|研究所|博物馆|纪念馆|精神|日报|晚报|电视台|"
+    r"广播电台|机场|火车站|大桥|会议|峰会|论坛|宣言|协议|模式|经验)")
+
+
 def unknown_places(searcher: Searcher, query: str, known: Sequence[str]) -> tuple[str, ...]:
-    """Places ``query`` names (real administrative divisions) that no speech is about and no
-    passage mentions (井冈山 in 井冈山干部学院 is a place a speech talks about, not missing)."""
-    from speechrag.places import named_places, same_place
+    """Places ``query`` names as places (real administrative divisions) that no speech is about:
+    missing when no passage mentions them either (井冈山 in 井冈山干部学院 is a place a speech
+    talks about), or when the question takes them as its scope (上海今年的目标是什么,
+    台湾省2025年政府工作报告提出的目标), which another place's figure cannot answer."""
+    from speechrag.places import find_divisions, same_place
 
     held = [*(s.place for s in searcher.speeches if s.place), *known]
-    return tuple(name for name in named_places(query)
-                 if not any(same_place(name, h) for h in held) and not searcher.document_frequency(place_key(name)))
+    found: list[str] = []
+    for m in find_divisions(query):
+        before = query[m.start - 1] if m.start else ""
+        if m.common or not (m.full or not before or before in _BEFORE_PLACE or not has_han(before)):
+            continue
+        if not m.full and _NAME_AFTER_PLACE.match(query[m.end :]):
+            continue
+        if any(same_place(m.text, h) for h in held):
+            continue
+        scoping = bool(_OWNS.match(query[m.end :])) or bool(_OPENING_YEAR.match(query[: m.start]))
+        if scoping or not searcher.document_frequency(place_key(m.text)):
+            found.append(m.text)
+    return tuple(dict.fromkeys(found))
 
 
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年(?!代)")
