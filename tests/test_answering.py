@@ -276,6 +276,9 @@ def test_details_asked_and_given() -> None:
     # A title, not a title's characters across two words (干部|长期, 城市|长远).
     assert gives(WHO, "由市委组织部长宣读考核结果") and gives(WHO, "办公室主任作了报告")
     assert not gives(WHO, "广大乡村干部长期工作在一线") and not gives(WHO, "着眼城市长远发展，完成主任务")
+    # a name without a title: a speaker introducing themself, or a person next to their office
+    assert gives(WHO, "大家好，我是本次的项目汇报人，连志林") and gives(WHO, "省长许昆林作政府工作报告")
+    assert not gives(WHO, "大家好，今天向各位汇报项目进展")
 
 
 @pytest.mark.parametrize(
@@ -580,6 +583,22 @@ def test_a_year_or_place_no_document_has_is_missing() -> None:
     assert scope_of(s, "商丘2016年的目标是什么？").missing == ("商丘市2016年",)
     assert scope_of(s, "上海市今年的目标是什么？").missing == ("上海市",)
     assert not scope_of(s, "仙桃2016年的目标是什么？").missing
+
+
+@pytest.mark.parametrize(
+    ("question", "missing"),
+    [
+        ("上海今年的目标是什么？", ("上海",)),  # opens the question: its scope
+        ("广州的政府工作报告提出了什么？", ("广州",)),  # owns the report
+        ("北京冬奥会的吉祥物叫什么名字？", ()),  # an event named after its host city
+        ("井冈山干部学院在哪里？", ()),  # an institution's name
+        ("汪广平说了什么？", ()),  # 广平 inside a person's name is no place
+    ],
+)
+def test_a_place_is_scope_only_where_the_question_uses_it_as_one(
+    question: str, missing: tuple[str, ...]
+) -> None:
+    assert scope_of(_dated_speeches(), question).missing == missing
 
 
 def test_follow_up_swaps_the_year(tiny_index: Searcher) -> None:

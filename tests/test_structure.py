@@ -144,3 +144,14 @@ def test_indented_lines_of_a_text_file_start_paragraphs(tmp_path: Path) -> None:
 def test_hard_wrapped_lines_that_are_not_set_in_still_join(tmp_path: Path) -> None:
     text = "在全市工作会议上的讲话\n\n　　今天我们召开全市工作会议，主要任务是\n总结去年工作，部署今年任务。\n"
     assert [p.text for p in read_corpus(write(tmp_path, "wrap.txt", text)).passages] == [BODY]
+
+
+def test_an_editors_note_is_a_passage_after_the_body_under_its_label(tmp_path: Path) -> None:
+    """The note's facts (a prize, a city) are stated nowhere else: it is searchable and cited as
+    导读, after the speech's own paragraphs, whose numbers it leaves alone."""
+    note = "这次表彰会有一项特殊的表彰——“从零起飞奖”，奖品为战斗机模型。"
+    lines = ["在小国表彰会上的讲话", "2013年1月14日", f"【导 读】{note}", BODY, f"第二段。{BODY}"]
+    report = read_corpus(write(tmp_path, "award.txt", "\n\n".join(lines)))
+    assert [(p.section, p.paragraph, p.text) for p in report.passages] == [
+        ("", 1, BODY), ("", 2, f"第二段。{BODY}"), ("导读", 3, note)]
+    assert report.speeches[0].date == "2013-01-14"

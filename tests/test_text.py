@@ -121,6 +121,8 @@ def test_a_figure_has_one_value_however_written(a: str, b: str) -> None:
         ("五年来", ("5",)),
         ("2013年增长7.5%，2014年增长7.4%", ("2013", "2014", "7.4%", "7.5%")),
         ("十四五规划", ("十四五",)),  # numerals that are no number are kept as written
+        ("四万万同胞", ("400000000",)),  # a unit twice: the older way to write a hundred million
+        ("一万万人", figure_values("10000万人")),
         ("坚持改革开放", ()),
     ],
 )

@@ -75,6 +75,10 @@ class Header:
     occasion: str = ""
     place: str = ""
     consumed: int = 0
+    # An editor's note among the header lines (导读, 编者按): not the speech's words, but often
+    # the only place a fact is stated (what an award's prize was), so it becomes a passage after
+    # the body under its own label: ((导读, text), …). A photo caption is only metadata.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +205,7 @@ class _State:
     occasion: str = ""
     issuer: str = ""
     caption: str = ""
+    notes: list[tuple[str, str]] = field(default_factory=list)
     note_speaker: str = ""
     meta_seen: bool = False  # a non-title header line has been read: no more title lines
     pending_key: str = ""  # a web field whose value is on the next line (发表于 / 2016-07-07)
@@ -314,7 +319,11 @@ def _read_line(line: str, state: _State) -> bool:
         if not state.title and not state.meta_seen and _DRAFT.match(line):
             state.title.append(line)  # 发言稿 alone at the top: the only title it has
         return True
-    if EDITOR_NOTE.match(line) and (state.title or state.meta_seen):
+    note = EDITOR_NOTE.match(line)
+    if note and (state.title or state.meta_seen):
+        label = re.sub(r"[\s【】\[\]:：]", "", note.group(0))
+        if line[note.end() :].strip():
+            state.notes.append((label, line[note.end() :].strip()))
         m = _NOTE_SPEAKER.search(line)
         if m:
             for length in (3, 2, 4):
@@ -447,6 +456,7 @@ def parse_header(lines: Sequence[str], *, title_hint: str = "", filename: str = 
         occasion=state.occasion,
         place=find_place(place_texts) or foreign_place(state.occasion),
         consumed=consumed,
+        notes=tuple(state.notes),
     )
 
 

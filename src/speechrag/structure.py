@@ -328,5 +328,7 @@ def speeches_of(doc: Document, counts: Counts, *, filename: str) -> list[RawSpee
         if trailer.consumed:
             del speech.paragraphs[-trailer.consumed :]
             counts.signatures += trailer.consumed
+        # After the body, so the speech's paragraphs keep their numbers.
+        speech.paragraphs += [(label, text, speech.line, ()) for label, text in speech.header.notes]
         speech.trailer = trailer
     return speeches

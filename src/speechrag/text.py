@@ -231,6 +231,11 @@ def _cn_value(numerals: str) -> Decimal | None:
     try:
         value = cn2an.cn2an(numerals, "normal")
     except (ValueError, KeyError, IndexError, TypeError):
+        # 一万万 (a hundred million, as older texts and "{一万}万人" write it): cn2an refuses a
+        # unit twice; the last 万 or 亿 multiplies what comes before it.
+        if len(numerals) > 1 and numerals[-1] in "万亿":
+            inner = _cn_value(numerals[:-1])
+            return None if inner is None else inner * (10_000 if numerals[-1] == "万" else 100_000_000)
         return None
     return Decimal(str(value))
 

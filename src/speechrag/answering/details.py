@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from speechrag.people import people_in, self_introduction
 from speechrag.text import CN_DIGITS, MEASURES, RANGE_JOINERS, written_figures
 
 
@@ -71,7 +72,7 @@ AMOUNT = Detail(
 )
 NAME = Detail(
     "name",
-    re.compile(r"叫什么|名字|名称|什么奖|什么文件|哪个文件|\b(called|named|titled?)\b", re.I),
+    re.compile(r"叫什么|名字|名称|全称|简称|什么奖|什么文件|哪个文件|\b(called|named|titled?)\b", re.I),
     re.compile(r"《[^》]{2,40}》|“[^”]{2,40}”"),
     "名称",
 )
@@ -163,6 +164,8 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     when it names one."""
     if detail is DURATION:  # 2019年 and 3月 are dates, not how long
         return detail.gives.search(_DATES.sub(" ", sentence)) is not None
+    if detail is WHO:  # a title, or a name the sentence gives (我是本次的项目汇报人，连志林)
+        return detail.gives.search(sentence) is not None or bool(people_in(sentence) or self_introduction(sentence))
     if detail is not AMOUNT:
         return detail.gives.search(sentence) is not None
     text = without_names_and_articles(_DATES.sub(" ", sentence))

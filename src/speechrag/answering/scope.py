@@ -156,10 +156,12 @@ _OPENING_YEAR = re.compile(r"^(?:\d{4}\s*年)?$")
 # place (在上海, 到广州, 和深圳); another character makes it part of a word (汪广平 is a name).
 _BEFORE_PLACE = set("在到去来赴和与及、，,：:的从向")
 # …or after: a place's short name that begins an institution's or a thing's name (井冈山干部学院,
-# 延安精神, 成都日报) is that name, not the place.
+# 延安精神, 成都日报, 北京冬奥会) is that name, not the place.
 _NAME_AFTER_PLACE = re.compile(
     r"^(?:干部)?(?:学院|大学|中学|小学|学校|党校|公司|集团|医院|银行|研究院|研究所|博物馆|纪念馆|精神|日报|晚报|电视台|"
-    r"广播电台|机场|火车站|大桥|会议|峰会|论坛|宣言|协议|模式|经验)")
+    r"广播电台|机场|火车站|大桥|会议|峰会|论坛|宣言|协议|模式|经验|"
+    # events named after their host city: 北京冬奥会, 上海世博会, 杭州亚运会, 广交会
+    r"冬奥|奥运|残奥|亚运|世博|进博|博览会|交易会|运动会|马拉松|车展)")
 
 
 def unknown_places(searcher: Searcher, query: str, known: Sequence[str]) -> tuple[str, ...]:
