@@ -350,3 +350,73 @@ def test_targets_in_real_provincial_reports(tmp_path: Path) -> None:
     got = {place[:2]: (t.figure.low, t.figure.high, t.figure.qualifier) for place, t in found.items()}
     assert got == {"宁夏": (Decimal("5.5"), Decimal("5.5"), "左右"), "江苏": (Decimal("5"), Decimal("5"), "以上"),
                    "重庆": (Decimal("6"), Decimal("6"), "左右")}
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def run(*args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from speechrag.cli import cli
+
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+def test_cli_concordance_table_json_csv_xlsx(reports: Searcher, tmp_path: Path) -> None:
+    index = str(reports.store.root)  # type: ignore[attr-defined]
+    code, out = run("concordance", "新常态", "--index", index, "--years", "2014-2015", "--context", "5")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].startswith("8 occurrences of 新常态 in 2 speeches")
+    assert all("[新常态]" in line for line in lines[1:]) and len(lines) == 9
+    code, out = run("concordance", "新常态", "--index", index, "--place", "商丘", "--json")
+    data = json.loads(out)
+    assert data["count"] == 8 and {o["place"] for o in data["occurrences"]} == {"商丘市"}
+    code, out = run("concordance", "新常态", "--index", index, "--csv", str(tmp_path / "c.csv"))
+    assert code == 0 and "wrote 16 occurrences" in out
+    text = (tmp_path / "c.csv").read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("speech_id,title,date") and len(text.splitlines()) == 17
+    code, out = run("concordance", "新常态", "--index", index, "--xlsx", str(tmp_path / "c.xlsx"))
+    assert code == 0, out
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "c.xlsx").active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 17 and "新常态" in rows[1]
+    code, out = run("concordance", "新常态", "--index", index, "--csv", "a.csv", "--json")
+    assert code != 0 and "choose one of" in out
+    code, out = run("concordance", "a(", "--regex", "--index", index)
+    assert code == 1 and out.startswith("Error: phrase") and "Traceback" not in out
+
+
+def test_cli_trend_table_and_png(reports: Searcher, tmp_path: Path) -> None:
+    index = str(reports.store.root)  # type: ignore[attr-defined]
+    png = tmp_path / "t.png"
+    code, out = run("trend", "新常态", "小康社会", "--index", index, "--png", str(png))
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["year", "speeches", "characters"]
+    assert [line.split()[0] for line in lines[1:5]] == ["2014", "2015", "2016", "2017"]
+    assert "4 (" in lines[1]
+    assert lines[5].startswith("新常态: 16 in all; first 2014-01-15")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out = run("trend", "新常态", "--index", index, "--by", "place", "--json")
+    assert [r["group"] for r in json.loads(out)["rows"]] == ["洛阳市", "商丘市"]
+
+
+def test_cli_targets(reports: Searcher, tmp_path: Path) -> None:
+    index = str(reports.store.root)  # type: ignore[attr-defined]
+    code, out = run("targets", "国内生产总值", "--index", index)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["year", "as", "written", "value", "unit"]
+    assert lines[1].split()[:5] == ["2014", "8.5%左右", "8.5", "%", "左右"]
+    assert lines[2].split()[:4] == ["2015", "8%－8.5%", "8–8.5", "%"]
+    code, out = run("targets", "国内生产总值", "--index", index, "--csv", str(tmp_path / "t.csv"))
+    assert code == 0 and "wrote 4 targets" in out
+    assert "figure_low" in (tmp_path / "t.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    code, out = run("targets", "国内生产总值", "--index", index, "--years", "2016", "--json")
+    assert [t["year"] for t in json.loads(out)] == [2016]

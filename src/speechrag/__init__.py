@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from speechrag.analysis import Concordance, Occurrence, Target, Trend, concordance, targets, trend
 from speechrag.answering import Answer, AnswerSentence, answer
 from speechrag.config import Settings
 from speechrag.corpus import load_corpus, read_corpus
@@ -37,6 +38,7 @@ __all__ = [
     "AnswerSentence",
     "BuildError",
     "BuildSummary",
+    "Concordance",
     "ConfigError",
     "CorpusError",
     "CorpusReport",
@@ -48,6 +50,7 @@ __all__ = [
     "IndexCorruptError",
     "IndexLoadError",
     "IndexLockedError",
+    "Occurrence",
     "Passage",
     "QueryError",
     "Searcher",
@@ -55,12 +58,17 @@ __all__ = [
     "Speech",
     "SpeechragError",
     "Store",
+    "Target",
+    "Trend",
     "__version__",
     "answer",
     "build_index",
+    "concordance",
     "get_encoder",
     "load_corpus",
     "load_index",
     "read_corpus",
     "retrieve",
+    "targets",
+    "trend",
 ]
