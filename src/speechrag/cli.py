@@ -675,6 +675,32 @@ def targets_cmd(indicator: str, speeches: tuple[str, ...], speakers: tuple[str, 
     click.echo(_table(["year", "as written", "value", "unit", "qualifier", "place", "citation"], rows))
 
 
+@cli.command("compare")
+@click.argument("question")
+@_scope_options
+@click.option("--by", type=click.Choice(["speech", "place", "year", "speaker"]), default="speech", show_default=True,
+              help="Answer the question for each of these on its own.")
+@click.option("--sentences", "max_sentences", default=2, show_default=True, type=click.IntRange(1, 10),
+              help="Sentences per group.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@friendly_errors
+def compare_cmd(question: str, speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
+                years: str | None, index: str | Path | None, by: str, max_sentences: int, as_json: bool) -> None:
+    """QUESTION answered side by side: for each speech (place, year, speaker) on its own, its
+    best cited sentences, or that it does not address the topic."""
+    from speechrag.analysis import compare
+
+    result = compare(question, by=by, max_sentences=max_sentences, index=index or settings().index,
+                     **_filters(speeches, speakers, places, years))
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    for g in result.groups:
+        click.echo(f"== {g.group}")
+        click.echo(g.text)
+        click.echo("")
+
+
 def main() -> None:
     cli()
 
