@@ -65,10 +65,10 @@ def analysis_tab(service: IndexService) -> None:
     lines = gr.Dataframe([], headers=CONCORDANCE_HEADERS, interactive=False, wrap=True, datatype="str",
                          max_height=420, label="索引 · Concordance", elem_id="analysis-concordance")
 
-    def respond(text: str, group: str, chars: float) -> tuple[Any, Any, str]:
+    def show_analysis(text: str, group: str, chars: float) -> tuple[Any, Any, str]:
         rows, label, table, headers, message = analyse(service, text, group, int(chars))
         return (gr.Dataframe(rows, headers=CONCORDANCE_HEADERS, label=label or "索引 · Concordance"),
                 gr.Dataframe(table, headers=headers), message)
 
     for event in (run.click, phrase.submit):
-        event(respond, inputs=[phrase, by, context], outputs=[lines, counted, note], api_visibility="private")
+        event(show_analysis, inputs=[phrase, by, context], outputs=[lines, counted, note], api_visibility="private")
