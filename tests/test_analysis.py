@@ -332,6 +332,35 @@ def test_a_result_in_the_review_is_not_a_target(reports: Searcher) -> None:
     assert Decimal("9") not in {t.figure.low for t in found}  # 2013's result, in the 2014 review
 
 
+def test_targets_against_results_as_the_2019_national_report_words_them() -> None:
+    from speechrag.analysis.targets import collect
+
+    def speech(sid: str, date: str, paragraphs: list[tuple[str, int, str]]) -> tuple[Speech, list[Passage]]:
+        s = Speech(sid, "政府工作报告", "r.md", 1, date=date)
+        return s, [Passage(f"{sid}-{n}", sid, s.title, section, n, text, "r.md", n, speech_date=date,
+                           about_year=about) for n, (section, about, text) in enumerate(paragraphs, start=1)]
+
+    review, plan = "一、2018年工作回顾", "二、2019年经济社会发展总体要求和政策取向"
+    national = speech("n2019", "2019-03-05", [
+        ("过去五年工作回顾", 0, "国内生产总值年均增长7.1%左右，城镇新增就业6600万人以上。"),
+        (review, 2018, "预计国内生产总值增长6.6%左右，居民消费价格上涨2.1%，城镇新增就业1361万人。"),
+        (plan, 2019, "今年发展主要预期目标是：国内生产总值增长6%－6.5%；城镇新增就业1100万人以上，"
+                     "城镇调查失业率5.5%左右，城镇登记失业率4.5%以内；居民消费价格涨幅3%左右。"),
+        (plan, 2019, "到2020年，城镇新增就业累计5000万人以上。"),
+    ])
+    only_review = speech("r2020", "2020-05-22", [
+        ("一、2019年工作回顾", 2019, "国内生产总值增长6.1%，城镇新增就业1352万人。"),
+    ])
+    collection = Collection.of([national[0], only_review[0]], [national[1], only_review[1]])
+    gdp = collect(collection, "国内生产总值")
+    assert [(t.speech_id, t.year, t.figure.text, t.section) for t in gdp] == [("n2019", 2019, "6%－6.5%", plan)]
+    jobs = collect(collection, "城镇新增就业")
+    assert [(t.year, t.figure.low, t.figure.unit, t.figure.qualifier) for t in jobs] == [
+        (2019, Decimal("1100"), "万人", "以上")]  # the year's own target, not 2020's nor 2018's result
+    assert [t.figure.text for t in collect(collection, "居民消费价格")] == ["3%左右"]
+    assert [t.figure.text for t in collect(collection, "城镇登记失业率")] == ["4.5%以内"]
+
+
 def test_undated_speeches_have_no_targets(committed: Searcher) -> None:
     assert targets("国内生产总值", index=committed) == ()
 

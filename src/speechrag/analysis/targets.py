@@ -28,12 +28,14 @@ from speechrag.text import CN_DIGITS, CN_MULTIPLIERS, RANGE_JOINERS, figure_valu
 _GDP = ("国内生产总值", "地区生产总值", "生产总值", "GDP")
 _CPI = ("居民消费价格指数", "居民消费价格", "消费价格", "CPI")
 _JOBS = ("城镇新增就业", "新增就业")
-_UNEMPLOYMENT = ("城镇调查失业率", "调查失业率", "城镇登记失业率")
+_UNEMPLOYMENT = ("城镇调查失业率", "调查失业率")
+_REGISTERED = ("城镇登记失业率", "登记失业率")  # another indicator than the surveyed rate
 ALIASES: dict[str, tuple[str, ...]] = {
     **{name: _GDP for name in _GDP},
     **{name: _CPI for name in _CPI},
     **{name: _JOBS for name in _JOBS},
     **{name: _UNEMPLOYMENT for name in _UNEMPLOYMENT},
+    **{name: _REGISTERED for name in _REGISTERED},
 }
 # Words before or after an indicator that make it another one (人均地区生产总值, 单位地区生产
 # 总值能耗, 占地区生产总值的比重).
