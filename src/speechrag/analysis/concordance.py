@@ -161,7 +161,7 @@ def concordance(
     years: Years = None,
     context: int = 20,
     regex: bool = False,
-    sort: str = "speech",
+    sort: str = "date",
     index: Index = None,
 ) -> Concordance:
     """Every occurrence of ``phrase`` in the speeches that pass the filters (as
@@ -177,7 +177,7 @@ def concordance(
     return search(collection, compiled, context=context, sort=sort)
 
 
-def search(collection: Collection, phrase: Phrase, *, context: int = 20, sort: str = "speech") -> Concordance:
+def search(collection: Collection, phrase: Phrase, *, context: int = 20, sort: str = "date") -> Concordance:
     """`concordance` over a collection already loaded."""
     found = (occurrence(para, a, b, context) for para, a, b in find_spans(collection, phrase))
     return Concordance(phrase.text, phrase.regex, tuple(sort_occurrences(found, sort)),
