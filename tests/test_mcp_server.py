@@ -206,3 +206,54 @@ async def test_endpoint_pieces_in_an_app_built_elsewhere(tiny_index: Searcher) -
         ):
             await s.initialize()
             assert len((await s.list_tools()).tools) == 2
+
+
+# --- the analysis tools (speechrag.analysis), given the index --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def analysis_server(tiny_index: Searcher) -> Iterator[str]:
+    app = FastAPI()
+    service = IndexService(tiny_index)
+    mount_mcp(app, service.search, service.ask, index=service.current)
+    with live_server(app) as url:
+        yield url
+
+
+def plain_count(index: Searcher, phrase: str) -> int:
+    return sum(p.text.count(phrase) for s in index.speeches for p in index.speech_passages(s.id))
+
+
+async def test_analysis_tools_are_listed_and_typed(analysis_server: str) -> None:
+    async with session(analysis_server, key=None) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+    assert set(tools) == {"search_speeches", "ask_speeches", "concordance", "trend"}
+    conc = tools["concordance"].input_schema
+    assert conc["required"] == ["phrase"] and conc["properties"]["sort"]["enum"] == ["date", "speech", "left", "right"]
+    assert tools["trend"].input_schema["properties"]["by"]["enum"] == ["year", "speaker", "place", "speech"]
+    assert tools["trend"].output_schema is not None and "rows" in tools["trend"].output_schema["properties"]
+
+
+async def test_concordance_tool(analysis_server: str, tiny_index: Searcher) -> None:
+    async with session(analysis_server, key=None) as s:
+        result = await s.call_tool("concordance", {"phrase": "计划生育", "context": 5, "limit": 1})
+        bad = await s.call_tool("concordance", {"phrase": "a*", "regex": True})
+    assert not result.is_error
+    data = result.structured_content
+    assert data is not None
+    assert data["count"] == plain_count(tiny_index, "计划生育") > 1
+    assert len(data["occurrences"]) == 1 and data["truncated"] is True
+    first = data["occurrences"][0]
+    assert first["match"] == "计划生育" and len(first["left"]) <= 5 and first["citation"]
+    assert bad.is_error and "empty string" in " ".join(c.text for c in bad.content if c.type == "text")
+
+
+async def test_trend_tool(analysis_server: str, tiny_index: Searcher) -> None:
+    async with session(analysis_server, key=None) as s:
+        result = await s.call_tool("trend", {"phrases": ["计划生育", "图书馆"], "by": "speech"})
+    data = result.structured_content
+    assert data is not None and data["phrases"] == ["计划生育", "图书馆"]
+    assert len(data["rows"]) == len(tiny_index.speeches)
+    assert sum(r["counts"][1] for r in data["rows"]) == plain_count(tiny_index, "图书馆")
+    assert [m["total"] for m in data["mentions"]] == [plain_count(tiny_index, "计划生育"),
+                                                      plain_count(tiny_index, "图书馆")]

@@ -77,7 +77,9 @@ async def test_mcp_client_on_the_chat_server(server: str) -> None:
         tools = {t.name for t in (await s.list_tools()).tools}
         found = await s.call_tool("search_speeches", {"query": WATER_Q, "k": 2, "years": [1990]})
         asked = await s.call_tool("ask_speeches", {"question": "北京冬奥会的吉祥物叫什么？"})
-    assert tools == {"search_speeches", "ask_speeches"}
+        counted = await s.call_tool("concordance", {"phrase": "图书馆"})
+    assert tools == {"search_speeches", "ask_speeches", "concordance", "trend"}  # serve passes the live index
+    assert counted.structured_content is not None and counted.structured_content["count"] > 0
     assert found.structured_content == {"query": WATER_Q, "passages": []}  # no fixture speech is dated
     data = asked.structured_content
     assert data is not None and data["found"] is False and data["answer"] == NOT_FOUND

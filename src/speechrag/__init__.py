@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from speechrag.analysis import Comparison, Concordance, Occurrence, Target, Trend, compare, concordance, targets, trend
 from speechrag.answering import Answer, AnswerSentence, answer
 from speechrag.config import Settings
 from speechrag.corpus import load_corpus, read_corpus
@@ -37,6 +38,8 @@ __all__ = [
     "AnswerSentence",
     "BuildError",
     "BuildSummary",
+    "Comparison",
+    "Concordance",
     "ConfigError",
     "CorpusError",
     "CorpusReport",
@@ -48,6 +51,7 @@ __all__ = [
     "IndexCorruptError",
     "IndexLoadError",
     "IndexLockedError",
+    "Occurrence",
     "Passage",
     "QueryError",
     "Searcher",
@@ -55,12 +59,18 @@ __all__ = [
     "Speech",
     "SpeechragError",
     "Store",
+    "Target",
+    "Trend",
     "__version__",
     "answer",
     "build_index",
+    "compare",
+    "concordance",
     "get_encoder",
     "load_corpus",
     "load_index",
     "read_corpus",
     "retrieve",
+    "targets",
+    "trend",
 ]

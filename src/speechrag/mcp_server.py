@@ -9,6 +9,14 @@ Two tools, typed and documented so a client's model can call them unaided:
   place=None, years=None) -> AskResult``: the cited answer (plain text with ``[n]`` markers,
   then its sources) and the sources as data.
 
+Given ``index`` (a function returning the live Searcher), two more, for the collection as a
+research instrument (`speechrag.analysis`):
+
+- ``concordance(phrase, ..., context=20, regex=False, sort="date", limit=100) ->
+  ConcordanceResult``: every occurrence (the first ``limit`` listed, all counted);
+- ``trend(phrases, by="year", per=10000, ...) -> Trend``: occurrences and rates per group, and
+  each phrase's first and last dated occurrence.
+
 Each call runs in a worker thread once one of the answering slots (`serving.Slots`, shared with
 ``/v1`` under ``speechrag serve``) is free; a call that waits too long is a "busy" tool error.
 
@@ -42,16 +50,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from speechrag.analysis import Concordance, Occurrence, Trend
 from speechrag.answering import NOT_FOUND, NOT_FOUND_STATUS, Answer
 from speechrag.errors import SpeechragError, one_line
 from speechrag.render import plain
-from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, Hit
+from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, Hit, Searcher
 from speechrag.serving import BAD_KEY, AskFn, Limits, SearchFn, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
@@ -112,6 +121,25 @@ class AskResult:
     sources: tuple[Source, ...]
 
 
+@dataclass(frozen=True)
+class ConcordanceResult:
+    """Where a phrase occurs: ``count`` occurrences in all, the first ``limit`` of them listed."""
+
+    phrase: Annotated[str, Field(description="The phrase as matched (normalised: full-width digits as ASCII).")]
+    regex: bool
+    count: Annotated[int, Field(description="Occurrences in all the speeches searched.")]
+    speeches: Annotated[int, Field(description="Speeches searched.")]
+    characters: Annotated[int, Field(description="Characters searched.")]
+    occurrences: Annotated[tuple[Occurrence, ...], Field(description="Each with its speech, citation and the text "
+                                                                     "left and right of the match.")]
+    truncated: Annotated[bool, Field(description="True when more occurrences exist than are listed.")]
+
+    @classmethod
+    def of(cls, found: Concordance, limit: int) -> ConcordanceResult:
+        return cls(found.phrase, found.regex, len(found), found.speeches, found.characters,
+                   found.occurrences[:limit], len(found) > limit)
+
+
 def source(n: int, hit: Hit) -> Source:
     """Source [n] as `citation_dict` gives it, its lists as the tuples the schema declares."""
     fields: dict[str, Any] = {key: tuple(v) if isinstance(v, list) else v for key, v in citation_dict(n, hit).items()}
@@ -140,9 +168,10 @@ def _filters(speeches: list[str] | None, speaker: list[str] | None, place: list[
 
 
 def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", slots: Slots | None = None,
-                     ) -> MCPServer[Any]:
+                     index: Callable[[], Searcher] | None = None) -> MCPServer[Any]:
     """An MCP server with the two tools, calling ``search`` and ``ask`` in ``slots`` (default:
-    its own)."""
+    its own); with ``index`` (the live Searcher, e.g. ``IndexService.current``), also
+    ``concordance`` and ``trend``."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -198,7 +227,59 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", s
             sources=tuple(source(n, h) for n, h in enumerate(ans.citations, 1)),
         )
 
+    if index is not None:
+        add_analysis_tools(server, call, index)
     return server
+
+
+Phrase = Annotated[str, Field(description="Exact text to find, e.g. 新常态 (full- and half-width digits alike); "
+                                          "with regex, a Python regular expression.", min_length=1, max_length=200)]
+
+
+def add_analysis_tools(server: MCPServer[Any], call: Callable[..., Any], index: Callable[[], Searcher]) -> None:
+    """The ``concordance`` and ``trend`` tools over ``index()`` (see the module docstring)."""
+    from speechrag.analysis import concordance as find
+    from speechrag.analysis import trend as count
+
+    @server.tool(title="Concordance of a phrase")
+    async def concordance(
+        phrase: Phrase,
+        speeches: Speeches = None,
+        speaker: Speakers = None,
+        place: Places = None,
+        years: Years = None,
+        context: Annotated[int, Field(description="Characters shown either side.", ge=0, le=200)] = 20,
+        regex: Annotated[bool, Field(description="Read phrase as a regular expression.")] = False,
+        sort: Annotated[Literal["date", "speech", "left", "right"],
+                        Field(description="date (oldest first), speech (reading order), left or right context.")
+                        ] = "date",
+        limit: Annotated[int, Field(description="At most this many occurrences listed (all are counted).",
+                                    ge=1, le=1000)] = 100,
+    ) -> ConcordanceResult:
+        """Every occurrence of an exact phrase in the speeches (not a search by meaning): the speech, date,
+        speaker, place, citation, and the text left and right of it. Use for how a term is used and where."""
+        found: Concordance = await call(lambda: find(phrase, context=context, regex=regex, sort=sort, index=index(),
+                                                     **_filters(speeches, speaker, place, years)))
+        return ConcordanceResult.of(found, limit)
+
+    @server.tool(title="Trend of phrases")
+    async def trend(
+        phrases: Annotated[list[str], Field(description="One to ten exact phrases, e.g. [\"新常态\", \"高质量发展\"].",
+                                            min_length=1, max_length=10)],
+        by: Annotated[Literal["year", "speaker", "place", "speech"],
+                      Field(description="Group the speeches by this.")] = "year",
+        per: Annotated[int, Field(description="Rates per this many characters.", ge=1)] = 10_000,
+        speeches: Speeches = None,
+        speaker: Speakers = None,
+        place: Places = None,
+        years: Years = None,
+        regex: Annotated[bool, Field(description="Read each phrase as a regular expression.")] = False,
+    ) -> Trend:
+        """How often each phrase occurs per year (or speaker, place, speech): occurrences, the group's characters
+        and the rate per 10,000 characters; and each phrase's first and last occurrence in a dated speech, cited."""
+        result: Trend = await call(lambda: count(phrases, by=by, per=per, regex=regex, index=index(),
+                                                 **_filters(speeches, speaker, place, years)))
+        return result
 
 
 class BearerGuard:
@@ -247,19 +328,20 @@ def mcp_endpoint(
     limits: Limits | None = None,
     slots: Slots | None = None,
     name: str = "speechrag",
+    index: Callable[[], Searcher] | None = None,
 ) -> McpEndpoint:
     """The tools served at ``path`` over streamable HTTP, behind the bearer-token check.
 
     ``allowed_hosts``/``allowed_origins`` (``"host:port"``, ``"http://host:port"``; ``*``
     for any port) are the Host and Origin headers accepted besides loopback's. ``limits`` cap
     the body (default: ``slots``'); ``slots`` (default: its own) bound the calls running at
-    once: pass the one ``/v1`` uses, to share the bound.
+    once: pass the one ``/v1`` uses, to share the bound. ``index`` adds the analysis tools.
     """
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
     limits = limits or (slots.limits if slots else Limits())
-    server = build_mcp_server(search, ask, name=name, slots=slots or Slots(limits))
+    server = build_mcp_server(search, ask, name=name, slots=slots or Slots(limits), index=index)
     loopback_hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     loopback_origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     security = TransportSecuritySettings(

@@ -127,6 +127,11 @@ class IndexService:
                                         token=self._token)
             return self._searcher
 
+    def current(self) -> Searcher:
+        """The live generation's Searcher (reloaded if a rebuild was published), for callers
+        that read the index themselves (the MCP analysis tools)."""
+        return self._current()
+
     def ask(self, question: str, history: Sequence[str] | None = (), **options: Any) -> Answer:
         return answer(question, history=list(history or ()), index=self._current(), **options)
 

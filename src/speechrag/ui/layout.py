@@ -23,6 +23,7 @@ from speechrag.passage import Speech
 from speechrag.render import READING_EMPTY, chips_html, sources_html, upload_html
 from speechrag.searcher import MODES, Searcher
 from speechrag.serving import IndexService
+from speechrag.ui.analysis_tab import analysis_tab
 from speechrag.ui.handlers import (
     DEFAULT_K,
     DOC_HEADERS,
@@ -489,6 +490,8 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
                 docs = _docs_tab(speeches)
                 if uploader is not None:
                     _wire_upload(uploader, docs, chat)
+            with gr.Tab("语料分析 · Analysis", id="analysis"):
+                analysis_tab(service)
         _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
         _wire_reading(service, tabs, docs, answers)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")

@@ -81,7 +81,8 @@ def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str 
         # listens on a named address must accept that name too.
         extra_hosts = [] if host in LOOPBACK else [f"{host}:{port}"]
         endpoint = mcp_endpoint(service.search, service.ask, api_key=api_key, slots=slots,
-                                allowed_hosts=extra_hosts, allowed_origins=[f"http://{h}" for h in extra_hosts])
+                                allowed_hosts=extra_hosts, allowed_origins=[f"http://{h}" for h in extra_hosts],
+                                index=service.current)
         routes.append(endpoint.route)
         kwargs["lifespan"] = endpoint.lifespan
     return kwargs
