@@ -74,7 +74,8 @@ from speechrag.text import figure_values, has_figure, normalise, written_figures
         ("再增加200 万人口", "再增加200万人口"),
         ("１．完善制度", "1．完善制度"),  # an enumerator's full stop stays
         ("（一）好：是，对；吗？是！", "（一）好：是，对；吗？是！"),  # Chinese punctuation stays
-        ("贫困人口40 余万人", "贫困人口40 余万人"),
+        ("贫困人口40 余万人", "贫困人口40余万人"),  # an approximate figure too
+        ("伴随着40 多年计划生育", "伴随着40多年计划生育"),
     ],
 )
 def test_normalise_writes_figures_in_one_form(raw: str, clean: str) -> None:

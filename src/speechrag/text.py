@@ -75,8 +75,9 @@ _HALF_WIDTH = str.maketrans(
 _WIDE_POINT = re.compile(r"(?<=\d)．(?=\d)")  # ７．５ (a full-width full stop between digits)
 # Measure words a figure is written with (四十处, 3个, 二百公里): see also `answering.details`.
 MEASURES = "个项年倍位家户人元省次例成处场所座里亩吨张台辆名篇届条件套本部期批类份种天月周岁小时斤"
-# A space between a number and its unit or per cent sign (PDF text: 3 ％, 2019 年, 1500 万元).
-_FIGURE_SPACE = re.compile(rf"(?<=\d) +(?=[%‰万亿千百{MEASURES}日号])")
+# A space between a number and its unit or per cent sign (PDF text: 3 ％, 2019 年, 1500 万元),
+# an approximate one's too (40 多年, 10 余个).
+_FIGURE_SPACE = re.compile(rf"(?<=\d) +(?=[多余]?[%‰万亿千百{MEASURES}日号])")
 
 
 def normalise(line: str) -> str:
