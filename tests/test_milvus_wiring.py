@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import speechrag
 from speechrag import EncoderMismatchError, build_index, load_index
+from speechrag.api import Searchers
 from speechrag.cli import cli
 from speechrag.config import Settings, index_location
-from speechrag.searcher import Searchers
 from speechrag.stores import is_milvus, location_key, open_store
 
 pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
@@ -76,7 +77,7 @@ def test_build_load_refresh_on_lite(fixture_corpus: Path, write_corpus, tmp_path
         load_index(uri, model="hash")
     searcher = load_index(uri, model="hash:64")
     assert searcher.manifest["dense"]["kind"] == "HNSW"
-    assert searcher.retrieve("植树造林", 1)[0].passage.speech_id == "extra"
+    assert speechrag.retrieve("植树造林", 1, index=searcher)[0].passage.speech_id == "extra"
     searcher.close()
 
 

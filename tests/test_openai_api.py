@@ -17,7 +17,8 @@ from fastapi import FastAPI
 
 from live_server import live_server
 from speechrag import Searcher
-from speechrag.answering import NOT_FOUND, Answer, answer
+from speechrag.answering import NOT_FOUND, Answer
+from speechrag.api import answer
 from speechrag.openai_api import Model, mount_openai, openai_router, parse_chat
 from speechrag.render import plain, plain_chunks
 from speechrag.serving import IndexService, Limits
@@ -203,10 +204,10 @@ BAD_BODIES: list[tuple[str, Any, int, str | None]] = [
     ("speechrag a list", {"model": "speechrag", "messages": [user()], "speechrag": [1]}, 400, "speechrag"),
     ("speechrag unknown option", {"model": "speechrag", "messages": [user()], "speechrag": {"index": "/etc"}}, 400,
      "speechrag.index"),
-    ("k out of range", {"model": "speechrag", "messages": [user()], "speechrag": {"k": 500}}, 400, "messages"),
-    ("k a string", {"model": "speechrag", "messages": [user()], "speechrag": {"k": "5"}}, 400, "messages"),
+    ("k out of range", {"model": "speechrag", "messages": [user()], "speechrag": {"k": 500}}, 400, "speechrag.k"),
+    ("k a string", {"model": "speechrag", "messages": [user()], "speechrag": {"k": "5"}}, 400, "speechrag.k"),
     ("unknown speech", {"model": "speechrag", "messages": [user()], "speechrag": {"speeches": ["nope"]}}, 400,
-     "messages"),
+     "speechrag.speeches"),
     ("broken text", {"model": "speechrag", "messages": [user("\ud800问")]}, 400, "messages"),
 ]
 

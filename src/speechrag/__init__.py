@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 
-from speechrag.answering import Answer, AnswerSentence, answer
+from speechrag.answering import Answer, AnswerSentence
+from speechrag.api import answer, load_index, retrieve
 from speechrag.config import Settings
 from speechrag.corpus import load_corpus, read_corpus
 from speechrag.encoders import Encoder, get_encoder
@@ -20,12 +21,14 @@ from speechrag.errors import (
     IndexCorruptError,
     IndexLoadError,
     IndexLockedError,
+    OptionError,
     QueryError,
     SpeechragError,
 )
-from speechrag.index import BuildSummary, build_index, load_index
+from speechrag.index import BuildSummary, build_index
+from speechrag.options import QueryOptions
 from speechrag.passage import CorpusReport, Passage, Speech
-from speechrag.searcher import Hit, Searcher, retrieve
+from speechrag.searcher import Hit, Searcher
 from speechrag.stores import Filter, Store
 
 __version__ = "0.1.0"
@@ -48,8 +51,10 @@ __all__ = [
     "IndexCorruptError",
     "IndexLoadError",
     "IndexLockedError",
+    "OptionError",
     "Passage",
     "QueryError",
+    "QueryOptions",
     "Searcher",
     "Settings",
     "Speech",

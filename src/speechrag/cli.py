@@ -19,7 +19,7 @@ import click
 
 from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure, index_location
 from speechrag.errors import SpeechragError, one_line
-from speechrag.searcher import MODES
+from speechrag.options import MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -369,16 +369,6 @@ def _snippet(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[:width] + "…"
 
 
-def _years(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    first, _, last = value.partition("-")
-    try:
-        return int(first), int(last or first)
-    except ValueError:
-        raise click.ClickException(f"--years {value!r} is not a year or a range like 2016-2018") from None
-
-
 def _query_options(what: str) -> Callable[[F], F]:
     """The options `search` and `ask` share."""
 
@@ -404,10 +394,13 @@ def _query_options(what: str) -> Callable[[F], F]:
     return decorate
 
 
-def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
+def _options(k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
              years: str | None) -> dict[str, Any]:
-    return {"speeches": speeches or None, "speaker": speakers or None, "place": places or None,
-            "years": _years(years)}
+    """The request's options, checked as every door checks them (`OptionError` naming one)."""
+    from speechrag.options import QueryOptions
+
+    return QueryOptions.parse(k=k, mode=mode, speeches=speeches or None, speaker=speakers or None,
+                              place=places or None, years=years).as_kwargs()
 
 
 @cli.command("search")
@@ -417,10 +410,9 @@ def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple
 def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
                places: tuple[str, ...], years: str | None, index: str | Path | None, as_json: bool) -> None:
     """Print the passages that best match QUERY, with their citations."""
-    from speechrag.searcher import retrieve
+    from speechrag.api import retrieve
 
-    hits = retrieve(query, k, mode=mode, index=index or settings().index,
-                    **_filters(speeches, speakers, places, years))
+    hits = retrieve(query, index=index or settings().index, **_options(k, mode, speeches, speakers, places, years))
     if as_json:
         echo_json([h.to_dict() for h in hits])
         return
@@ -440,11 +432,10 @@ def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speaker
 def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
             places: tuple[str, ...], years: str | None, index: str | Path | None, as_json: bool) -> None:
     """Answer QUESTION with cited sentences from the speeches, and list the sources."""
-    from speechrag.answering import answer
+    from speechrag.api import answer
     from speechrag.render import plain
 
-    a = answer(question, k=k, mode=mode, index=index or settings().index,
-               **_filters(speeches, speakers, places, years))
+    a = answer(question, index=index or settings().index, **_options(k, mode, speeches, speakers, places, years))
     click.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=2) if as_json else plain(a))
 
 
@@ -486,8 +477,9 @@ def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float 
     from tqdm import tqdm
 
     from speechrag import evaluate as ev
-    from speechrag.index import load_index, recalibrate
-    from speechrag.searcher import RRF_K
+    from speechrag.api import load_index
+    from speechrag.index import recalibrate
+    from speechrag.options import RRF_K
     from speechrag.stores import is_milvus
 
     if write and not calibrate:

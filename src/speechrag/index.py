@@ -9,36 +9,46 @@ sha256 when those differ), the ingestion code and the build settings are all rec
 A plain ``build_index(index=X)`` repeats X's own settings (corpus, encoder, dense kind, from
 ``settings.json``); arguments given change them, and the summary says what changed.
 
-`load_index` opens the live generation as a `Searcher`.
+The steps both stores share (the corpus read, fingerprints, staleness, `BuildSummary`) are in
+`building.py`; `load_index` (the live generation as a `Searcher`) is in `api.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib import metadata, resources
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from speechrag import storage
+from speechrag.building import (
+    BuildSummary,
+    Progress,
+    corpus_fingerprint,
+    ingest_fingerprint,
+    read_source,
+    skipped_of,
+    source_files,
+    stale_reasons,
+    userdict_for,
+    with_hashes,
+)
 from speechrag.config import DEFAULT_CORPUS, DEFAULT_INDEX
-from speechrag.corpus import corpus_files, source_name, source_path
 from speechrag.embedcache import CACHE_DIR, EmbeddingCache
 from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
-from speechrag.errors import BuildError, CorpusError, IndexLoadError
-from speechrag.lexical import USERDICT_NAME, KeywordIndex, Tokenizer
-from speechrag.passage import CorpusReport, Passage, SkippedFile
-from speechrag.searcher import Searcher
+from speechrag.errors import BuildError, IndexLoadError
+from speechrag.lexical import KeywordIndex, Tokenizer
+from speechrag.passage import CorpusReport
 from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
 from speechrag.sentencevectors import SentenceVectors, embed_corpus
-from speechrag.stores import is_milvus, local, open_store
+from speechrag.stores import is_milvus, local
+from speechrag.stores import milvus as mv
+from speechrag.stores.base import check_vectors, version, versions
 from speechrag.stores.local import FORMAT, dense_spec
 
 if TYPE_CHECKING:
@@ -46,165 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-
-# The files whose rules shape ingestion output: a change in any of them marks every index stale.
-_INGEST_FILES = ("corpus.py", "structure.py", "header.py", "dates.py", "people.py", "text.py", "passage.py",
-                 "boilerplate.py", "boilerplate.toml")
-_INGEST_DIRS = ("formats",)
-
-
-def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = None, *,
-               search_threads: int = 1, token: str | None = None) -> Searcher:
-    """Open and verify the index at ``path`` as a Searcher: a folder, or a Milvus location
-    (``x.db`` for Milvus Lite, ``http(s)://host:port`` for a server, ``token`` its credentials).
-
-    ``model`` (a name or an Encoder) asserts which encoder queries will use; a different one
-    raises EncoderMismatchError. Damage raises IndexCorruptError; a missing or unusable index
-    IndexLoadError. Every message names the command that fixes it.
-    """
-    return Searcher(open_store(path, token=token, search_threads=search_threads), model)
-
-
-# --- fingerprints ------------------------------------------------------------------------
-
-
-def corpus_fingerprint(passages: Sequence[Passage]) -> str:
-    """Hash of every passage's text and metadata, so a change in ingestion rules (not just in
-    the corpus files) also marks the index stale."""
-    h = hashlib.sha256()
-    for p in passages:
-        h.update(storage.canonical(p.to_dict()) + b"\n")
-    return h.hexdigest()
-
-
-def ingest_fingerprint() -> str:
-    """Hash of the ingestion code and rules, and the versions of the libraries they use."""
-    h = hashlib.sha256()
-    pkg = resources.files("speechrag")
-    names = [n for n in _INGEST_FILES if pkg.joinpath(n).is_file()]
-    for d in _INGEST_DIRS:
-        if pkg.joinpath(d).is_dir():
-            names += sorted(f"{d}/{f.name}" for f in pkg.joinpath(d).iterdir() if f.name.endswith(".py"))
-    for name in names:
-        h.update(name.encode() + b"\0" + pkg.joinpath(name).read_bytes() + b"\0")
-    for lib in ("jieba", "rjieba", "numpy", "cn2an"):  # jieba's dict.txt (place words); jieba-rs cuts; cn2an: twins
-        h.update(f"{lib}-{_version(lib)}\0".encode())
-    return h.hexdigest()[:16]
-
-
-def source_files(corpus: Path) -> dict[str, dict[str, Any]]:
-    """Size and mtime of every corpus file (and the user dictionary), by path relative to the
-    corpus root; sha256 is added by `with_hashes` where it is needed."""
-    root, files = corpus_files(corpus)
-    userdict = root / USERDICT_NAME
-    out = {}
-    for f in [*files, *([userdict] if userdict.is_file() else [])]:
-        st = f.stat()
-        out[source_name(root, f)] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return out
-
-
-def with_hashes(corpus: Path, sources: dict[str, dict[str, Any]],
-                known: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """``sources`` with each file's sha256: taken from ``known`` when size and mtime match it,
-    read from the file otherwise."""
-    root = corpus if corpus.is_dir() else corpus.parent
-    out = {}
-    for rel, info in sources.items():
-        old = (known or {}).get(rel)
-        if isinstance(old, Mapping) and old.get("bytes") == info["bytes"] and old.get("mtime_ns") == info["mtime_ns"]:
-            digest = old.get("sha256")
-        else:
-            path = root / rel
-            digest = storage.file_sha256(path if path.is_file() else source_path(root, rel) or path)
-        out[rel] = {**info, "sha256": digest}
-    return out
-
-
-def _userdict_for(corpus: Path) -> Path | None:
-    path = (corpus if corpus.is_dir() else corpus.parent) / USERDICT_NAME
-    return path if path.is_file() else None
-
-
-def _version(pkg: str) -> str:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    return {pkg: _version(pkg) for pkg in ("speechrag", "faiss-cpu", "bm25s", "jieba", "rjieba", "numpy")}
-
-
-# --- the summary -------------------------------------------------------------------------
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("h") else f"{n} {word}s"
-
-
-@dataclass(frozen=True)
-class BuildSummary:
-    """What ``build_index`` did."""
-
-    index: str
-    generation: str
-    encoder: str
-    speeches: int
-    passages: int
-    embedded: int
-    cached: int
-    seconds: float
-    bytes: int
-    up_to_date: bool
-    # Seconds per step of a build that wrote a generation: embed, keyword, write.
-    phases: Mapping[str, float] = field(default_factory=dict)
-    keyword_reused: bool = False
-    # Settings this build changed from the index's own, e.g. "dense index: hnsw -> flat".
-    changes: tuple[str, ...] = ()
-    # Corpus files that could not be read, with the reason (the rest were indexed).
-    skipped: tuple[SkippedFile, ...] = ()
-    # Distinct quotable sentences stored with their vectors, and how many of them were embedded
-    # now (the rest came from the cache); 0, 0 when the build was given precomputed vectors.
-    sentences: int = 0
-    sentences_embedded: int = 0
-
-    def __str__(self) -> str:
-        size = f"{self.bytes / 1e6:.2f} MB"
-        what = f"{_plural(self.speeches, 'speech')}, {_plural(self.passages, 'passage')}"
-        if self.up_to_date:
-            return (f"{self.index} is up to date: {what}, encoder {self.encoder}, {size} ({self.seconds:.2f}s)"
-                    f"{self._skipped()}")
-        reused = ", keyword index reused" if self.keyword_reused else ""
-        changed = "".join(f"\nchanged {c}" for c in self.changes)
-        quoted = (f"; {_plural(self.sentences, 'sentence')}, {self.sentences_embedded} embedded"
-                  if self.sentences else "")
-        return (f"built {self.index}: {what} ({self.embedded} embedded, {self.cached} cached{reused}{quoted}), "
-                f"encoder {self.encoder}, {size} in {self.seconds:.2f}s{changed}{self._skipped()}")
-
-    def _skipped(self) -> str:
-        return "".join(f"\nskipped {s.source}: {s.reason}" for s in self.skipped)
-
-
 # --- building ----------------------------------------------------------------------------
-
-
-def _check_vectors(vectors: np.ndarray, n: int, encoder: Encoder) -> np.ndarray:
-    v = np.asarray(vectors)
-    if v.ndim != 2 or v.shape[0] != n:
-        raise BuildError(f"vectors have shape {v.shape}; pass one row per passage ({n} rows)")
-    if v.shape[1] != encoder.dim:
-        raise BuildError(
-            f"vectors have {v.shape[1]} dimensions but encoder {encoder.name} makes {encoder.dim}; "
-            "pass the encoder that made them"
-        )
-    v = np.ascontiguousarray(v, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1)
-    if not np.all(np.isfinite(norms)) or np.abs(norms - 1).max(initial=0) > 1e-3:
-        raise BuildError("vectors are not all unit length; L2-normalise them (cosine = inner product)")
-    return v
 
 
 def _wanted(fp_corpus: str, encoder: Encoder, dense: str, tokenizer: Tokenizer) -> dict[str, Any]:
@@ -218,41 +70,12 @@ def _wanted(fp_corpus: str, encoder: Encoder, dense: str, tokenizer: Tokenizer) 
     }
 
 
-def _stale_reasons(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    reasons = []
-    if manifest.get("format") != wanted["format"]:
-        reasons.append("index format changed")
-    if "corpus_fingerprint" in wanted and manifest.get("corpus_fingerprint") != wanted["corpus_fingerprint"]:
-        reasons.append("corpus changed")
-    if "sources" in wanted and _digests(manifest.get("sources")) != _digests(wanted["sources"]):
-        reasons.append("corpus files changed")
-    if "ingest" in wanted and manifest.get("ingest") != wanted["ingest"]:
-        reasons.append("ingestion rules changed")
-    enc = manifest.get("encoder", {})
-    if {k: enc.get(k) for k in ("name", "fingerprint")} != wanted["encoder"]:
-        reasons.append(f"encoder changed ({enc.get('name')} -> {wanted['encoder']['name']})")
-    if manifest.get("dense") != wanted["dense"]:
-        reasons.append("dense index kind changed")
-    if manifest.get("keyword") != wanted["keyword"]:
-        reasons.append("keyword tokenizer changed")
-    if wanted.get("sentences") and manifest.get("sentences") != wanted["sentences"]:
-        reasons.append("sentence vectors missing or made differently")
-    return reasons
-
-
-def _digests(sources: Any) -> dict[str, Any]:
-    """Corpus files by content: a file touched but unchanged is the same file."""
-    if not isinstance(sources, Mapping):
-        return {}
-    return {rel: info.get("sha256") for rel, info in sources.items() if isinstance(info, Mapping)}
-
-
 def _same_keyword_input(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     """Whether a generation's keyword index is the one this build would make."""
     return bool(
         manifest.get("corpus_fingerprint") == wanted["corpus_fingerprint"]
         and manifest.get("keyword") == wanted["keyword"]
-        and manifest.get("versions", {}).get("bm25s") == _version("bm25s")
+        and manifest.get("versions", {}).get("bm25s") == version("bm25s")
     )
 
 
@@ -316,13 +139,11 @@ def build_index(
     cache lacks on a Ray cluster instead of in this process.
 
     ``index`` may be a Milvus location (``x.db``, ``http(s)://…`` with ``token``): the same
-    steps, published by `stores.milvus.milvus_build`; ``dense`` is then also ``ivf_flat``,
+    steps, published by `stores.milvus.publish_milvus`; ``dense`` is then also ``ivf_flat``,
     ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
     if is_milvus(index):
-        from speechrag.stores.milvus import milvus_build
-
-        return milvus_build(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
+        return _build_milvus(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
                             vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress,
                             sentence_progress=sentence_progress, ocr_progress=ocr_progress)
     started = time.perf_counter()
@@ -369,7 +190,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             if old and old != new
         )
         encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
-        userdict = _userdict_for(source) if isinstance(source, Path) else None
+        userdict = userdict_for(source) if isinstance(source, Path) else None
         tokenizer = Tokenizer(userdict)
 
         def summary(gen_name: str, speeches: int, passages: int, embedded: int, cached: int,
@@ -392,23 +213,23 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             wanted = {"format": FORMAT, **fast, "dense": dense_spec(dense),
                       "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
                       "keyword": {"tokenizer": tokenizer.fingerprint}, "sentences": SENTENCE_SPEC}
-            if not _stale_reasons(manifest, wanted) and gen is not None:
+            if not stale_reasons(manifest, wanted) and gen is not None:
                 log.info("%s is up to date", root)
                 return summary(gen.name, int(manifest["speeches"]), int(manifest["passages"]), 0,
-                               int(manifest["passages"]), True, skipped=_skipped_of(manifest))
+                               int(manifest["passages"]), True, skipped=skipped_of(manifest))
 
-        report = _read(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
+        report = read_source(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
         passages = report.passages
         missing = {p.speech_id for p in passages} - {s.id for s in report.speeches}
         if missing:
             raise BuildError(f"passages of speech {sorted(missing)[0]!r} have no Speech record in the "
                              "CorpusReport; list every speech in report.speeches")
         if vectors is not None:
-            vectors = _check_vectors(vectors, len(passages), encoder)
+            vectors = check_vectors(vectors, len(passages), encoder.dim, encoder.name)
         wanted = {**_wanted(corpus_fingerprint(passages), encoder, dense, tokenizer), **fast,
                   "sentences": SENTENCE_SPEC if vectors is None else None}
         if manifest is not None and not force:
-            reasons = _stale_reasons(manifest, wanted)
+            reasons = stale_reasons(manifest, wanted)
             if not reasons and gen is not None:
                 log.info("%s is up to date", root)
                 return summary(gen.name, len(report.speeches), len(passages), 0, len(passages), True,
@@ -445,7 +266,7 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
             "passages": len(passages),
             "speeches": len(report.speeches),
             "skipped": [[s.source, s.reason] for s in report.skipped],
-            "versions": _versions(),
+            "versions": versions(),
             "settings": settings,
         }
         old_cal = (manifest or {}).get("calibration")
@@ -463,6 +284,158 @@ def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | En
                        sentences_embedded=sentences_embedded)
 
 
+# --- Milvus -------------------------------------------------------------------------------
+
+
+def _milvus_corpus_setting(source: Path | CorpusReport, target: mv.MilvusTarget) -> str | None:
+    # Lite: relative to the .db's folder, as a folder index records it relative to itself, so
+    # a checkout moved elsewhere still finds its corpus; a server index: absolute.
+    if isinstance(source, CorpusReport):
+        return None
+    if target.lite:
+        return os.path.relpath(source.resolve(), Path(target.uri).resolve().parent)
+    return str(source.resolve())
+
+
+def _milvus_corpus_of(settings: Mapping[str, Any], target: mv.MilvusTarget) -> Path | None:
+    corpus = settings.get("corpus")
+    if not isinstance(corpus, str) or not corpus:
+        return None
+    return Path(target.uri).resolve().parent / corpus if target.lite else Path(corpus)
+
+
+def _build_milvus(
+    corpus: str | Path | CorpusReport | None,
+    uri: str | Path,
+    *,
+    model: str | Encoder | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    dense: str | None = None,
+    vectors: np.ndarray | None = None,
+    token: str | None = None,
+    ray: RayEmbed | None = None,
+    name: str = mv.DEFAULT_NAME,
+    local_dir: Path | None = None,
+    strict: bool = False,
+    read_progress: Progress | None = None,
+    sentence_progress: Progress | None = None,
+    ocr_progress: Progress | None = None,
+) -> BuildSummary:
+    """`index.build_index` for a Milvus location (see it for the arguments); returns its
+    `BuildSummary`. The same steps as a folder build: corpus, model and dense kind default to
+    the index's own (``settings`` in its manifest), "up to date" is decided from the manifest
+    before parsing when the corpus files, ingestion code, encoder, dense spec and analyzer are
+    unchanged, only texts missing from the embedding cache (`mv.MilvusTarget.local_dir`) are
+    embedded (on Ray with ``ray``, a `raybuild.RayEmbed`), then `mv.publish_milvus`."""
+    started = time.perf_counter()
+    target = mv.parse_uri(uri, name)
+    if dense is not None and dense.lower() not in mv.DENSE_KINDS:
+        raise BuildError(f"unknown dense index kind {dense!r} for Milvus; choose one of {', '.join(mv.DENSE_KINDS)}")
+    manifest, unusable = mv.live_manifest(target, token)
+    previous: Mapping[str, Any] = (manifest or {}).get("settings") or {}
+    source: Path | CorpusReport = (
+        corpus if isinstance(corpus, CorpusReport)
+        else Path(corpus) if corpus is not None
+        else _milvus_corpus_of(previous, target) or DEFAULT_CORPUS
+    )
+    built_with = {"model": (manifest or {}).get("encoder", {}).get("name"), "dense": previous.get("dense")}
+    model_name = (model.name if isinstance(model, Encoder) else model) or built_with["model"] or DEFAULT_MODEL
+    kind = (dense or built_with["dense"] or "flat").lower()
+    changes = tuple(f"{what}: {old} -> {new}"
+                    for what, old, new in (("encoder", built_with["model"], model_name),
+                                           ("dense index", built_with["dense"], kind))
+                    if old and old != new)
+    encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
+    wanted: dict[str, Any] = {"format": mv.FORMAT, "keyword": mv.KEYWORD_SPEC,
+                              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
+                              "sentences": SENTENCE_SPEC if vectors is None else None}
+    if isinstance(source, Path):
+        wanted["sources"] = with_hashes(source, source_files(source), (manifest or {}).get("sources"))
+        wanted["ingest"] = ingest_fingerprint()
+
+    def summary(gen: str, speeches: int, passages: int, embedded: int, cached: int, up_to_date: bool,
+                **extra: Any) -> BuildSummary:
+        # Lite's database is a local folder; a server's size is not one number we can read here.
+        size = storage.dir_bytes(Path(target.uri)) if target.lite else 0
+        return BuildSummary(index=target.uri, generation=gen, encoder=encoder.name, speeches=speeches,
+                               passages=passages, embedded=embedded, cached=cached,
+                               seconds=time.perf_counter() - started, bytes=size, up_to_date=up_to_date,
+                               changes=changes, **extra)
+
+    def stale(fields: Mapping[str, Any], n: int) -> list[str]:
+        assert manifest is not None
+        return stale_reasons(manifest, {**fields, "dense": mv._index_spec(kind.upper(), n, encoder.dim)})
+
+    # Decided from the manifest alone when it lists the corpus files: no parsing, no cutting.
+    if (manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest
+            and not (strict and manifest.get("skipped")) and not stale(wanted, int(manifest["passages"]))):
+        log.info("%s is up to date", target.uri)
+        return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
+                       0, int(manifest["passages"]), True, skipped=skipped_of(manifest))
+
+    report = read_source(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
+    passages = report.passages
+    if vectors is not None:
+        vectors = check_vectors(vectors, len(passages), encoder.dim, encoder.name)
+    wanted["corpus_fingerprint"] = corpus_fingerprint(passages)
+    if manifest is not None and not force:
+        reasons = stale(wanted, len(passages))
+        if not reasons:
+            log.info("%s is up to date", target.uri)
+            return summary(str(manifest["generation"]), len(report.speeches), len(passages), 0, len(passages), True,
+                           skipped=report.skipped)
+        log.info("rebuilding %s: %s", target.uri, "; ".join(reasons))
+    elif unusable:
+        log.info("building %s: %s", target.uri, unusable)
+
+    phases: dict[str, float] = {"embed": 0.0}
+    sentences: SentenceVectors | None = None
+    embedded = cached = sentences_embedded = 0
+    if vectors is None:
+        cache_dir = target.local_dir(local_dir)
+        EmbeddingCache.cleanup(cache_dir)
+        bulk = ray.embedder(encoder, cache_dir) if ray is not None else None
+        done = embed_corpus(encoder, [p.text for p in passages], EmbeddingCache(cache_dir, encoder.fingerprint),
+                            progress=progress, sentence_progress=sentence_progress, bulk=bulk)
+        vectors, embedded, cached, sentences, sentences_embedded = (
+            done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
+        phases.update(done.phases)
+    fields: dict[str, Any] = {
+        **wanted,
+        "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
+        "settings": {"corpus": _milvus_corpus_setting(source, target), "model": encoder.name, "dense": kind},
+        "skipped": [[s.source, s.reason] for s in report.skipped],
+    }
+    old_cal = (manifest or {}).get("calibration")
+    if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
+        fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
+    t = time.perf_counter()
+    gen = mv.publish_milvus(target.uri, passages, report.speeches, vectors, fields, index_type=kind.upper(),
+                         token=token, name=name, local_dir=local_dir, sentences=sentences)
+    phases["write"] = time.perf_counter() - t
+    return summary(gen, len(report.speeches), len(passages), embedded, cached, False, phases=phases,
+                   skipped=report.skipped, sentences=len(sentences or ()), sentences_embedded=sentences_embedded)
+
+
+def build_milvus(
+    corpus: CorpusReport,
+    uri: str | Path,
+    *,
+    model: str | Encoder | None = None,
+    index_type: str = "HNSW",
+    token: str | None = None,
+    name: str = mv.DEFAULT_NAME,
+    local_dir: Path | None = None,
+    vectors: np.ndarray | None = None,
+) -> str:
+    """Publish ``corpus`` as a new generation whatever the live one holds (`milvus_build` with
+    ``force``); returns the generation. Embeds only texts missing from the embedding cache."""
+    summary = _build_milvus(corpus, uri, model=model or DEFAULT_MODEL, force=True, dense=index_type,
+                           vectors=vectors, token=token, name=name, local_dir=local_dir)
+    return str(summary.generation)
+
+
 def corpus_of(index: str | Path) -> Path | None:
     """The corpus the index at ``index`` was last built from (None if unknown)."""
     return _corpus_of(Path(index), storage.read_settings(Path(index)))
@@ -472,44 +445,6 @@ def _corpus_of(root: Path, settings: Mapping[str, Any]) -> Path | None:
     """The corpus an index was built from (settings.json stores it relative to the index)."""
     corpus = settings.get("corpus")
     return root / corpus if isinstance(corpus, str) and corpus else None
-
-
-def _skipped_of(manifest: Mapping[str, Any]) -> tuple[SkippedFile, ...]:
-    rows = manifest.get("skipped") or []
-    return tuple(SkippedFile(str(r[0]), str(r[1])) for r in rows if isinstance(r, list) and len(r) == 2)
-
-
-def _read(corpus: Path | CorpusReport, *, strict: bool = False, progress: Progress | None = None,
-          ocr_progress: Progress | None = None) -> CorpusReport:
-    if isinstance(corpus, CorpusReport):
-        return corpus
-    from speechrag.corpus import read_corpus
-
-    report = read_corpus(corpus, strict=strict, progress=progress, ocr_progress=ocr_progress)
-    if not report.passages:
-        raise CorpusError(f"corpus {corpus} has no passages to index; add speeches to it")
-    return report
-
-
-def stale_reasons(
-    corpus: str | Path | CorpusReport | None = None,
-    index: str | Path = DEFAULT_INDEX,
-    model: str | None = None,
-    dense: str | None = None,
-) -> list[str]:
-    """Why the index at ``index`` does not match ``corpus`` (empty list: it is up to date).
-
-    ``corpus``/``model``/``dense`` default to what the index was built with.
-    """
-    searcher = load_index(index)
-    manifest = searcher.manifest
-    source = corpus if corpus is not None else _corpus_of(Path(index), manifest.get("settings", {})) or DEFAULT_CORPUS
-    report = _read(source if isinstance(source, CorpusReport) else Path(source))
-    userdict = None if isinstance(source, CorpusReport) else _userdict_for(Path(source))
-    enc = get_encoder(model or searcher.encoder_name)
-    wanted = _wanted(corpus_fingerprint(report.passages), enc, dense or manifest["dense"]["kind"],
-                     Tokenizer(userdict))
-    return _stale_reasons(manifest, wanted)
 
 
 def recalibrate(index: str | Path, calibration: Mapping[str, Any]) -> str:
@@ -524,4 +459,4 @@ def recalibrate(index: str | Path, calibration: Mapping[str, Any]) -> str:
     return name
 
 
-__all__ = ["BuildSummary", "build_index", "load_index"]
+__all__ = ["BuildSummary", "build_index", "build_milvus", "corpus_of", "recalibrate"]

@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from speechrag.answering import Answer
-from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.errors import OptionError, QueryError, SpeechragError, one_line
+from speechrag.options import QueryOptions
 from speechrag.render import plain, plain_chunks
 from speechrag.serving import BAD_KEY, AskFn, Limits, Slots, bearer_ok, citation_dict
 
@@ -218,6 +219,10 @@ def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> Cha
         raise OpenAIError(400, f"speechrag.{unknown[0]} is not an option: use {', '.join(sorted(REQUEST_OPTIONS))}",
                           param=f"speechrag.{unknown[0]}")
     model = models[name]
+    try:  # checked here, as every door checks them: a bad value is a 400 naming the option
+        QueryOptions.parse(extra)
+    except OptionError as exc:
+        raise OpenAIError(400, one_line(exc), param=f"speechrag.{exc.field}") from exc
     return ChatRequest(
         model=model,
         question=question,
@@ -398,6 +403,8 @@ class _ChatService:
         except TimeoutError as exc:
             raise OpenAIError(503, one_line(exc), kind="server_error", code="server_busy",
                               headers={"Retry-After": "1"}) from None
+        except OptionError as exc:  # known only to the index: a speech, speaker or place it lacks
+            raise OpenAIError(400, one_line(exc), param=f"speechrag.{exc.field}") from exc
         except QueryError as exc:
             raise OpenAIError(400, one_line(exc), param="messages") from exc
         except SpeechragError as exc:

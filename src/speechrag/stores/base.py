@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from speechrag.errors import BuildError
 from speechrag.passage import Passage, Speech
 from speechrag.text import place_key
 
@@ -110,3 +112,36 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release what the store holds open (files, connections)."""
+
+
+# --- what every store's writer checks and records ----------------------------------------
+
+
+def check_vectors(vectors: np.ndarray, n: int, dim: int, encoder: str = "") -> np.ndarray:
+    """``vectors`` as contiguous float32 once they are one unit-length ``dim``-wide row per
+    passage (``n`` rows), else a BuildError saying what to pass."""
+    v = np.asarray(vectors)
+    if v.ndim != 2 or v.shape[0] != n:
+        raise BuildError(f"vectors have shape {v.shape}; pass one row per passage ({n} rows)")
+    if v.shape[1] != dim:
+        made_by = f"encoder {encoder} makes {dim}" if encoder else f"the index holds {dim}"
+        raise BuildError(f"vectors have {v.shape[1]} dimensions but {made_by}; pass the encoder that made them")
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1)
+    if not np.all(np.isfinite(norms)) or np.abs(norms - 1).max(initial=0) > 1e-3:
+        raise BuildError("vectors are not all unit length; L2-normalise them (cosine = inner product)")
+    return v
+
+
+def version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def versions(packages: Sequence[str] = ("speechrag", "faiss-cpu", "bm25s", "jieba", "rjieba", "numpy"),
+             ) -> dict[str, str]:
+    """The installed version of each of ``packages`` ("unknown" when it is not installed),
+    recorded in a manifest."""
+    return {pkg: version(pkg) for pkg in packages}

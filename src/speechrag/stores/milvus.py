@@ -36,24 +36,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 
-from speechrag.encoders import DEFAULT_MODEL, Encoder, check_encoder, get_encoder
+from speechrag.encoders import Encoder, check_encoder, get_encoder
 from speechrag.errors import (
-    BuildError,
     EncoderMismatchError,
     IndexCorruptError,
     IndexLoadError,
@@ -61,25 +58,19 @@ from speechrag.errors import (
     QueryError,
 )
 from speechrag.lexical import STOPWORDS, Tokenizer
-from speechrag.passage import CorpusReport, Passage, Speech
-from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
-from speechrag.sentencevectors import SentenceVectors, embed_corpus, sentence_keys
-from speechrag.stores.base import Filter
+from speechrag.passage import Passage, Speech
+from speechrag.sentencevectors import SentenceVectors, sentence_keys
+from speechrag.stores.base import Filter, check_vectors, versions
 from speechrag.text import place_variants
-
-if TYPE_CHECKING:
-    from speechrag.index import BuildSummary
-    from speechrag.raybuild import RayEmbed
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "MilvusStore",
     "MilvusTarget",
-    "build_milvus",
     "check_encoder",
     "filter_expression",
-    "milvus_build",
+    "live_manifest",
     "open_milvus",
     "parse_uri",
     "publish_milvus",
@@ -746,28 +737,12 @@ def _drop_leftovers(client: Any, name: str, keep: str | None) -> list[str]:
 
 
 def _versions(client: Any) -> dict[str, str]:
-    out = {}
-    for pkg in ("speechrag", "pymilvus", "milvus-lite", "jieba", "rjieba"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
+    out = versions(("speechrag", "pymilvus", "milvus-lite", "jieba", "rjieba"))
     try:
         out["server"] = str(client.get_server_version())
     except Exception:
         out["server"] = "unknown"
     return out
-
-
-def _check_vectors(vectors: np.ndarray, n: int, dim: int) -> np.ndarray:
-    v = np.asarray(vectors)
-    if v.ndim != 2 or v.shape[0] != n or v.shape[1] != dim:
-        raise ValueError(f"vectors have shape {v.shape}; pass one {dim}-dim row per passage ({n} rows)")
-    v = np.ascontiguousarray(v, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1)
-    if not np.all(np.isfinite(norms)) or np.abs(norms - 1).max(initial=0) > 1e-3:
-        raise ValueError("vectors are not all unit length; L2-normalise them (cosine = inner product)")
-    return v
 
 
 def _count(client: Any, collection: str) -> int:
@@ -821,7 +796,7 @@ def publish_milvus(
     if not {"name", "fingerprint", "dim"} <= set(enc) or "corpus_fingerprint" not in manifest:
         raise ValueError("manifest needs encoder.name, encoder.fingerprint, encoder.dim and corpus_fingerprint")
     dim = int(enc["dim"])
-    vectors = _check_vectors(vectors, len(passages), dim)
+    vectors = check_vectors(vectors, len(passages), dim)
     spec = _index_spec(kind, len(passages), dim)
     by_id = {s.id: s for s in speeches}
     started = time.perf_counter()
@@ -922,7 +897,7 @@ DENSE_KINDS = tuple(k.lower() for k in INDEX_TYPES)
 KEYWORD_SPEC: dict[str, Any] = {"analyzer": ANALYZER, "function": "BM25"}
 
 
-def _live_manifest(target: MilvusTarget, token: str | None) -> tuple[dict[str, Any] | None, str]:
+def live_manifest(target: MilvusTarget, token: str | None) -> tuple[dict[str, Any] | None, str]:
     """The live generation's manifest, or None and why not."""
     if target.lite and not Path(target.uri).exists():
         return None, "no index yet"
@@ -937,157 +912,3 @@ def _live_manifest(target: MilvusTarget, token: str | None) -> tuple[dict[str, A
             return None, f"existing index unusable ({exc})"
     finally:
         client.close()
-
-
-def _corpus_setting(source: Path | CorpusReport, target: MilvusTarget) -> str | None:
-    # Lite: relative to the .db's folder, as a folder index records it relative to itself, so
-    # a checkout moved elsewhere still finds its corpus; a server index: absolute.
-    if isinstance(source, CorpusReport):
-        return None
-    if target.lite:
-        return os.path.relpath(source.resolve(), Path(target.uri).resolve().parent)
-    return str(source.resolve())
-
-
-def _corpus_of(settings: Mapping[str, Any], target: MilvusTarget) -> Path | None:
-    corpus = settings.get("corpus")
-    if not isinstance(corpus, str) or not corpus:
-        return None
-    return Path(target.uri).resolve().parent / corpus if target.lite else Path(corpus)
-
-
-def milvus_build(
-    corpus: str | Path | CorpusReport | None,
-    uri: str | Path,
-    *,
-    model: str | Encoder | None = None,
-    force: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    dense: str | None = None,
-    vectors: np.ndarray | None = None,
-    token: str | None = None,
-    ray: RayEmbed | None = None,
-    name: str = DEFAULT_NAME,
-    local_dir: Path | None = None,
-    strict: bool = False,
-    read_progress: Callable[[int, int], None] | None = None,
-    sentence_progress: Callable[[int, int], None] | None = None,
-    ocr_progress: Callable[[int, int], None] | None = None,
-) -> BuildSummary:
-    """`index.build_index` for a Milvus location (see it for the arguments); returns its
-    `BuildSummary`. The same steps as a folder build: corpus, model and dense kind default to
-    the index's own (``settings`` in its manifest), "up to date" is decided from the manifest
-    before parsing when the corpus files, ingestion code, encoder, dense spec and analyzer are
-    unchanged, only texts missing from the embedding cache (`MilvusTarget.local_dir`) are
-    embedded (on Ray with ``ray``, a `raybuild.RayEmbed`), then `publish_milvus`."""
-    from speechrag import index as ix
-    from speechrag import storage
-    from speechrag.config import DEFAULT_CORPUS
-    from speechrag.embedcache import EmbeddingCache
-
-    started = time.perf_counter()
-    target = parse_uri(uri, name)
-    if dense is not None and dense.lower() not in DENSE_KINDS:
-        raise BuildError(f"unknown dense index kind {dense!r} for Milvus; choose one of {', '.join(DENSE_KINDS)}")
-    manifest, unusable = _live_manifest(target, token)
-    previous: Mapping[str, Any] = (manifest or {}).get("settings") or {}
-    source: Path | CorpusReport = (
-        corpus if isinstance(corpus, CorpusReport)
-        else Path(corpus) if corpus is not None
-        else _corpus_of(previous, target) or DEFAULT_CORPUS
-    )
-    built_with = {"model": (manifest or {}).get("encoder", {}).get("name"), "dense": previous.get("dense")}
-    model_name = (model.name if isinstance(model, Encoder) else model) or built_with["model"] or DEFAULT_MODEL
-    kind = (dense or built_with["dense"] or "flat").lower()
-    changes = tuple(f"{what}: {old} -> {new}"
-                    for what, old, new in (("encoder", built_with["model"], model_name),
-                                           ("dense index", built_with["dense"], kind))
-                    if old and old != new)
-    encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
-    wanted: dict[str, Any] = {"format": FORMAT, "keyword": KEYWORD_SPEC,
-                              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-                              "sentences": SENTENCE_SPEC if vectors is None else None}
-    if isinstance(source, Path):
-        wanted["sources"] = ix.with_hashes(source, ix.source_files(source), (manifest or {}).get("sources"))
-        wanted["ingest"] = ix.ingest_fingerprint()
-
-    def summary(gen: str, speeches: int, passages: int, embedded: int, cached: int, up_to_date: bool,
-                **extra: Any) -> BuildSummary:
-        # Lite's database is a local folder; a server's size is not one number we can read here.
-        size = storage.dir_bytes(Path(target.uri)) if target.lite else 0
-        return ix.BuildSummary(index=target.uri, generation=gen, encoder=encoder.name, speeches=speeches,
-                               passages=passages, embedded=embedded, cached=cached,
-                               seconds=time.perf_counter() - started, bytes=size, up_to_date=up_to_date,
-                               changes=changes, **extra)
-
-    def stale(fields: Mapping[str, Any], n: int) -> list[str]:
-        assert manifest is not None
-        return ix._stale_reasons(manifest, {**fields, "dense": _index_spec(kind.upper(), n, encoder.dim)})
-
-    # Decided from the manifest alone when it lists the corpus files: no parsing, no cutting.
-    if (manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest
-            and not (strict and manifest.get("skipped")) and not stale(wanted, int(manifest["passages"]))):
-        log.info("%s is up to date", target.uri)
-        return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
-                       0, int(manifest["passages"]), True, skipped=ix._skipped_of(manifest))
-
-    report = ix._read(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
-    passages = report.passages
-    if vectors is not None:
-        vectors = ix._check_vectors(vectors, len(passages), encoder)
-    wanted["corpus_fingerprint"] = ix.corpus_fingerprint(passages)
-    if manifest is not None and not force:
-        reasons = stale(wanted, len(passages))
-        if not reasons:
-            log.info("%s is up to date", target.uri)
-            return summary(str(manifest["generation"]), len(report.speeches), len(passages), 0, len(passages), True,
-                           skipped=report.skipped)
-        log.info("rebuilding %s: %s", target.uri, "; ".join(reasons))
-    elif unusable:
-        log.info("building %s: %s", target.uri, unusable)
-
-    phases: dict[str, float] = {"embed": 0.0}
-    sentences: SentenceVectors | None = None
-    embedded = cached = sentences_embedded = 0
-    if vectors is None:
-        cache_dir = target.local_dir(local_dir)
-        EmbeddingCache.cleanup(cache_dir)
-        bulk = ray.embedder(encoder, cache_dir) if ray is not None else None
-        done = embed_corpus(encoder, [p.text for p in passages], EmbeddingCache(cache_dir, encoder.fingerprint),
-                            progress=progress, sentence_progress=sentence_progress, bulk=bulk)
-        vectors, embedded, cached, sentences, sentences_embedded = (
-            done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
-        phases.update(done.phases)
-    fields: dict[str, Any] = {
-        **wanted,
-        "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
-        "settings": {"corpus": _corpus_setting(source, target), "model": encoder.name, "dense": kind},
-        "skipped": [[s.source, s.reason] for s in report.skipped],
-    }
-    old_cal = (manifest or {}).get("calibration")
-    if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
-        fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
-    t = time.perf_counter()
-    gen = publish_milvus(target.uri, passages, report.speeches, vectors, fields, index_type=kind.upper(),
-                         token=token, name=name, local_dir=local_dir, sentences=sentences)
-    phases["write"] = time.perf_counter() - t
-    return summary(gen, len(report.speeches), len(passages), embedded, cached, False, phases=phases,
-                   skipped=report.skipped, sentences=len(sentences or ()), sentences_embedded=sentences_embedded)
-
-
-def build_milvus(
-    corpus: CorpusReport,
-    uri: str | Path,
-    *,
-    model: str | Encoder | None = None,
-    index_type: str = "HNSW",
-    token: str | None = None,
-    name: str = DEFAULT_NAME,
-    local_dir: Path | None = None,
-    vectors: np.ndarray | None = None,
-) -> str:
-    """Publish ``corpus`` as a new generation whatever the live one holds (`milvus_build` with
-    ``force``); returns the generation. Embeds only texts missing from the embedding cache."""
-    summary = milvus_build(corpus, uri, model=model or DEFAULT_MODEL, force=True, dense=index_type,
-                           vectors=vectors, token=token, name=name, local_dir=local_dir)
-    return str(summary.generation)
