@@ -151,7 +151,8 @@ class QueryOptions:
             ids = {s.id for s in known}
             unknown = sorted(self.speeches - ids)
             if unknown:
-                raise OptionError("speeches", f"unknown speech id {unknown[0]!r}: known ids are {_listed(ids)}")
+                raise OptionError("speeches", f"unknown speech id {unknown[0]!r} in speeches: "
+                                              f"known ids are {_listed(ids)}")
         if self.speaker is not None:
             speakers = {s.speaker for s in known if s.speaker}
             unknown = sorted(self.speaker - speakers)
