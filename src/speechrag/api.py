@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from speechrag import answering
 from speechrag.answering.ranking import retrieve as retrieve_in
@@ -22,7 +22,7 @@ from speechrag.answering.sentences import MAX_SENTENCES
 from speechrag.config import DEFAULT_INDEX, Settings, index_location
 from speechrag.encoders import Encoder
 from speechrag.errors import QueryError
-from speechrag.options import RRF_K, Names, QueryOptions, Years
+from speechrag.options import Options, QueryOptions
 from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher, check_query
 from speechrag.stores import location_key, open_store
 
@@ -135,32 +135,27 @@ def retrieve(
     query: str,
     k: int = 5,
     *,
-    mode: str = "hybrid",
-    speeches: Names = None,
-    speaker: Names = None,
-    place: Names = None,
-    years: Years = None,
     index: Index | None = None,
-    rrf_k: float = RRF_K,
     max_query_chars: int = MAX_QUERY_CHARS,
+    **options: Unpack[Options],
 ) -> list[Hit]:
     """The k best passages for ``query``, best first.
 
-    ``mode`` is ``"dense"`` (vectors), ``"keyword"`` (BM25) or ``"hybrid"`` (Reciprocal Rank
-    Fusion of both with constant ``rrf_k``). ``speeches`` keeps only those speech ids;
-    ``speaker``/``place`` only speeches with that metadata, ``years`` a year or an inclusive
-    (first, last) range. Without those filters, a query that names a place, speaker, year or
-    speech ranks those speeches' passages first, then the best of the others (as answers are
-    scoped); in hybrid mode the top 10 are then fused with their best sentence's rank
-    (`speechrag.answering.sentences.rerank`). ``index`` is a Searcher, an index path, or None
-    for $SPEECHRAG_INDEX / ``embeddings`` (loaded once per process, reloaded when a rebuild is
-    published). Raises QueryError (an OptionError naming the option) for bad input.
+    ``options`` are `QueryOptions`' (k aside): ``mode`` is ``"dense"`` (vectors), ``"keyword"``
+    (BM25) or ``"hybrid"`` (Reciprocal Rank Fusion of both with constant ``rrf_k``).
+    ``speeches`` keeps only those speech ids; ``speaker``/``place`` only speeches with that
+    metadata, ``years`` a year or an inclusive (first, last) range. Without those filters, a
+    query that names a place, speaker, year or speech ranks those speeches' passages first,
+    then the best of the others (as answers are scoped); in hybrid mode the top 10 are then
+    fused with their best sentence's rank (`speechrag.answering.sentences.rerank`). ``index``
+    is a Searcher, an index path, or None for $SPEECHRAG_INDEX / ``embeddings`` (loaded once per
+    process, reloaded when a rebuild is published). Raises QueryError (an OptionError naming
+    the option) for bad input.
     """
     # Check the query and the options before loading anything: bad input costs nothing.
     check_query(query, max_query_chars)
-    options = QueryOptions.parse(k=k, mode=mode, speeches=speeches, speaker=speaker, place=place, years=years,
-                                 rrf_k=rrf_k)
-    return retrieve_in(get_searcher(index), query, options, max_query_chars=max_query_chars)
+    checked = QueryOptions.parse(options, k=k)
+    return retrieve_in(get_searcher(index), query, checked, max_query_chars=max_query_chars)
 
 
 def answer(
@@ -168,15 +163,10 @@ def answer(
     *,
     k: int = 5,
     history: Iterable[Any] | None = None,
-    mode: str = "hybrid",
-    speeches: Names = None,
-    speaker: Names = None,
-    place: Names = None,
-    years: Years = None,
     index: Index | None = None,
     max_sentences: int = MAX_SENTENCES,
     threshold: float | None = None,
-    rrf_k: float = RRF_K,
+    **options: Unpack[Options],
 ) -> answering.Answer:
     """Answer ``question`` from the speeches with cited sentences, or say they do not cover it.
 
@@ -186,9 +176,8 @@ def answer(
     overrides the index's calibrated abstention threshold. Raises QueryError for bad input.
     """
     check_query(question)
-    options = QueryOptions.parse(k=k, mode=mode, speeches=speeches, speaker=speaker, place=place, years=years,
-                                 rrf_k=rrf_k)
-    return answering.answer(get_searcher(index), question, options, history=history,
+    checked = QueryOptions.parse(options, k=k)
+    return answering.answer(get_searcher(index), question, checked, history=history,
                             max_sentences=max_sentences, threshold=threshold)
 
 

@@ -365,7 +365,7 @@ def _build_milvus(
 
     def stale(fields: Mapping[str, Any], n: int) -> list[str]:
         assert manifest is not None
-        return stale_reasons(manifest, {**fields, "dense": mv._index_spec(kind.upper(), n, encoder.dim)})
+        return stale_reasons(manifest, {**fields, "dense": mv.index_spec(kind.upper(), n, encoder.dim)})
 
     # Decided from the manifest alone when it lists the corpus files: no parsing, no cutting.
     if (manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypedDict
 
 from speechrag.errors import OptionError
 from speechrag.passage import Speech
@@ -29,6 +29,17 @@ _SHOWN = 20  # known names listed in an error about an unknown one
 
 Names = str | Iterable[str] | None
 Years = tuple[int, int] | Sequence[int] | int | str | None
+
+
+class Options(TypedDict, total=False):
+    """`QueryOptions` but k, as keyword arguments of `speechrag.retrieve`/`speechrag.answer`."""
+
+    mode: str
+    speeches: Names
+    speaker: Names
+    place: Names
+    years: Years
+    rrf_k: float
 
 
 def _k(value: object) -> int:

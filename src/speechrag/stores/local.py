@@ -30,7 +30,7 @@ from speechrag.errors import EncoderMismatchError, IndexCorruptError, IndexLoadE
 from speechrag.lexical import KeywordIndex, available_cores
 from speechrag.passage import Passage, Speech
 from speechrag.sentencevectors import FOLDER, SentenceVectors
-from speechrag.stores.base import Filter
+from speechrag.stores.base import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Filter
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,6 @@ SENTENCES = FOLDER
 _SEP = "\x00"  # between passages in the text document_frequency searches
 
 DENSE_KINDS = ("flat", "hnsw")
-HNSW_M = 32
-# bench/scale.py on 1M synthetic vectors (efConstruction 200): recall@10 against exact search
-# 0.89 / 0.950 / 0.98 at efSearch 200 / 400 / 800, ~1.1 / 2 / 3.4 ms per search. 600 leaves a
-# margin over the 0.95 goal, since graph construction is not deterministic across runs.
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 600
 
 
 def dense_spec(kind: str) -> dict[str, Any]:
