@@ -344,7 +344,7 @@ def test_cli_build_bad_input(tmp_path: Path) -> None:
 def test_committed_index_is_fresh() -> None:
     from speechrag import get_encoder
     from speechrag.building import corpus_fingerprint, stale_reasons, userdict_for
-    from speechrag.index import _wanted
+    from speechrag.index import _Folder
     from speechrag.lexical import Tokenizer
 
     try:
@@ -352,8 +352,11 @@ def test_committed_index_is_fresh() -> None:
     except IndexLoadError as exc:
         pytest.fail(f"committed {SHIPPED_INDEX.name}/ cannot be loaded ({exc}); run `speechrag build --force`")
     passages = read_corpus(SHIPPED_CORPUS).passages
-    wanted = _wanted(corpus_fingerprint(passages), get_encoder(manifest["encoder"]["name"]),
-                     manifest["dense"]["kind"], Tokenizer(userdict_for(SHIPPED_CORPUS)))
+    encoder = get_encoder(manifest["encoder"]["name"])
+    wanted = {"corpus_fingerprint": corpus_fingerprint(passages),
+              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
+              **_Folder.specs(manifest["dense"]["kind"], len(passages), encoder,
+                              Tokenizer(userdict_for(SHIPPED_CORPUS)))}
     reasons = stale_reasons(manifest, wanted)
     assert not reasons, (
         f"committed {SHIPPED_INDEX.name}/ is stale against corpus/ ({'; '.join(reasons)}); "
@@ -419,3 +422,20 @@ def test_document_frequency_counts_passages_holding_the_term(tiny_index: Searche
     term = data.draw(st.one_of(st.just(piece), st.text(max_size=4), st.just(piece + "\x00"),
                                st.just(texts[0][-2:] + texts[1][:2])))
     assert tiny_index.store.document_frequency(term) == sum(term in t for t in texts), term
+
+
+def test_both_engines_write_through_one_writer_protocol(tmp_path: Path) -> None:
+    from speechrag.lexical import KeywordIndex
+    from speechrag.stores.base import StoreWriter
+    from speechrag.stores.local import LocalWriter
+    from speechrag.stores.milvus import MilvusWriter
+
+    local = LocalWriter(tmp_path, KeywordIndex.build(["一段文字"]))
+    assert isinstance(local, StoreWriter) and isinstance(MilvusWriter(str(tmp_path / "x.db")), StoreWriter)
+    with pytest.raises(BuildError, match="add the passages first"):
+        local.publish({})
+    local.add([], [], np.zeros((0, 4), np.float32))
+    local.abort()  # nothing was written
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(BuildError, match="add the passages first"):
+        local.publish({})

@@ -19,7 +19,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +50,7 @@ from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
 from speechrag.sentencevectors import SentenceVectors, embed_corpus
 from speechrag.stores import is_milvus, local
 from speechrag.stores import milvus as mv
-from speechrag.stores.base import check_vectors, version, versions
+from speechrag.stores.base import StoreWriter, check_vectors, version
 from speechrag.stores.local import FORMAT, dense_spec
 
 if TYPE_CHECKING:
@@ -56,18 +58,147 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# --- building ----------------------------------------------------------------------------
+# --- the engines: what differs between a folder and Milvus -------------------------------------
 
 
-def _wanted(fp_corpus: str, encoder: Encoder, dense: str, tokenizer: Tokenizer) -> dict[str, Any]:
-    """The manifest fields that decide whether an existing index can be reused."""
-    return {
-        "format": FORMAT,
-        "corpus_fingerprint": fp_corpus,
-        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-        "dense": dense_spec(dense),
-        "keyword": {"tokenizer": tokenizer.fingerprint},
-    }
+class _Folder:
+    """A folder index: the build holds its lock, records its settings in ``settings.json`` and
+    keeps a keyword index (bm25s) of its own."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+        self.cache_dir = root / CACHE_DIR
+        self.live_generation: str | None = None
+
+    def locked(self) -> AbstractContextManager[Any]:
+        # The lock comes first: a second build fails at once, before it reads a large corpus.
+        return storage.locked(self.root)
+
+    def live(self) -> tuple[dict[str, Any] | None, str, Mapping[str, Any]]:
+        """The live manifest (once every file is verified) or why none, and the last settings."""
+        previous = storage.read_settings(self.root)
+        gen = storage.resolve_quietly(self.root)
+        if gen is None or gen == self.root:
+            return None, "no index yet", previous
+        try:
+            manifest = storage.read_manifest(gen, self.root, FORMAT)
+            storage.verify(gen, self.root, manifest)
+        except IndexLoadError as exc:
+            return None, f"existing index unusable ({exc})", previous
+        self.live_generation = gen.name
+        return manifest, "", previous
+
+    def tidy(self) -> None:
+        storage.cleanup(self.root, self.live_generation)
+        EmbeddingCache.cleanup(self.cache_dir)
+
+    @staticmethod
+    def built_with(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return (manifest.get("encoder", {}).get("name") or previous.get("model"),
+                manifest.get("dense", {}).get("kind") or previous.get("dense"))
+
+    @staticmethod
+    def dense_kind(dense: str) -> str:
+        dense_spec(dense)  # an unknown kind is a BuildError
+        return dense
+
+    def corpus_of(self, settings: Mapping[str, Any]) -> Path | None:
+        return _corpus_of(self.root, settings)
+
+    def corpus_setting(self, source: Path) -> str:
+        # Relative to the index, so a committed index (and its hints) works from any checkout.
+        return os.path.relpath(source.resolve(), self.root.resolve())
+
+    @staticmethod
+    def specs(kind: str, n: int, encoder: Encoder, tokenizer: Tokenizer) -> dict[str, Any]:
+        return {"format": FORMAT, "dense": dense_spec(kind), "keyword": {"tokenizer": tokenizer.fingerprint}}
+
+    def writer(self, manifest: Mapping[str, Any] | None, wanted: Mapping[str, Any], force: bool,
+               texts: Sequence[str], userdict: Path | None) -> tuple[StoreWriter, bool]:
+        """The writer of a new generation, with its keyword index: the live one when it was
+        made from the same passages by the same tokenizer, else built now."""
+        reuse = manifest is not None and not force and _same_keyword_input(manifest, wanted)
+        if reuse:
+            assert manifest is not None
+            keyword = KeywordIndex.load(self.root / str(manifest["generation"]) / local.KEYWORD)
+        else:
+            keyword = KeywordIndex.build(texts, userdict)
+        return local.LocalWriter(self.root, keyword), reuse
+
+    def published(self, settings: Mapping[str, Any], source: Path | CorpusReport) -> None:
+        if isinstance(source, Path):
+            storage.write_settings(self.root, settings)
+
+    def size(self, generation: str) -> int:
+        return storage.dir_bytes(self.root / generation)
+
+
+class _Milvus:
+    """A Milvus index (Lite ``x.db`` or a server): settings live in the manifest, keywords are
+    Milvus's own BM25 function, and `publish_milvus` takes the build lock."""
+
+    def __init__(self, uri: str, token: str | None, name: str, local_dir: Path | None) -> None:
+        self.target = mv.parse_uri(uri, name)
+        self.location = self.target.uri
+        self.token, self.local_dir = token, local_dir
+        self.cache_dir = self.target.local_dir(local_dir)
+        self.kind = "flat"
+
+    @staticmethod
+    def locked() -> AbstractContextManager[Any]:
+        return nullcontext()
+
+    def live(self) -> tuple[dict[str, Any] | None, str, Mapping[str, Any]]:
+        manifest, unusable = mv.live_manifest(self.target, self.token)
+        return manifest, unusable, (manifest or {}).get("settings") or {}
+
+    def tidy(self) -> None:
+        EmbeddingCache.cleanup(self.cache_dir)
+
+    @staticmethod
+    def built_with(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return manifest.get("encoder", {}).get("name"), previous.get("dense")
+
+    def dense_kind(self, dense: str) -> str:
+        kind = dense.lower()
+        if kind not in mv.DENSE_KINDS:
+            raise BuildError(f"unknown dense index kind {dense!r} for Milvus; choose one of "
+                             f"{', '.join(mv.DENSE_KINDS)}")
+        self.kind = kind
+        return kind
+
+    def corpus_of(self, settings: Mapping[str, Any]) -> Path | None:
+        corpus = settings.get("corpus")
+        if not isinstance(corpus, str) or not corpus:
+            return None
+        return Path(self.target.uri).resolve().parent / corpus if self.target.lite else Path(corpus)
+
+    def corpus_setting(self, source: Path) -> str:
+        # Lite: relative to the .db's folder, as a folder index records it relative to itself, so
+        # a checkout moved elsewhere still finds its corpus; a server index: absolute.
+        if self.target.lite:
+            return os.path.relpath(source.resolve(), Path(self.target.uri).resolve().parent)
+        return str(source.resolve())
+
+    @staticmethod
+    def specs(kind: str, n: int, encoder: Encoder, tokenizer: Tokenizer) -> dict[str, Any]:
+        return {"format": mv.FORMAT, "dense": mv.index_spec(kind.upper(), n, encoder.dim), "keyword": mv.KEYWORD_SPEC}
+
+    def writer(self, manifest: Mapping[str, Any] | None, wanted: Mapping[str, Any], force: bool,
+               texts: Sequence[str], userdict: Path | None) -> tuple[StoreWriter, bool]:
+        return mv.MilvusWriter(self.target.uri, index_type=self.kind.upper(), token=self.token,
+                               name=self.target.name, local_dir=self.local_dir), False
+
+    def published(self, settings: Mapping[str, Any], source: Path | CorpusReport) -> None:
+        pass  # the settings are in the manifest
+
+    def size(self, generation: str) -> int:
+        # Lite's database is a local folder; a server's size is not one number we can read here.
+        return storage.dir_bytes(Path(self.target.uri)) if self.target.lite else 0
+
+
+_Engine = _Folder | _Milvus
 
 
 def _same_keyword_input(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -79,19 +210,6 @@ def _same_keyword_input(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) 
     )
 
 
-def _live_manifest(root: Path) -> tuple[Path | None, dict[str, Any] | None, str]:
-    """The live generation and its manifest once every file is verified, or why not."""
-    gen = storage.resolve_quietly(root)
-    if gen is None or gen == root:
-        return None, None, "no index yet"
-    try:
-        manifest = storage.read_manifest(gen, root, FORMAT)
-        storage.verify(gen, root, manifest)
-    except IndexLoadError as exc:
-        return None, None, f"existing index unusable ({exc})"
-    return gen, manifest, ""
-
-
 def _prepare(root: Path) -> None:
     if root.exists() and not root.is_dir():
         raise BuildError(f"index path {root} is not a folder; give a folder for the index")
@@ -99,6 +217,9 @@ def _prepare(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BuildError(f"cannot create index folder {root} ({exc.strerror}); give a writable --index path") from None
+
+
+# --- the build: one pipeline for every engine --------------------------------------------------
 
 
 def build_index(
@@ -142,280 +263,26 @@ def build_index(
     steps, published by `stores.milvus.publish_milvus`; ``dense`` is then also ``ivf_flat``,
     ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
+    options = _Options(model, force, progress, dense, vectors, strict, read_progress, ray, sentence_progress,
+                       ocr_progress)
     if is_milvus(index):
-        return _build_milvus(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
-                            vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress,
-                            sentence_progress=sentence_progress, ocr_progress=ocr_progress)
-    started = time.perf_counter()
+        milvus = _Milvus(str(index), token, mv.DEFAULT_NAME, None)
+        if dense is not None:
+            milvus.dense_kind(dense)  # an unknown kind is refused before connecting
+        return _build(milvus, corpus, options)
     if dense is not None:
         dense_spec(dense)
     root = Path(index)
     created = not root.exists()
     _prepare(root)
     try:
-        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress, ray,
-                      sentence_progress, ocr_progress)
+        return _build(_Folder(root), corpus, options)
     except BaseException:
         if created and storage.resolve_quietly(root) is None:
             # A first build that failed leaves no folder behind (a killed one leaves leftovers
             # that the next build removes).
             shutil.rmtree(root, ignore_errors=True)
         raise
-
-
-def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | Encoder | None, force: bool,
-           progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float,
-           strict: bool, read_progress: Progress | None, ray: RayEmbed | None = None,
-           sentence_progress: Progress | None = None, ocr_progress: Progress | None = None) -> BuildSummary:
-    # The lock comes first: a second build fails at once, before it reads a large corpus.
-    with storage.locked(root):
-        previous = storage.read_settings(root)
-        gen, manifest, unusable = _live_manifest(root)
-        source: Path | CorpusReport = (
-            corpus if isinstance(corpus, CorpusReport)
-            else Path(corpus) if corpus is not None
-            else _corpus_of(root, previous) or DEFAULT_CORPUS
-        )
-        built_with = {
-            "model": (manifest or {}).get("encoder", {}).get("name") or previous.get("model"),
-            "dense": (manifest or {}).get("dense", {}).get("kind") or previous.get("dense"),
-        }
-        model_name = model.name if isinstance(model, Encoder) else model
-        model_name = model_name or built_with["model"] or DEFAULT_MODEL
-        dense = dense or built_with["dense"] or "flat"
-        changes = tuple(
-            f"{what}: {old} -> {new}"
-            for what, old, new in (("encoder", built_with["model"], model_name),
-                                   ("dense index", built_with["dense"], dense))
-            if old and old != new
-        )
-        encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
-        userdict = userdict_for(source) if isinstance(source, Path) else None
-        tokenizer = Tokenizer(userdict)
-
-        def summary(gen_name: str, speeches: int, passages: int, embedded: int, cached: int,
-                    up_to_date: bool, **extra: Any) -> BuildSummary:
-            return BuildSummary(
-                index=str(root), generation=gen_name, encoder=encoder.name, speeches=speeches,
-                passages=passages, embedded=embedded, cached=cached,
-                seconds=time.perf_counter() - started, bytes=storage.dir_bytes(root / gen_name),
-                up_to_date=up_to_date, changes=changes, **extra,
-            )
-
-        storage.cleanup(root, gen.name if gen is not None else None)
-        EmbeddingCache.cleanup(root / CACHE_DIR)
-        fast: dict[str, Any] = {}
-        if isinstance(source, Path):
-            fast = {"sources": with_hashes(source, source_files(source), (manifest or {}).get("sources")),
-                    "ingest": ingest_fingerprint()}
-        if manifest is not None and not force and vectors is None and fast and not (strict and manifest.get("skipped")):
-            # Decided from the manifest alone: no parsing, no cutting, no FAISS.
-            wanted = {"format": FORMAT, **fast, "dense": dense_spec(dense),
-                      "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-                      "keyword": {"tokenizer": tokenizer.fingerprint}, "sentences": SENTENCE_SPEC}
-            if not stale_reasons(manifest, wanted) and gen is not None:
-                log.info("%s is up to date", root)
-                return summary(gen.name, int(manifest["speeches"]), int(manifest["passages"]), 0,
-                               int(manifest["passages"]), True, skipped=skipped_of(manifest))
-
-        report = read_source(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
-        passages = report.passages
-        missing = {p.speech_id for p in passages} - {s.id for s in report.speeches}
-        if missing:
-            raise BuildError(f"passages of speech {sorted(missing)[0]!r} have no Speech record in the "
-                             "CorpusReport; list every speech in report.speeches")
-        if vectors is not None:
-            vectors = check_vectors(vectors, len(passages), encoder.dim, encoder.name)
-        wanted = {**_wanted(corpus_fingerprint(passages), encoder, dense, tokenizer), **fast,
-                  "sentences": SENTENCE_SPEC if vectors is None else None}
-        if manifest is not None and not force:
-            reasons = stale_reasons(manifest, wanted)
-            if not reasons and gen is not None:
-                log.info("%s is up to date", root)
-                return summary(gen.name, len(report.speeches), len(passages), 0, len(passages), True,
-                               skipped=report.skipped)
-            log.info("rebuilding %s: %s", root, "; ".join(reasons))
-        elif unusable:
-            log.info("building %s: %s", root, unusable)
-
-        phases: dict[str, float] = {"embed": 0.0}
-        sentences: SentenceVectors | None = None
-        embedded = cached = sentences_embedded = 0
-        if vectors is None:
-            bulk = ray.embedder(encoder, root / CACHE_DIR) if ray is not None else None
-            done = embed_corpus(encoder, [p.text for p in passages],
-                                EmbeddingCache(root / CACHE_DIR, encoder.fingerprint),
-                                progress=progress, sentence_progress=sentence_progress, bulk=bulk)
-            vectors, embedded, cached, sentences, sentences_embedded = (
-                done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
-            phases.update(done.phases)
-        t = time.perf_counter()
-        reuse = manifest is not None and not force and _same_keyword_input(manifest, wanted)
-        if reuse:
-            keyword = KeywordIndex.load(root / str(manifest["generation"]) / local.KEYWORD)  # type: ignore[index]
-        else:
-            keyword = KeywordIndex.build([p.text for p in passages], userdict)
-        phases["keyword"] = time.perf_counter() - t
-        # The corpus is recorded relative to the index, so a committed index (and its hints)
-        # works from any checkout.
-        settings = {"corpus": os.path.relpath(source.resolve(), root.resolve()) if isinstance(source, Path) else None,
-                    "model": encoder.name, "dense": dense}
-        fields: dict[str, Any] = {
-            **wanted,
-            "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
-            "passages": len(passages),
-            "speeches": len(report.speeches),
-            "skipped": [[s.source, s.reason] for s in report.skipped],
-            "versions": versions(),
-            "settings": settings,
-        }
-        old_cal = (manifest or {}).get("calibration")
-        if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
-            fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
-        t = time.perf_counter()
-        name = local.write_generation(root, passages, report.speeches, vectors, keyword, fields, sentences)
-        storage.publish(root, name)
-        if isinstance(source, Path):
-            storage.write_settings(root, settings)
-        storage.cleanup(root, name)
-        phases["write"] = time.perf_counter() - t
-        return summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
-                       phases=phases, keyword_reused=reuse, sentences=len(sentences or ()),
-                       sentences_embedded=sentences_embedded)
-
-
-# --- Milvus -------------------------------------------------------------------------------
-
-
-def _milvus_corpus_setting(source: Path | CorpusReport, target: mv.MilvusTarget) -> str | None:
-    # Lite: relative to the .db's folder, as a folder index records it relative to itself, so
-    # a checkout moved elsewhere still finds its corpus; a server index: absolute.
-    if isinstance(source, CorpusReport):
-        return None
-    if target.lite:
-        return os.path.relpath(source.resolve(), Path(target.uri).resolve().parent)
-    return str(source.resolve())
-
-
-def _milvus_corpus_of(settings: Mapping[str, Any], target: mv.MilvusTarget) -> Path | None:
-    corpus = settings.get("corpus")
-    if not isinstance(corpus, str) or not corpus:
-        return None
-    return Path(target.uri).resolve().parent / corpus if target.lite else Path(corpus)
-
-
-def _build_milvus(
-    corpus: str | Path | CorpusReport | None,
-    uri: str | Path,
-    *,
-    model: str | Encoder | None = None,
-    force: bool = False,
-    progress: Progress | None = None,
-    dense: str | None = None,
-    vectors: np.ndarray | None = None,
-    token: str | None = None,
-    ray: RayEmbed | None = None,
-    name: str = mv.DEFAULT_NAME,
-    local_dir: Path | None = None,
-    strict: bool = False,
-    read_progress: Progress | None = None,
-    sentence_progress: Progress | None = None,
-    ocr_progress: Progress | None = None,
-) -> BuildSummary:
-    """`index.build_index` for a Milvus location (see it for the arguments); returns its
-    `BuildSummary`. The same steps as a folder build: corpus, model and dense kind default to
-    the index's own (``settings`` in its manifest), "up to date" is decided from the manifest
-    before parsing when the corpus files, ingestion code, encoder, dense spec and analyzer are
-    unchanged, only texts missing from the embedding cache (`mv.MilvusTarget.local_dir`) are
-    embedded (on Ray with ``ray``, a `raybuild.RayEmbed`), then `mv.publish_milvus`."""
-    started = time.perf_counter()
-    target = mv.parse_uri(uri, name)
-    if dense is not None and dense.lower() not in mv.DENSE_KINDS:
-        raise BuildError(f"unknown dense index kind {dense!r} for Milvus; choose one of {', '.join(mv.DENSE_KINDS)}")
-    manifest, unusable = mv.live_manifest(target, token)
-    previous: Mapping[str, Any] = (manifest or {}).get("settings") or {}
-    source: Path | CorpusReport = (
-        corpus if isinstance(corpus, CorpusReport)
-        else Path(corpus) if corpus is not None
-        else _milvus_corpus_of(previous, target) or DEFAULT_CORPUS
-    )
-    built_with = {"model": (manifest or {}).get("encoder", {}).get("name"), "dense": previous.get("dense")}
-    model_name = (model.name if isinstance(model, Encoder) else model) or built_with["model"] or DEFAULT_MODEL
-    kind = (dense or built_with["dense"] or "flat").lower()
-    changes = tuple(f"{what}: {old} -> {new}"
-                    for what, old, new in (("encoder", built_with["model"], model_name),
-                                           ("dense index", built_with["dense"], kind))
-                    if old and old != new)
-    encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
-    wanted: dict[str, Any] = {"format": mv.FORMAT, "keyword": mv.KEYWORD_SPEC,
-                              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-                              "sentences": SENTENCE_SPEC if vectors is None else None}
-    if isinstance(source, Path):
-        wanted["sources"] = with_hashes(source, source_files(source), (manifest or {}).get("sources"))
-        wanted["ingest"] = ingest_fingerprint()
-
-    def summary(gen: str, speeches: int, passages: int, embedded: int, cached: int, up_to_date: bool,
-                **extra: Any) -> BuildSummary:
-        # Lite's database is a local folder; a server's size is not one number we can read here.
-        size = storage.dir_bytes(Path(target.uri)) if target.lite else 0
-        return BuildSummary(index=target.uri, generation=gen, encoder=encoder.name, speeches=speeches,
-                               passages=passages, embedded=embedded, cached=cached,
-                               seconds=time.perf_counter() - started, bytes=size, up_to_date=up_to_date,
-                               changes=changes, **extra)
-
-    def stale(fields: Mapping[str, Any], n: int) -> list[str]:
-        assert manifest is not None
-        return stale_reasons(manifest, {**fields, "dense": mv.index_spec(kind.upper(), n, encoder.dim)})
-
-    # Decided from the manifest alone when it lists the corpus files: no parsing, no cutting.
-    if (manifest is not None and not force and vectors is None and "sources" in wanted and "sources" in manifest
-            and not (strict and manifest.get("skipped")) and not stale(wanted, int(manifest["passages"]))):
-        log.info("%s is up to date", target.uri)
-        return summary(str(manifest["generation"]), int(manifest["speeches"]), int(manifest["passages"]),
-                       0, int(manifest["passages"]), True, skipped=skipped_of(manifest))
-
-    report = read_source(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
-    passages = report.passages
-    if vectors is not None:
-        vectors = check_vectors(vectors, len(passages), encoder.dim, encoder.name)
-    wanted["corpus_fingerprint"] = corpus_fingerprint(passages)
-    if manifest is not None and not force:
-        reasons = stale(wanted, len(passages))
-        if not reasons:
-            log.info("%s is up to date", target.uri)
-            return summary(str(manifest["generation"]), len(report.speeches), len(passages), 0, len(passages), True,
-                           skipped=report.skipped)
-        log.info("rebuilding %s: %s", target.uri, "; ".join(reasons))
-    elif unusable:
-        log.info("building %s: %s", target.uri, unusable)
-
-    phases: dict[str, float] = {"embed": 0.0}
-    sentences: SentenceVectors | None = None
-    embedded = cached = sentences_embedded = 0
-    if vectors is None:
-        cache_dir = target.local_dir(local_dir)
-        EmbeddingCache.cleanup(cache_dir)
-        bulk = ray.embedder(encoder, cache_dir) if ray is not None else None
-        done = embed_corpus(encoder, [p.text for p in passages], EmbeddingCache(cache_dir, encoder.fingerprint),
-                            progress=progress, sentence_progress=sentence_progress, bulk=bulk)
-        vectors, embedded, cached, sentences, sentences_embedded = (
-            done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
-        phases.update(done.phases)
-    fields: dict[str, Any] = {
-        **wanted,
-        "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
-        "settings": {"corpus": _milvus_corpus_setting(source, target), "model": encoder.name, "dense": kind},
-        "skipped": [[s.source, s.reason] for s in report.skipped],
-    }
-    old_cal = (manifest or {}).get("calibration")
-    if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
-        fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
-    t = time.perf_counter()
-    gen = mv.publish_milvus(target.uri, passages, report.speeches, vectors, fields, index_type=kind.upper(),
-                         token=token, name=name, local_dir=local_dir, sentences=sentences)
-    phases["write"] = time.perf_counter() - t
-    return summary(gen, len(report.speeches), len(passages), embedded, cached, False, phases=phases,
-                   skipped=report.skipped, sentences=len(sentences or ()), sentences_embedded=sentences_embedded)
 
 
 def build_milvus(
@@ -429,11 +296,126 @@ def build_milvus(
     local_dir: Path | None = None,
     vectors: np.ndarray | None = None,
 ) -> str:
-    """Publish ``corpus`` as a new generation whatever the live one holds (`milvus_build` with
-    ``force``); returns the generation. Embeds only texts missing from the embedding cache."""
-    summary = _build_milvus(corpus, uri, model=model or DEFAULT_MODEL, force=True, dense=index_type,
-                           vectors=vectors, token=token, name=name, local_dir=local_dir)
-    return str(summary.generation)
+    """Publish ``corpus`` as a new generation of the Milvus index ``name`` at ``uri`` whatever
+    the live one holds (`build_index` with ``force``); returns the generation. Embeds only texts
+    missing from the embedding cache (under ``local_dir``)."""
+    options = _Options(model or DEFAULT_MODEL, True, None, index_type, vectors)
+    return _build(_Milvus(str(uri), token, name, local_dir), corpus, options).generation
+
+
+@dataclass(frozen=True)
+class _Options:
+    model: str | Encoder | None
+    force: bool
+    progress: Progress | None
+    dense: str | None
+    vectors: np.ndarray | None
+    strict: bool = False
+    read_progress: Progress | None = None
+    ray: RayEmbed | None = None
+    sentence_progress: Progress | None = None
+    ocr_progress: Progress | None = None
+
+
+def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Options) -> BuildSummary:
+    started = time.perf_counter()
+    with engine.locked():
+        manifest, unusable, previous = engine.live()
+        source: Path | CorpusReport = (
+            corpus if isinstance(corpus, CorpusReport)
+            else Path(corpus) if corpus is not None
+            else engine.corpus_of(previous) or DEFAULT_CORPUS
+        )
+        old_model, old_dense = engine.built_with(manifest or {}, previous)
+        model_name = (o.model.name if isinstance(o.model, Encoder) else o.model) or old_model or DEFAULT_MODEL
+        kind = engine.dense_kind(o.dense or old_dense or "flat")
+        changes = tuple(f"{what}: {old} -> {new}"
+                        for what, old, new in (("encoder", old_model, model_name), ("dense index", old_dense, kind))
+                        if old and old != new)
+        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(model_name)
+        userdict = userdict_for(source) if isinstance(source, Path) else None
+        tokenizer = Tokenizer(userdict)
+
+        def summary(gen_name: str, speeches: int, passages: int, embedded: int, cached: int,
+                    up_to_date: bool, **extra: Any) -> BuildSummary:
+            return BuildSummary(
+                index=engine.location, generation=gen_name, encoder=encoder.name, speeches=speeches,
+                passages=passages, embedded=embedded, cached=cached,
+                seconds=time.perf_counter() - started, bytes=engine.size(gen_name),
+                up_to_date=up_to_date, changes=changes, **extra,
+            )
+
+        engine.tidy()
+        wanted: dict[str, Any] = {"encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
+                                  "sentences": SENTENCE_SPEC if o.vectors is None else None}
+        if isinstance(source, Path):
+            wanted["sources"] = with_hashes(source, source_files(source), (manifest or {}).get("sources"))
+            wanted["ingest"] = ingest_fingerprint()
+        if (manifest is not None and not o.force and o.vectors is None and "sources" in wanted
+                and "sources" in manifest and not (o.strict and manifest.get("skipped"))):
+            # Decided from the manifest alone: no parsing, no cutting, no FAISS.
+            n = int(manifest["passages"])
+            if not stale_reasons(manifest, {**wanted, **engine.specs(kind, n, encoder, tokenizer)}):
+                log.info("%s is up to date", engine.location)
+                return summary(str(manifest["generation"]), int(manifest["speeches"]), n, 0, n, True,
+                               skipped=skipped_of(manifest))
+
+        report = read_source(source, strict=o.strict, progress=o.read_progress, ocr_progress=o.ocr_progress)
+        passages = report.passages
+        missing = {p.speech_id for p in passages} - {s.id for s in report.speeches}
+        if missing:
+            raise BuildError(f"passages of speech {sorted(missing)[0]!r} have no Speech record in the "
+                             "CorpusReport; list every speech in report.speeches")
+        vectors = None if o.vectors is None else check_vectors(o.vectors, len(passages), encoder.dim, encoder.name)
+        wanted = {**wanted, "corpus_fingerprint": corpus_fingerprint(passages),
+                  **engine.specs(kind, len(passages), encoder, tokenizer)}
+        if manifest is not None and not o.force:
+            reasons = stale_reasons(manifest, wanted)
+            if not reasons:
+                log.info("%s is up to date", engine.location)
+                return summary(str(manifest["generation"]), len(report.speeches), len(passages), 0, len(passages),
+                               True, skipped=report.skipped)
+            log.info("rebuilding %s: %s", engine.location, "; ".join(reasons))
+        elif unusable:
+            log.info("building %s: %s", engine.location, unusable)
+
+        phases: dict[str, float] = {"embed": 0.0}
+        sentences: SentenceVectors | None = None
+        embedded = cached = sentences_embedded = 0
+        if vectors is None:
+            bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
+            cache = EmbeddingCache(engine.cache_dir, encoder.fingerprint)
+            done = embed_corpus(encoder, [p.text for p in passages], cache, progress=o.progress,
+                                sentence_progress=o.sentence_progress, bulk=bulk)
+            vectors, embedded, cached, sentences, sentences_embedded = (
+                done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
+            phases.update(done.phases)
+        t = time.perf_counter()
+        writer, reused = engine.writer(manifest, wanted, o.force, [p.text for p in passages], userdict)
+        phases["keyword"] = time.perf_counter() - t
+        settings = {"corpus": engine.corpus_setting(source) if isinstance(source, Path) else None,
+                    "model": encoder.name, "dense": kind}
+        fields: dict[str, Any] = {
+            **wanted,
+            "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
+            "skipped": [[s.source, s.reason] for s in report.skipped],
+            "settings": settings,
+        }
+        old_cal = (manifest or {}).get("calibration")
+        if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
+            fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
+        t = time.perf_counter()
+        try:
+            writer.add(passages, report.speeches, vectors, sentences)
+            name = writer.publish(fields)
+        except BaseException:
+            writer.abort()
+            raise
+        engine.published(settings, source)
+        phases["write"] = time.perf_counter() - t
+        return summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
+                       phases=phases, keyword_reused=reused, sentences=len(sentences or ()),
+                       sentences_embedded=sentences_embedded)
 
 
 def corpus_of(index: str | Path) -> Path | None:

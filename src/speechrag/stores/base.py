@@ -122,6 +122,45 @@ class Store(Protocol):
         """Release what the store holds open (files, connections)."""
 
 
+@runtime_checkable
+class StoreWriter(Protocol):
+    """A new generation being written; nothing of it is live until `publish`.
+
+    An engine begins one (`stores.local.LocalWriter`, `stores.milvus.MilvusWriter`); the build
+    (`index.build_index`, the same steps for every engine) `add`s the passages, their speeches,
+    one unit vector per passage and the sentence vectors answers read, then `publish`es it with
+    its manifest fields (the generation's name is returned), or `abort`s, leaving the live
+    generation as it was.
+    """
+
+    def add(self, passages: Sequence[Passage], speeches: Sequence[Speech], vectors: np.ndarray,
+            sentences: Any = None) -> None: ...
+
+    def publish(self, manifest: Mapping[str, Any]) -> str: ...
+
+    def abort(self) -> None: ...
+
+
+class HeldWriter:
+    """What a writer that writes everything at `publish` shares: `add` holds the data, `abort`
+    drops it (nothing was written); `held()` gives it to `publish`."""
+
+    def __init__(self) -> None:
+        self._data: tuple[Sequence[Passage], Sequence[Speech], np.ndarray, Any] | None = None
+
+    def add(self, passages: Sequence[Passage], speeches: Sequence[Speech], vectors: np.ndarray,
+            sentences: Any = None) -> None:
+        self._data = (passages, speeches, vectors, sentences)
+
+    def held(self) -> tuple[Sequence[Passage], Sequence[Speech], np.ndarray, Any]:
+        if self._data is None:
+            raise BuildError("nothing to publish: add the passages first")
+        return self._data
+
+    def abort(self) -> None:
+        self._data = None
+
+
 # --- what every store's writer checks and records ----------------------------------------
 
 

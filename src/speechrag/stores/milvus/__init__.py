@@ -35,7 +35,7 @@ go False and opens again.
 from __future__ import annotations
 
 from speechrag.encoders import check_encoder
-from speechrag.stores.milvus.publish import live_manifest, publish_milvus
+from speechrag.stores.milvus.publish import MilvusWriter, live_manifest, publish_milvus
 from speechrag.stores.milvus.schema import (
     DEFAULT_NAME,
     DENSE_KINDS,
@@ -60,6 +60,7 @@ __all__ = [
     "KEYWORD_SPEC",
     "MilvusStore",
     "MilvusTarget",
+    "MilvusWriter",
     "check_encoder",
     "filter_expression",
     "index_spec",

@@ -21,7 +21,7 @@ from speechrag.errors import (
 )
 from speechrag.passage import Passage, Speech
 from speechrag.sentencevectors import SentenceVectors
-from speechrag.stores.base import check_vectors, versions
+from speechrag.stores.base import HeldWriter, check_vectors, versions
 from speechrag.stores.milvus.schema import (
     ANALYZER,
     DEFAULT_NAME,
@@ -258,3 +258,19 @@ def live_manifest(target: MilvusTarget, token: str | None) -> tuple[dict[str, An
             return None, f"existing index unusable ({exc})"
     finally:
         client.close()
+
+
+class MilvusWriter(HeldWriter):
+    """A new Milvus generation (`StoreWriter`): `publish` is `publish_milvus` (a collection
+    written, checked, then the alias switched and the old generation dropped; a failed write
+    drops what it made, and the alias is untouched)."""
+
+    def __init__(self, uri: str | Path, *, index_type: str = "HNSW", token: str | None = None,
+                 name: str = DEFAULT_NAME, local_dir: Path | None = None) -> None:
+        super().__init__()
+        self.uri, self.index_type, self.token, self.name, self.local_dir = uri, index_type, token, name, local_dir
+
+    def publish(self, manifest: Mapping[str, Any]) -> str:
+        passages, speeches, vectors, sentences = self.held()
+        return publish_milvus(self.uri, passages, speeches, vectors, manifest, index_type=self.index_type,
+                              token=self.token, name=self.name, local_dir=self.local_dir, sentences=sentences)
