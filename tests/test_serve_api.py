@@ -148,6 +148,11 @@ def test_serve_refuses_exposure_without_sign_in(tiny_index: Searcher) -> None:
 # --- the page's guards and limits hold for the new routes ------------------------------------
 
 
+def test_no_openapi_schema_or_docs(server: str) -> None:
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert httpx.get(f"{server}{path}", timeout=10).status_code == 404, path
+
+
 def test_guard_still_refuses_file_routes(server: str) -> None:
     for path in ("/gradio_api/file=/etc/passwd", "/file=/etc/passwd", "/gradio_api/upload",
                  "/gradio_api/proxy=http://127.0.0.1/"):
@@ -220,7 +225,8 @@ def test_mcp_without_its_package_is_a_config_error(tiny_index: Searcher, monkeyp
     monkeypatch.setitem(sys.modules, "speechrag.mcp_server", None)  # what a missing `mcp` package does
     with pytest.raises(ConfigError, match=r"pip install 'speechrag\[mcp\]'"):
         ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860, mcp=True)
-    assert set(ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860)) == {"routes"}
+    kwargs = ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860)
+    assert set(kwargs) == {"routes", "openapi_url", "docs_url", "redoc_url"}
 
 
 def test_warm_up_loads_what_the_first_question_needs(shipped_index: Searcher) -> None:

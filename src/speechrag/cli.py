@@ -63,6 +63,16 @@ def settings() -> Settings:
     return obj if obj is not None else Settings()
 
 
+# Libraries that give their logger its own handler at DEBUG when imported (jieba, which
+# Milvus Lite's analyzer imports: "Building prefix dict…" on every open): a filter on the logger
+# holds them to the level -v sets, whenever they are imported.
+CHATTY_LOGGERS = ("jieba",)
+
+
+def at_cli_level(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.getLogger().getEffectiveLevel()
+
+
 @click.group()
 @click.version_option(package_name="speechrag")
 @verbose_option
@@ -72,6 +82,8 @@ def cli(ctx: click.Context) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     verbose = ctx.meta.get("speechrag.verbose", 0)
     logging.getLogger().setLevel(logging.WARNING - 10 * min(verbose, 2))
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).addFilter(at_cli_level)
     try:
         ctx.obj = Settings.from_env()
     except SpeechragError as exc:
@@ -283,6 +295,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     """
     cfg = settings()
     host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
+    if api_key is not None and not api_key.strip():
+        raise click.ClickException("--api-key is empty: give a key, or leave the option out to serve without one")
     api_key = api_key or cfg.api_key
     credentials = _credentials(auth, auth_file, cfg)
     _check_listen(host, port)  # both before a build that may take minutes: the address first,

@@ -53,7 +53,7 @@ from speechrag.errors import SpeechragError, one_line
 from speechrag.options import MAX_K, MODES, QueryOptions
 from speechrag.render import plain
 from speechrag.searcher import MAX_QUERY_CHARS, Hit
-from speechrag.serving import BAD_KEY, AskFn, Limits, SearchFn, Slots, bearer_ok, citation_dict
+from speechrag.serving import BAD_KEY, AskFn, RequestLimits, SearchFn, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -243,7 +243,7 @@ def mcp_endpoint(
     api_key: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
     allowed_origins: Sequence[str] | None = None,
-    limits: Limits | None = None,
+    limits: RequestLimits | None = None,
     slots: Slots | None = None,
     name: str = "speechrag",
 ) -> McpEndpoint:
@@ -257,7 +257,7 @@ def mcp_endpoint(
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
-    limits = limits or (slots.limits if slots else Limits())
+    limits = limits or (slots.limits if slots else RequestLimits())
     server = build_mcp_server(search, ask, name=name, slots=slots or Slots(limits))
     loopback_hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     loopback_origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]

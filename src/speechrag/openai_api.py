@@ -52,7 +52,7 @@ from speechrag.answering import Answer
 from speechrag.errors import OptionError, QueryError, SpeechragError, one_line
 from speechrag.options import QueryOptions
 from speechrag.render import plain, plain_chunks
-from speechrag.serving import BAD_KEY, AskFn, Limits, Slots, bearer_ok, citation_dict
+from speechrag.serving import BAD_KEY, AskFn, RequestLimits, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -166,7 +166,7 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> ChatRequest:
+def parse_chat(data: object, models: Mapping[str, Model], limits: RequestLimits) -> ChatRequest:
     """A chat-completions body checked field by field, or an OpenAIError naming the field."""
     if not isinstance(data, dict):
         raise OpenAIError(400, f"the request body must be a JSON object, not {_json_type(data)}")
@@ -295,7 +295,7 @@ def _dumps(obj: object) -> str:
 class _ChatService:
     """The state of one mounted API: the ask callable, models, limits and answering slots."""
 
-    def __init__(self, ask: AskFn, api_key: str | None, models: Mapping[str, Model], limits: Limits,
+    def __init__(self, ask: AskFn, api_key: str | None, models: Mapping[str, Model], limits: RequestLimits,
                  slots: Slots, stream_delay: float) -> None:
         self.ask = ask
         self.api_key = api_key
@@ -428,7 +428,7 @@ def openai_router(
     *,
     api_key: str | None = None,
     models: Sequence[str | Model] = (DEFAULT_MODEL,),
-    limits: Limits | None = None,
+    limits: RequestLimits | None = None,
     slots: Slots | None = None,
     stream_delay: float = 0.0,
 ) -> Router:
@@ -443,7 +443,7 @@ def openai_router(
     """
     from starlette.routing import Route, Router
 
-    limits = limits or (slots.limits if slots else Limits())
+    limits = limits or (slots.limits if slots else RequestLimits())
     service = _ChatService(ask, api_key, _models(models), limits, slots or Slots(limits), stream_delay)
     return Router(
         routes=[

@@ -6,7 +6,7 @@ and the retriever adapters share.
   and ``/mcp`` alike, so a rebuild is loaded once for all three.
 - `Slots`: the answering slots of the async servers (``/v1``, ``/mcp``): a bounded number of
   questions in worker threads, a bounded wait for one, so the event loop never blocks.
-- `Limits`: what one request may ask of them (the page's own bounds).
+- `RequestLimits`: what one request may ask of them (the page's own bounds).
 - `bearer_ok`, and a hit as flat JSON-friendly data (`hit_fields`, `citation_dict`).
 
 The servers never call `answer()` or `retrieve()` themselves: they are handed an `AskFn` and a
@@ -132,7 +132,7 @@ class IndexService:
 
 
 @dataclass(frozen=True)
-class Limits:
+class RequestLimits:
     """What one request to ``/v1`` or ``/mcp`` may ask of the server; the defaults are the
     page's own (its question box, its queue's concurrency)."""
 
@@ -157,8 +157,8 @@ class Slots:
     primitives bind to the running loop on first use.
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits or Limits()
+    def __init__(self, limits: RequestLimits | None = None) -> None:
+        self.limits = limits or RequestLimits()
         self._free = asyncio.Semaphore(self.limits.max_concurrency)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

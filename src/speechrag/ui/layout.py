@@ -56,7 +56,7 @@ from speechrag.uploads import Uploader
 QUEUE_MAX_SIZE = 64
 ANALYTICS_EVENTS = 500
 # Answers at once, per concurrency id ("answer": the chat and /ask together). They really run
-# at once now (IndexService has no lock); see serving.Limits.max_concurrency for why 4.
+# at once now (IndexService has no lock); see serving.RequestLimits.max_concurrency for why 4.
 CONCURRENCY_LIMIT = 4
 EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
 

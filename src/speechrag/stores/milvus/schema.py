@@ -133,14 +133,15 @@ def connect(target: MilvusTarget, token: str | None, *, create: bool) -> Any:
         path.resolve().parent.mkdir(parents=True, exist_ok=True)
     try:
         return MilvusClient(uri=target.client_uri, token=token or "")
-    except MilvusException as exc:
-        if target.lite:
+    except Exception as exc:  # pymilvus raises MilvusException, and grpc or OS errors of its own
+        if target.lite and isinstance(exc, MilvusException):
             # Lite holds an flock on the data directory: one process at a time.
             raise IndexLockedError(
                 f"{target.uri} is open in another process (Milvus Lite allows one); stop it, "
                 "or serve the index from a Milvus server"
             ) from None
-        raise IndexLoadError(f"cannot reach Milvus at {target.uri} ({exc}); check the URI and token") from None
+        reason = " ".join(str(getattr(exc, "message", "") or exc).split())  # one line, whatever the library wrote
+        raise IndexLoadError(f"cannot reach Milvus at {target.uri} ({reason}); check the URI and token") from None
 
 
 def release_lite(uri: str | Path) -> None:
