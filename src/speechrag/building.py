@@ -7,7 +7,7 @@ location) both build from these, so neither repeats the other's rules.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,9 +18,8 @@ from speechrag.corpus import corpus_files, read_corpus, source_name, source_path
 from speechrag.errors import CorpusError
 from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, SkippedFile
+from speechrag.progress import Progress
 from speechrag.stores.base import version
-
-Progress = Callable[[int, int], None]
 
 # The files whose rules shape ingestion output: a change in any of them marks every index stale.
 _INGEST_FILES = ("corpus.py", "structure.py", "header.py", "dates.py", "people.py", "text.py", "passage.py",

@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
 from speechrag.people import self_introduction, speaker_label
 from speechrag.places import body_place, mentions_place
+from speechrag.progress import Progress
 from speechrag.structure import Counts, RawSpeech, speeches_of
 from speechrag.text import CLOSERS, NUMERALS, display_width, figure_values, is_broken_text, split_sentences
 
@@ -311,7 +312,6 @@ def source_path(root: Path, source: str) -> Path | None:
     return next((f for f in corpus_files(root)[1] if source_name(root, f) == source), None)
 
 
-Progress = Callable[[int, int], None]
 # Below this many files a process pool costs more (start-up) than it saves.
 PARALLEL_FILES = 16
 

@@ -30,7 +30,6 @@ import numpy as np
 from speechrag import storage
 from speechrag.building import (
     BuildSummary,
-    Progress,
     corpus_fingerprint,
     ingest_fingerprint,
     read_source,
@@ -46,6 +45,7 @@ from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
 from speechrag.errors import BuildError, IndexLoadError
 from speechrag.lexical import KeywordIndex, Tokenizer
 from speechrag.passage import CorpusReport
+from speechrag.progress import Progress
 from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
 from speechrag.sentencevectors import SentenceVectors, embed_corpus
 from speechrag.stores import is_milvus, local
