@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 import speechrag
 from speechrag import CorpusError, build_index, load_index, read_corpus
+from speechrag.addfiles import add_documents
 from speechrag.cli import cli
-from speechrag.corpus import add_documents
 from speechrag.formats.ocr import missing
 
 DOCS = Path(__file__).parent / "fixtures" / "documents"

@@ -13,13 +13,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure, index_location
 from speechrag.errors import SpeechragError, one_line
 from speechrag.options import MODES
+
+if TYPE_CHECKING:
+    from speechrag.passage import CorpusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,6 +127,48 @@ class _Bars:
             bar.close()
 
 
+def format_report(report: CorpusReport) -> str:
+    """The table ``speechrag corpus`` prints."""
+    from speechrag.corpus import SHINGLE, TWIN_JACCARD
+    from speechrag.text import display_width
+
+    headers = ("id", "title", "date", "speaker", "place", "format", "paras", "chars", "twins")
+    rows = [
+        (s.id, s.title, s.date or "-", s.speaker or "-", s.place or "-", s.format or "-", str(s.paragraphs),
+         str(s.characters), str(s.duplicates))
+        for s in report.speeches
+    ]
+    widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    by_rule = ", ".join(f"{k} {v}" for k, v in sorted(report.boilerplate_by_rule.items()))
+    lines += [
+        "",
+        f"{report.files} file(s), {len(report.speeches)} speeches, {len(report.passages)} passages"
+        + (f", {len(report.skipped)} file(s) skipped" if report.skipped else ""),
+        f"boilerplate lines dropped: {report.boilerplate_dropped}" + (f" ({by_rule})" if by_rule else ""),
+        f"empty fragments dropped:   {report.fragments_dropped}",
+        f"page breaks repaired:      {report.paragraphs_repaired}",
+        f"long paragraphs split:     {report.paragraphs_split}",
+        f"near-duplicate pairs:      {report.twin_pairs} "
+        f"(Jaccard ≥ {TWIN_JACCARD} on character {SHINGLE}-grams, the same figures)",
+    ]
+    if report.ocr:
+        o = report.ocr
+        lines.append(f"read by OCR:               {o.get('pages', 0)} page(s) of {o.get('files', 0)} file(s), "
+                     f"{o.get('turned', 0)} turned upright; {o.get('low-confidence', 0)} low-confidence line(s) "
+                     f"kept, {o.get('noise', 0)} dropped as noise")
+    lines += [f"skipped {s.source}: {s.reason}" for s in report.skipped]
+    lines += [f"unread in {s.source}: {s.reason}" for s in report.unread_pages]
+    return "\n".join(lines)
+
+
+def _pad(text: str, width: int) -> str:
+    from speechrag.text import display_width
+
+    return text + " " * (width - display_width(text))
+
+
 @cli.command("corpus")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -133,7 +178,7 @@ class _Bars:
 def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
     """Show how the corpus at PATH (default: $SPEECHRAG_CORPUS or corpus) was read: speeches and
     their metadata, passages, what was cleaned, which files were skipped and why."""
-    from speechrag.corpus import format_report, read_corpus
+    from speechrag.corpus import read_corpus
 
     bars = _Bars()
     try:
@@ -249,7 +294,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 
     A file never overwrites a different one of the same name: it is stored under a new name.
     """
-    from speechrag.corpus import add_documents
+    from speechrag.addfiles import add_documents
     from speechrag.index import corpus_of
     from speechrag.stores import is_milvus
 
