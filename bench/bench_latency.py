@@ -90,8 +90,7 @@ def read_questions(files: tuple[Path, ...]) -> list[dict[str, Any]]:
 def worker(kind: str, index: str, questions: list[dict[str, Any]]) -> dict[str, Any]:
     """Runs in a fresh process: ``kind`` ("retrieve" or "answer") on every question cold, then
     warm; milliseconds per question."""
-    from speechrag import Searcher, load_index
-    from speechrag.answering import answer
+    from speechrag import Searcher, answer, load_index, retrieve
     from speechrag.crosslingual import dictionary
 
     t = time.perf_counter()
@@ -109,7 +108,7 @@ def worker(kind: str, index: str, questions: list[dict[str, Any]]) -> dict[str, 
         if kind == "answer":
             answer(q["question"], history=q["history"], index=on)
         else:
-            on.retrieve(q["question"], 5)
+            retrieve(q["question"], 5, index=on)
         return (time.perf_counter() - t) * 1e3
 
     def empty(q: dict[str, Any]) -> float:

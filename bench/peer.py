@@ -32,7 +32,7 @@ import synth
 from timing import Budget, latencies, peak_rss, rss
 
 from speechrag.lexical import Tokenizer
-from speechrag.searcher import RRF_K
+from speechrag.options import RRF_K
 
 DENSE_DEPTH = 200  # what speechrag's rank() fetches per side for hybrid at these sizes
 KEYWORD_DEPTH = 100

@@ -123,9 +123,8 @@ def work_build(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def work_query(a: dict[str, Any]) -> dict[str, Any]:
-    from speechrag.index import load_index
+    from speechrag import load_index, retrieve
     from speechrag.lexical import Tokenizer
-    from speechrag.searcher import retrieve
 
     base = synth.Base.load(Path(a["base"]))
     encoder = Precomputed(base.queries, base.query_vectors)
@@ -223,9 +222,8 @@ def work_milvus_query(a: dict[str, Any]) -> dict[str, Any]:
     import pymilvus  # noqa: F401  libraries are not per-passage memory
     from milvus_lite.server_manager import server_manager_instance  # noqa: F401
 
-    from speechrag.index import load_index
+    from speechrag import load_index, retrieve
     from speechrag.lexical import Tokenizer
-    from speechrag.searcher import retrieve
 
     base = synth.Base.load(Path(a["base"]))
     encoder = Precomputed(base.queries, base.query_vectors)

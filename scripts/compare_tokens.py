@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from speechrag.corpus import read_corpus
-from speechrag.lexical import Cutter
+from speechrag.jiebacut import Cutter
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = [ROOT / "corpus", *sorted((ROOT / "tests" / "fixtures").iterdir()), ROOT.parent / "shared" / "corpus"]

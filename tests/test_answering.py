@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+import speechrag
 from speechrag import QueryError, Searcher, build_index, load_index
-from speechrag.answering import NOT_FOUND, Answer, answer
+from speechrag.answering import NOT_FOUND, Answer
 from speechrag.answering.followups import resolve, resolve_history, user_turns
+from speechrag.api import answer
 from speechrag.render import markdown
 from speechrag.text import has_han, normalise
 
@@ -73,7 +75,7 @@ def test_bad_questions_raise_query_error(tiny_index: Searcher, bad: str) -> None
 def test_bad_k_and_mode_raise_query_error(tiny_index: Searcher) -> None:
     with pytest.raises(QueryError, match="k must be"):
         answer("保险", k=0, index=tiny_index)
-    with pytest.raises(QueryError, match="unknown mode"):
+    with pytest.raises(QueryError, match="mode must be one of"):
         answer("保险", mode="semantic", index=tiny_index)
     with pytest.raises(QueryError, match="unknown speech id"):
         answer("保险", speeches="nope", index=tiny_index)
@@ -674,13 +676,13 @@ def test_retrieve_ranks_the_paragraph_holding_the_asked_sentence_first(shipped_i
     q = "计划生育工作是从什么年代开始的？"
     qvec = shipped_index.encode_query(q)
     assert "始于上个世纪70年代" not in shipped_index.rank(q, qvec, 5).hits[0].passage.text
-    hits = shipped_index.retrieve(q, k=3)
+    hits = speechrag.retrieve(q, k=3, index=shipped_index)
     assert "始于上个世纪70年代" in hits[0].passage.text
     # retrieve(k) is the top k of the list eval's R@1 and MRR@10 are measured on.
     listed = rank_question(shipped_index, q, qvec, RERANK_DEPTH, mode="hybrid", where=None, rrf_k=60)[1]
     assert [h.passage.id for h in hits] == [h.passage.id for h in listed[:3]]
     # Dense and keyword modes stay their own search's ranking.
-    dense = shipped_index.retrieve(q, k=5, mode="dense")
+    dense = speechrag.retrieve(q, k=5, mode="dense", index=shipped_index)
     assert [h.passage.id for h in dense] == [h.passage.id for h in shipped_index.rank(q, qvec, 5, mode="dense").hits]
     a = answer(q, index=shipped_index)
     assert a.found and a.sentences[0].citation == 1 and "70年代" in a.sentences[0].text
@@ -707,4 +709,4 @@ def test_a_sentence_score_a_hair_better_does_not_override_the_retrievers(shipped
     # The best sentences of the first two passages score 1.2624 and 1.2627: a tie, so the
     # passage that says second children need no approval stays first.
     q = "现在生第二个孩子还要去审批吗？"
-    assert "不实行审批" in shipped_index.retrieve(q, k=1)[0].passage.text
+    assert "不实行审批" in speechrag.retrieve(q, k=1, index=shipped_index)[0].passage.text

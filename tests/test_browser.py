@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import pytest
 
 from speechrag import Searcher, build_index, load_index, render, ui
-from speechrag.answering import answer
+from speechrag.api import answer
 from speechrag.serving import IndexService
 
 pytestmark = pytest.mark.browser

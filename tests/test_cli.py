@@ -204,3 +204,45 @@ def test_settings_keep_the_api_key_out_of_their_repr() -> None:
     assert s.api_key == "sk-secret" and s.port == 8000
     assert "sk-secret" not in repr(s) and "api_key='***'" in repr(s)
     assert Settings.from_env({}).api_key is None
+
+
+def test_an_empty_api_key_is_refused(tiny_index_copy: Path) -> None:
+    for key in ("", "  "):
+        code, out = run("serve", "--index", str(tiny_index_copy), "--api-key", key)
+        one_line_error(code, out)
+        assert "--api-key is empty" in out
+
+
+def test_a_corrupt_settings_file_is_named(fixture_corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "e"
+    build_index(fixture_corpus, index, model="hash")
+    (index / "settings.json").write_text("{not json", encoding="utf-8")
+    code, out = run("build", "--index", str(index))
+    one_line_error(code, out)
+    assert "settings.json is corrupt" in out and "delete it" in out
+
+
+def test_an_unreachable_milvus_is_one_line() -> None:
+    pytest.importorskip("pymilvus")
+    code, out = run("search", "供水", "--index", "http://127.0.0.1:9")
+    one_line_error(code, out)
+    assert "cannot reach Milvus at http://127.0.0.1:9" in out and "MilvusException" not in out
+
+
+def test_jieba_speaks_only_with_verbose(tiny_index_copy: Path) -> None:
+    import logging
+
+    from speechrag.cli import at_cli_level
+
+    root = logging.getLogger()
+    old = root.level
+    try:
+        assert run("search", "供水", "-k", "1", "--index", str(tiny_index_copy))[0] == 0
+        jieba = logging.getLogger("jieba")
+        assert at_cli_level in jieba.filters
+        debug = jieba.makeRecord("jieba", logging.DEBUG, __file__, 1, "Building prefix dict", (), None)
+        assert not jieba.filter(debug)
+        root.setLevel(logging.DEBUG)  # what -vv sets
+        assert jieba.filter(debug)
+    finally:
+        root.setLevel(old)

@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from speechrag import CorpusError, Passage, build_index, load_corpus, read_corpus
+from speechrag.addfiles import add_documents
 from speechrag.cli import cli
-from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, add_documents, link_twins, source_path, split_long
+from speechrag.corpus import MAX_PASSAGE_CHARS, TWIN_JACCARD, link_twins, source_path, split_long
 from speechrag.formats.plain import decode
 from speechrag.text import ends_sentence, figure_values, normalise
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import speechrag
 from speechrag import CorpusError, build_index, load_index, read_corpus
+from speechrag.addfiles import add_documents
 from speechrag.cli import cli
-from speechrag.corpus import add_documents
 from speechrag.formats.ocr import missing
 
 DOCS = Path(__file__).parent / "fixtures" / "documents"
@@ -91,11 +92,12 @@ def test_metadata_filters(tmp_path: Path) -> None:
     build_index(DOCS, tmp_path / "e", model="hash")
     searcher = load_index(tmp_path / "e")
     by = {s.id: s for s in searcher.speeches}
-    hits = searcher.retrieve("工作", 10, speaker="李建国")
+    hits = speechrag.retrieve("工作", 10, speaker="李建国", index=searcher)
     assert hits and {h.passage.speech_id for h in hits} == {"report-nested-tables"}
     # A place matches with or without its suffix.
-    assert {h.passage.speech_id for h in searcher.retrieve("工作", 10, place="商丘")} == {"speech-headings"}
-    in_years = {h.passage.speech_id for h in searcher.retrieve("工作", 50, years=(2018, 2019))}
+    in_place = speechrag.retrieve("工作", 10, place="商丘", index=searcher)
+    assert {h.passage.speech_id for h in in_place} == {"speech-headings"}
+    in_years = {h.passage.speech_id for h in speechrag.retrieve("工作", 50, years=(2018, 2019), index=searcher)}
     assert in_years and all(by[s].year in (2018, 2019) for s in in_years)
     assert {by[s].year for s in in_years} == {2018, 2019}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import speechrag
 from conftest import CountingEncoder
 from speechrag import Searcher
 from speechrag.crosslingual import dictionary, named_places, pinyin, place_aliases, translate, units
@@ -104,10 +105,10 @@ def test_an_english_answer_embeds_the_question_once_and_its_terms_once(tiny_inde
     counting = CountingEncoder(tiny_index.encoder)
     searcher = Searcher(tiny_index.store, counting)
     q = "How much insurance compensation was paid?"
-    searcher.answer(q)
+    speechrag.answer(q, index=searcher)
     assert counting.query_texts == [q, " ".join(searcher.translate(q))]
     counting.query_texts.clear()
-    searcher.answer("计生家庭参加保险理赔怎么办？")
+    speechrag.answer("计生家庭参加保险理赔怎么办？", index=searcher)
     assert counting.query_texts == ["计生家庭参加保险理赔怎么办？"]
 
 
@@ -122,10 +123,10 @@ def test_an_english_answer_embeds_the_question_once_and_its_terms_once(tiny_inde
 def test_english_question_about_a_city_reaches_its_passage(
     shipped_index: Searcher, question: str, place: str, fact: str
 ) -> None:
-    hits = shipped_index.retrieve(question, k=5)
+    hits = speechrag.retrieve(question, k=5, index=shipped_index)
     assert fact in hits[0].passage.text
     assert shipped_index.place_of(hits[0].passage) == place
-    a = shipped_index.answer(question)
+    a = speechrag.answer(question, index=shipped_index)
     assert a.found
     assert fact in a.sentences[0].text
     assert shipped_index.place_of(a.citations[a.sentences[0].citation - 1].passage) == place

@@ -28,8 +28,8 @@ import pytest
 
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES
 from speechrag import build_index, load_index
-from speechrag.answering import answer
-from speechrag.searcher import MAX_K, MODES, retrieve
+from speechrag.api import answer, retrieve
+from speechrag.options import MAX_K, MODES
 from speechrag.serving import IndexService
 from speechrag.storage import CURRENT, GEN_RE
 
@@ -121,22 +121,22 @@ SERVICE_READERS = 3
 
 def run_reload(index: Path, tmp: Path, publish: Callable[[Path], None], monkeypatch: pytest.MonkeyPatch,
                publishes: int, time_limit: float = TIME_LIMIT) -> tuple[list[Reader], float]:
-    import speechrag.searcher
-    import speechrag.serving
+    import speechrag.api
 
     publish(corpus_for(tmp / "g00", 0))
     monkeypatch.setenv("SPEECHRAG_INDEX", str(index))
-    monkeypatch.setattr(speechrag.searcher, "_default", None)  # the environment is read afresh
+    monkeypatch.setattr(speechrag.api, "_default", None)  # the environment is read afresh
     service = IndexService(index)
-    loads: list[str] = []
-    real_load = speechrag.serving.load_index
+    loads: list[str] = []  # the service's reloads (the default registry has a LiveIndex of its own)
+    real_load = speechrag.api.load_index
 
     def counted_load(*args: Any, **kwargs: Any) -> Any:
         searcher = real_load(*args, **kwargs)
-        loads.append(searcher.generation)
+        if sys._getframe(1).f_locals.get("self") is service._live:
+            loads.append(searcher.generation)
         return searcher
 
-    monkeypatch.setattr(speechrag.serving, "load_index", counted_load)
+    monkeypatch.setattr(speechrag.api, "load_index", counted_load)
 
     def via_retrieve(i: int) -> list[str]:
         # k=MAX_K returns every passage: a mix of generations anywhere in the index would show.

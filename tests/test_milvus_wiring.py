@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import speechrag
 from speechrag import EncoderMismatchError, build_index, load_index
+from speechrag.api import Searchers
 from speechrag.cli import cli
-from speechrag.config import Settings, index_location
-from speechrag.searcher import Searchers
+from speechrag.config import Settings, index_location, is_uri
 from speechrag.stores import is_milvus, location_key, open_store
 
 pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
@@ -40,6 +41,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
 def test_locations() -> None:
     assert is_milvus("x.db") and is_milvus(Path("a/x.db")) and is_milvus("https://m:19530")
     assert not is_milvus("embeddings") and not is_milvus("x.db.cache")
+    assert is_uri("http://m") and is_uri("https://m") and not is_uri("http.db") and not is_uri(Path("a/b"))
     assert index_location("http://m:19530") == "http://m:19530"  # Path would make it http:/m:19530
     assert index_location("x.db") == Path("x.db")
     assert location_key("http://m:19530/") == "http://m:19530"
@@ -76,7 +78,7 @@ def test_build_load_refresh_on_lite(fixture_corpus: Path, write_corpus, tmp_path
         load_index(uri, model="hash")
     searcher = load_index(uri, model="hash:64")
     assert searcher.manifest["dense"]["kind"] == "HNSW"
-    assert searcher.retrieve("植树造林", 1)[0].passage.speech_id == "extra"
+    assert speechrag.retrieve("植树造林", 1, index=searcher)[0].passage.speech_id == "extra"
     searcher.close()
 
 

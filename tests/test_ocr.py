@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import speechrag
 from speechrag import build_index, load_index, read_corpus
 from speechrag.cli import cli
 from speechrag.corpus import page_range
@@ -159,7 +160,7 @@ def test_scanned_passages_cite_their_pages_and_answer_like_the_text_layer(
                  "全省累计建成多少个村级综合性文化服务中心？"]
     same = 0
     for q in questions:
-        a, b = ti.answer(q, mode="keyword"), si.answer(q, mode="keyword")
+        a, b = speechrag.answer(q, mode="keyword", index=ti), speechrag.answer(q, mode="keyword", index=si)
         cited = [(h.passage.paragraph, h.passage.page, h.passage.last_page) for h in a.citations]
         same += cited == [(h.passage.paragraph, h.passage.page, h.passage.last_page) for h in b.citations]
         assert b.citations[0].passage.citation.endswith(a.citations[0].passage.page_label)
@@ -411,7 +412,7 @@ def test_real_questions_get_the_same_answers_from_scans(tmp_path: Path) -> None:
     ti, si = load_index(tmp_path / "ti"), load_index(tmp_path / "si")
     same = 0
     for q in questions:
-        a, b = ti.answer(q["q"]), si.answer(q["q"])
+        a, b = speechrag.answer(q["q"], index=ti), speechrag.answer(q["q"], index=si)
         key = [(h.passage.source, h.passage.paragraph, h.passage.page) for h in a.citations[:1]]
         same += key == [(h.passage.source, h.passage.paragraph, h.passage.page) for h in b.citations[:1]]
     print(f"same first citation: {same}/{len(questions)}")

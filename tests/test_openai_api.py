@@ -17,10 +17,11 @@ from fastapi import FastAPI
 
 from live_server import live_server
 from speechrag import Searcher
-from speechrag.answering import NOT_FOUND, Answer, answer
+from speechrag.answering import NOT_FOUND, Answer
+from speechrag.api import answer
 from speechrag.openai_api import Model, mount_openai, openai_router, parse_chat
 from speechrag.render import plain, plain_chunks
-from speechrag.serving import IndexService, Limits
+from speechrag.serving import IndexService, RequestLimits
 
 KEY = "sk-test-speechrag"
 WATER_Q = "今年要新建多少处集中供水工程？"
@@ -40,7 +41,7 @@ def server(tiny_index: Searcher, water_id: str) -> Iterator[str]:
     models = ("speechrag", Model("speechrag-lenient", LENIENT),
               Model("speechrag-water", {**LENIENT, "speeches": [water_id]}))
     mount_openai(app, IndexService(tiny_index).ask, api_key=KEY, models=models,
-                 limits=Limits(max_messages=1000), stream_delay=0.05)
+                 limits=RequestLimits(max_messages=1000), stream_delay=0.05)
     with live_server(app) as url:
         yield url
 
@@ -203,10 +204,10 @@ BAD_BODIES: list[tuple[str, Any, int, str | None]] = [
     ("speechrag a list", {"model": "speechrag", "messages": [user()], "speechrag": [1]}, 400, "speechrag"),
     ("speechrag unknown option", {"model": "speechrag", "messages": [user()], "speechrag": {"index": "/etc"}}, 400,
      "speechrag.index"),
-    ("k out of range", {"model": "speechrag", "messages": [user()], "speechrag": {"k": 500}}, 400, "messages"),
-    ("k a string", {"model": "speechrag", "messages": [user()], "speechrag": {"k": "5"}}, 400, "messages"),
+    ("k out of range", {"model": "speechrag", "messages": [user()], "speechrag": {"k": 500}}, 400, "speechrag.k"),
+    ("k a string", {"model": "speechrag", "messages": [user()], "speechrag": {"k": "5"}}, 400, "speechrag.k"),
     ("unknown speech", {"model": "speechrag", "messages": [user()], "speechrag": {"speeches": ["nope"]}}, 400,
-     "messages"),
+     "speechrag.speeches"),
     ("broken text", {"model": "speechrag", "messages": [user("\ud800问")]}, 400, "messages"),
 ]
 
@@ -312,7 +313,7 @@ def test_saturated_server_answers_503_and_never_blocks_its_loop(tiny_index: Sear
         return real(question, history, **options)
 
     app = FastAPI()
-    mount_openai(app, slow_ask, limits=Limits(max_concurrency=1, queue_timeout=0.3))
+    mount_openai(app, slow_ask, limits=RequestLimits(max_concurrency=1, queue_timeout=0.3))
     body = {"model": "speechrag", "messages": [user()]}
     with live_server(app) as url:
         results: list[int] = []
@@ -350,7 +351,7 @@ def test_parse_chat_keeps_user_turns_only() -> None:
             {"role": "system", "content": "be brief"}, user("一"), {"role": "assistant", "content": None,
                                                                  "tool_calls": []},
             {"role": "tool", "content": "x"}, user(""), user("二")]},
-        models, Limits())
+        models, RequestLimits())
     assert req.question == "二" and req.history == ("一",)
     assert dict(req.options) == {"k": 3, "mode": "keyword"}  # the model's options win
     assert req.stream is False

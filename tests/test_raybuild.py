@@ -87,3 +87,19 @@ def test_build_index_with_ray_feeds_both_stores(local_ray: None, fixture_corpus:
     got = np.array([r["dense"] for r in sorted(rows, key=lambda r: r["id"])], dtype=np.float32)
     assert np.array_equal(got, want)
     lite.close()
+
+
+def test_ray_is_quiet_unless_verbose() -> None:
+    import logging
+
+    from speechrag.raybuild import log, ray_init_kwargs
+
+    old = log.level
+    try:
+        log.setLevel(logging.WARNING)
+        quiet = ray_init_kwargs(None, 2)
+        assert quiet["logging_level"] == logging.WARNING and not quiet["log_to_driver"] and quiet["num_cpus"] == 2
+        log.setLevel(logging.INFO)
+        assert ray_init_kwargs("ray://x:10001", None)["logging_level"] == logging.INFO
+    finally:
+        log.setLevel(old)

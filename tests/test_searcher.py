@@ -11,8 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import speechrag
 from speechrag import QueryError, Searcher, build_index, load_index
-from speechrag.searcher import MODES, Hit, Searchers, retrieve, rrf
+from speechrag.api import Searchers, retrieve
+from speechrag.options import MODES
+from speechrag.searcher import Hit, rrf
 from speechrag.text import normalise
 
 # --- results ------------------------------------------------------------------------------
@@ -121,7 +124,7 @@ def test_near_twins_collapse_into_one_hit(twin_index: Searcher, mode: str) -> No
         ({"query": "保险", "k": 0}, "k must be"),
         ({"query": "保险", "k": 51}, "k must be"),
         ({"query": "保险", "k": True}, "k must be"),
-        ({"query": "保险", "mode": "fuzzy"}, "unknown mode 'fuzzy'"),
+        ({"query": "保险", "mode": "fuzzy"}, "mode must be one of hybrid, dense, keyword, not 'fuzzy'"),
         ({"query": "保险", "speeches": ["no-such-speech"]}, "unknown speech id 'no-such-speech'"),
         ({"query": "保险", "speeches": []}, "speeches is empty"),
     ],
@@ -160,7 +163,7 @@ def test_any_text_gives_hits_or_a_query_error(tiny_index: Searcher, query: str, 
 def test_default_index_comes_from_env_and_is_loaded_once(
     tiny_index_copy: Path, monkeypatch: pytest.MonkeyPatch, fixture_corpus: Path
 ) -> None:
-    import speechrag.searcher as searcher_module
+    import speechrag.api as searcher_module
 
     monkeypatch.setattr(searcher_module, "_default", None)  # a fresh process-wide default
     monkeypatch.setenv("SPEECHRAG_INDEX", str(tiny_index_copy))
@@ -238,13 +241,14 @@ def test_a_query_naming_a_place_ranks_that_places_passages_first(shipped_index: 
     q = "天水的计划生育奖励"
     unscoped = shipped_index.rank(q, shipped_index.encode_query(q), 5).hits
     assert shipped_index.place_of(unscoped[0].passage) != "天水"
-    hits = shipped_index.retrieve(q, k=5)
+    hits = speechrag.retrieve(q, k=5, index=shipped_index)
     assert len(hits) == 5 and [h.rank for h in hits] == [1, 2, 3, 4, 5]
     assert {shipped_index.place_of(h.passage) for h in hits} == {"天水"}
     # A filter the caller gives is the scope: the name in the query does not override it.
-    assert {shipped_index.place_of(h.passage) for h in shipped_index.retrieve(q, k=5, place="安康")} == {"安康"}
+    scoped = speechrag.retrieve(q, k=5, place="安康", index=shipped_index)
+    assert {shipped_index.place_of(h.passage) for h in scoped} == {"安康"}
     # With k beyond the named place's passages, the best of the others follow them.
-    wide = shipped_index.retrieve(q, k=50)
+    wide = speechrag.retrieve(q, k=50, index=shipped_index)
     places = [shipped_index.place_of(h.passage) for h in wide]
     first_other = places.index(next(p for p in places if p != "天水"))
     assert all(p != "天水" for p in places[first_other:])

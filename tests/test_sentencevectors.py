@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import speechrag
 from conftest import CountingEncoder
 from speechrag import Searcher, answer, build_index, load_index
 from speechrag.answering.sentences import is_prose
@@ -73,7 +74,7 @@ def test_a_built_index_stores_every_sentence_answers_can_quote(tiny_index: Searc
     # keeps the fused order.
     counting.passage_texts.clear()
     q = "计生家庭参加保险理赔"
-    hits = searcher.retrieve(q, k=5)
+    hits = speechrag.retrieve(q, k=5, index=searcher)
     assert counting.passage_texts == []
     assert [h.passage.id for h in hits] == [h.passage.id for h in searcher.rank(q, searcher.encode_query(q), 5).hits]
 

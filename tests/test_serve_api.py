@@ -16,6 +16,7 @@ import openai
 import pytest
 from gradio_client import Client
 
+import speechrag
 from live_server import free_port
 from speechrag import Searcher, build_index, load_index, ui
 from speechrag.answering import NOT_FOUND
@@ -58,7 +59,7 @@ def test_openai_client_on_the_chat_server(server: str, tiny_index: Searcher) -> 
     client = openai.OpenAI(base_url=f"{server}/v1", api_key=KEY, max_retries=0, timeout=60)
     assert [m.id for m in client.models.list()] == ["speechrag"]
     resp = client.chat.completions.create(model="speechrag", messages=[{"role": "user", "content": WATER_Q}])
-    expected = tiny_index.answer(WATER_Q)
+    expected = speechrag.answer(WATER_Q, index=tiny_index)
     assert resp.choices[0].message.content == plain(expected)
     assert resp.model_extra["speechrag"]["found"] is expected.found  # type: ignore[index]
     streamed = [c.choices[0].delta.content or "" for c in client.chat.completions.create(
@@ -149,6 +150,11 @@ def test_serve_refuses_exposure_without_sign_in(tiny_index: Searcher) -> None:
 # --- the page's guards and limits hold for the new routes ------------------------------------
 
 
+def test_no_openapi_schema_or_docs(server: str) -> None:
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert httpx.get(f"{server}{path}", timeout=10).status_code == 404, path
+
+
 def test_guard_still_refuses_file_routes(server: str) -> None:
     for path in ("/gradio_api/file=/etc/passwd", "/file=/etc/passwd", "/gradio_api/upload",
                  "/gradio_api/proxy=http://127.0.0.1/"):
@@ -221,7 +227,8 @@ def test_mcp_without_its_package_is_a_config_error(tiny_index: Searcher, monkeyp
     monkeypatch.setitem(sys.modules, "speechrag.mcp_server", None)  # what a missing `mcp` package does
     with pytest.raises(ConfigError, match=r"pip install 'speechrag\[mcp\]'"):
         ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860, mcp=True)
-    assert set(ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860)) == {"routes"}
+    kwargs = ui.api_app_kwargs(IndexService(tiny_index), host="127.0.0.1", port=7860)
+    assert set(kwargs) == {"routes", "openapi_url", "docs_url", "redoc_url"}
 
 
 def test_warm_up_loads_what_the_first_question_needs(shipped_index: Searcher) -> None:

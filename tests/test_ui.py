@@ -21,8 +21,9 @@ import pytest
 from click.testing import CliRunner
 from gradio_client import Client
 
-from speechrag import Searcher, build_index, load_index, render, serving, ui
-from speechrag.answering import NOT_FOUND, Answer, AnswerSentence, answer
+from speechrag import QueryOptions, Searcher, build_index, load_index, render, serving, ui
+from speechrag.answering import NOT_FOUND, Answer, AnswerSentence
+from speechrag.api import answer
 from speechrag.cli import cli
 from speechrag.corpus import read_corpus
 from speechrag.errors import QueryError
@@ -252,15 +253,15 @@ def test_citation_markers_link_to_their_source(hostile_index: Searcher) -> None:
 
 def test_chips_show_the_scope_escaped(hostile_index: Searcher) -> None:
     speech = hostile_index.speeches[0]
-    scope = ui.Scope.of("keyword", [speech.id], ["<b>张三</b>"], ["商丘"], "2015", "")
+    scope = ui.PageScope.of("keyword", [speech.id], ["<b>张三</b>"], ["商丘"], "2015", "")
     chips = render.chips_html(scope.chips({speech.id: speech.title}))
     assert "<b>" not in chips and "<script" not in chips and "&lt;b&gt;张三" in chips
     assert "关键词 Keyword" in chips and "商丘" in chips and "2015–<" in chips
-    assert scope.options() == {"mode": "keyword", "speeches": [speech.id], "speaker": ["<b>张三</b>"],
-                               "place": ["商丘"], "years": (2015, ui.YEAR_OPEN[1])}
-    assert "全部讲话" in render.chips_html(ui.Scope().chips({}))
+    assert scope.options() == QueryOptions(mode="keyword", speeches=[speech.id], speaker=["<b>张三</b>"],
+                                           place=["商丘"], years=(2015, ui.YEAR_OPEN[1]))
+    assert "全部讲话" in render.chips_html(ui.PageScope().chips({}))
     with pytest.raises(QueryError, match="year"):
-        ui.Scope.of("hybrid", [], [], [], "二〇一五", "")
+        ui.PageScope.of("hybrid", [], [], [], "二〇一五", "")
 
 
 def test_document_rows_filter_and_sort() -> None:
@@ -375,7 +376,7 @@ def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
         (" ", "hybrid", "问题是空的"),  # what the page sends for an empty box
         ("   \n ", "hybrid", "问题是空的"),
         ("长" * (MAX_QUERY_CHARS + 1), "hybrid", "问题太长"),
-        ("计划生育", "fuzzy", "unknown mode"),
+        ("计划生育", "fuzzy", "mode must be one of"),
     ],
 )
 def test_bad_input_is_one_line_in_the_chat(

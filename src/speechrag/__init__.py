@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 
 from speechrag.analysis import Comparison, Concordance, Occurrence, Target, Trend, compare, concordance, targets, trend
-from speechrag.answering import Answer, AnswerSentence, answer
+from speechrag.answering import Answer, AnswerSentence
+from speechrag.api import answer, load_index, retrieve
 from speechrag.config import Settings
 from speechrag.corpus import load_corpus, read_corpus
 from speechrag.encoders import Encoder, get_encoder
@@ -21,12 +22,14 @@ from speechrag.errors import (
     IndexCorruptError,
     IndexLoadError,
     IndexLockedError,
+    OptionError,
     QueryError,
     SpeechragError,
 )
-from speechrag.index import BuildSummary, build_index, load_index
+from speechrag.index import BuildSummary, build_index
+from speechrag.options import QueryOptions
 from speechrag.passage import CorpusReport, Passage, Speech
-from speechrag.searcher import Hit, Searcher, retrieve
+from speechrag.searcher import Hit, Searcher
 from speechrag.stores import Filter, Store
 
 __version__ = "0.1.0"
@@ -52,8 +55,10 @@ __all__ = [
     "IndexLoadError",
     "IndexLockedError",
     "Occurrence",
+    "OptionError",
     "Passage",
     "QueryError",
+    "QueryOptions",
     "Searcher",
     "Settings",
     "Speech",

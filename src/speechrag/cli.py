@@ -13,13 +13,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure, index_location
 from speechrag.errors import SpeechragError, one_line
-from speechrag.searcher import MODES
+from speechrag.options import MODES
+
+if TYPE_CHECKING:
+    from speechrag.passage import CorpusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,6 +66,16 @@ def settings() -> Settings:
     return obj if obj is not None else Settings()
 
 
+# Libraries that give their logger its own handler at DEBUG when imported (jieba, which
+# Milvus Lite's analyzer imports: "Building prefix dict…" on every open): a filter on the logger
+# holds them to the level -v sets, whenever they are imported.
+CHATTY_LOGGERS = ("jieba",)
+
+
+def at_cli_level(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.getLogger().getEffectiveLevel()
+
+
 @click.group()
 @click.version_option(package_name="speechrag")
 @verbose_option
@@ -72,6 +85,8 @@ def cli(ctx: click.Context) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     verbose = ctx.meta.get("speechrag.verbose", 0)
     logging.getLogger().setLevel(logging.WARNING - 10 * min(verbose, 2))
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).addFilter(at_cli_level)
     try:
         ctx.obj = Settings.from_env()
     except SpeechragError as exc:
@@ -112,6 +127,48 @@ class _Bars:
             bar.close()
 
 
+def format_report(report: CorpusReport) -> str:
+    """The table ``speechrag corpus`` prints."""
+    from speechrag.corpus import SHINGLE, TWIN_JACCARD
+    from speechrag.text import display_width
+
+    headers = ("id", "title", "date", "speaker", "place", "format", "paras", "chars", "twins")
+    rows = [
+        (s.id, s.title, s.date or "-", s.speaker or "-", s.place or "-", s.format or "-", str(s.paragraphs),
+         str(s.characters), str(s.duplicates))
+        for s in report.speeches
+    ]
+    widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    by_rule = ", ".join(f"{k} {v}" for k, v in sorted(report.boilerplate_by_rule.items()))
+    lines += [
+        "",
+        f"{report.files} file(s), {len(report.speeches)} speeches, {len(report.passages)} passages"
+        + (f", {len(report.skipped)} file(s) skipped" if report.skipped else ""),
+        f"boilerplate lines dropped: {report.boilerplate_dropped}" + (f" ({by_rule})" if by_rule else ""),
+        f"empty fragments dropped:   {report.fragments_dropped}",
+        f"page breaks repaired:      {report.paragraphs_repaired}",
+        f"long paragraphs split:     {report.paragraphs_split}",
+        f"near-duplicate pairs:      {report.twin_pairs} "
+        f"(Jaccard ≥ {TWIN_JACCARD} on character {SHINGLE}-grams, the same figures)",
+    ]
+    if report.ocr:
+        o = report.ocr
+        lines.append(f"read by OCR:               {o.get('pages', 0)} page(s) of {o.get('files', 0)} file(s), "
+                     f"{o.get('turned', 0)} turned upright; {o.get('low-confidence', 0)} low-confidence line(s) "
+                     f"kept, {o.get('noise', 0)} dropped as noise")
+    lines += [f"skipped {s.source}: {s.reason}" for s in report.skipped]
+    lines += [f"unread in {s.source}: {s.reason}" for s in report.unread_pages]
+    return "\n".join(lines)
+
+
+def _pad(text: str, width: int) -> str:
+    from speechrag.text import display_width
+
+    return text + " " * (width - display_width(text))
+
+
 @cli.command("corpus")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -121,7 +178,7 @@ class _Bars:
 def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
     """Show how the corpus at PATH (default: $SPEECHRAG_CORPUS or corpus) was read: speeches and
     their metadata, passages, what was cleaned, which files were skipped and why."""
-    from speechrag.corpus import format_report, read_corpus
+    from speechrag.corpus import read_corpus
 
     bars = _Bars()
     try:
@@ -237,7 +294,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 
     A file never overwrites a different one of the same name: it is stored under a new name.
     """
-    from speechrag.corpus import add_documents
+    from speechrag.addfiles import add_documents
     from speechrag.index import corpus_of
     from speechrag.stores import is_milvus
 
@@ -283,6 +340,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     """
     cfg = settings()
     host, port, index = host or cfg.host, port or cfg.port, index or cfg.index
+    if api_key is not None and not api_key.strip():
+        raise click.ClickException("--api-key is empty: give a key, or leave the option out to serve without one")
     api_key = api_key or cfg.api_key
     credentials = _credentials(auth, auth_file, cfg)
     _check_listen(host, port)  # both before a build that may take minutes: the address first,
@@ -369,16 +428,6 @@ def _snippet(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[:width] + "…"
 
 
-def _years(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    first, _, last = value.partition("-")
-    try:
-        return int(first), int(last or first)
-    except ValueError:
-        raise click.ClickException(f"--years {value!r} is not a year or a range like 2016-2018") from None
-
-
 def _query_options(what: str) -> Callable[[F], F]:
     """The options `search` and `ask` share."""
 
@@ -404,10 +453,19 @@ def _query_options(what: str) -> Callable[[F], F]:
     return decorate
 
 
+def _options(k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
+             years: str | None) -> dict[str, Any]:
+    """The request's options, checked as every door checks them (`OptionError` naming one)."""
+    from speechrag.options import QueryOptions
+
+    return QueryOptions.parse(k=k, mode=mode, speeches=speeches or None, speaker=speakers or None,
+                              place=places or None, years=years).as_kwargs()
+
+
 def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
              years: str | None) -> dict[str, Any]:
-    return {"speeches": speeches or None, "speaker": speakers or None, "place": places or None,
-            "years": _years(years)}
+    """The speech filters as given, for the analysis commands (checked there, by `QueryOptions`)."""
+    return {"speeches": speeches or None, "speaker": speakers or None, "place": places or None, "years": years}
 
 
 @cli.command("search")
@@ -417,10 +475,9 @@ def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple
 def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
                places: tuple[str, ...], years: str | None, index: str | Path | None, as_json: bool) -> None:
     """Print the passages that best match QUERY, with their citations."""
-    from speechrag.searcher import retrieve
+    from speechrag.api import retrieve
 
-    hits = retrieve(query, k, mode=mode, index=index or settings().index,
-                    **_filters(speeches, speakers, places, years))
+    hits = retrieve(query, index=index or settings().index, **_options(k, mode, speeches, speakers, places, years))
     if as_json:
         echo_json([h.to_dict() for h in hits])
         return
@@ -440,11 +497,10 @@ def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speaker
 def ask_cmd(question: str, k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, ...],
             places: tuple[str, ...], years: str | None, index: str | Path | None, as_json: bool) -> None:
     """Answer QUESTION with cited sentences from the speeches, and list the sources."""
-    from speechrag.answering import answer
+    from speechrag.api import answer
     from speechrag.render import plain
 
-    a = answer(question, k=k, mode=mode, index=index or settings().index,
-               **_filters(speeches, speakers, places, years))
+    a = answer(question, index=index or settings().index, **_options(k, mode, speeches, speakers, places, years))
     click.echo(json.dumps(a.to_dict(), ensure_ascii=False, indent=2) if as_json else plain(a))
 
 
@@ -486,8 +542,9 @@ def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float 
     from tqdm import tqdm
 
     from speechrag import evaluate as ev
-    from speechrag.index import load_index, recalibrate
-    from speechrag.searcher import RRF_K
+    from speechrag.api import load_index
+    from speechrag.index import recalibrate
+    from speechrag.options import RRF_K
     from speechrag.stores import is_milvus
 
     if write and not calibrate:

@@ -35,11 +35,16 @@ DEFAULT_INDEX = Path("embeddings")
 DEFAULT_CORPUS = Path("corpus")
 
 
+def is_uri(location: str | os.PathLike[str]) -> bool:
+    """Whether an index location is a server's ``http(s)://`` URI (the one test, everywhere)."""
+    return os.fspath(location).startswith(("http://", "https://"))
+
+
 def index_location(value: str | Path) -> str | Path:
     """An ``--index`` / ``$SPEECHRAG_INDEX`` value: a Milvus server URI stays text (``Path``
     would fold ``http://`` into ``http:/``); a folder or a ``.db`` is a Path."""
     text = str(value)
-    return text if text.startswith(("http://", "https://")) else Path(text)
+    return text if is_uri(text) else Path(text)
 
 
 @dataclass(frozen=True)

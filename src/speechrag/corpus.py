@@ -26,7 +26,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,8 +41,9 @@ from speechrag.lexical import USERDICT_NAME
 from speechrag.passage import CorpusReport, Passage, SkippedFile, Speech
 from speechrag.people import self_introduction, speaker_label
 from speechrag.places import body_place, mentions_place
+from speechrag.progress import Progress
 from speechrag.structure import Counts, RawSpeech, speeches_of
-from speechrag.text import CLOSERS, NUMERALS, display_width, figure_values, is_broken_text, split_sentences
+from speechrag.text import CLOSERS, NUMERALS, figure_values, is_broken_text, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,6 @@ def source_path(root: Path, source: str) -> Path | None:
     return next((f for f in corpus_files(root)[1] if source_name(root, f) == source), None)
 
 
-Progress = Callable[[int, int], None]
 # Below this many files a process pool costs more (start-up) than it saves.
 PARALLEL_FILES = 16
 
@@ -457,101 +457,6 @@ def _read_corpus(path: str | Path, strict: bool, progress: Progress | None, limi
     )
 
 
-@dataclass(frozen=True)
-class AddedFile:
-    """What `add_documents` did with one file: ``added``, ``renamed`` (a different file had its
-    name), ``unchanged`` (the same file is already there) or ``skipped``."""
-
-    source: str
-    dest: str
-    status: str
-    reason: str = ""
-
-    def __str__(self) -> str:
-        if self.status == "skipped":
-            return f"skipped {self.source}: {self.reason}"
-        if self.status == "unchanged":
-            return f"unchanged {self.dest} (already in the corpus)"
-        return f"{self.status} {self.source} -> {self.dest}"
-
-
-def add_documents(paths: Iterable[str | Path], folder: str | Path) -> list[AddedFile]:
-    """Copy speech documents (files, or every document under a folder) into the corpus
-    ``folder``. A file never overwrites a different one of the same name: it is stored as
-    ``name-2.docx`` (``-3``, …); the same content already there is left alone. Copies are
-    written to a temporary name and renamed, so a reader never sees half a file."""
-    import shutil
-
-    target = Path(folder)
-    target.mkdir(parents=True, exist_ok=True)
-    out: list[AddedFile] = []
-    for given in paths:
-        path = Path(given)
-        files = corpus_files(path)[1] if path.is_dir() else [path]
-        for file in files:
-            if file.suffix.lower() not in SUFFIXES:
-                out.append(AddedFile(printable(str(file)), "", "skipped",
-                                     f"not a speech document ({' '.join(SUFFIXES)})"))
-                continue
-            digest = _file_digest(file)
-            name = printable(file.name)  # a GBK name from a Windows zip is stored as UTF-8
-            dest = target / name
-            n = 1
-            while dest.exists() and _file_digest(dest) != digest:
-                n += 1
-                dest = target / f"{Path(name).stem}-{n}{Path(name).suffix}"
-            if dest.exists():
-                out.append(AddedFile(printable(str(file)), str(dest), "unchanged"))
-                continue
-            tmp = dest.with_name(f".{dest.name}.part")
-            shutil.copyfile(file, tmp)
-            os.replace(tmp, dest)
-            out.append(AddedFile(printable(str(file)), str(dest), "added" if n == 1 else "renamed"))
-    return out
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def load_corpus(path: str | Path = "corpus") -> list[Passage]:
     """The passages of every speech under ``path`` (a file, or a folder of documents)."""
     return list(read_corpus(path).passages)
-
-
-def format_report(report: CorpusReport) -> str:
-    """The table ``speechrag corpus`` prints."""
-    headers = ("id", "title", "date", "speaker", "place", "format", "paras", "chars", "twins")
-    rows = [
-        (s.id, s.title, s.date or "-", s.speaker or "-", s.place or "-", s.format or "-", str(s.paragraphs),
-         str(s.characters), str(s.duplicates))
-        for s in report.speeches
-    ]
-    widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(_pad(c, w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [headers, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    by_rule = ", ".join(f"{k} {v}" for k, v in sorted(report.boilerplate_by_rule.items()))
-    lines += [
-        "",
-        f"{report.files} file(s), {len(report.speeches)} speeches, {len(report.passages)} passages"
-        + (f", {len(report.skipped)} file(s) skipped" if report.skipped else ""),
-        f"boilerplate lines dropped: {report.boilerplate_dropped}" + (f" ({by_rule})" if by_rule else ""),
-        f"empty fragments dropped:   {report.fragments_dropped}",
-        f"page breaks repaired:      {report.paragraphs_repaired}",
-        f"long paragraphs split:     {report.paragraphs_split}",
-        f"near-duplicate pairs:      {report.twin_pairs} "
-        f"(Jaccard ≥ {TWIN_JACCARD} on character {SHINGLE}-grams, the same figures)",
-    ]
-    if report.ocr:
-        o = report.ocr
-        lines.append(f"read by OCR:               {o.get('pages', 0)} page(s) of {o.get('files', 0)} file(s), "
-                     f"{o.get('turned', 0)} turned upright; {o.get('low-confidence', 0)} low-confidence line(s) "
-                     f"kept, {o.get('noise', 0)} dropped as noise")
-    lines += [f"skipped {s.source}: {s.reason}" for s in report.skipped]
-    lines += [f"unread in {s.source}: {s.reason}" for s in report.unread_pages]
-    return "\n".join(lines)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - display_width(text))

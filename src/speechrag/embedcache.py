@@ -17,6 +17,7 @@ import numpy as np
 
 from speechrag import storage
 from speechrag.encoders import Encoder
+from speechrag.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,6 @@ CACHE_DIR = "cache"
 BATCH = 32
 FLUSH_EVERY = 512  # vectors, or a quarter of the cache if that is more
 
-Progress = Callable[[int, int], None]
 Bulk = Callable[[Sequence[str]], np.ndarray]
 
 

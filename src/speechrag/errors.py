@@ -43,6 +43,14 @@ class QueryError(SpeechragError):
     """A query or its options are out of range: empty, too long, bad k, unknown speech."""
 
 
+class OptionError(QueryError):
+    """One request option has a bad value; ``field`` names it (``k``, ``mode``, ``place``...)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class BuildError(SpeechragError):
     """A build cannot run as asked: vectors that do not fit, an index folder that cannot be written."""
 

@@ -24,12 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from speechrag.answering import STATUSES, answer
-from speechrag.answering.evidence import Calibration
+from speechrag.answering import STATUSES
 from speechrag.answering.followups import resolve_history
 from speechrag.answering.ranking import rank_question
+from speechrag.api import answer, get_searcher
+from speechrag.calibration import Calibration
 from speechrag.errors import SpeechragError
-from speechrag.searcher import MODES, RRF_K, Searcher, check_mode, get_searcher
+from speechrag.options import MODES, RRF_K, QueryOptions
+from speechrag.searcher import Searcher
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +236,7 @@ def evaluate(
     """Figures per mode: R@1, R@5, MRR@10, answer-holds-the-fact, abstention precision/recall,
     plus the same by question kind and each question's outcome."""
     idx = get_searcher(index)
-    modes = [check_mode(m) for m in modes]
+    modes = [QueryOptions(mode=m).mode for m in modes]
     total = len(modes) * len(questions)
     report: dict[str, Any] = {"rrf_k": rrf_k, **answer_options, "modes": {}}
     done = 0

@@ -9,36 +9,48 @@ sha256 when those differ), the ingestion code and the build settings are all rec
 A plain ``build_index(index=X)`` repeats X's own settings (corpus, encoder, dense kind, from
 ``settings.json``); arguments given change them, and the summary says what changed.
 
-`load_index` opens the live generation as a `Searcher`.
+The steps both stores share (the corpus read, fingerprints, staleness, `BuildSummary`) are in
+`building.py`; `load_index` (the live generation as a `Searcher`) is in `api.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from importlib import metadata, resources
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from speechrag import storage
+from speechrag.building import (
+    BuildSummary,
+    corpus_fingerprint,
+    ingest_fingerprint,
+    read_source,
+    skipped_of,
+    source_files,
+    stale_reasons,
+    userdict_for,
+    with_hashes,
+)
 from speechrag.config import DEFAULT_CORPUS, DEFAULT_INDEX
-from speechrag.corpus import corpus_files, source_name, source_path
 from speechrag.embedcache import CACHE_DIR, EmbeddingCache
 from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
-from speechrag.errors import BuildError, CorpusError, IndexLoadError
-from speechrag.lexical import USERDICT_NAME, KeywordIndex, Tokenizer
-from speechrag.passage import CorpusReport, Passage, SkippedFile
-from speechrag.searcher import Searcher
+from speechrag.errors import BuildError, IndexLoadError
+from speechrag.lexical import KeywordIndex, Tokenizer
+from speechrag.passage import CorpusReport
+from speechrag.progress import Progress
 from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
 from speechrag.sentencevectors import SentenceVectors, embed_corpus
-from speechrag.stores import is_milvus, local, open_store
+from speechrag.stores import is_milvus, local
+from speechrag.stores import milvus as mv
+from speechrag.stores.base import StoreWriter, check_vectors, version
 from speechrag.stores.local import FORMAT, dense_spec
 
 if TYPE_CHECKING:
@@ -46,205 +58,147 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-
-# The files whose rules shape ingestion output: a change in any of them marks every index stale.
-_INGEST_FILES = ("corpus.py", "structure.py", "header.py", "dates.py", "people.py", "text.py", "passage.py",
-                 "boilerplate.py", "boilerplate.toml")
-_INGEST_DIRS = ("formats",)
+# --- the engines: what differs between a folder and Milvus -------------------------------------
 
 
-def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = None, *,
-               search_threads: int = 1, token: str | None = None) -> Searcher:
-    """Open and verify the index at ``path`` as a Searcher: a folder, or a Milvus location
-    (``x.db`` for Milvus Lite, ``http(s)://host:port`` for a server, ``token`` its credentials).
+class _Folder:
+    """A folder index: the build holds its lock, records its settings in ``settings.json`` and
+    keeps a keyword index (bm25s) of its own."""
 
-    ``model`` (a name or an Encoder) asserts which encoder queries will use; a different one
-    raises EncoderMismatchError. Damage raises IndexCorruptError; a missing or unusable index
-    IndexLoadError. Every message names the command that fixes it.
-    """
-    return Searcher(open_store(path, token=token, search_threads=search_threads), model)
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+        self.cache_dir = root / CACHE_DIR
+        self.live_generation: str | None = None
 
+    def locked(self) -> AbstractContextManager[Any]:
+        # The lock comes first: a second build fails at once, before it reads a large corpus.
+        return storage.locked(self.root)
 
-# --- fingerprints ------------------------------------------------------------------------
+    def live(self) -> tuple[dict[str, Any] | None, str, Mapping[str, Any]]:
+        """The live manifest (once every file is verified) or why none, and the last settings."""
+        previous = storage.read_settings(self.root)
+        gen = storage.resolve_quietly(self.root)
+        if gen is None or gen == self.root:
+            return None, "no index yet", previous
+        try:
+            manifest = storage.read_manifest(gen, self.root, FORMAT)
+            storage.verify(gen, self.root, manifest)
+        except IndexLoadError as exc:
+            return None, f"existing index unusable ({exc})", previous
+        self.live_generation = gen.name
+        return manifest, "", previous
 
+    def tidy(self) -> None:
+        storage.cleanup(self.root, self.live_generation)
+        EmbeddingCache.cleanup(self.cache_dir)
 
-def corpus_fingerprint(passages: Sequence[Passage]) -> str:
-    """Hash of every passage's text and metadata, so a change in ingestion rules (not just in
-    the corpus files) also marks the index stale."""
-    h = hashlib.sha256()
-    for p in passages:
-        h.update(storage.canonical(p.to_dict()) + b"\n")
-    return h.hexdigest()
+    @staticmethod
+    def built_with(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return (manifest.get("encoder", {}).get("name") or previous.get("model"),
+                manifest.get("dense", {}).get("kind") or previous.get("dense"))
 
+    @staticmethod
+    def dense_kind(dense: str) -> str:
+        dense_spec(dense)  # an unknown kind is a BuildError
+        return dense
 
-def ingest_fingerprint() -> str:
-    """Hash of the ingestion code and rules, and the versions of the libraries they use."""
-    h = hashlib.sha256()
-    pkg = resources.files("speechrag")
-    names = [n for n in _INGEST_FILES if pkg.joinpath(n).is_file()]
-    for d in _INGEST_DIRS:
-        if pkg.joinpath(d).is_dir():
-            names += sorted(f"{d}/{f.name}" for f in pkg.joinpath(d).iterdir() if f.name.endswith(".py"))
-    for name in names:
-        h.update(name.encode() + b"\0" + pkg.joinpath(name).read_bytes() + b"\0")
-    for lib in ("jieba", "rjieba", "numpy", "cn2an"):  # jieba's dict.txt (place words); jieba-rs cuts; cn2an: twins
-        h.update(f"{lib}-{_version(lib)}\0".encode())
-    return h.hexdigest()[:16]
+    def corpus_of(self, settings: Mapping[str, Any]) -> Path | None:
+        return _corpus_of(self.root, settings)
 
+    def corpus_setting(self, source: Path) -> str:
+        # Relative to the index, so a committed index (and its hints) works from any checkout.
+        return os.path.relpath(source.resolve(), self.root.resolve())
 
-def source_files(corpus: Path) -> dict[str, dict[str, Any]]:
-    """Size and mtime of every corpus file (and the user dictionary), by path relative to the
-    corpus root; sha256 is added by `with_hashes` where it is needed."""
-    root, files = corpus_files(corpus)
-    userdict = root / USERDICT_NAME
-    out = {}
-    for f in [*files, *([userdict] if userdict.is_file() else [])]:
-        st = f.stat()
-        out[source_name(root, f)] = {"bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return out
+    @staticmethod
+    def specs(kind: str, n: int, encoder: Encoder, tokenizer: Tokenizer) -> dict[str, Any]:
+        return {"format": FORMAT, "dense": dense_spec(kind), "keyword": {"tokenizer": tokenizer.fingerprint}}
 
-
-def with_hashes(corpus: Path, sources: dict[str, dict[str, Any]],
-                known: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """``sources`` with each file's sha256: taken from ``known`` when size and mtime match it,
-    read from the file otherwise."""
-    root = corpus if corpus.is_dir() else corpus.parent
-    out = {}
-    for rel, info in sources.items():
-        old = (known or {}).get(rel)
-        if isinstance(old, Mapping) and old.get("bytes") == info["bytes"] and old.get("mtime_ns") == info["mtime_ns"]:
-            digest = old.get("sha256")
+    def writer(self, manifest: Mapping[str, Any] | None, wanted: Mapping[str, Any], force: bool,
+               texts: Sequence[str], userdict: Path | None) -> tuple[StoreWriter, bool]:
+        """The writer of a new generation, with its keyword index: the live one when it was
+        made from the same passages by the same tokenizer, else built now."""
+        reuse = manifest is not None and not force and _same_keyword_input(manifest, wanted)
+        if reuse:
+            assert manifest is not None
+            keyword = KeywordIndex.load(self.root / str(manifest["generation"]) / local.KEYWORD)
         else:
-            path = root / rel
-            digest = storage.file_sha256(path if path.is_file() else source_path(root, rel) or path)
-        out[rel] = {**info, "sha256": digest}
-    return out
+            keyword = KeywordIndex.build(texts, userdict)
+        return local.LocalWriter(self.root, keyword), reuse
+
+    def published(self, settings: Mapping[str, Any], source: Path | CorpusReport) -> None:
+        if isinstance(source, Path):
+            storage.write_settings(self.root, settings)
+
+    def size(self, generation: str) -> int:
+        return storage.dir_bytes(self.root / generation)
 
 
-def _userdict_for(corpus: Path) -> Path | None:
-    path = (corpus if corpus.is_dir() else corpus.parent) / USERDICT_NAME
-    return path if path.is_file() else None
+class _Milvus:
+    """A Milvus index (Lite ``x.db`` or a server): settings live in the manifest, keywords are
+    Milvus's own BM25 function, and `publish_milvus` takes the build lock."""
+
+    def __init__(self, uri: str, token: str | None, name: str, local_dir: Path | None) -> None:
+        self.target = mv.parse_uri(uri, name)
+        self.location = self.target.uri
+        self.token, self.local_dir = token, local_dir
+        self.cache_dir = self.target.local_dir(local_dir)
+        self.kind = "flat"
+
+    @staticmethod
+    def locked() -> AbstractContextManager[Any]:
+        return nullcontext()
+
+    def live(self) -> tuple[dict[str, Any] | None, str, Mapping[str, Any]]:
+        manifest, unusable = mv.live_manifest(self.target, self.token)
+        return manifest, unusable, (manifest or {}).get("settings") or {}
+
+    def tidy(self) -> None:
+        EmbeddingCache.cleanup(self.cache_dir)
+
+    @staticmethod
+    def built_with(manifest: Mapping[str, Any], previous: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return manifest.get("encoder", {}).get("name"), previous.get("dense")
+
+    def dense_kind(self, dense: str) -> str:
+        kind = dense.lower()
+        if kind not in mv.DENSE_KINDS:
+            raise BuildError(f"unknown dense index kind {dense!r} for Milvus; choose one of "
+                             f"{', '.join(mv.DENSE_KINDS)}")
+        self.kind = kind
+        return kind
+
+    def corpus_of(self, settings: Mapping[str, Any]) -> Path | None:
+        corpus = settings.get("corpus")
+        if not isinstance(corpus, str) or not corpus:
+            return None
+        return Path(self.target.uri).resolve().parent / corpus if self.target.lite else Path(corpus)
+
+    def corpus_setting(self, source: Path) -> str:
+        # Lite: relative to the .db's folder, as a folder index records it relative to itself, so
+        # a checkout moved elsewhere still finds its corpus; a server index: absolute.
+        if self.target.lite:
+            return os.path.relpath(source.resolve(), Path(self.target.uri).resolve().parent)
+        return str(source.resolve())
+
+    @staticmethod
+    def specs(kind: str, n: int, encoder: Encoder, tokenizer: Tokenizer) -> dict[str, Any]:
+        return {"format": mv.FORMAT, "dense": mv.index_spec(kind.upper(), n, encoder.dim), "keyword": mv.KEYWORD_SPEC}
+
+    def writer(self, manifest: Mapping[str, Any] | None, wanted: Mapping[str, Any], force: bool,
+               texts: Sequence[str], userdict: Path | None) -> tuple[StoreWriter, bool]:
+        return mv.MilvusWriter(self.target.uri, index_type=self.kind.upper(), token=self.token,
+                               name=self.target.name, local_dir=self.local_dir), False
+
+    def published(self, settings: Mapping[str, Any], source: Path | CorpusReport) -> None:
+        pass  # the settings are in the manifest
+
+    def size(self, generation: str) -> int:
+        # Lite's database is a local folder; a server's size is not one number we can read here.
+        return storage.dir_bytes(Path(self.target.uri)) if self.target.lite else 0
 
 
-def _version(pkg: str) -> str:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _versions() -> dict[str, str]:
-    return {pkg: _version(pkg) for pkg in ("speechrag", "faiss-cpu", "bm25s", "jieba", "rjieba", "numpy")}
-
-
-# --- the summary -------------------------------------------------------------------------
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}es" if word.endswith("h") else f"{n} {word}s"
-
-
-@dataclass(frozen=True)
-class BuildSummary:
-    """What ``build_index`` did."""
-
-    index: str
-    generation: str
-    encoder: str
-    speeches: int
-    passages: int
-    embedded: int
-    cached: int
-    seconds: float
-    bytes: int
-    up_to_date: bool
-    # Seconds per step of a build that wrote a generation: embed, keyword, write.
-    phases: Mapping[str, float] = field(default_factory=dict)
-    keyword_reused: bool = False
-    # Settings this build changed from the index's own, e.g. "dense index: hnsw -> flat".
-    changes: tuple[str, ...] = ()
-    # Corpus files that could not be read, with the reason (the rest were indexed).
-    skipped: tuple[SkippedFile, ...] = ()
-    # Distinct quotable sentences stored with their vectors, and how many of them were embedded
-    # now (the rest came from the cache); 0, 0 when the build was given precomputed vectors.
-    sentences: int = 0
-    sentences_embedded: int = 0
-
-    def __str__(self) -> str:
-        size = f"{self.bytes / 1e6:.2f} MB"
-        what = f"{_plural(self.speeches, 'speech')}, {_plural(self.passages, 'passage')}"
-        if self.up_to_date:
-            return (f"{self.index} is up to date: {what}, encoder {self.encoder}, {size} ({self.seconds:.2f}s)"
-                    f"{self._skipped()}")
-        reused = ", keyword index reused" if self.keyword_reused else ""
-        changed = "".join(f"\nchanged {c}" for c in self.changes)
-        quoted = (f"; {_plural(self.sentences, 'sentence')}, {self.sentences_embedded} embedded"
-                  if self.sentences else "")
-        return (f"built {self.index}: {what} ({self.embedded} embedded, {self.cached} cached{reused}{quoted}), "
-                f"encoder {self.encoder}, {size} in {self.seconds:.2f}s{changed}{self._skipped()}")
-
-    def _skipped(self) -> str:
-        return "".join(f"\nskipped {s.source}: {s.reason}" for s in self.skipped)
-
-
-# --- building ----------------------------------------------------------------------------
-
-
-def _check_vectors(vectors: np.ndarray, n: int, encoder: Encoder) -> np.ndarray:
-    v = np.asarray(vectors)
-    if v.ndim != 2 or v.shape[0] != n:
-        raise BuildError(f"vectors have shape {v.shape}; pass one row per passage ({n} rows)")
-    if v.shape[1] != encoder.dim:
-        raise BuildError(
-            f"vectors have {v.shape[1]} dimensions but encoder {encoder.name} makes {encoder.dim}; "
-            "pass the encoder that made them"
-        )
-    v = np.ascontiguousarray(v, dtype=np.float32)
-    norms = np.linalg.norm(v, axis=1)
-    if not np.all(np.isfinite(norms)) or np.abs(norms - 1).max(initial=0) > 1e-3:
-        raise BuildError("vectors are not all unit length; L2-normalise them (cosine = inner product)")
-    return v
-
-
-def _wanted(fp_corpus: str, encoder: Encoder, dense: str, tokenizer: Tokenizer) -> dict[str, Any]:
-    """The manifest fields that decide whether an existing index can be reused."""
-    return {
-        "format": FORMAT,
-        "corpus_fingerprint": fp_corpus,
-        "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-        "dense": dense_spec(dense),
-        "keyword": {"tokenizer": tokenizer.fingerprint},
-    }
-
-
-def _stale_reasons(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
-    reasons = []
-    if manifest.get("format") != wanted["format"]:
-        reasons.append("index format changed")
-    if "corpus_fingerprint" in wanted and manifest.get("corpus_fingerprint") != wanted["corpus_fingerprint"]:
-        reasons.append("corpus changed")
-    if "sources" in wanted and _digests(manifest.get("sources")) != _digests(wanted["sources"]):
-        reasons.append("corpus files changed")
-    if "ingest" in wanted and manifest.get("ingest") != wanted["ingest"]:
-        reasons.append("ingestion rules changed")
-    enc = manifest.get("encoder", {})
-    if {k: enc.get(k) for k in ("name", "fingerprint")} != wanted["encoder"]:
-        reasons.append(f"encoder changed ({enc.get('name')} -> {wanted['encoder']['name']})")
-    if manifest.get("dense") != wanted["dense"]:
-        reasons.append("dense index kind changed")
-    if manifest.get("keyword") != wanted["keyword"]:
-        reasons.append("keyword tokenizer changed")
-    if wanted.get("sentences") and manifest.get("sentences") != wanted["sentences"]:
-        reasons.append("sentence vectors missing or made differently")
-    return reasons
-
-
-def _digests(sources: Any) -> dict[str, Any]:
-    """Corpus files by content: a file touched but unchanged is the same file."""
-    if not isinstance(sources, Mapping):
-        return {}
-    return {rel: info.get("sha256") for rel, info in sources.items() if isinstance(info, Mapping)}
+_Engine = _Folder | _Milvus
 
 
 def _same_keyword_input(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
@@ -252,21 +206,8 @@ def _same_keyword_input(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) 
     return bool(
         manifest.get("corpus_fingerprint") == wanted["corpus_fingerprint"]
         and manifest.get("keyword") == wanted["keyword"]
-        and manifest.get("versions", {}).get("bm25s") == _version("bm25s")
+        and manifest.get("versions", {}).get("bm25s") == version("bm25s")
     )
-
-
-def _live_manifest(root: Path) -> tuple[Path | None, dict[str, Any] | None, str]:
-    """The live generation and its manifest once every file is verified, or why not."""
-    gen = storage.resolve_quietly(root)
-    if gen is None or gen == root:
-        return None, None, "no index yet"
-    try:
-        manifest = storage.read_manifest(gen, root, FORMAT)
-        storage.verify(gen, root, manifest)
-    except IndexLoadError as exc:
-        return None, None, f"existing index unusable ({exc})"
-    return gen, manifest, ""
 
 
 def _prepare(root: Path) -> None:
@@ -276,6 +217,9 @@ def _prepare(root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BuildError(f"cannot create index folder {root} ({exc.strerror}); give a writable --index path") from None
+
+
+# --- the build: one pipeline for every engine --------------------------------------------------
 
 
 def build_index(
@@ -316,24 +260,23 @@ def build_index(
     cache lacks on a Ray cluster instead of in this process.
 
     ``index`` may be a Milvus location (``x.db``, ``http(s)://…`` with ``token``): the same
-    steps, published by `stores.milvus.milvus_build`; ``dense`` is then also ``ivf_flat``,
+    steps, published by `stores.milvus.publish_milvus`; ``dense`` is then also ``ivf_flat``,
     ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
+    options = _Options(model, force, progress, dense, vectors, strict, read_progress, ray, sentence_progress,
+                       ocr_progress)
     if is_milvus(index):
-        from speechrag.stores.milvus import milvus_build
-
-        return milvus_build(corpus, str(index), model=model, force=force, progress=progress, dense=dense,
-                            vectors=vectors, token=token, ray=ray, strict=strict, read_progress=read_progress,
-                            sentence_progress=sentence_progress, ocr_progress=ocr_progress)
-    started = time.perf_counter()
+        milvus = _Milvus(str(index), token, mv.DEFAULT_NAME, None)
+        if dense is not None:
+            milvus.dense_kind(dense)  # an unknown kind is refused before connecting
+        return _build(milvus, corpus, options)
     if dense is not None:
         dense_spec(dense)
     root = Path(index)
     created = not root.exists()
     _prepare(root)
     try:
-        return _build(root, corpus, model, force, progress, dense, vectors, started, strict, read_progress, ray,
-                      sentence_progress, ocr_progress)
+        return _build(_Folder(root), corpus, options)
     except BaseException:
         if created and storage.resolve_quietly(root) is None:
             # A first build that failed leaves no folder behind (a killed one leaves leftovers
@@ -342,124 +285,136 @@ def build_index(
         raise
 
 
-def _build(root: Path, corpus: str | Path | CorpusReport | None, model: str | Encoder | None, force: bool,
-           progress: Progress | None, dense: str | None, vectors: np.ndarray | None, started: float,
-           strict: bool, read_progress: Progress | None, ray: RayEmbed | None = None,
-           sentence_progress: Progress | None = None, ocr_progress: Progress | None = None) -> BuildSummary:
-    # The lock comes first: a second build fails at once, before it reads a large corpus.
-    with storage.locked(root):
-        previous = storage.read_settings(root)
-        gen, manifest, unusable = _live_manifest(root)
+def build_milvus(
+    corpus: CorpusReport,
+    uri: str | Path,
+    *,
+    model: str | Encoder | None = None,
+    index_type: str = "HNSW",
+    token: str | None = None,
+    name: str = mv.DEFAULT_NAME,
+    local_dir: Path | None = None,
+    vectors: np.ndarray | None = None,
+) -> str:
+    """Publish ``corpus`` as a new generation of the Milvus index ``name`` at ``uri`` whatever
+    the live one holds (`build_index` with ``force``); returns the generation. Embeds only texts
+    missing from the embedding cache (under ``local_dir``)."""
+    options = _Options(model or DEFAULT_MODEL, True, None, index_type, vectors)
+    return _build(_Milvus(str(uri), token, name, local_dir), corpus, options).generation
+
+
+@dataclass(frozen=True)
+class _Options:
+    model: str | Encoder | None
+    force: bool
+    progress: Progress | None
+    dense: str | None
+    vectors: np.ndarray | None
+    strict: bool = False
+    read_progress: Progress | None = None
+    ray: RayEmbed | None = None
+    sentence_progress: Progress | None = None
+    ocr_progress: Progress | None = None
+
+
+def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Options) -> BuildSummary:
+    started = time.perf_counter()
+    with engine.locked():
+        manifest, unusable, previous = engine.live()
         source: Path | CorpusReport = (
             corpus if isinstance(corpus, CorpusReport)
             else Path(corpus) if corpus is not None
-            else _corpus_of(root, previous) or DEFAULT_CORPUS
+            else engine.corpus_of(previous) or DEFAULT_CORPUS
         )
-        built_with = {
-            "model": (manifest or {}).get("encoder", {}).get("name") or previous.get("model"),
-            "dense": (manifest or {}).get("dense", {}).get("kind") or previous.get("dense"),
-        }
-        model_name = model.name if isinstance(model, Encoder) else model
-        model_name = model_name or built_with["model"] or DEFAULT_MODEL
-        dense = dense or built_with["dense"] or "flat"
-        changes = tuple(
-            f"{what}: {old} -> {new}"
-            for what, old, new in (("encoder", built_with["model"], model_name),
-                                   ("dense index", built_with["dense"], dense))
-            if old and old != new
-        )
-        encoder = model if isinstance(model, Encoder) else get_encoder(model_name)
-        userdict = _userdict_for(source) if isinstance(source, Path) else None
+        old_model, old_dense = engine.built_with(manifest or {}, previous)
+        model_name = (o.model.name if isinstance(o.model, Encoder) else o.model) or old_model or DEFAULT_MODEL
+        kind = engine.dense_kind(o.dense or old_dense or "flat")
+        changes = tuple(f"{what}: {old} -> {new}"
+                        for what, old, new in (("encoder", old_model, model_name), ("dense index", old_dense, kind))
+                        if old and old != new)
+        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(model_name)
+        userdict = userdict_for(source) if isinstance(source, Path) else None
         tokenizer = Tokenizer(userdict)
 
         def summary(gen_name: str, speeches: int, passages: int, embedded: int, cached: int,
                     up_to_date: bool, **extra: Any) -> BuildSummary:
             return BuildSummary(
-                index=str(root), generation=gen_name, encoder=encoder.name, speeches=speeches,
+                index=engine.location, generation=gen_name, encoder=encoder.name, speeches=speeches,
                 passages=passages, embedded=embedded, cached=cached,
-                seconds=time.perf_counter() - started, bytes=storage.dir_bytes(root / gen_name),
+                seconds=time.perf_counter() - started, bytes=engine.size(gen_name),
                 up_to_date=up_to_date, changes=changes, **extra,
             )
 
-        storage.cleanup(root, gen.name if gen is not None else None)
-        EmbeddingCache.cleanup(root / CACHE_DIR)
-        fast: dict[str, Any] = {}
+        engine.tidy()
+        wanted: dict[str, Any] = {"encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
+                                  "sentences": SENTENCE_SPEC if o.vectors is None else None}
         if isinstance(source, Path):
-            fast = {"sources": with_hashes(source, source_files(source), (manifest or {}).get("sources")),
-                    "ingest": ingest_fingerprint()}
-        if manifest is not None and not force and vectors is None and fast and not (strict and manifest.get("skipped")):
+            wanted["sources"] = with_hashes(source, source_files(source), (manifest or {}).get("sources"))
+            wanted["ingest"] = ingest_fingerprint()
+        if (manifest is not None and not o.force and o.vectors is None and "sources" in wanted
+                and "sources" in manifest and not (o.strict and manifest.get("skipped"))):
             # Decided from the manifest alone: no parsing, no cutting, no FAISS.
-            wanted = {"format": FORMAT, **fast, "dense": dense_spec(dense),
-                      "encoder": {"name": encoder.name, "fingerprint": encoder.fingerprint},
-                      "keyword": {"tokenizer": tokenizer.fingerprint}, "sentences": SENTENCE_SPEC}
-            if not _stale_reasons(manifest, wanted) and gen is not None:
-                log.info("%s is up to date", root)
-                return summary(gen.name, int(manifest["speeches"]), int(manifest["passages"]), 0,
-                               int(manifest["passages"]), True, skipped=_skipped_of(manifest))
+            n = int(manifest["passages"])
+            if not stale_reasons(manifest, {**wanted, **engine.specs(kind, n, encoder, tokenizer)}):
+                log.info("%s is up to date", engine.location)
+                return summary(str(manifest["generation"]), int(manifest["speeches"]), n, 0, n, True,
+                               skipped=skipped_of(manifest))
 
-        report = _read(source, strict=strict, progress=read_progress, ocr_progress=ocr_progress)
+        report = read_source(source, strict=o.strict, progress=o.read_progress, ocr_progress=o.ocr_progress)
         passages = report.passages
         missing = {p.speech_id for p in passages} - {s.id for s in report.speeches}
         if missing:
             raise BuildError(f"passages of speech {sorted(missing)[0]!r} have no Speech record in the "
                              "CorpusReport; list every speech in report.speeches")
-        if vectors is not None:
-            vectors = _check_vectors(vectors, len(passages), encoder)
-        wanted = {**_wanted(corpus_fingerprint(passages), encoder, dense, tokenizer), **fast,
-                  "sentences": SENTENCE_SPEC if vectors is None else None}
-        if manifest is not None and not force:
-            reasons = _stale_reasons(manifest, wanted)
-            if not reasons and gen is not None:
-                log.info("%s is up to date", root)
-                return summary(gen.name, len(report.speeches), len(passages), 0, len(passages), True,
-                               skipped=report.skipped)
-            log.info("rebuilding %s: %s", root, "; ".join(reasons))
+        vectors = None if o.vectors is None else check_vectors(o.vectors, len(passages), encoder.dim, encoder.name)
+        wanted = {**wanted, "corpus_fingerprint": corpus_fingerprint(passages),
+                  **engine.specs(kind, len(passages), encoder, tokenizer)}
+        if manifest is not None and not o.force:
+            reasons = stale_reasons(manifest, wanted)
+            if not reasons:
+                log.info("%s is up to date", engine.location)
+                return summary(str(manifest["generation"]), len(report.speeches), len(passages), 0, len(passages),
+                               True, skipped=report.skipped)
+            log.info("rebuilding %s: %s", engine.location, "; ".join(reasons))
         elif unusable:
-            log.info("building %s: %s", root, unusable)
+            log.info("building %s: %s", engine.location, unusable)
 
         phases: dict[str, float] = {"embed": 0.0}
         sentences: SentenceVectors | None = None
         embedded = cached = sentences_embedded = 0
         if vectors is None:
-            bulk = ray.embedder(encoder, root / CACHE_DIR) if ray is not None else None
-            done = embed_corpus(encoder, [p.text for p in passages],
-                                EmbeddingCache(root / CACHE_DIR, encoder.fingerprint),
-                                progress=progress, sentence_progress=sentence_progress, bulk=bulk)
+            bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
+            cache = EmbeddingCache(engine.cache_dir, encoder.fingerprint)
+            done = embed_corpus(encoder, [p.text for p in passages], cache, progress=o.progress,
+                                sentence_progress=o.sentence_progress, bulk=bulk)
             vectors, embedded, cached, sentences, sentences_embedded = (
                 done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
             phases.update(done.phases)
         t = time.perf_counter()
-        reuse = manifest is not None and not force and _same_keyword_input(manifest, wanted)
-        if reuse:
-            keyword = KeywordIndex.load(root / str(manifest["generation"]) / local.KEYWORD)  # type: ignore[index]
-        else:
-            keyword = KeywordIndex.build([p.text for p in passages], userdict)
+        writer, reused = engine.writer(manifest, wanted, o.force, [p.text for p in passages], userdict)
         phases["keyword"] = time.perf_counter() - t
-        # The corpus is recorded relative to the index, so a committed index (and its hints)
-        # works from any checkout.
-        settings = {"corpus": os.path.relpath(source.resolve(), root.resolve()) if isinstance(source, Path) else None,
-                    "model": encoder.name, "dense": dense}
+        settings = {"corpus": engine.corpus_setting(source) if isinstance(source, Path) else None,
+                    "model": encoder.name, "dense": kind}
         fields: dict[str, Any] = {
             **wanted,
             "encoder": {**wanted["encoder"], "dim": int(vectors.shape[1])},
-            "passages": len(passages),
-            "speeches": len(report.speeches),
             "skipped": [[s.source, s.reason] for s in report.skipped],
-            "versions": _versions(),
             "settings": settings,
         }
         old_cal = (manifest or {}).get("calibration")
         if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
             fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
         t = time.perf_counter()
-        name = local.write_generation(root, passages, report.speeches, vectors, keyword, fields, sentences)
-        storage.publish(root, name)
-        if isinstance(source, Path):
-            storage.write_settings(root, settings)
-        storage.cleanup(root, name)
+        try:
+            writer.add(passages, report.speeches, vectors, sentences)
+            name = writer.publish(fields)
+        except BaseException:
+            writer.abort()
+            raise
+        engine.published(settings, source)
         phases["write"] = time.perf_counter() - t
         return summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
-                       phases=phases, keyword_reused=reuse, sentences=len(sentences or ()),
+                       phases=phases, keyword_reused=reused, sentences=len(sentences or ()),
                        sentences_embedded=sentences_embedded)
 
 
@@ -474,44 +429,6 @@ def _corpus_of(root: Path, settings: Mapping[str, Any]) -> Path | None:
     return root / corpus if isinstance(corpus, str) and corpus else None
 
 
-def _skipped_of(manifest: Mapping[str, Any]) -> tuple[SkippedFile, ...]:
-    rows = manifest.get("skipped") or []
-    return tuple(SkippedFile(str(r[0]), str(r[1])) for r in rows if isinstance(r, list) and len(r) == 2)
-
-
-def _read(corpus: Path | CorpusReport, *, strict: bool = False, progress: Progress | None = None,
-          ocr_progress: Progress | None = None) -> CorpusReport:
-    if isinstance(corpus, CorpusReport):
-        return corpus
-    from speechrag.corpus import read_corpus
-
-    report = read_corpus(corpus, strict=strict, progress=progress, ocr_progress=ocr_progress)
-    if not report.passages:
-        raise CorpusError(f"corpus {corpus} has no passages to index; add speeches to it")
-    return report
-
-
-def stale_reasons(
-    corpus: str | Path | CorpusReport | None = None,
-    index: str | Path = DEFAULT_INDEX,
-    model: str | None = None,
-    dense: str | None = None,
-) -> list[str]:
-    """Why the index at ``index`` does not match ``corpus`` (empty list: it is up to date).
-
-    ``corpus``/``model``/``dense`` default to what the index was built with.
-    """
-    searcher = load_index(index)
-    manifest = searcher.manifest
-    source = corpus if corpus is not None else _corpus_of(Path(index), manifest.get("settings", {})) or DEFAULT_CORPUS
-    report = _read(source if isinstance(source, CorpusReport) else Path(source))
-    userdict = None if isinstance(source, CorpusReport) else _userdict_for(Path(source))
-    enc = get_encoder(model or searcher.encoder_name)
-    wanted = _wanted(corpus_fingerprint(report.passages), enc, dense or manifest["dense"]["kind"],
-                     Tokenizer(userdict))
-    return _stale_reasons(manifest, wanted)
-
-
 def recalibrate(index: str | Path, calibration: Mapping[str, Any]) -> str:
     """Publish a copy of the live generation whose manifest holds ``calibration`` (a
     `Calibration.to_dict()` fitted for the index's encoder); returns the new generation."""
@@ -524,4 +441,4 @@ def recalibrate(index: str | Path, calibration: Mapping[str, Any]) -> str:
     return name
 
 
-__all__ = ["BuildSummary", "build_index", "load_index"]
+__all__ = ["BuildSummary", "build_index", "build_milvus", "corpus_of", "recalibrate"]

@@ -59,9 +59,10 @@ from pydantic import Field
 from speechrag.analysis import Concordance, Occurrence, Trend
 from speechrag.answering import NOT_FOUND, NOT_FOUND_STATUS, Answer
 from speechrag.errors import SpeechragError, one_line
+from speechrag.options import MAX_K, MODES, QueryOptions
 from speechrag.render import plain
-from speechrag.searcher import MAX_K, MAX_QUERY_CHARS, Hit, Searcher
-from speechrag.serving import BAD_KEY, AskFn, Limits, SearchFn, Slots, bearer_ok, citation_dict
+from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
+from speechrag.serving import BAD_KEY, AskFn, RequestLimits, SearchFn, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -148,23 +149,25 @@ def source(n: int, hit: Hit) -> Source:
 
 # --- the server ---------------------------------------------------------------------------
 
-Mode = Literal["hybrid", "dense", "keyword"]
 Query = Annotated[str, Field(description="The question or keywords, in Chinese for best results.",
                              min_length=1, max_length=MAX_QUERY_CHARS)]
-K = Annotated[int, Field(description="How many passages to retrieve.", ge=1, le=MAX_K)]
-ModeArg = Annotated[Mode, Field(description="hybrid (meaning and words, the best default), dense (meaning) "
-                                            "or keyword (words).")]
+# Bounds and choices are in the schema for clients to read, and checked by `QueryOptions`, so a
+# bad value is the error every door gives (naming the option), not pydantic's own words.
+K = Annotated[int, Field(description="How many passages to retrieve.",
+                         json_schema_extra={"minimum": 1, "maximum": MAX_K})]
+ModeArg = Annotated[str, Field(description="hybrid (meaning and words, the best default), dense (meaning) "
+                                           "or keyword (words).", json_schema_extra={"enum": list(MODES)})]
 Speeches = Annotated[list[str] | None, Field(description="Speech ids to search (null: all speeches).")]
 Speakers = Annotated[list[str] | None, Field(description="Only speeches by these speakers (null: any).")]
 Places = Annotated[list[str] | None, Field(description="Only speeches about these places, e.g. 商丘 (null: any).")]
 Years = Annotated[list[int] | None, Field(description="Only speeches given in these years: [year] or [first, last] "
-                                                      "(null: any).", min_length=1, max_length=2)]
+                                                      "(null: any).", json_schema_extra={"minItems": 1, "maxItems": 2})]
 
 
 def _filters(speeches: list[str] | None, speaker: list[str] | None, place: list[str] | None,
              years: list[int] | None) -> dict[str, Any]:
-    return {"speeches": speeches, "speaker": speaker, "place": place,
-            "years": None if years is None else (min(years), max(years))}
+    """The speech filters as given (checked by the analysis functions, through `QueryOptions`)."""
+    return {"speeches": speeches, "speaker": speaker, "place": place, "years": years}
 
 
 def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", slots: Slots | None = None,
@@ -187,9 +190,10 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", s
     root.handlers[:], root.level = handlers, level
     slots = slots or Slots()
 
-    async def call(fn: Any, *args: Any, **options: Any) -> Any:
+    async def call(fn: Any, *args: Any, **given: Any) -> Any:
         try:
-            return await slots.run(fn, *args, **options)
+            QueryOptions.parse(given)  # a bad value: an OptionError naming it, as at every door
+            return await slots.run(fn, *args, **{name: v for name, v in given.items() if v is not None})
         except (SpeechragError, TimeoutError) as exc:  # bad input, or every slot busy
             raise ToolError(one_line(exc)) from exc
 
@@ -197,7 +201,8 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", s
     async def search_speeches(query: Query, k: K = 5, mode: ModeArg = "hybrid", speeches: Speeches = None,
                               speaker: Speakers = None, place: Places = None, years: Years = None) -> SearchResult:
         """Find the passages of the speeches most relevant to a query, best first, each with its citation."""
-        hits: list[Hit] = await call(search, query, k, mode=mode, **_filters(speeches, speaker, place, years))
+        hits: list[Hit] = await call(search, query, k=k, mode=mode, speeches=speeches, speaker=speaker, place=place,
+                                     years=years)
         return SearchResult(query=query, passages=tuple(source(n, h) for n, h in enumerate(hits, 1)))
 
     @server.tool(title="Ask the speeches")
@@ -215,8 +220,8 @@ def build_mcp_server(search: SearchFn, ask: AskFn, *, name: str = "speechrag", s
     ) -> AskResult:
         """Answer a question with sentences quoted from the speeches, each followed by [n] citing its source; says so
         when the speeches do not address it. Quote the answer as it is; do not add to it."""
-        ans: Answer = await call(ask, question, history or [], k=k, mode=mode,
-                                 **_filters(speeches, speaker, place, years))
+        ans: Answer = await call(ask, question, history or [], k=k, mode=mode, speeches=speeches, speaker=speaker,
+                                 place=place, years=years)
         return AskResult(
             found=ans.found,
             status=ans.status,
@@ -325,7 +330,7 @@ def mcp_endpoint(
     api_key: str | None = None,
     allowed_hosts: Sequence[str] | None = None,
     allowed_origins: Sequence[str] | None = None,
-    limits: Limits | None = None,
+    limits: RequestLimits | None = None,
     slots: Slots | None = None,
     name: str = "speechrag",
     index: Callable[[], Searcher] | None = None,
@@ -340,7 +345,7 @@ def mcp_endpoint(
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.routing import Route
 
-    limits = limits or (slots.limits if slots else Limits())
+    limits = limits or (slots.limits if slots else RequestLimits())
     server = build_mcp_server(search, ask, name=name, slots=slots or Slots(limits), index=index)
     loopback_hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     loopback_origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]

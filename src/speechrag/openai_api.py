@@ -49,9 +49,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from speechrag.answering import Answer
-from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.errors import OptionError, QueryError, SpeechragError, one_line
+from speechrag.options import QueryOptions
 from speechrag.render import plain, plain_chunks
-from speechrag.serving import BAD_KEY, AskFn, Limits, Slots, bearer_ok, citation_dict
+from speechrag.serving import BAD_KEY, AskFn, RequestLimits, Slots, bearer_ok, citation_dict
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -165,7 +166,7 @@ def _json_type(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> ChatRequest:
+def parse_chat(data: object, models: Mapping[str, Model], limits: RequestLimits) -> ChatRequest:
     """A chat-completions body checked field by field, or an OpenAIError naming the field."""
     if not isinstance(data, dict):
         raise OpenAIError(400, f"the request body must be a JSON object, not {_json_type(data)}")
@@ -218,6 +219,10 @@ def parse_chat(data: object, models: Mapping[str, Model], limits: Limits) -> Cha
         raise OpenAIError(400, f"speechrag.{unknown[0]} is not an option: use {', '.join(sorted(REQUEST_OPTIONS))}",
                           param=f"speechrag.{unknown[0]}")
     model = models[name]
+    try:  # checked here, as every door checks them: a bad value is a 400 naming the option
+        QueryOptions.parse(extra)
+    except OptionError as exc:
+        raise OpenAIError(400, one_line(exc), param=f"speechrag.{exc.field}") from exc
     return ChatRequest(
         model=model,
         question=question,
@@ -290,7 +295,7 @@ def _dumps(obj: object) -> str:
 class _ChatService:
     """The state of one mounted API: the ask callable, models, limits and answering slots."""
 
-    def __init__(self, ask: AskFn, api_key: str | None, models: Mapping[str, Model], limits: Limits,
+    def __init__(self, ask: AskFn, api_key: str | None, models: Mapping[str, Model], limits: RequestLimits,
                  slots: Slots, stream_delay: float) -> None:
         self.ask = ask
         self.api_key = api_key
@@ -398,6 +403,8 @@ class _ChatService:
         except TimeoutError as exc:
             raise OpenAIError(503, one_line(exc), kind="server_error", code="server_busy",
                               headers={"Retry-After": "1"}) from None
+        except OptionError as exc:  # known only to the index: a speech, speaker or place it lacks
+            raise OpenAIError(400, one_line(exc), param=f"speechrag.{exc.field}") from exc
         except QueryError as exc:
             raise OpenAIError(400, one_line(exc), param="messages") from exc
         except SpeechragError as exc:
@@ -421,7 +428,7 @@ def openai_router(
     *,
     api_key: str | None = None,
     models: Sequence[str | Model] = (DEFAULT_MODEL,),
-    limits: Limits | None = None,
+    limits: RequestLimits | None = None,
     slots: Slots | None = None,
     stream_delay: float = 0.0,
 ) -> Router:
@@ -436,7 +443,7 @@ def openai_router(
     """
     from starlette.routing import Route, Router
 
-    limits = limits or (slots.limits if slots else Limits())
+    limits = limits or (slots.limits if slots else RequestLimits())
     service = _ChatService(ask, api_key, _models(models), limits, slots or Slots(limits), stream_delay)
     return Router(
         routes=[

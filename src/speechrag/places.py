@@ -85,7 +85,7 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from speechrag.lexical import jieba_dictionary
+from speechrag.jiebacut import jieba_dictionary
 
 log = logging.getLogger(__name__)
 

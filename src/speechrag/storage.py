@@ -274,12 +274,21 @@ def locked(root: Path) -> Iterator[None]:
 
 
 def read_settings(root: Path) -> dict[str, Any]:
-    """What the last build of ``root`` was asked for ({} if none or unreadable)."""
+    """What the last build of ``root`` was asked for ({} if none); a file that is not a JSON
+    object is an IndexCorruptError naming it and the fix."""
+    path = root / SETTINGS
     try:
-        data = json.loads((root / SETTINGS).read_text("utf-8"))
-    except (OSError, ValueError):
+        raw = path.read_bytes()
+    except OSError:
         return {}
-    return data if isinstance(data, dict) else {}
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too
+        data = None
+    if not isinstance(data, dict):
+        raise IndexCorruptError(f"{path} is corrupt (not a JSON object): delete it and run "
+                                f"`speechrag build --index {root} --corpus CORPUS` to write it afresh")
+    return data
 
 
 def write_settings(root: Path, settings: Mapping[str, Any]) -> None:

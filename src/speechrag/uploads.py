@@ -166,7 +166,7 @@ class Uploader:
 
     def _add(self, files: Sequence[tuple[str | Path, str]],
              progress: Callable[[int, int], None] | None) -> UploadReport:
-        from speechrag.corpus import add_documents
+        from speechrag.addfiles import add_documents
         from speechrag.index import build_index
 
         started = time.perf_counter()

@@ -17,10 +17,14 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+from speechrag.api import get_searcher
 from speechrag.errors import QueryError
+from speechrag.options import QueryOptions
 from speechrag.passage import Passage, Speech
-from speechrag.searcher import Searcher, get_searcher
+from speechrag.searcher import Searcher
+from speechrag.stores.base import Filter
 
 Index = Searcher | str | os.PathLike[str] | None
 Years = tuple[int, int] | int | None
@@ -115,9 +119,15 @@ def load_collection(
     """The speeches of ``index`` that pass the filters (as `speechrag.retrieve` takes them), with
     their paragraphs. ``index`` is a Searcher, an index path, or None for the default index."""
     searcher = get_searcher(index)
-    where = searcher.filter(speeches, speaker=speaker, place=place, years=years)
+    where = speech_filter(searcher, speeches=speeches, speaker=speaker, place=place, years=years)
     kept = [s for s in searcher.speeches if where is None or where.allows(s)]
     return Collection.of(kept, (searcher.speech_passages(s.id) for s in kept))
+
+
+def speech_filter(searcher: Searcher, **filters: Any) -> Filter | None:
+    """The filters (speeches, speaker, place, years), checked as every door checks them
+    (`QueryOptions`: an OptionError naming the field), against ``searcher``'s speeches."""
+    return QueryOptions.parse(filters).where(searcher.speeches)
 
 
 def check_int(name: str, value: object, low: int, high: int) -> int:

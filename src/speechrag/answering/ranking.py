@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from speechrag.answering.scope import Scope, rank_in_scope
 from speechrag.answering.sentences import rerank
+from speechrag.options import QueryOptions
+from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher, check_query
 
 if TYPE_CHECKING:
-    from speechrag.searcher import Hit, Searcher
     from speechrag.stores.base import Filter
 
 # Sentence reranking looks this deep whatever k is, so retrieve(k=3) is the top 3 of the same
@@ -32,3 +33,17 @@ def rank_question(searcher: Searcher, query: str, qvec: Any, k: int, *, mode: st
     if mode != "hybrid":
         return scope, hits[:k]
     return scope, rerank(searcher, query, qvec, hits[:depth], scope)[:k]
+
+
+def retrieve(searcher: Searcher, query: str, options: QueryOptions | None = None, *,
+             max_query_chars: int = MAX_QUERY_CHARS) -> list[Hit]:
+    """The ``options.k`` best passages for ``query`` in ``searcher``'s index, best first (the
+    public form, which takes an index path too, is `speechrag.api.retrieve`)."""
+    text = check_query(query, max_query_chars)
+    options = options or QueryOptions()
+    where = options.where(searcher.speeches)
+    qvec = None if options.mode == "keyword" else searcher.encode_query(text)
+    # The speeches a query names first, then (hybrid) each passage by its best sentence too:
+    # the ranking `speechrag eval` scores.
+    return list(rank_question(searcher, text, qvec, options.k, mode=options.mode, where=where,
+                              rrf_k=options.rrf_k)[1])

@@ -14,7 +14,7 @@ OLE2 ``D0 CF 11 E0``        doc.py     antiword (or catdoc) in a subprocess
 ``%PDF-``                   pdf.py     pdfminer.six line geometry -> paragraphs
 HTML markers (or .htm[l])   html.py    trafilatura main text, then boilerplate.toml rules
 ``MIME-Version:`` (.mht)    html.py    the text/html part of Word's "single file web page"
-anything else               plain.py   speechrag.corpus.decode; markdown ``#`` headings
+anything else               plain.py   plain.decode (BOM, UTF-16, GB18030); markdown ``#``
 ==========================  =========  ==================================================
 
 A loader reports only what the container itself says: a Title/Heading style, ``<h1>``, a

@@ -48,12 +48,13 @@ import math
 import re
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from speechrag.errors import DocumentError, OcrDeferred
+from speechrag.progress import Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,7 +77,6 @@ PITCH_EMS = 10
 # change of 15 % and calls 20 % larger a heading; titles are set 30 % and more above the body.
 SAME_SIZE = 0.25
 
-Progress = Callable[[int, int], None]
 
 
 def missing() -> str:

@@ -4,43 +4,39 @@ them), the servers' own form of a source."""
 
 from __future__ import annotations
 
-import inspect
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from speechrag.searcher import Hit, Searcher, retrieve
+from speechrag.api import Index, retrieve
+from speechrag.errors import OptionError
+from speechrag.options import QueryOptions
+from speechrag.searcher import Hit
 
-# retrieve()'s own parameters that the adapters set from their fields.
-_FIELDS = ("query", "k", "mode", "speeches", "speaker", "place", "years", "index")
+# retrieve()'s own keywords besides a request's options (`QueryOptions`).
+EXTRA = ("max_query_chars",)
 
-def filter_names() -> frozenset[str]:
-    """The keyword options `retrieve()` accepts besides the adapters' fields: whatever this
-    version offers (today ``rrf_k`` and ``max_query_chars``)."""
-    params = inspect.signature(retrieve).parameters
-    return frozenset(name for name, p in params.items() if name not in _FIELDS and p.kind is p.KEYWORD_ONLY)
+
+def option_names() -> tuple[str, ...]:
+    """Every option an adapter takes, as a field, in ``filters`` or per call."""
+    return (*QueryOptions.names(), *EXTRA)
 
 
 def check_filters(filters: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``filters`` as a dict, or a ValueError naming an option `retrieve()` does not take."""
+    """``filters`` as a dict, or an OptionError naming an option `retrieve()` does not take."""
     out = dict(filters or {})
-    unknown = sorted(set(out) - filter_names())
+    unknown = sorted(set(out) - set(option_names()))
     if unknown:
-        raise ValueError(f"retrieve() takes no option {unknown[0]!r}: use one of {', '.join(sorted(filter_names()))}")
+        raise OptionError(unknown[0], f"{unknown[0]} is not an option: use {', '.join(option_names())}")
     return out
 
 
-def search(
-    query: str,
-    k: int,
-    *,
-    mode: str,
-    speeches: str | Sequence[str] | None,
-    speaker: str | Sequence[str] | None,
-    place: str | Sequence[str] | None,
-    years: tuple[int, int] | int | None,
-    index: Searcher | str | os.PathLike[str] | None,
-    filters: Mapping[str, Any],
-) -> list[Hit]:
-    return retrieve(query, k, mode=mode, speeches=speeches, speaker=speaker, place=place, years=years,
-                    index=index, **filters)
+def checked(values: Mapping[str, Any]) -> tuple[QueryOptions, dict[str, Any]]:
+    """The request options among ``values`` (checked: `OptionError`) and retrieve()'s extras."""
+    values = check_filters(values)
+    extras = {name: values.pop(name) for name in EXTRA if name in values}
+    return QueryOptions.parse(values), extras
+
+
+def search(query: str, values: Mapping[str, Any], index: Index | None) -> list[Hit]:
+    options, extras = checked(values)
+    return retrieve(query, index=index, **options.as_kwargs(), **extras)

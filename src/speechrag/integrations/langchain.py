@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from speechrag.integrations._common import check_filters, search
+from speechrag.integrations._common import check_filters, checked, search
 from speechrag.searcher import Hit, Searcher
 from speechrag.serving import hit_fields
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # invoke() passes its keyword arguments on to the retriever; these are not search options.
 _CALL_NOISE = frozenset({"verbose"})
+# The request options the retriever has as fields (`QueryOptions`' own names).
+_FIELDS = ("k", "mode", "speeches", "speaker", "place", "years")
 
 
 class SpeechragRetriever(BaseRetriever):
@@ -48,7 +51,7 @@ class SpeechragRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    k: int = Field(default=5, ge=1, le=50)
+    k: int = 5
     mode: str = "hybrid"
     index: Searcher | str | Path | None = None
     speeches: list[str] | None = None
@@ -62,13 +65,18 @@ class SpeechragRetriever(BaseRetriever):
     def _known_filters(cls, value: dict[str, Any]) -> dict[str, Any]:
         return check_filters(value)
 
+    @model_validator(mode="after")
+    def _checked(self) -> SpeechragRetriever:
+        checked(self._values())  # a bad value is an OptionError naming it, as at every door
+        return self
+
+    def _values(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        fields = {name: getattr(self, name) for name in _FIELDS}
+        calls = {key: v for key, v in (overrides or {}).items() if key not in _CALL_NOISE}
+        return {**fields, **self.filters, **calls}
+
     def _search(self, query: str, overrides: dict[str, Any]) -> list[Document]:
-        options = {key: v for key, v in overrides.items() if key not in _CALL_NOISE}
-        k = options.pop("k", self.k)
-        mode = options.pop("mode", self.mode)
-        where = {name: options.pop(name, getattr(self, name)) for name in ("speeches", "speaker", "place", "years")}
-        filters = {**self.filters, **check_filters(options)}
-        hits = search(query, k, mode=mode, index=self.index, filters=filters, **where)
+        hits = search(query, self._values(overrides), self.index)
         return [to_document(h) for h in hits]
 
     def _get_relevant_documents(

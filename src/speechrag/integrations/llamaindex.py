@@ -24,8 +24,8 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from speechrag.integrations._common import check_filters, search
-from speechrag.searcher import Hit, Searcher, check_k, check_mode
+from speechrag.integrations._common import check_filters, checked, search
+from speechrag.searcher import Hit, Searcher
 from speechrag.serving import hit_fields
 
 log = logging.getLogger(__name__)
@@ -64,19 +64,15 @@ class SpeechragRetriever(BaseRetriever):
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
-        self.k = check_k(k)
-        self.mode = check_mode(mode)
+        self.values = {"k": k, "mode": mode, "speeches": speeches, "speaker": speaker, "place": place,
+                       "years": years, **check_filters(filters)}
+        options, _ = checked(self.values)  # a bad value is an OptionError naming it, as at every door
+        self.k, self.mode = options.k, options.mode
         self.index = index
-        self.speeches = list(speeches) if speeches is not None else None
-        self.speaker = speaker
-        self.place = place
-        self.years = years
-        self.filters = check_filters(filters)
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        hits = search(query_bundle.query_str, self.k, mode=self.mode, speeches=self.speeches, speaker=self.speaker,
-                      place=self.place, years=self.years, index=self.index, filters=self.filters)
+        hits = search(query_bundle.query_str, self.values, self.index)
         return [to_node(h) for h in hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:

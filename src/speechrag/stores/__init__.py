@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from speechrag.config import is_uri
 from speechrag.stores.base import Filter, Store
 
 
@@ -17,14 +18,14 @@ def is_milvus(location: str | os.PathLike[str]) -> bool:
     """Whether ``location`` names a Milvus index: a path ending ``.db`` (Milvus Lite) or an
     ``http(s)://`` URI (a server). Anything else is a folder (the local store)."""
     text = os.fspath(location)
-    return text.endswith(".db") or text.startswith(("http://", "https://"))
+    return text.endswith(".db") or is_uri(text)
 
 
 def location_key(location: str | os.PathLike[str]) -> str:
     """A stable name for ``location``: an absolute folder or ``.db`` path, or the URI as given
     (``Path`` would fold ``http://`` into ``http:/``)."""
     text = os.fspath(location)
-    return text.rstrip("/") if text.startswith(("http://", "https://")) else str(Path(text).resolve())
+    return text.rstrip("/") if is_uri(text) else str(Path(text).resolve())
 
 
 def open_store(location: str | os.PathLike[str], *, token: str | None = None, search_threads: int = 1) -> Store:

@@ -13,12 +13,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from speechrag.errors import BuildError
 from speechrag.passage import Passage, Speech
 from speechrag.text import place_key
+
+# HNSW graph settings, the same in every engine (the folder's FAISS, Milvus) so they answer
+# alike. bench/scale.py on 1M synthetic vectors (efConstruction 200): recall@10 against exact
+# search 0.89 / 0.950 / 0.98 at efSearch 200 / 400 / 800, ~1.1 / 2 / 3.4 ms per search. 600
+# leaves a margin over the 0.95 goal, since graph construction is not deterministic across runs.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 600
 
 
 @dataclass(frozen=True)
@@ -110,3 +120,75 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release what the store holds open (files, connections)."""
+
+
+@runtime_checkable
+class StoreWriter(Protocol):
+    """A new generation being written; nothing of it is live until `publish`.
+
+    An engine begins one (`stores.local.LocalWriter`, `stores.milvus.MilvusWriter`); the build
+    (`index.build_index`, the same steps for every engine) `add`s the passages, their speeches,
+    one unit vector per passage and the sentence vectors answers read, then `publish`es it with
+    its manifest fields (the generation's name is returned), or `abort`s, leaving the live
+    generation as it was.
+    """
+
+    def add(self, passages: Sequence[Passage], speeches: Sequence[Speech], vectors: np.ndarray,
+            sentences: Any = None) -> None: ...
+
+    def publish(self, manifest: Mapping[str, Any]) -> str: ...
+
+    def abort(self) -> None: ...
+
+
+class HeldWriter:
+    """What a writer that writes everything at `publish` shares: `add` holds the data, `abort`
+    drops it (nothing was written); `held()` gives it to `publish`."""
+
+    def __init__(self) -> None:
+        self._data: tuple[Sequence[Passage], Sequence[Speech], np.ndarray, Any] | None = None
+
+    def add(self, passages: Sequence[Passage], speeches: Sequence[Speech], vectors: np.ndarray,
+            sentences: Any = None) -> None:
+        self._data = (passages, speeches, vectors, sentences)
+
+    def held(self) -> tuple[Sequence[Passage], Sequence[Speech], np.ndarray, Any]:
+        if self._data is None:
+            raise BuildError("nothing to publish: add the passages first")
+        return self._data
+
+    def abort(self) -> None:
+        self._data = None
+
+
+# --- what every store's writer checks and records ----------------------------------------
+
+
+def check_vectors(vectors: np.ndarray, n: int, dim: int, encoder: str = "") -> np.ndarray:
+    """``vectors`` as contiguous float32 once they are one unit-length ``dim``-wide row per
+    passage (``n`` rows), else a BuildError saying what to pass."""
+    v = np.asarray(vectors)
+    if v.ndim != 2 or v.shape[0] != n:
+        raise BuildError(f"vectors have shape {v.shape}; pass one row per passage ({n} rows)")
+    if v.shape[1] != dim:
+        made_by = f"encoder {encoder} makes {dim}" if encoder else f"the index holds {dim}"
+        raise BuildError(f"vectors have {v.shape[1]} dimensions but {made_by}; pass the encoder that made them")
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1)
+    if not np.all(np.isfinite(norms)) or np.abs(norms - 1).max(initial=0) > 1e-3:
+        raise BuildError("vectors are not all unit length; L2-normalise them (cosine = inner product)")
+    return v
+
+
+def version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def versions(packages: Sequence[str] = ("speechrag", "faiss-cpu", "bm25s", "jieba", "rjieba", "numpy"),
+             ) -> dict[str, str]:
+    """The installed version of each of ``packages`` ("unknown" when it is not installed),
+    recorded in a manifest."""
+    return {pkg: version(pkg) for pkg in packages}

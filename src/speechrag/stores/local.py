@@ -30,7 +30,7 @@ from speechrag.errors import EncoderMismatchError, IndexCorruptError, IndexLoadE
 from speechrag.lexical import KeywordIndex, available_cores
 from speechrag.passage import Passage, Speech
 from speechrag.sentencevectors import FOLDER, SentenceVectors
-from speechrag.stores.base import Filter
+from speechrag.stores.base import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, Filter, HeldWriter, versions
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,6 @@ SENTENCES = FOLDER
 _SEP = "\x00"  # between passages in the text document_frequency searches
 
 DENSE_KINDS = ("flat", "hnsw")
-HNSW_M = 32
-# bench/scale.py on 1M synthetic vectors (efConstruction 200): recall@10 against exact search
-# 0.89 / 0.950 / 0.98 at efSearch 200 / 400 / 800, ~1.1 / 2 / 3.4 ms per search. 600 leaves a
-# margin over the 0.95 goal, since graph construction is not deterministic across runs.
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 600
 
 
 def dense_spec(kind: str) -> dict[str, Any]:
@@ -345,6 +339,26 @@ def write_generation(
     if sentences is not None:
         sentences.save(tmp / SENTENCES)
     return storage.finish_generation(tmp, {"format": FORMAT, **fields}).name
+
+
+class LocalWriter(HeldWriter):
+    """A new folder generation (`StoreWriter`): `publish` writes it beside the live one, makes it
+    live (`storage.publish`, the one atomic step) and removes what is no longer live. ``keyword``
+    is its keyword index (built for these passages, or the live one reused). Nothing is written
+    before `publish`; a killed write is the next build's leftover."""
+
+    def __init__(self, root: Path, keyword: KeywordIndex) -> None:
+        super().__init__()
+        self.root = root
+        self.keyword = keyword
+
+    def publish(self, manifest: Mapping[str, Any]) -> str:
+        passages, speeches, vectors, sentences = self.held()
+        fields = {**manifest, "passages": len(passages), "speeches": len(speeches), "versions": versions()}
+        name = write_generation(self.root, passages, speeches, vectors, self.keyword, fields, sentences)
+        storage.publish(self.root, name)
+        storage.cleanup(self.root, name)
+        return name
 
 
 def copy_generation(store: LocalStore, fields: Mapping[str, Any]) -> str:

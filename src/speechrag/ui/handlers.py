@@ -2,7 +2,7 @@
 
 Each `make_*` returns the function one event (or `/ask`, `/documents`, `/read_speech`,
 `/add_documents`, `/remove_document`) calls; the rest are the pure steps they share: the scope
-of a question (`Scope`), the documents table, the filter menus, the reading view of a citation.
+of a question (`PageScope`), the documents table, the filter menus, the reading view of a citation.
 Nothing here builds a component tree (`speechrag.ui.layout` does); what is returned for a
 component is a value or a `gr.*` update. Corpus text reaches the page only through
 `speechrag.render`, which escapes it.
@@ -22,7 +22,8 @@ from typing import Any
 import gradio as gr
 
 from speechrag.answering import Answer
-from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.errors import OptionError, SpeechragError, one_line
+from speechrag.options import QueryOptions
 from speechrag.passage import Passage, Speech
 from speechrag.render import (
     READING_EMPTY,
@@ -92,7 +93,7 @@ STOPPED = "（已停止 · stopped）"
 
 
 @dataclass(frozen=True)
-class Scope:
+class PageScope:
     """What the next question is limited to, as the settings panel says it."""
 
     mode: str = "hybrid"
@@ -103,17 +104,18 @@ class Scope:
 
     @classmethod
     def of(cls, mode: str, speeches: Sequence[str] | None, speakers: Sequence[str] | None,
-           places: Sequence[str] | None, year_from: object, year_to: object) -> Scope:
+           places: Sequence[str] | None, year_from: object, year_to: object) -> PageScope:
         """From the settings' values (a year left open is None or "")."""
         first, last = _year(year_from), _year(year_to)
         years = None if first is None and last is None else (
             YEAR_OPEN[0] if first is None else first, YEAR_OPEN[1] if last is None else last)
         return cls(mode, tuple(speeches or ()), tuple(speakers or ()), tuple(places or ()), years)
 
-    def options(self) -> dict[str, Any]:
-        """`answer()`'s keyword arguments for this scope."""
-        return {"mode": self.mode, "speeches": list(self.speeches) or None, "speaker": list(self.speakers) or None,
-                "place": list(self.places) or None, "years": self.years}
+    def options(self, k: object = 5) -> QueryOptions:
+        """The request's options: this scope and ``k`` passages (the slider's value), checked
+        as every door checks them (`OptionError` naming the option)."""
+        return QueryOptions.parse(k=_whole(k), mode=self.mode, speeches=self.speeches or None,
+                                  speaker=self.speakers or None, place=self.places or None, years=self.years)
 
     def chips(self, titles: dict[str, str]) -> list[tuple[str, str]]:
         """(label, value) chips for `render.chips_html`; ``titles`` maps speech ids to titles."""
@@ -134,7 +136,8 @@ def _year(value: object) -> int | None:
     try:
         return int(value) if value not in (None, "") else None  # type: ignore[call-overload]
     except (TypeError, ValueError):
-        raise QueryError(f"a year must be a whole number, not {value!r}") from None
+        raise OptionError("years", f"years must be a year or a range of years such as 2016-2018, "
+                                   f"not {value!r}") from None
 
 
 def _shown_question(question: object) -> str:
@@ -171,8 +174,8 @@ def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable
         yield ([*chat, {"role": "assistant", "content": PENDING}], gr.skip(), gr.skip(), gr.skip(), "",
                busy, gr.Button(visible=True))
         try:
-            scope = Scope.of(mode, speeches, speakers, places, year_from, year_to)
-            ans = service.ask(question, turns, k=int(k), **scope.options())
+            scope = PageScope.of(mode, speeches, speakers, places, year_from, year_to)
+            ans = service.ask(question, turns, **scope.options(k).as_kwargs())
         except Exception as exc:
             if not isinstance(exc, SpeechragError):
                 logger.exception("answer() failed")
@@ -284,23 +287,22 @@ def document_rows(speeches: Sequence[Speech], query: str = "", sort: str = "date
     return [[s.title, s.date, s.speaker, s.place, s.paragraphs, s.format, s.source, s.id] for s in shown]
 
 
-def _whole(k: object) -> int:
-    """k as sent by a client (JSON may carry 5, 5.0 or "5"), or a QueryError."""
+def _whole(k: object) -> object:
+    """k as sent by a client (JSON may carry 5, 5.0 or "5") as an int where it is one; any
+    other value is left for `QueryOptions` to refuse."""
     try:
         value = float(k)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise QueryError(f"k must be a whole number, not {k!r}") from None
-    if not value.is_integer():
-        raise QueryError(f"k must be a whole number, not {k!r}")
-    return int(value)
+        return k
+    return int(value) if value.is_integer() else k
 
 
 def _texts(value: object, name: str) -> list[str] | None:
-    """An optional list of strings from a client, or a QueryError naming the argument."""
+    """An optional list of strings from a client, or an OptionError naming the argument."""
     if value is None:
         return None
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise QueryError(f"{name} must be a list of strings, not {type(value).__name__}")
+        raise OptionError(name, f"{name} must be a string or a list of strings, not {value!r}")
     return list(value)
 
 
@@ -323,7 +325,8 @@ def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
         # so a new one would break callers that send these five (the page has the filters).
         try:
             speech_ids, turns = _texts(speeches, "speeches"), _texts(history, "history")
-            return service.ask(question, turns, mode=mode, k=_whole(k), speeches=speech_ids or None).to_dict()
+            options = QueryOptions.parse(k=_whole(k), mode=mode, speeches=speech_ids or None)
+            return service.ask(question, turns, **options.as_kwargs()).to_dict()
         except SpeechragError as exc:
             raise gr.Error(one_line(exc), print_exception=False) from exc
 

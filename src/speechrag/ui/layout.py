@@ -32,7 +32,7 @@ from speechrag.ui.handlers import (
     SORTS,
     STREAM_DELAY,
     Chat,
-    Scope,
+    PageScope,
     answer_of,
     document_rows,
     documents_table,
@@ -57,7 +57,7 @@ from speechrag.uploads import Uploader
 QUEUE_MAX_SIZE = 64
 ANALYTICS_EVENTS = 500
 # Answers at once, per concurrency id ("answer": the chat and /ask together). They really run
-# at once now (IndexService has no lock); see serving.Limits.max_concurrency for why 4.
+# at once now (IndexService has no lock); see serving.RequestLimits.max_concurrency for why 4.
 CONCURRENCY_LIMIT = 4
 EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
 
@@ -234,7 +234,7 @@ class ChatTab:
 
     @property
     def settings(self) -> list[Any]:
-        """What limits the next question, in `Scope.of`'s order."""
+        """What limits the next question, in `PageScope.of`'s order."""
         return [self.mode, self.speeches, self.speakers, self.places, self.year_from, self.year_to]
 
 
@@ -291,7 +291,7 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
         with gr.Column(scale=3, elem_id="chat-main"):
             chatbot, question, send, stop = _conversation()
             with gr.Row():
-                chips = gr.HTML(chips_html(Scope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
+                chips = gr.HTML(chips_html(PageScope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
                 counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
             copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
             examples = _examples(searcher, question)
@@ -364,7 +364,7 @@ def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.
                          trigger_mode="always_last", **PRIVATE)
 
     def show_scope(*values: Any) -> str:
-        return chips_html(Scope.of(*values).chips(titles))
+        return chips_html(PageScope.of(*values).chips(titles))
 
     gr.on([c.change for c in chat.settings], show_scope, inputs=chat.settings, outputs=[chat.chips], **PRIVATE)
     chat.clear_filters.click(lambda: ("hybrid", [], [], [], "", ""), outputs=chat.settings, **PRIVATE)

@@ -19,7 +19,7 @@ import gradio as gr
 from speechrag.config import LOOPBACK, check_exposure
 from speechrag.errors import ConfigError
 from speechrag.searcher import Searcher
-from speechrag.serving import IndexService, Limits, Slots
+from speechrag.serving import IndexService, RequestLimits, Slots
 from speechrag.ui.handlers import STREAM_DELAY
 from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
 from speechrag.uploads import Uploader, UploadLimits
@@ -59,7 +59,7 @@ class GuardMiddleware:
 
 
 def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str | None = None,
-                   mcp: bool = False, limits: Limits | None = None) -> dict[str, Any]:
+                   mcp: bool = False, limits: RequestLimits | None = None) -> dict[str, Any]:
     """The ``app_kwargs`` that put ``/v1`` (and with ``mcp``, ``/mcp``) on the page's own
     FastAPI app: routes passed at construction come before Gradio's, and a lifespan passed
     there runs inside Gradio's. Both share ``service`` and one set of answering slots, and
@@ -68,10 +68,12 @@ def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str 
 
     from speechrag.openai_api import openai_router
 
-    limits = limits or Limits(max_concurrency=CONCURRENCY_LIMIT)
+    limits = limits or RequestLimits(max_concurrency=CONCURRENCY_LIMIT)
     slots = Slots(limits)
     routes: list[Any] = [Mount("/v1", openai_router(service.ask, api_key=api_key, limits=limits, slots=slots))]
-    kwargs: dict[str, Any] = {"routes": routes}
+    # No /openapi.json (nor /docs, /redoc: Gradio turns those off): the schema would list every
+    # route to anyone, signed in or not; /v1 is documented as OpenAI's API.
+    kwargs: dict[str, Any] = {"routes": routes, "openapi_url": None, "docs_url": None, "redoc_url": None}
     if mcp:
         try:
             from speechrag.mcp_server import mcp_endpoint
