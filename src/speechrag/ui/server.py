@@ -20,6 +20,7 @@ from speechrag.config import LOOPBACK, check_exposure
 from speechrag.errors import ConfigError
 from speechrag.searcher import Searcher
 from speechrag.serving import IndexService, Limits, Slots
+from speechrag.ui.analysis_tab import is_export
 from speechrag.ui.handlers import STREAM_DELAY
 from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
 from speechrag.uploads import Uploader, UploadLimits
@@ -35,19 +36,27 @@ BLOCKED_ROUTES = re.compile(
 
 
 UPLOAD_ROUTES = re.compile(r"^/+(gradio_api/+)?upload(_progress)?/*$")
+# The file route, let through for the analysis tab's downloads only (`analysis_tab.is_export`).
+FILE_ROUTE = re.compile(r"^/+(gradio_api/+)?file=(?P<path>.+)$")
 
 
 class GuardMiddleware:
-    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`); with
-    ``allow_upload`` (``serve --allow-upload``), Gradio's upload route is let through, and
-    only it: uploaded files are still never served back."""
+    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`) but the
+    file route for the analysis tab's CSV/XLSX downloads (`analysis_tab.is_export`: a table it
+    wrote into its own folder); with ``allow_upload`` (``serve --allow-upload``), Gradio's
+    upload route is let through, and only it: uploaded files are still never served back."""
 
     def __init__(self, app: Any, allow_upload: bool = False) -> None:
         self.app = app
         self.allow_upload = allow_upload
 
     def blocked(self, path: str) -> bool:
-        return bool(BLOCKED_ROUTES.match(path)) and not (self.allow_upload and UPLOAD_ROUTES.match(path))
+        if not BLOCKED_ROUTES.match(path):
+            return False
+        if self.allow_upload and UPLOAD_ROUTES.match(path):
+            return False
+        download = FILE_ROUTE.match(path)
+        return not (download and is_export(download["path"]))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.blocked(scope.get("path", "")):
