@@ -665,8 +665,12 @@ def test_analysis_tab_charts_tables_downloads_and_reading(browser: Any, chat_url
     found = concordance("计划生育奖励", context=20, sort="date", index=shipped_index)
     page.wait_for_function("n => document.querySelectorAll('#analysis-concordance .virtual-row').length === n",
                            arg=len(found), timeout=TIMEOUT_MS)
-    # The trend is drawn by Gradio's own plot (by year: a LinePlot), one series per phrase.
-    page.wait_for_selector("#analysis-line svg, #analysis-line canvas", timeout=TIMEOUT_MS)
+    # The trend is drawn by Gradio's own plot, one series per phrase: the shipped speeches are
+    # undated, one group, so bars (a LinePlot needs two years to draw a line).
+    page.wait_for_selector("#analysis-bars svg, #analysis-bars canvas", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#analysis-bars svg .mark-rect path", timeout=TIMEOUT_MS)  # the bars themselves
+    legend = page.locator("#analysis-bars svg .role-legend-label text").all_text_contents()
+    assert legend == ["计划生育奖励", "文艺"]
     cells = page.locator('#analysis-concordance [data-testid="cell-0-3"]')
     assert cells.inner_text().strip() == "计划生育奖励"
     page.screenshot(path=str(tmp_path / "analysis.png"), full_page=True)

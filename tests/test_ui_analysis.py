@@ -95,6 +95,12 @@ def test_the_chart_is_the_trend_one_series_per_phrase(committed: Searcher) -> No
         assert list(got[tab.TREND_Y]) == [round(x, 4) for x in r.rates]
 
 
+def test_years_draw_lines_and_other_groups_bars(reports: Searcher, committed: Searcher) -> None:
+    assert tab.uses_line(trend("新常态", by="year", index=reports))  # 2014, 2015, 2016, undated
+    assert not tab.uses_line(trend("新常态", by="place", index=reports))
+    assert not tab.uses_line(trend("计划生育", by="year", index=committed))  # undated: one group, one point
+
+
 def test_filters_are_the_chats_and_narrow_every_view(reports: Searcher) -> None:
     service = IndexService(reports)
     filters = tab.filters_of([], [], ["商丘市"], "", "")

@@ -46,6 +46,7 @@ COMPARE_HEADERS = ["分组 · Group", "状态 · Status", "句子 · Sentence", 
 MAX_ROWS = 500  # rows shown; the label gives the full count and the downloads hold them all
 GROUPINGS = [("年份 · year", "year"), ("地点 · place", "place"), ("讲话人 · speaker", "speaker"),
              ("讲话 · speech", "speech")]
+GROUP_LABELS = {key: label for label, key in GROUPINGS}
 COMPARE_BY = [("讲话 · speech", "speech"), ("地点 · place", "place"), ("年份 · year", "year"),
               ("讲话人 · speaker", "speaker")]
 INDICATORS = ["国内生产总值", "居民消费价格", "城镇新增就业", "城镇调查失业率", "城镇登记失业率"]
@@ -200,6 +201,12 @@ def trend_frame(counted: Trend) -> pd.DataFrame:
         [{TREND_X: r.group, TREND_SERIES: p, TREND_Y: round(rate, 4), "count": n}
          for r in counted.rows for p, n, rate in zip(counted.phrases, r.counts, r.rates, strict=True)],
         columns=[TREND_X, TREND_SERIES, TREND_Y, "count"])
+
+
+def uses_line(counted: Trend) -> bool:
+    """Years are drawn as lines (one per phrase), other groups as bars; so are fewer than two
+    years, since Gradio's line draws nothing for one point (an undated corpus is one group)."""
+    return counted.by == "year" and len(counted.rows) >= 2
 
 
 def mentions_text(counted: Trend) -> str:
@@ -422,16 +429,17 @@ def analysis_tab(service: IndexService, tabs: gr.Tabs | None = None, reading: gr
         result = run_phrases(service, text, group, int(chars), **filters_of(*menus))
         if result.found is None or result.counted is None:
             return (gr.Dataframe([], headers=CONCORDANCE_HEADERS, label="索引 · Concordance"),
-                    gr.Dataframe([], headers=["—"]), result.message, gr.LinePlot(None, visible=group == "year"),
-                    gr.BarPlot(None, visible=group != "year"), *_downloads(None), *_downloads(None))
+                    gr.Dataframe([], headers=["—"]), result.message, gr.LinePlot(None), gr.BarPlot(None),
+                    *_downloads(None), *_downloads(None))
         found, counted_ = result.found, result.counted
         headers, table = trend_table(counted_)
         frame = trend_frame(counted_)
         records, columns = trend_records(counted_)
+        line = uses_line(counted_)
         return (gr.Dataframe(concordance_rows(found), headers=CONCORDANCE_HEADERS, label=concordance_label(found)),
                 gr.Dataframe(table, headers=headers), mentions_text(counted_),
-                gr.LinePlot(frame if group == "year" else None, visible=group == "year"),
-                gr.BarPlot(frame if group != "year" else None, x_title=group, visible=group != "year"),
+                gr.LinePlot(frame if line else None, visible=line),
+                gr.BarPlot(None if line else frame, x_title=GROUP_LABELS.get(group, group), visible=not line),
                 *_downloads(export("concordance", concordance_records(found), CONCORDANCE_COLUMNS)),
                 *_downloads(export("trend", records, columns)))
 
