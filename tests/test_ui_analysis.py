@@ -121,9 +121,9 @@ def test_targets_table_line_and_downloads(reports: Searcher) -> None:
     rows = tab.target_rows(found)
     assert rows[0][:3] == ["2014", "8.5%左右", "左右"] and rows[0][3] == found[0].citation
     assert rows[0][4] == found[0].sentence and len(rows[0]) == len(tab.TARGET_HEADERS)
-    frame = tab.target_frame(found)  # a range is its two ends
-    assert list(frame["year"]) == ["2014", "2015", "2015", "2016"]
-    assert list(frame["value"]) == [8.5, 8.0, 8.5, 7.5]
+    frame = tab.target_frame(found)  # the low and high ends, equal but for a range
+    assert list(frame["year"]) == ["2014", "2014", "2015", "2015", "2016", "2016"]
+    assert list(frame["value"]) == [8.5, 8.5, 8.0, 8.5, 7.5, 7.5]
     csv_path, xlsx_path = tab.export("targets", tab.target_records(found), tab.TARGET_COLUMNS)
     table = read_csv(csv_path)
     assert table[0] == tab.TARGET_COLUMNS and [r[0] for r in table[1:]] == ["2014", "2015", "2016"]

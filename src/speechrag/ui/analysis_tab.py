@@ -258,14 +258,10 @@ def target_records(found: Sequence[Target]) -> list[dict[str, Any]]:
 
 
 def target_frame(found: Sequence[Target]) -> pd.DataFrame:
-    """The line over the years: a target's value, or the two ends of a range as two series."""
-    rows = []
-    for t in found:
-        if t.figure.is_range:
-            rows += [{"year": str(t.year), "value": float(t.figure.low), "series": "下限 · low"},
-                     {"year": str(t.year), "value": float(t.figure.high), "series": "上限 · high"}]
-        else:
-            rows.append({"year": str(t.year), "value": float(t.figure.low), "series": "目标 · target"})
+    """The line over the years: two series, a target's low and high ends (the same value for a
+    figure that is no range), so every year has a point on both lines."""
+    rows = [{"year": str(t.year), "value": float(value), "series": series}
+            for t in found for series, value in (("下限 · low", t.figure.low), ("上限 · high", t.figure.high))]
     return pd.DataFrame(rows, columns=["year", "value", "series"])
 
 
@@ -471,8 +467,10 @@ def analysis_tab(service: IndexService, tabs: gr.Tabs | None = None, reading: gr
 
     if tabs is None or reading is None:
         return
-    def opened(evt: gr.SelectData) -> tuple[str, Any]:
+    def opened(evt: gr.SelectData) -> tuple[Any, Any]:
         row = list(evt.row_value or [])
+        if ":" not in str(row[-1] if row else ""):  # a group that says 未涉及: nothing to open
+            return gr.skip(), gr.skip()
         match = str(row[3]) if len(row) == len(CONCORDANCE_HEADERS) else ""
         return open_row(service, row, match), gr.Tabs(selected="docs")
 
