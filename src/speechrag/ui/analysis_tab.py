@@ -396,7 +396,8 @@ def analysis_tab(service: IndexService, tabs: gr.Tabs | None = None, reading: gr
                                    label="频次 · Trend", elem_id="analysis-trend")
             trend_csv, trend_xlsx = _download_pair("trend")
             lines = gr.Dataframe([], headers=CONCORDANCE_HEADERS, interactive=False, wrap=True, datatype="str",
-                                 max_height=420, label="索引 · Concordance", elem_id="analysis-concordance")
+                                 max_height=420, label="索引 · Concordance", elem_id="analysis-concordance",
+                                 column_widths=["9%", "10%", "22%", "9%", "22%", "18%", "10%"])
             conc_csv, conc_xlsx = _download_pair("concordance")
         with gr.Tab("目标 · Targets", id="analysis-targets-tab"):
             with gr.Row():
