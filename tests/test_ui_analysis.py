@@ -228,7 +228,8 @@ def test_the_page_has_the_tab(committed: Searcher) -> None:
     ids = {getattr(block, "elem_id", None) for block in blocks}
     assert {"analysis-phrase", "analysis-run", "analysis-trend", "analysis-concordance", "analysis-line",
             "analysis-bars", "analysis-targets", "analysis-targets-line", "analysis-compare", "analysis-speeches",
-            "analysis-year-from", "analysis-concordance-csv", "analysis-concordance-xlsx"} <= ids
+            "analysis-year-from", "analysis-clear-filters", "analysis-concordance-csv",
+            "analysis-concordance-xlsx"} <= ids
     kinds = {getattr(b, "elem_id", None): type(b) for b in blocks}
     assert kinds["analysis-line"] is gr.LinePlot and kinds["analysis-bars"] is gr.BarPlot
     assert kinds["analysis-trend-csv"] is gr.DownloadButton

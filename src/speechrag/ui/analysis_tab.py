@@ -35,7 +35,7 @@ from speechrag.analysis.export import write_csv, write_xlsx
 from speechrag.errors import SpeechragError, one_line
 from speechrag.render import READING_EMPTY, reading_html
 from speechrag.serving import IndexService
-from speechrag.ui.handlers import READING_GONE, Scope, menu_choices
+from speechrag.ui.handlers import READING_GONE, Scope, filter_choices, menu_choices
 
 logger = logging.getLogger(__name__)
 
@@ -345,8 +345,8 @@ class Filters:
 
 def _filters(service: IndexService) -> Filters:
     menus = menu_choices(service.speeches())
-    with (gr.Accordion("筛选（与对话相同）· Filters (as in the chat)", open=False, elem_id="analysis-filters"),
-          gr.Row()):
+    with gr.Accordion("筛选（与对话相同）· Filters (as in the chat)", open=False, elem_id="analysis-filters") as panel:
+        with gr.Row():
             chosen = gr.Dropdown(menus[0], value=[], multiselect=True, label="限定讲话 · Speeches",
                                  info="不选即全部 · none selected = all", elem_id="analysis-speeches")
             speakers = gr.Dropdown(menus[1], value=[], multiselect=True, label="讲话人 · Speaker",
@@ -354,7 +354,13 @@ def _filters(service: IndexService) -> Filters:
             places = gr.Dropdown(menus[2], value=[], multiselect=True, label="地点 · Place", elem_id="analysis-places")
             year_from = gr.Dropdown(menus[3], value="", label="起始年份 · From year", elem_id="analysis-year-from")
             year_to = gr.Dropdown(menus[3], value="", label="截止年份 · To year", elem_id="analysis-year-to")
-    return Filters(chosen, speakers, places, year_from, year_to)
+        clear = gr.Button("清除筛选 · Clear filters", size="sm", elem_id="analysis-clear-filters")
+    filters = Filters(chosen, speakers, places, year_from, year_to)
+    # The menus as the live index has them each time the panel opens (an upload may have added
+    # speeches since the page was built), and cleared in one click, as the chat's are.
+    panel.expand(lambda: filter_choices(service.speeches()), outputs=filters.all, queue=False, **PRIVATE)
+    clear.click(lambda: ([], [], [], "", ""), outputs=filters.all, queue=False, **PRIVATE)
+    return filters
 
 
 def _download_pair(name: str) -> tuple[gr.DownloadButton, gr.DownloadButton]:
