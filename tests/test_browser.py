@@ -697,4 +697,18 @@ def test_analysis_tab_charts_tables_downloads_and_reading(browser: Any, chat_url
     page.wait_for_timeout(500)  # the scroll
     assert in_view(page, "#reading .rv-target")
     page.screenshot(path=str(tmp_path / "analysis-reading.png"))
+
+    # The chat's filters narrow the views: one place, its occurrences only.
+    page.get_by_role("tab", name="语料分析 · Analysis").click()
+    page.locator("#analysis-filters button.label-wrap").click()
+    page.locator("#analysis-places input").click()
+    page.get_by_role("option", name="安康", exact=True).click()
+    page.keyboard.press("Escape")
+    page.locator("#analysis-run").click()
+    narrowed = concordance("计划生育奖励", context=20, sort="date", index=shipped_index, place=["安康"])
+    assert 0 < len(narrowed) < len(found)
+    page.wait_for_function("n => document.querySelectorAll('#analysis-concordance .virtual-row').length === n",
+                           arg=len(narrowed), timeout=TIMEOUT_MS)
+    title = page.locator('#analysis-concordance [data-testid="cell-0-1"]').inner_text().strip()
+    assert title == narrowed.occurrences[0].title
     assert not errors, errors
