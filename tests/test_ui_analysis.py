@@ -233,3 +233,17 @@ def test_the_page_has_the_tab(committed: Searcher) -> None:
     kinds = {getattr(b, "elem_id", None): type(b) for b in blocks}
     assert kinds["analysis-line"] is gr.LinePlot and kinds["analysis-bars"] is gr.BarPlot
     assert kinds["analysis-trend-csv"] is gr.DownloadButton
+
+
+def test_without_openpyxl_the_csv_is_still_offered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from speechrag.errors import ConfigError
+
+    def no_openpyxl(*args: object, **kwargs: object) -> Path:
+        raise ConfigError("writing XLSX needs openpyxl: pip install 'speechrag[analysis]'")
+
+    monkeypatch.setattr(tab, "write_xlsx", no_openpyxl)
+    csv_path, xlsx_path = tab.export("trend", [{"a": 1}], ["a"])
+    assert xlsx_path is None and read_csv(csv_path) == [["a"], ["1"]]
+    shown, hidden = tab._downloads((csv_path, xlsx_path))
+    assert shown.visible is True and shown.value["path"] == csv_path
+    assert hidden.visible is False

@@ -32,7 +32,7 @@ import pandas as pd
 
 from speechrag.analysis import Comparison, Concordance, Target, Trend, compare, concordance, targets, trend
 from speechrag.analysis.export import write_csv, write_xlsx
-from speechrag.errors import SpeechragError, one_line
+from speechrag.errors import ConfigError, SpeechragError, one_line
 from speechrag.render import READING_EMPTY, reading_html
 from speechrag.serving import IndexService
 from speechrag.ui.handlers import READING_GONE, Scope, filter_choices, menu_choices
@@ -87,22 +87,28 @@ def _prune(root: Path) -> None:
             pass
 
 
-def export(name: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> tuple[str, str]:
+def export(name: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> tuple[str, str | None]:
     """``rows`` written as ``name``.csv and ``name``.xlsx into a new folder of their own under
-    `export_root()` (older folders pruned); their paths."""
+    `export_root()` (older folders pruned); their paths. The XLSX is None without openpyxl (the
+    analysis extra): the page then offers the CSV alone."""
     root = export_root()
     root.mkdir(parents=True, exist_ok=True)
     _prune(root)
     folder = Path(tempfile.mkdtemp(dir=root))
     csv_path = write_csv(rows, folder / f"{name}.csv", columns)
-    xlsx_path = write_xlsx(rows, folder / f"{name}.xlsx", columns, sheet=name)
-    return str(csv_path), str(xlsx_path)
+    try:
+        xlsx_path: str | None = str(write_xlsx(rows, folder / f"{name}.xlsx", columns, sheet=name))
+    except ConfigError as exc:
+        logger.warning("no XLSX download: %s", one_line(exc))
+        xlsx_path = None
+    return str(csv_path), xlsx_path
 
 
-def _downloads(paths: tuple[str, str] | None) -> tuple[Any, Any]:
-    if paths is None:
-        return gr.DownloadButton(value=None, visible=False), gr.DownloadButton(value=None, visible=False)
-    return gr.DownloadButton(value=paths[0], visible=True), gr.DownloadButton(value=paths[1], visible=True)
+def _downloads(paths: tuple[str, str | None] | None) -> tuple[Any, Any]:
+    """The two buttons' updates: shown with their files, or hidden."""
+    csv_path, xlsx_path = paths or (None, None)
+    return (gr.DownloadButton(value=csv_path, visible=csv_path is not None),
+            gr.DownloadButton(value=xlsx_path, visible=xlsx_path is not None))
 
 
 # --- filters --------------------------------------------------------------------------------
