@@ -1,8 +1,8 @@
 """Serving the page: `serve` puts it, the OpenAI-compatible API at ``/v1``
 (`speechrag.openai_api`) and, when asked, the MCP tools at ``/mcp`` (`speechrag.mcp_server`) on
 one host and port, all behind `GuardMiddleware`, which refuses every route that reads a file or
-fetches a URL. The page, ``/v1`` and ``/mcp`` share one `IndexService`: one lock, one
-hot-reloading Searcher.
+fetches a URL (but the analysis tab's own CSV/XLSX downloads). The page, ``/v1`` and ``/mcp``
+share one `IndexService`: one lock, one hot-reloading Searcher.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from speechrag.uploads import Uploader, UploadLimits
 
 logger = logging.getLogger(__name__)
 
-# Routes that read files from disk or fetch URLs for the browser. This app shows no files,
-# takes no uploads and needs no proxy, so they are refused whatever GRADIO_ALLOWED_PATHS says.
+# Routes that read files from disk or fetch URLs for the browser. This app shows no files but
+# the analysis tab's downloads (FILE_ROUTE below), takes no uploads (unless --allow-upload) and
+# needs no proxy, so they are refused whatever GRADIO_ALLOWED_PATHS says.
 BLOCKED_ROUTES = re.compile(
     r"^/+(gradio_api/+)?(file[=/]|proxy=|upload|custom_component/|stream/|run-history|runs"
     r"|vibe|undo-vibe|process_recording|dev/|monitoring)"
