@@ -635,3 +635,80 @@ def test_metadata_filters_show_as_chips_and_survive_clear_chat(browser: Any, cha
     page.wait_for_function("() => document.querySelector('#scope').innerText.includes('all speeches')",
                            timeout=TIMEOUT_MS)
     assert not errors, errors
+
+
+# --- the analysis tab ------------------------------------------------------------------------
+
+
+def download(page: Any, selector: str, folder: Path) -> Path:
+    """Click a download button and save what the browser receives."""
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        page.locator(selector).click()
+    saved = folder / info.value.suggested_filename
+    info.value.save_as(str(saved))
+    return saved
+
+
+def test_analysis_tab_charts_tables_downloads_and_reading(browser: Any, chat_url: str, shipped_index: Searcher,
+                                                          tmp_path: Path) -> None:
+    import csv
+
+    from openpyxl import load_workbook
+
+    from speechrag.analysis import concordance
+
+    page, errors = open_page(browser, chat_url, accept_downloads=True)
+    page.get_by_role("tab", name="语料分析 · Analysis").click()
+    box = page.locator("#analysis-phrase textarea, #analysis-phrase input").first
+    box.fill("计划生育奖励 文艺")
+    box.press("Enter")
+    found = concordance("计划生育奖励", context=20, sort="date", index=shipped_index)
+    page.wait_for_function("n => document.querySelectorAll('#analysis-concordance .virtual-row').length === n",
+                           arg=len(found), timeout=TIMEOUT_MS)
+    # The trend is drawn by Gradio's own plot, one series per phrase: the shipped speeches are
+    # undated, one group, so bars (a LinePlot needs two years to draw a line).
+    page.wait_for_selector("#analysis-bars svg, #analysis-bars canvas", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#analysis-bars svg .mark-rect path", timeout=TIMEOUT_MS)  # the bars themselves
+    legend = page.locator("#analysis-bars svg .role-legend-label text").all_text_contents()
+    assert legend == ["计划生育奖励", "文艺"]
+    cells = page.locator('#analysis-concordance [data-testid="cell-0-3"]')
+    assert cells.inner_text().strip() == "计划生育奖励"
+    page.screenshot(path=str(tmp_path / "analysis.png"), full_page=True)
+
+    # Both formats download and open, every occurrence a row.
+    saved = download(page, "#analysis-concordance-csv", tmp_path)
+    with saved.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["match"], r["citation"]) for r in rows] == [(o.match, o.citation) for o in found.occurrences]
+    saved = download(page, "#analysis-concordance-xlsx", tmp_path)
+    sheet = list(load_workbook(saved, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert len(sheet) == len(found) + 1 and sheet[1][sheet[0].index("match")] == "计划生育奖励"
+    assert serious_violations(page) == []  # the tab with its chart and tables
+
+    # A row opens the reading view at its paragraph, the match marked.
+    cells.click()
+    page.wait_for_selector("#reading .rv-target mark", timeout=TIMEOUT_MS)
+    first = found.occurrences[0]
+    target = page.locator("#reading .rv-target")
+    assert page.locator("#reading .rv-title").inner_text() == first.title
+    assert target.get_attribute("data-paragraph") == str(first.paragraph)
+    assert target.locator("mark").all_inner_texts() == ["计划生育奖励"]
+    assert page.get_by_role("tab", name="文档 · Documents").get_attribute("aria-selected") == "true"
+    page.wait_for_timeout(500)  # the scroll
+    assert in_view(page, "#reading .rv-target")
+    page.screenshot(path=str(tmp_path / "analysis-reading.png"))
+
+    # The chat's filters narrow the views: one place, its occurrences only.
+    page.get_by_role("tab", name="语料分析 · Analysis").click()
+    page.locator("#analysis-filters button.label-wrap").click()
+    page.locator("#analysis-places input").click()
+    page.get_by_role("option", name="安康", exact=True).click()
+    page.keyboard.press("Escape")
+    page.locator("#analysis-run").click()
+    narrowed = concordance("计划生育奖励", context=20, sort="date", index=shipped_index, place=["安康"])
+    assert 0 < len(narrowed) < len(found)
+    page.wait_for_function("n => document.querySelectorAll('#analysis-concordance .virtual-row').length === n",
+                           arg=len(narrowed), timeout=TIMEOUT_MS)
+    title = page.locator('#analysis-concordance [data-testid="cell-0-1"]').inner_text().strip()
+    assert title == narrowed.occurrences[0].title
+    assert not errors, errors

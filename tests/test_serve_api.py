@@ -159,6 +159,17 @@ def test_guard_still_refuses_file_routes(server: str) -> None:
     for path in ("/gradio_api/file=/etc/passwd", "/file=/etc/passwd", "/gradio_api/upload",
                  "/gradio_api/proxy=http://127.0.0.1/"):
         assert httpx.get(f"{server}{path}", headers=AUTH).status_code == 403, path
+    # ... but the analysis tab's downloads, and only those (a file beside one is refused)
+    from speechrag.ui.analysis_tab import export
+
+    csv_path, xlsx_path = export("trend", [{"组": "天水", "n": 1}], ["组", "n"])
+    got = httpx.get(f"{server}/gradio_api/file={csv_path}", headers=AUTH)
+    assert got.status_code == 200 and got.content.decode("utf-8-sig").splitlines() == ["组,n", "天水,1"]
+    beside = Path(csv_path).with_name("notes.csv")
+    beside.write_text("secret")
+    escaped = f"{Path(csv_path).parent}/%2e%2e/{Path(csv_path).parent.name}/notes.csv"
+    for path in (str(beside), escaped, f"{xlsx_path}/../notes.csv"):
+        assert httpx.get(f"{server}/gradio_api/file={path}", headers=AUTH).status_code == 403, path
 
 
 @pytest.mark.parametrize(("body", "status", "param"), [b[1:] for b in BAD_BODIES],

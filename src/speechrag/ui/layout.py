@@ -491,7 +491,7 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
                 if uploader is not None:
                     _wire_upload(uploader, docs, chat)
             with gr.Tab("语料分析 · Analysis", id="analysis"):
-                analysis_tab(service)
+                analysis_tab(service, tabs, docs.reading, SCROLL_JS)  # rows open in the reading view
         _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
         _wire_reading(service, tabs, docs, answers)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")

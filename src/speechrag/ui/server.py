@@ -1,8 +1,8 @@
 """Serving the page: `serve` puts it, the OpenAI-compatible API at ``/v1``
 (`speechrag.openai_api`) and, when asked, the MCP tools at ``/mcp`` (`speechrag.mcp_server`) on
 one host and port, all behind `GuardMiddleware`, which refuses every route that reads a file or
-fetches a URL. The page, ``/v1`` and ``/mcp`` share one `IndexService`: one lock, one
-hot-reloading Searcher.
+fetches a URL (but the analysis tab's own CSV/XLSX downloads). The page, ``/v1`` and ``/mcp``
+share one `IndexService`: one lock, one hot-reloading Searcher.
 """
 
 from __future__ import annotations
@@ -20,14 +20,16 @@ from speechrag.config import LOOPBACK, check_exposure
 from speechrag.errors import ConfigError
 from speechrag.searcher import Searcher
 from speechrag.serving import IndexService, RequestLimits, Slots
+from speechrag.ui.analysis_tab import is_export
 from speechrag.ui.handlers import STREAM_DELAY
 from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
 from speechrag.uploads import Uploader, UploadLimits
 
 logger = logging.getLogger(__name__)
 
-# Routes that read files from disk or fetch URLs for the browser. This app shows no files,
-# takes no uploads and needs no proxy, so they are refused whatever GRADIO_ALLOWED_PATHS says.
+# Routes that read files from disk or fetch URLs for the browser. This app shows no files but
+# the analysis tab's downloads (FILE_ROUTE below), takes no uploads (unless --allow-upload) and
+# needs no proxy, so they are refused whatever GRADIO_ALLOWED_PATHS says.
 BLOCKED_ROUTES = re.compile(
     r"^/+(gradio_api/+)?(file[=/]|proxy=|upload|custom_component/|stream/|run-history|runs"
     r"|vibe|undo-vibe|process_recording|dev/|monitoring)"
@@ -35,19 +37,27 @@ BLOCKED_ROUTES = re.compile(
 
 
 UPLOAD_ROUTES = re.compile(r"^/+(gradio_api/+)?upload(_progress)?/*$")
+# The file route, let through for the analysis tab's downloads only (`analysis_tab.is_export`).
+FILE_ROUTE = re.compile(r"^/+(gradio_api/+)?file=(?P<path>.+)$")
 
 
 class GuardMiddleware:
-    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`); with
-    ``allow_upload`` (``serve --allow-upload``), Gradio's upload route is let through, and
-    only it: uploaded files are still never served back."""
+    """ASGI middleware answering 403 to every file-serving route (see `BLOCKED_ROUTES`) but the
+    file route for the analysis tab's CSV/XLSX downloads (`analysis_tab.is_export`: a table it
+    wrote into its own folder); with ``allow_upload`` (``serve --allow-upload``), Gradio's
+    upload route is let through, and only it: uploaded files are still never served back."""
 
     def __init__(self, app: Any, allow_upload: bool = False) -> None:
         self.app = app
         self.allow_upload = allow_upload
 
     def blocked(self, path: str) -> bool:
-        return bool(BLOCKED_ROUTES.match(path)) and not (self.allow_upload and UPLOAD_ROUTES.match(path))
+        if not BLOCKED_ROUTES.match(path):
+            return False
+        if self.allow_upload and UPLOAD_ROUTES.match(path):
+            return False
+        download = FILE_ROUTE.match(path)
+        return not (download and is_export(download["path"]))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and self.blocked(scope.get("path", "")):
