@@ -238,6 +238,7 @@ from speechrag.answering.details import (  # noqa: E402
     AMOUNT,
     DURATION,
     FREQUENCY,
+    NAME,
     WHEN,
     WHO,
     asked_detail,
@@ -281,6 +282,27 @@ def test_details_asked_and_given() -> None:
     # a name without a title: a speaker introducing themself, or a person next to their office
     assert gives(WHO, "大家好，我是本次的项目汇报人，连志林") and gives(WHO, "省长许昆林作政府工作报告")
     assert not gives(WHO, "大家好，今天向各位汇报项目进展")
+
+
+def test_a_blank_or_a_lone_unit_is_no_figure() -> None:
+    """A template's blank (xxx万元) and 万元 alone answer no how-much question."""
+    q = "全平台销售总额具体是多少万元？"
+    assert not gives(AMOUNT, "一年接待工作，全平台销售总额达xxx万元，总接待人数为xxxx人", q)
+    assert gives(AMOUNT, "全平台销售总额达1500万元", q) and gives(AMOUNT, "销售总额达一千五百万元", q)
+
+
+def test_a_rate_asked_is_answered_by_a_per_cent() -> None:
+    q = "宜春市2022年城镇登记失业率是多少？"
+    assert not gives(AMOUNT, "登记失业率数据来自市人社局；电信数据来自移动、电信和联通三家。", q)
+    assert gives(AMOUNT, "城镇登记失业率为3.2%。", q) and gives(AMOUNT, "人口出生率控制在13.8‰以内", "出生率为多少？")
+
+
+def test_an_institutions_name_asked_is_answered_by_one() -> None:
+    q = "李富涛所在公司的全称是什么？"
+    assert not gives(NAME, "最后，我代表全体新员工，再次感谢公司给予我们的帮助。", q)
+    assert not gives(NAME, "直到最后离别时的《再见》。", q)
+    assert gives(NAME, "我来自杭州海康威视数字技术股份有限公司。", q)
+    assert gives(NAME, "欢迎来到成都工业职业技术学院。", "这所学校的全称是什么？")
 
 
 @pytest.mark.parametrize(
@@ -594,6 +616,7 @@ def test_a_year_or_place_no_document_has_is_missing() -> None:
         ("广州的政府工作报告提出了什么？", ("广州",)),  # owns the report
         ("北京冬奥会的吉祥物叫什么名字？", ()),  # an event named after its host city
         ("井冈山干部学院在哪里？", ()),  # an institution's name
+        ("成都工业职业技术学院在2016年制定了多少项制度？", ()),  # however long the name
         ("汪广平说了什么？", ()),  # 广平 inside a person's name is no place
     ],
 )

@@ -45,3 +45,13 @@ def test_no_two_classes_share_a_name() -> None:
     # Each framework's adapter is its SpeechragRetriever, in a module named for the framework.
     shared = {name: files for name, files in where.items() if len(files) > 1 and name != "SpeechragRetriever"}
     assert shared == {}
+
+
+def test_a_loaded_index_answers_and_retrieves_as_the_package_does(tiny_index: speechrag.Searcher) -> None:
+    """``load_index(p).retrieve(q)`` / ``.answer(q)``: the calls scripts written against earlier
+    versions make, the same results as the front door's functions."""
+    idx = speechrag.load_index(tiny_index.store.root)
+    question = "2016年的参保率是多少？"
+    assert [h.passage.id for h in idx.retrieve(question, k=3)] == [
+        h.passage.id for h in speechrag.retrieve(question, k=3, index=idx)]
+    assert idx.answer(question).text == speechrag.answer(question, index=idx).text

@@ -31,8 +31,24 @@ log = logging.getLogger(__name__)
 Index = Searcher | str | os.PathLike[str]
 
 
+class LoadedIndex(Searcher):
+    """The Searcher `load_index` returns, with the front door's two calls as methods:
+    ``idx.retrieve(q)`` is ``retrieve(q, index=idx)``, ``idx.answer(q)`` is ``answer(q, index=idx)``.
+    They live here, above `answering`, so searcher.py never imports what is built on it."""
+
+    def retrieve(self, query: str, k: int = 5, *, max_query_chars: int = MAX_QUERY_CHARS,
+                 **options: Unpack[Options]) -> list[Hit]:
+        return retrieve(query, k, index=self, max_query_chars=max_query_chars, **options)
+
+    def answer(self, question: str, *, k: int = 5, history: Iterable[Any] | None = None,
+               max_sentences: int = MAX_SENTENCES, threshold: float | None = None,
+               **options: Unpack[Options]) -> answering.Answer:
+        return answer(question, k=k, history=history, index=self, max_sentences=max_sentences,
+                      threshold=threshold, **options)
+
+
 def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = None, *,
-               search_threads: int = 1, token: str | None = None) -> Searcher:
+               search_threads: int = 1, token: str | None = None) -> LoadedIndex:
     """Open and verify the index at ``path`` as a Searcher: a folder, or a Milvus location
     (``x.db`` for Milvus Lite, ``http(s)://host:port`` for a server, ``token`` its credentials).
 
@@ -40,7 +56,7 @@ def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = N
     raises EncoderMismatchError. Damage raises IndexCorruptError; a missing or unusable index
     IndexLoadError. Every message names the command that fixes it.
     """
-    return Searcher(open_store(path, token=token, search_threads=search_threads), model)
+    return LoadedIndex(open_store(path, token=token, search_threads=search_threads), model)
 
 
 class LiveIndex:
@@ -181,4 +197,4 @@ def answer(
                             max_sentences=max_sentences, threshold=threshold)
 
 
-__all__ = ["LiveIndex", "Searchers", "answer", "default_searchers", "get_searcher", "load_index", "retrieve"]
+__all__ = ["LiveIndex", "LoadedIndex", "Searchers", "answer", "default_searchers", "get_searcher", "load_index", "retrieve"]

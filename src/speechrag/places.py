@@ -1,6 +1,6 @@
 """China's administrative divisions, and the place a speech is given for.
 
-    find_divisions(text) -> [Mention(start, end, text, divisions, full, common)]
+    find_divisions(text) -> [PlaceMention(start, end, text, divisions, full, common)]
     lookup(name) -> (Division, ...)      canonical(name) -> "广西壮族自治区"    level(name) -> "province"
     same_place(a, b) -> bool              mentions_place(text, place) -> bool
     named_places(text) -> ("上海",)       (a question's places, common words left out)
@@ -142,7 +142,7 @@ class Division:
 
 
 @dataclass(frozen=True)
-class Mention:
+class PlaceMention:
     """A division named in a text: ``text[start:end]`` as written, every division it can name
     (朝阳区 is in Beijing and in Changchun), whether it was written with a suffix (``full``) and
     whether it is a short name that is also an ordinary word (``common``: 和平, 安康)."""
@@ -194,8 +194,8 @@ class Gazetteer:
             code = self.by_code[code].parent
         return out
 
-    def find(self, text: str) -> list[Mention]:
-        found: list[Mention] = []
+    def find(self, text: str) -> list[PlaceMention]:
+        found: list[PlaceMention] = []
         i, n = 0, len(text)
         while i < n:
             mention = None
@@ -215,8 +215,8 @@ class Gazetteer:
         return found
 
     def _mention(
-        self, text: str, start: int, end: int, forms: Sequence[_Form], before: Mention | None
-    ) -> Mention | None:
+        self, text: str, start: int, end: int, forms: Sequence[_Form], before: PlaceMention | None
+    ) -> PlaceMention | None:
         """The mention ``text[start:end]`` makes, or None: a guarded form counts only right after
         the name of a division above it."""
         above = {d.code for d in before.divisions} if before is not None and before.end == start else set()
@@ -226,7 +226,7 @@ class Gazetteer:
         full = any(f.full for f in usable)
         divisions = tuple(dict.fromkeys(f.division for f in usable if f.full == full))
         written = text[start:end]
-        return Mention(start, end, written, divisions, full, common=not full and written in self.common_shorts)
+        return PlaceMention(start, end, written, divisions, full, common=not full and written in self.common_shorts)
 
 
 def _short_name(name: str, kind: str) -> str:
@@ -325,7 +325,7 @@ def _gazetteer() -> Gazetteer:
 # --- the public lookups --------------------------------------------------------------------
 
 
-def find_divisions(text: str) -> list[Mention]:
+def find_divisions(text: str) -> list[PlaceMention]:
     """Every division named in ``text``, left to right, longest match first."""
     return gazetteer().find(text)
 
@@ -406,7 +406,7 @@ _VISIT_AFTER = re.compile(r"(?:时|期间|调研|考察|视察)")
 _NATIONAL = re.compile(r"国务院|全国人民代表大会|全国人大|全国政协|中共中央|党中央|中央人民政府|中华人民共和国主席")
 
 
-def _innermost(mentions: Sequence[Mention]) -> Mention:
+def _innermost(mentions: Sequence[PlaceMention]) -> PlaceMention:
     """Of names written one after another (河南省商丘市), the last that lies inside the one before."""
     best = mentions[0]
     g = gazetteer()
@@ -418,7 +418,7 @@ def _innermost(mentions: Sequence[Mention]) -> Mention:
     return best
 
 
-def _gives_place(text: str, m: Mention) -> bool:
+def _gives_place(text: str, m: PlaceMention) -> bool:
     """Whether ``m`` stands where a header names the speech's place: opening the text (a name
     with its suffix), before the institution giving the speech, or as the place of a visit."""
     if m.common:
@@ -507,7 +507,7 @@ def _opening_place(paragraphs: Sequence[str]) -> str:
     return ""
 
 
-def _short(m: Mention) -> str:
+def _short(m: PlaceMention) -> str:
     """A mention as a short name: 寻甸县 -> 寻甸, 大连 -> 大连."""
     return (m.divisions[0].short or m.text) if m.full else m.text
 

@@ -76,6 +76,21 @@ NAME = Detail(
     re.compile(r"《[^》]{2,40}》|“[^”]{2,40}”"),
     "名称",
 )
+# The name of an institution asked (公司的全称, 哪所学校的名称) is answered by an institution's name,
+# not by any quoted title (离别时的《再见》 answered 李富涛所在公司的全称是什么？).
+_ORG_NAME_Q = re.compile(r"(?:公司|单位|企业|学校|学院|大学|医院|机构|组织|集团|银行)的?(?:全称|名称|名字|简称)")
+# A name is a registered form (…有限公司) or a place's institution (成都工业职业技术学院); 感谢公司
+# and 进入公司 name none.
+_ORG_NAME = re.compile(r"(?:(?![的了在是我你他她它们进入加这那该本各全和与及到从])[\u4e00-\u9fff]){2,12}"
+                       r"(?P<kind>有限公司|有限责任公司|股份公司|集团|公司|学校|学院|大学|医院|研究院|研究所|协会|银行)")
+_REGISTERED = ("有限公司", "有限责任公司", "股份公司", "集团")
+
+
+def _names_institution(sentence: str) -> bool:
+    from speechrag.places import find_divisions
+
+    return any(m["kind"] in _REGISTERED or any(not d.common for d in find_divisions(m.group(0)))
+               for m in _ORG_NAME.finditer(sentence))
 # Most specific first: ``多久一次`` is a frequency, ``多久`` alone a duration, though ``几`` might read
 # as an amount.
 DETAILS = (FREQUENCY, DURATION, WHEN, WHO, NAME, AMOUNT)
@@ -94,7 +109,10 @@ _MONEY_Q = re.compile(r"多少钱|经费|资金|预算|费用|金额|奖金|\bho
 # A share asked (研发经费支出相当于生产总值的比例达到多少？) is answered by a per cent (4.5%左右), not by
 # money, whatever else the question names.
 PER_CENT = ("%",)
-_RATIO_Q = re.compile(r"比例|比率|比重|占比|百分比|百分之(?:几|多少)|几成|\b(percentage|percent|ratio|share)\b", re.I)
+# …and so is a rate (失业率是多少？ 出生率为多少): a sentence that only names the rate, with any
+# other count in it (数据来自…三家), does not answer it.
+_RATIO_Q = re.compile(r"比例|比率|比重|占比|百分比|百分之(?:几|多少)|几成|率(?:是|为|达到|有|控制在)?多少|"
+                      r"\b(percentage|percent|ratio|share)\b", re.I)
 _PER_CENT_GIVEN = re.compile(r"\d\s*[%‰]|[百千]分之|[二三四五六七八九两]成")
 # Dates are not amounts: 20xx年, 2016年, 二〇一〇年, 2016—2020年, 5月18日 hold numbers but answer no
 # how-many question.
@@ -116,6 +134,9 @@ def without_names_and_articles(sentence: str) -> str:
 
 
 _NUMBER = rf"(?:\d+(?:\.\d+)?|[{_NUM}]+(?:点[{_NUM}]+)?)"
+# A count before its unit: digits, or Chinese numerals holding a digit. 万元 alone is no figure,
+# nor is a template's blank (全平台销售总额达xxx万元): it answered 具体是多少万元 as found.
+_COUNT = rf"(?:\d+(?:\.\d+)?|[{_NUM}]*[〇一二三四五六七八九十两半][{_NUM}]*(?:点[{_NUM}]+)?)"
 # (a measure word after 万 makes it a counted figure of that unit; 360万天水儿女 is still bare)
 _BARE_LARGE = re.compile(rf"{_NUMBER}[万亿]+(?![个项倍位家户人元次例名吨亩台辆张所座处场件套本部期批类份种%‰])")
 # A sum of money leaves out 元 only at the end of a clause (奖励资金共计1500万。): 360万天水儿女
@@ -166,6 +187,8 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
         return detail.gives.search(_DATES.sub(" ", sentence)) is not None
     if detail is WHO:  # a title, or a name the sentence gives (我是本次的项目汇报人，连志林)
         return detail.gives.search(sentence) is not None or bool(people_in(sentence) or self_introduction(sentence))
+    if detail is NAME and _ORG_NAME_Q.search(question):
+        return _names_institution(sentence)
     if detail is not AMOUNT:
         return detail.gives.search(sentence) is not None
     text = without_names_and_articles(_DATES.sub(" ", sentence))
@@ -177,6 +200,6 @@ def gives(detail: Detail, sentence: str, question: str = "") -> bool:
     if units == PER_CENT:
         return _PER_CENT_GIVEN.search(text) is not None
     # (an approximate figure: 两千多名, 40余万人, 10来个)
-    with_unit = rf"{_NUMBER}[万亿千百十]*[多余来]?[万亿千]*\s*(?:{'|'.join(units)})"
+    with_unit = rf"{_COUNT}\s?[万亿千百十]*[多余来]?[万亿千]*\s*(?:{'|'.join(units)})"
     bare = _BARE_MONEY if units == ("元",) else _BARE_LARGE
     return re.search(with_unit, text) is not None or bare.search(text) is not None

@@ -158,7 +158,9 @@ _BEFORE_PLACE = set("在到去来赴和与及、，,：:的从向")
 # …or after: a place's short name that begins an institution's or a thing's name (井冈山干部学院,
 # 延安精神, 成都日报, 北京冬奥会) is that name, not the place.
 _NAME_AFTER_PLACE = re.compile(
-    r"^(?:干部)?(?:学院|大学|中学|小学|学校|党校|公司|集团|医院|银行|研究院|研究所|博物馆|纪念馆|精神|日报|晚报|电视台|"
+    # an institution's name may run on before its kind: 成都工业职业技术学院, 北京华为数字技术有限公司
+    r"^(?:[\u4e00-\u9fff]{0,8}?(?:学院|大学|中学|小学|学校|党校|公司|集团|医院|银行|研究院|研究所|博物馆|纪念馆)|"
+    r"精神|日报|晚报|电视台|"
     r"广播电台|机场|火车站|大桥|会议|峰会|论坛|宣言|协议|模式|经验|"
     # events named after their host city: 北京冬奥会, 上海世博会, 杭州亚运会, 广交会
     r"冬奥|奥运|残奥|亚运|世博|进博|博览会|交易会|运动会|马拉松|车展)")
@@ -257,8 +259,11 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
     scoped = searcher.rank(words, qvec, depth, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
     if scope.topic_years:
         # the passages about the year asked first (the 2014 report's review of 2013), in rank order
+        # A report's review of one year is twenty paragraphs of figures that all share the
+        # question's words: keep twice as many of them for the sentence choice to read (宁夏's
+        # 全年实现地区生产总值5503亿元 was the sixth, and the answer said the report had no figure).
         about = [h for h in scoped.hits if scope.holds_passage(h.passage)]
-        scoped = replace(scoped, hits=tuple([*about, *(h for h in scoped.hits if h not in about)][:k]))
+        scoped = replace(scoped, hits=tuple([*about, *(h for h in scoped.hits if h not in about)][:2 * k]))
     # The others are searched without the name too: with it, the place's own passages fill the
     # list and another place's figure, the one a reader must be told is not this place's, is
     # never seen.
