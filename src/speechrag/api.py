@@ -197,4 +197,5 @@ def answer(
                             max_sentences=max_sentences, threshold=threshold)
 
 
-__all__ = ["LiveIndex", "LoadedIndex", "Searchers", "answer", "default_searchers", "get_searcher", "load_index", "retrieve"]
+__all__ = ["LiveIndex", "LoadedIndex", "Searchers", "answer", "default_searchers", "get_searcher", "load_index",
+           "retrieve"]
