@@ -5,6 +5,7 @@ Run with ``pytest -m browser``. The screenshots are saved under each test's tmp_
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -78,17 +79,17 @@ def ask(page: Any, question: str) -> str:
     return wait_for_reply(page, before)
 
 
-def wait_for_reply(page: Any, before: int) -> str:
+def wait_for_reply(page: Any, before: int, timeout: float = TIMEOUT_MS) -> str:
     page.wait_for_function(
         """n => {
             const bots = document.querySelectorAll('#chat [data-testid="bot"]');
-            return bots.length > n && !bots[bots.length - 1].innerText.includes('检索中')
+            return bots.length > n && ![...bots].some(b => /检索中|排队中/.test(b.innerText))
                && !document.querySelector('#chat .generating, #chat .pending')
                && !document.querySelector('#stop:not([hidden])')?.offsetParent
                && document.querySelector('#question textarea').value === '';
         }""",
         arg=before,
-        timeout=TIMEOUT_MS,
+        timeout=timeout,
     )
     page.wait_for_timeout(300)  # the last streamed chunk
     return bot_messages(page)[-1]
@@ -145,10 +146,6 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: S
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
-
-    # Bad input: one line in the chat.
-    reply3 = ask(page, " ")
-    assert "问题是空的" in reply3 and "\n" not in reply3.strip()
 
     # An example question is asked as soon as it is clicked.
     example = ui.example_questions(shipped_index.store.all_passages)[-1]
@@ -442,18 +439,107 @@ def test_pending_state_and_a_question_sent_while_waiting(browser: Any, slow_url:
     box.fill(FIRST_Q)
     page.wait_for_function("() => !document.querySelector('#send').disabled", timeout=TIMEOUT_MS)
     box.press("Enter")
-    # At once: the placeholder reply, Send disabled, a Stop button.
+    # At once: the placeholder reply, the box empty (so Send disabled), a Stop button.
     page.wait_for_function("""() => [...document.querySelectorAll('#chat [data-testid="bot"]')]
                               .some(b => b.innerText.includes('检索中'))""", timeout=TIMEOUT_MS)
     assert send.is_disabled() and page.locator("#stop").is_visible()
-    # A second question typed and sent while the first is pending waits, then is answered.
+    # A second question sent while the first is answered shows as waiting, then is answered.
     box.fill(FOLLOW_UP)
     box.press("Enter")
+    page.wait_for_function("""() => [...document.querySelectorAll('#chat [data-testid="bot"]')]
+                              .some(b => b.innerText.includes('排队中'))""", timeout=TIMEOUT_MS)
     second = wait_for_reply(page, 1)
     users = [u.strip() for u in page.locator('#chat [data-testid="user"]').all_inner_texts()]
     assert users == [FIRST_Q, FOLLOW_UP] and "[1]" in bot_messages(page)[0]
     follow = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)  # answered as the follow-up it is
     assert follow.citations[0].cited_sentences[0][:15] in second
+    assert not errors, errors
+
+
+def test_stop_shows_stopped_restores_the_panel_and_the_next_question_answers(browser: Any, slow_url: str) -> None:
+    page, errors = open_page(browser, slow_url)
+    ask(page, FIRST_Q)
+    first_panel = page.locator("#sources").inner_text()
+    box = page.locator("#question textarea")
+    box.fill(FOLLOW_UP)
+    box.press("Enter")
+    page.wait_for_function("""() => [...document.querySelectorAll('#chat [data-testid="bot"]')]
+                              .some(b => b.innerText.includes('检索中'))""", timeout=TIMEOUT_MS)
+    page.locator("#stop").click()
+    page.wait_for_function("""() => {
+        const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+        return bots.length === 2 && bots[1].innerText.includes('已停止');
+    }""", timeout=TIMEOUT_MS)
+    assert not page.locator("#stop").is_visible()
+    assert page.locator("#sources").inner_text() == first_panel  # the last finished answer's sources
+    page.wait_for_timeout(2500)  # past the stopped question's answer: it must not appear
+    assert "已停止" in bot_messages(page)[1] and len(bot_messages(page)) == 2
+    started = time.monotonic()
+    reply = ask(page, "商丘计划生育工作有哪些重点？")
+    assert "[1]" in reply and time.monotonic() - started < 30
+    assert [b.strip() for b in bot_messages(page)][1] == "（已停止 · stopped）"
+    assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def tiny_url(tiny_index: Searcher) -> Iterator[str]:
+    demo = start(tiny_index, delay=0)
+    yield str(demo.local_url)
+    demo.close()
+
+
+RACE = ("去年全县共有多少户计生家庭参加了保险？", "今年要新建多少处集中供水工程？")
+RACE_TRIES = 10
+
+
+def clear_chat(page: Any) -> None:
+    page.get_by_role("button", name="Clear chat (filters stay)").click()
+    page.wait_for_function("() => !document.querySelector('#chat [data-testid=\"bot\"]')", timeout=TIMEOUT_MS)
+
+
+def test_two_questions_sent_close_together_are_both_answered_in_order(browser: Any, tiny_url: str) -> None:
+    page, errors = open_page(browser, tiny_url)
+    box = page.locator("#question textarea")
+    counts, failures = {}, []
+    for gap in (0, 20, 50):
+        answered = 0
+        for _ in range(RACE_TRIES):
+            box.fill(RACE[0])
+            box.press("Enter")
+            if gap:
+                page.wait_for_timeout(gap)
+            box.fill(RACE[1])
+            box.press("Enter")
+            with contextlib.suppress(playwright_api.TimeoutError):  # counted as a failure below
+                wait_for_reply(page, 1, timeout=30_000)
+            users = [u.strip() for u in page.locator('#chat [data-testid="user"]').all_inner_texts()]
+            replies = bot_messages(page)
+            if users == list(RACE) and len(replies) == 2 and all("[1]" in r and "已停止" not in r for r in replies):
+                answered += 1
+            else:
+                failures.append(f"{gap} ms: {users} {[r[:20] for r in replies]}")
+            clear_chat(page)
+        counts[gap] = answered
+    print(f"answered in order, of {RACE_TRIES} tries, by ms between the sends: {counts}")
+    assert counts == {0: RACE_TRIES, 20: RACE_TRIES, 50: RACE_TRIES}, failures
+    assert not errors, errors
+
+
+def test_enter_twice_sends_once_and_an_empty_box_sends_nothing(browser: Any, tiny_url: str) -> None:
+    page, errors = open_page(browser, tiny_url)
+    box = page.locator("#question textarea")
+    box.fill(RACE[0])
+    box.press("Enter")
+    box.press("Enter")
+    wait_for_reply(page, 0)
+    box.press("Enter")  # the box is empty now
+    box.fill("   ")
+    box.press("Enter")
+    page.locator("#send").click(force=True)  # disabled: nothing happens
+    page.wait_for_timeout(1500)
+    users = [u.strip() for u in page.locator('#chat [data-testid="user"]').all_inner_texts()]
+    assert users == [RACE[0]] and len(bot_messages(page)) == 1
+    assert "问题是空的" not in page.locator("#chat").inner_text()
     assert not errors, errors
 
 

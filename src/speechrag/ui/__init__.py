@@ -9,6 +9,8 @@ reads a file or fetches a URL.
 - `handlers.py`: the event functions over an `IndexService` (answering, the reading view, the
   documents table, uploads) and the API endpoints (`/ask`, `/documents`, `/read_speech`,
   `/add_documents`, `/remove_document`).
+- `conversation.py`: one open page's chat, kept on the server (`Conversation`): the questions
+  in the order sent, each waiting, answering, answered, failed or stopped.
 - `layout.py`: the page as Gradio Blocks (`build_demo`), its events wired to the handlers, and
   its theme, CSS and scripts.
 - `server.py`: `serve`, the page with ``/v1`` (and ``/mcp``) on one address, behind
@@ -23,12 +25,11 @@ from speechrag.ui import gradio_import
 
 gradio_import.load()  # before any module below imports gradio
 
+from speechrag.ui.conversation import PENDING, SHOWN_QUESTION_CHARS, STOPPED, WAITING, Conversation, Conversations  # noqa: E402
 from speechrag.ui.handlers import (  # noqa: E402
     DEFAULT_K,
     MAX_K,
     MODE_LABELS,
-    PENDING,
-    SHOWN_QUESTION_CHARS,
     STREAM_DELAY,
     YEAR_OPEN,
     Scope,
@@ -40,12 +41,16 @@ from speechrag.ui.handlers import (  # noqa: E402
     input_state,
     make_add_documents,
     make_ask,
+    make_clear,
     make_documents,
+    make_enqueue,
     make_read,
     make_reader,
     make_remove_document,
     make_respond,
+    make_stop,
     open_citation,
+    outbox_items,
     speech_choices,
     stage,
 )
@@ -64,9 +69,13 @@ __all__ = [
     "QUEUE_MAX_SIZE",
     "SHOWN_QUESTION_CHARS",
     "SIGN_OUT",
+    "STOPPED",
     "STREAM_DELAY",
     "THEME",
+    "WAITING",
     "YEAR_OPEN",
+    "Conversation",
+    "Conversations",
     "GuardMiddleware",
     "Scope",
     "answer_of",
@@ -79,12 +88,16 @@ __all__ = [
     "input_state",
     "make_add_documents",
     "make_ask",
+    "make_clear",
     "make_documents",
+    "make_enqueue",
     "make_read",
     "make_reader",
     "make_remove_document",
     "make_respond",
+    "make_stop",
     "open_citation",
+    "outbox_items",
     "serve",
     "speech_choices",
     "stage",

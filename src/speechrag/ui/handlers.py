@@ -10,6 +10,7 @@ component is a value or a `gr.*` update. Corpus text reaches the page only throu
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -35,6 +36,7 @@ from speechrag.render import (
 from speechrag.searcher import MAX_QUERY_CHARS
 from speechrag.serving import IndexService
 from speechrag.text import strip_enumerator
+from speechrag.ui.conversation import Chat, Conversation, Conversations, Turn
 from speechrag.uploads import Uploader
 
 logger = logging.getLogger(__name__)
@@ -85,10 +87,7 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
 # --- the handlers -------------------------------------------------------------------------
 
 
-Chat = list[dict[str, str]]
-PENDING = "检索中… · Searching…"
 YEAR_OPEN = (0, 9999)  # the ends of a year range left open
-STOPPED = "（已停止 · stopped）"
 
 
 @dataclass(frozen=True)
@@ -137,71 +136,127 @@ def _year(value: object) -> int | None:
         raise QueryError(f"a year must be a whole number, not {value!r}") from None
 
 
-def _shown_question(question: object) -> str:
-    """The user's bubble: the question cut to a readable length, escaped."""
-    shown = question.strip() if isinstance(question, str) else ""
-    # Echo broken text safely: a lone surrogate would make the JSON event stream fail.
-    shown = shown.encode("utf-8", "replace").decode("utf-8")
-    if len(shown) > SHOWN_QUESTION_CHARS:
-        shown = shown[:SHOWN_QUESTION_CHARS] + "…"
-    return escape_markdown(shown) or "（空）"
-
-
 def cite_href(key: int) -> Callable[[int], str]:
     """The in-page anchor of source n of the chat's answer number ``key`` (the page's script
     turns a click on it into the reading view)."""
     return lambda n: f"#cite-{key}-{n}"
 
 
-def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable[..., Iterator[tuple[Any, ...]]]:
-    """The chat handler: yields (chat, turns, answers, sources panel, question box, send, stop)
-    as the answer streams; `gr.skip()` leaves a part as it is. The box is cleared once, at the
-    start, so a question typed while this one is answered survives (the page sends it next).
-    ``answers`` holds one Answer (or None, for an error) per reply, so each keeps its sources."""
+MAX_OUTBOX = 100  # the questions a page resends with each send (see `outbox_items`)
 
-    def respond(question: str, chat: Chat, turns: list[str], answers: list[Answer | None], k: float,
-                mode: str, speeches: list[str], speakers: list[str], places: list[str],
-                year_from: object, year_to: object) -> Iterator[tuple[Any, ...]]:
-        if question == "":  # nothing waiting (the page sends " " for an empty box)
-            yield (gr.skip(),) * 7
+
+def outbox_items(outbox: object) -> list[tuple[str, str]]:
+    """The page's outbox: a JSON list of [id, question], the last questions it sent, resent in
+    full with each send so that no send is lost when two cross (the ids make a resent question
+    one question). Anything else in it is ignored: it comes from the browser."""
+    try:
+        items = json.loads(outbox) if isinstance(outbox, str) and outbox else []
+    except ValueError:
+        return []
+    if not isinstance(items, list):
+        return []
+    return [(i[0], i[1]) for i in items[-MAX_OUTBOX:]
+            if isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) and isinstance(i[1], str)
+            and i[1].strip()]
+
+
+INTERNAL_ERROR = "内部错误，请稍后再试。(internal error)"
+View = tuple[Chat, list[Answer | None], Any, Any]  # chat, answers, sources panel, Stop
+
+
+def view(conv: Conversation, panel: Any = None) -> View:
+    """What the chat's events return: the whole chat, one Answer or None per reply, the sources
+    panel (``None``: left as it is) and Stop, shown while anything waits or is answered."""
+    return (conv.messages(), conv.answers(), gr.skip() if panel is None else panel,
+            gr.Button(visible=conv.busy))
+
+
+def make_enqueue(conversations: Conversations) -> Callable[..., View]:
+    """The send handler: the outbox's new questions join this page's conversation, each with the
+    settings as they are now (a question waiting keeps the scope it was asked in)."""
+
+    def enqueue(outbox: str, k: float, mode: str, speeches: list[str], speakers: list[str], places: list[str],
+                year_from: object, year_to: object, request: gr.Request) -> View:
+        conv = conversations.get(request.session_hash)
+        items = []
+        for qid, question in outbox_items(outbox):
+            turn = Turn(question, {})
+            try:
+                turn.options = {"k": int(k), **Scope.of(mode, speeches, speakers, places, year_from, year_to).options()}
+            except (SpeechragError, TypeError, ValueError) as exc:
+                turn.state, turn.text = "error", "⚠️ " + escape_markdown(one_line(exc))
+            items.append((qid, turn))
+        conv.add(items)
+        return view(conv)
+
+    return enqueue
+
+
+def make_respond(service: IndexService, conversations: Conversations,
+                 delay: float = STREAM_DELAY) -> Callable[..., Iterator[View]]:
+    """The answering handler: unless another event is answering this page's questions already,
+    answer every waiting question in order, each streamed sentence by sentence. Each update is
+    the whole chat (`view`); a reply's sources go to the panel as it starts."""
+
+    def respond(request: gr.Request) -> Iterator[View]:
+        conv = conversations.get(request.session_hash)
+        token = conv.claim()
+        if token is None:  # the event answering now takes the new question too
+            yield (gr.skip(),) * 4
             return
-        chat = [*(chat or []), {"role": "user", "content": _shown_question(question)}]
-        turns, answers = list(turns or []), list(answers or [])
-        busy, idle = gr.Button(interactive=False), gr.Button(interactive=True)
-        yield ([*chat, {"role": "assistant", "content": PENDING}], gr.skip(), gr.skip(), gr.skip(), "",
-               busy, gr.Button(visible=True))
         try:
-            scope = Scope.of(mode, speeches, speakers, places, year_from, year_to)
-            ans = service.ask(question, turns, k=int(k), **scope.options())
-        except Exception as exc:
-            if not isinstance(exc, SpeechragError):
-                logger.exception("answer() failed")
-            message = one_line(exc) if isinstance(exc, SpeechragError) else "内部错误，请稍后再试。(internal error)"
-            chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(message)})
-            # The sources panel keeps the last answer's cards: an error has none of its own.
-            yield chat, turns, [*answers, None], gr.skip(), gr.skip(), idle, gr.Button(visible=False)
-            return
-        key = len(answers)
-        panel = sources_html(ans, key=str(key))
-        text = ""
-        for chunk in markdown_chunks(ans, href=cite_href(key)):
-            text += chunk
-            # A new list per update: Gradio diffs successive values, so none may be mutated.
-            yield ([*chat, {"role": "assistant", "content": text}], gr.skip(), gr.skip(), panel, gr.skip(),
-                   busy, gr.skip())
-            time.sleep(delay)
-        yield ([*chat, {"role": "assistant", "content": text}], [*turns, ans.question], [*answers, ans], panel,
-               gr.skip(), idle, gr.Button(visible=False))
+            while (job := conv.next_turn(token)) is not None:
+                key, turn, history = job
+                yield view(conv)
+                try:
+                    ans = service.ask(turn.question, history, **turn.options)
+                except Exception as exc:
+                    if not isinstance(exc, SpeechragError):
+                        logger.exception("answer() failed")
+                    message = one_line(exc) if isinstance(exc, SpeechragError) else INTERNAL_ERROR
+                    # The sources panel keeps the last answer's cards: an error has none of its own.
+                    if conv.update(token, turn, text="⚠️ " + escape_markdown(message), state="error"):
+                        yield view(conv)
+                    continue
+                panel = sources_html(ans, key=str(key))
+                chunks = markdown_chunks(ans, href=cite_href(key)) or [""]
+                for i in range(len(chunks)):
+                    done = i == len(chunks) - 1
+                    if not conv.update(token, turn, text="".join(chunks[: i + 1]), answer=ans if done else None,
+                                       state="done" if done else None):
+                        return  # stopped: Stop has shown that
+                    yield view(conv, panel)
+                    if not done:
+                        time.sleep(delay)
+            yield view(conv)  # Stop hidden
+        finally:
+            conv.release(token)
 
     return respond
 
 
-def stopped(chat: Chat) -> tuple[Chat, Any, Any]:
-    """After Stop: the pending reply says so; Send is back, Stop hidden."""
-    chat = list(chat or [])
-    if chat and chat[-1]["role"] == "assistant" and chat[-1]["content"] == PENDING:
-        chat[-1] = {"role": "assistant", "content": STOPPED}
-    return chat, gr.Button(interactive=True), gr.Button(visible=False)
+def make_stop(conversations: Conversations) -> Callable[..., View]:
+    """Stop: the question being answered and those waiting end as stopped; the panel goes back
+    to the last finished answer."""
+
+    def stop(request: gr.Request) -> View:
+        conv = conversations.get(request.session_hash)
+        conv.stop()
+        last = conv.last_answer()
+        return view(conv, sources_html(None) if last is None else sources_html(last[1], key=str(last[0])))
+
+    return stop
+
+
+def make_clear(conversations: Conversations) -> Callable[..., View]:
+    """Clear the chat (the filters stay): nothing waits, nothing is answered any more."""
+
+    def clear(request: gr.Request) -> View:
+        conv = conversations.get(request.session_hash)
+        conv.clear()
+        return view(conv, sources_html(None))
+
+    return clear
 
 
 def input_state(question: str) -> tuple[Any, str]:

@@ -23,14 +23,15 @@ from speechrag.passage import Speech
 from speechrag.render import READING_EMPTY, chips_html, sources_html, upload_html
 from speechrag.searcher import MODES, Searcher
 from speechrag.serving import IndexService
+from speechrag.ui.conversation import Chat, Conversations
 from speechrag.ui.handlers import (
     DEFAULT_K,
     DOC_HEADERS,
     MAX_K,
+    MAX_OUTBOX,
     MODE_LABELS,
     SORTS,
     STREAM_DELAY,
-    Chat,
     Scope,
     answer_of,
     document_rows,
@@ -40,16 +41,18 @@ from speechrag.ui.handlers import (
     input_state,
     make_add_documents,
     make_ask,
+    make_clear,
     make_documents,
+    make_enqueue,
     make_read,
     make_reader,
     make_remove_document,
     make_respond,
+    make_stop,
     menu_choices,
     open_citation,
     source_files,
     stage,
-    stopped,
 )
 from speechrag.uploads import Uploader
 
@@ -330,35 +333,51 @@ def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
 
-# Runs in the browser at once, before any round trip: the question moves from the box to the
-# hidden #pending box, so the box is free for the next one. A question already waiting there
-# (sent while another is answered, not yet taken) keeps the new one in the box: nothing is lost.
-TAKE_JS = "(q, waiting) => waiting ? [q, waiting] : ['', q === '' ? ' ' : q]"
+# Runs in the browser at once, before any round trip: a question in the box joins the page's
+# outbox (the last questions sent, each with an id) and the box is emptied, so a second Enter
+# finds it empty and sends nothing. The outbox is a variable of the page, not a component:
+# two sends that cross would each read a component's value before the other's write reached
+# it, and one question would be lost (seen 1 time in 10 at 0 ms apart).
+TAKE_JS = f"""(q) => {{
+  if (!q || !q.trim()) return q;
+  const box = (window.speechragOutbox = window.speechragOutbox || []);
+  window.speechragSent = (window.speechragSent || 0) + 1;
+  box.push([`${{Date.now().toString(36)}}-${{window.speechragSent}}-${{Math.random().toString(36).slice(2, 8)}}`, q]);
+  box.splice(0, Math.max(0, box.length - {MAX_OUTBOX}));
+  return "";
+}}"""
+# The send event then takes the whole outbox (so a send whose event was overtaken by the next
+# is carried by it; the server adds the new ids in order, `handlers.outbox_items`).
+OUTBOX_JS = "(outbox, ...settings) => [JSON.stringify(window.speechragOutbox || []), ...settings]"
 
 
-def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.State, respond: Callable[..., Any],
-               titles: dict[str, str]) -> None:
+def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversations: Conversations,
+               respond: Callable[..., Any], titles: dict[str, str]) -> None:
+    shown = [chat.chatbot, answers, chat.sources, chat.stop]  # `handlers.view`
     answer_event: dict[str, Any] = {
         "fn": respond,
-        "inputs": [pending, chat.chatbot, turns, answers, chat.k, *chat.settings],
-        "outputs": [chat.chatbot, turns, answers, chat.sources, pending, chat.send, chat.stop],
+        "outputs": shown,
         "api_visibility": "private",
         "concurrency_id": "answer",
         "show_progress": "hidden",
-        # A question sent while another is answered waits for it, then is read afresh.
+        # A send while this page's questions are answered adds to them; its own event then
+        # finds them answered (or takes what is left). Never dropped, as "once" would.
         "trigger_mode": "always_last",
     }
-    take: dict[str, Any] = {"fn": None, "inputs": [chat.question, pending], "outputs": [chat.question, pending],
-                            "js": TAKE_JS, **PRIVATE}
+    take: dict[str, Any] = {"fn": None, "inputs": [chat.question], "outputs": [chat.question], "js": TAKE_JS,
+                            **PRIVATE, "trigger_mode": "multiple"}
+    enqueue: dict[str, Any] = {"fn": make_enqueue(conversations), "inputs": [outbox, chat.k, *chat.settings],
+                               "js": OUTBOX_JS, "outputs": shown, **PRIVATE, "trigger_mode": "multiple"}
     after: dict[str, Any] = {"fn": input_state, "inputs": [chat.question], "outputs": [chat.send, chat.counter],
                              **PRIVATE}
-    events = [gr.on([chat.question.submit, chat.send.click], **take).then(**answer_event)]
+    sends = [gr.on([chat.question.submit, chat.send.click], **take)]
     if chat.examples is not None:  # a click fills the box, then asks
-        events.append(chat.examples.load_input_event.then(**take).then(**answer_event))
-    for event in events:
-        event.then(**after)
-    chat.stop.click(stopped, inputs=[chat.chatbot], outputs=[chat.chatbot, chat.send, chat.stop],
-                    cancels=events, **PRIVATE)
+        sends.append(chat.examples.load_input_event.then(**take))
+    events = []
+    for send in sends:
+        send.then(**after)
+        events.append(send.then(**enqueue).then(**answer_event))
+    chat.stop.click(make_stop(conversations), outputs=shown, cancels=events, **PRIVATE)
     chat.question.change(input_state, inputs=[chat.question], outputs=[chat.send, chat.counter],
                          trigger_mode="always_last", **PRIVATE)
 
@@ -368,13 +387,10 @@ def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.
     gr.on([c.change for c in chat.settings], show_scope, inputs=chat.settings, outputs=[chat.chips], **PRIVATE)
     chat.clear_filters.click(lambda: ("hybrid", [], [], [], "", ""), outputs=chat.settings, **PRIVATE)
 
-    def reset() -> tuple[Chat, list[str], list[Answer | None], str, str]:
-        return [], [], [], sources_html(None), ""
-
-    reset_outputs = [chat.chatbot, turns, answers, chat.sources, chat.question]
-    chat.clear.click(reset, outputs=reset_outputs, **PRIVATE)
-    # The chat's own bin icon clears the messages; forget the turns and sources with them.
-    chat.chatbot.clear(reset, outputs=reset_outputs, **PRIVATE)
+    clear = make_clear(conversations)
+    chat.clear.click(clear, outputs=shown, cancels=events, **PRIVATE)
+    # The chat's own bin icon clears the messages; forget the answers and sources with them.
+    chat.chatbot.clear(clear, outputs=shown, cancels=events, **PRIVATE)
 
     def show_sources(history: Chat, kept: list[Answer | None], evt: gr.SelectData) -> Any:
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
@@ -480,8 +496,9 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
             if signed_in:
                 gr.Button("退出登录 · Sign out", link=SIGN_OUT, size="sm", scale=0, min_width=120,
                           elem_id="sign-out")
-        turns, answers = gr.State([]), gr.State([])
-        pending = gr.Textbox(visible="hidden", elem_id="pending")
+        answers = gr.State([])
+        outbox = gr.Textbox(visible="hidden", elem_id="outbox")  # carries the page's outbox (OUTBOX_JS)
+        conversations = Conversations()
         with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
             with gr.Tab("对话 · Chat", id="chat"):
                 chat = _chat_tab(service.searcher, speeches)
@@ -489,11 +506,17 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
                 docs = _docs_tab(speeches)
                 if uploader is not None:
                     _wire_upload(uploader, docs, chat)
-        _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
+        _wire_chat(chat, outbox, answers, conversations, make_respond(service, conversations, delay),
+                   {s.id: s.title for s in speeches})
         _wire_reading(service, tabs, docs, answers)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
         gr_api(make_documents(service), api_name="documents")
         gr_api(make_read(service), api_name="read_speech")
+
+    def closed(request: gr.Request) -> None:  # the page was closed: its chat goes with it
+        conversations.drop(request.session_hash)
+
+    demo.unload(closed)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
     # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events
     # ($GRADIO_ANALYTICS_MAX_EVENTS), even with analytics off: the 10-minute soak's server RSS
