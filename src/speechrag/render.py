@@ -175,6 +175,16 @@ READING_EMPTY = ('<div class="rv-empty">在上面的表格中点一篇讲话，�
                  "Pick a speech in the table above, or click an [n] in an answer, to read it here.</div>")
 
 
+def examples_html(questions: Sequence[str]) -> str:
+    """The example questions as buttons (the page's script asks one when it is clicked); nothing
+    when there are none. The questions come from the corpus's headings: escaped."""
+    if not questions:
+        return ""
+    items = "".join(f'<li><button type="button" class="ex-q" data-ask="{html.escape(q, quote=True)}">'
+                    f"{html.escape(q)}</button></li>" for q in questions)
+    return f'<div class="ex"><h2 class="ex-h">示例问题（点一下即提问）</h2><ul class="ex-list">{items}</ul></div>'
+
+
 def chips_html(chips: Sequence[tuple[str, str]]) -> str:
     """The scope of the next question as chips: (label, value) pairs, values escaped."""
     items = "".join(f'<span class="chip"><span class="chip-k">{html.escape(k)}</span>{html.escape(v)}</span>'

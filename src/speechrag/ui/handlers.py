@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,18 +23,19 @@ from typing import Any
 
 import gradio as gr
 
-from speechrag.answering import Answer
+from speechrag.answering import Answer, answer
 from speechrag.errors import QueryError, SpeechragError, one_line
 from speechrag.passage import Passage, Speech
 from speechrag.render import (
     READING_EMPTY,
     escape_markdown,
+    examples_html,
     markdown_chunks,
     reading_html,
     sources_html,
     staged_html,
 )
-from speechrag.searcher import MAX_QUERY_CHARS
+from speechrag.searcher import MAX_QUERY_CHARS, Searcher
 from speechrag.serving import IndexService
 from speechrag.text import strip_enumerator
 from speechrag.ui.conversation import Chat, Conversation, Conversations, Turn
@@ -82,6 +84,46 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
             if qs and len(out) < n:
                 out.append(qs.pop(0))
     return out
+
+
+EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
+EXAMPLES_SHOWN = 4
+EXAMPLE_CANDIDATES = 12  # questions tried per generation; each costs one answer() (~0.1-0.5 s)
+
+
+def checked_examples(searcher: Searcher, n: int = EXAMPLES_SHOWN, candidates: int = EXAMPLE_CANDIDATES) -> list[str]:
+    """Up to ``n`` example questions made from this index's own headings that it answers
+    `found`: a heading turned into a question is not always answered (its words may be spread
+    over passages the threshold rejects), and an example that abstains tells a newcomer the
+    tool does not work. An index without such headings gets none."""
+    passages = searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN)))
+    shown: list[str] = []
+    for question in example_questions(passages, n=candidates):
+        try:
+            found = answer(question, index=searcher).status == "found"
+        except SpeechragError:
+            found = False
+        if found:
+            shown.append(question)
+            if len(shown) == n:
+                break
+    return shown
+
+
+class ExampleCache:
+    """The checked examples of the generation being served, made once per generation (the
+    first page load after a rebuild makes them; the others wait for that one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: tuple[tuple[str, str], list[str]] | None = None
+
+    def get(self, searcher: Searcher) -> list[str]:
+        key = (str(searcher.location), searcher.generation)
+        with self._lock:
+            if self._made is None or self._made[0] != key:
+                self._made = (key, checked_examples(searcher))
+            return list(self._made[1])
 
 
 # --- the handlers -------------------------------------------------------------------------
@@ -446,6 +488,22 @@ def filter_choices(speeches: Sequence[Speech]) -> list[Any]:
     """Updates of the five filter menus (years twice), for after an upload."""
     chosen, speakers, places, years = menu_choices(speeches)
     return [gr.Dropdown(choices=c) for c in (chosen, speakers, places, years, years)]
+
+
+def make_page_lists(service: IndexService, examples: ExampleCache) -> Callable[..., tuple[Any, ...]]:
+    """On a page's load, and on its timer: what the page lists (the generation it shows, the
+    examples, the documents table, the filter menus) read from the index being served; nothing
+    changes when the page already shows that generation."""
+
+    def page_lists(shown: str, query: str, sort: str) -> tuple[Any, ...]:
+        searcher = service.live()
+        if shown == searcher.generation:
+            return (gr.skip(),) * 8
+        speeches = searcher.speeches
+        return (searcher.generation, examples_html(examples.get(searcher)), documents_table(speeches, query, sort),
+                *filter_choices(speeches))
+
+    return page_lists
 
 
 def make_remove_document(uploader: Uploader) -> Callable[..., Any]:

@@ -9,19 +9,19 @@ mends what Gradio's components leave out for accessibility.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 from gradio.events import api as gr_api
-from gradio.helpers import Examples
 
 from speechrag.answering import Answer
 from speechrag.formats import MB, SUFFIXES
 from speechrag.passage import Speech
 from speechrag.render import READING_EMPTY, chips_html, sources_html, upload_html
-from speechrag.searcher import MODES, Searcher
+from speechrag.searcher import MODES
 from speechrag.serving import IndexService
 from speechrag.ui.conversation import Chat, Conversations
 from speechrag.ui.handlers import (
@@ -32,11 +32,11 @@ from speechrag.ui.handlers import (
     MODE_LABELS,
     SORTS,
     STREAM_DELAY,
+    ExampleCache,
     Scope,
     answer_of,
     document_rows,
     documents_table,
-    example_questions,
     filter_choices,
     input_state,
     make_add_documents,
@@ -44,6 +44,7 @@ from speechrag.ui.handlers import (
     make_clear,
     make_documents,
     make_enqueue,
+    make_page_lists,
     make_read,
     make_reader,
     make_remove_document,
@@ -61,7 +62,9 @@ ANALYTICS_EVENTS = 500
 # Answers at once, per concurrency id ("answer": the chat and /ask together). They really run
 # at once now (IndexService has no lock); see serving.Limits.max_concurrency for why 4.
 CONCURRENCY_LIMIT = 4
-EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
+# How often an open page asks whether a rebuild was published (a file read; two RPCs at most
+# for Milvus), to show the new generation's documents, menus and examples.
+REFRESH_SECONDS = 10.0
 
 THEME = gr.themes.Default(
     # System fonts only: nothing is fetched from a font CDN.
@@ -101,6 +104,12 @@ CSS = """
   font-size: 0.85em; background: var(--background-fill-secondary); }
 #scope .chip-k { color: var(--body-text-color-subdued); }
 #counter { text-align: right; font-size: 0.85em; }
+#examples .ex-h { font-size: 0.95rem; margin: 8px 0 4px; }
+#examples .ex-list { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; }
+#examples .ex-q { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 10px;
+  background: var(--background-fill-secondary); color: var(--body-text-color); cursor: pointer; min-height: 24px;
+  text-align: left; font: inherit; }
+#examples .ex-q:hover, #examples .ex-q:focus-visible { border-color: var(--color-accent); }
 /* The chips take the row, the counter (empty until the box nears the limit) what it needs: on a
    phone they would otherwise get half the width each (gr.HTML ignores scale). */
 #scope { flex: 4 1 0 !important; }
@@ -136,6 +145,7 @@ input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3p
 # window.speechragTarget); and "Copy with sources" copies the plain text kept in the panel.
 PAGE_JS = """
 () => {
+  const MAX_OUTBOX = __MAX_OUTBOX__;
   // Patches for what Gradio 6's components leave out. Each depends on Gradio's markup (class
   // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it:
   // Gradio serves <html lang="en">, so a screen reader reads the Chinese as English
@@ -169,6 +179,19 @@ PAGE_JS = """
   mend();
   new MutationObserver(soon).observe(document.body,
     {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["class"]});
+  // The outbox (see TAKE_JS); a click on an example question sends it as if typed.
+  window.speechragTake = (q) => {
+    const box = (window.speechragOutbox = window.speechragOutbox || []);
+    window.speechragSent = (window.speechragSent || 0) + 1;
+    box.push([`${Date.now().toString(36)}-${window.speechragSent}-${Math.random().toString(36).slice(2, 8)}`, q]);
+    box.splice(0, Math.max(0, box.length - MAX_OUTBOX));
+  };
+  document.addEventListener("click", (e) => {
+    const example = e.target.closest && e.target.closest("[data-ask]");
+    if (!example) return;
+    window.speechragTake(example.dataset.ask);
+    document.querySelector("#example-btn")?.click();
+  });
   const open = (key) => {
     window.speechragTarget = key;
     document.querySelector("#open-btn")?.click();
@@ -197,7 +220,7 @@ PAGE_JS = """
     document.execCommand("copy"); area.remove();
   };
 }
-"""
+""".replace("__MAX_OUTBOX__", str(MAX_OUTBOX))
 
 # After the reading view changes: bring the cited paragraph (else the top) into view.
 SCROLL_JS = """
@@ -222,7 +245,8 @@ class ChatTab:
     chips: gr.HTML
     counter: gr.HTML
     copy: gr.Button
-    examples: Examples | None
+    examples: gr.HTML  # `render.examples_html`, filled on load (`handlers.make_page_lists`)
+    example_btn: gr.Button  # the page's script clicks it once an example joined the outbox
     sources: gr.HTML
     mode: gr.Radio
     k: gr.Slider
@@ -277,17 +301,7 @@ def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
     return chatbot, question, send, stop
 
 
-def _examples(searcher: Searcher, question: gr.Textbox) -> Examples | None:
-    examples = example_questions(searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN))))
-    if not examples:
-        return None
-    shown: Examples = gr.Examples(examples=[[q] for q in examples], inputs=[question], cache_examples=False,
-                                  elem_id="examples",
-                                  label="示例问题 · Examples（点一下即提问 · click to ask）")
-    return shown
-
-
-def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
+def _chat_tab(speeches: Sequence[Speech]) -> ChatTab:
     titles = {s.id: s.title for s in speeches}
     with gr.Row(equal_height=False, elem_id="chat-row"):
         with gr.Column(scale=3, elem_id="chat-main"):
@@ -296,7 +310,8 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
                 chips = gr.HTML(chips_html(Scope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
                 counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
             copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
-            examples = _examples(searcher, question)
+            examples = gr.HTML("", js_on_load=None, elem_id="examples", padding=False)
+            example_btn = gr.Button(visible="hidden", elem_id="example-btn")
         with gr.Column(scale=2, elem_id="chat-side"):
             sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
             with gr.Accordion("检索设置 · Settings", open=True, elem_id="settings"):
@@ -313,7 +328,8 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
                     year_to = gr.Dropdown(menus[3], value="", label="截止年份 · To year")
                 clear_filters = gr.Button("清除筛选 · Clear filters", size="sm")
                 clear = gr.Button("清空对话（筛选保留）· Clear chat (filters stay)", variant="secondary")
-    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, sources, mode, k, chosen,
+    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, example_btn, sources, mode, k,
+                   chosen,
                    speakers, places, year_from, year_to, clear_filters, clear)
 
 
@@ -338,14 +354,7 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_pr
 # finds it empty and sends nothing. The outbox is a variable of the page, not a component:
 # two sends that cross would each read a component's value before the other's write reached
 # it, and one question would be lost (seen 1 time in 10 at 0 ms apart).
-TAKE_JS = f"""(q) => {{
-  if (!q || !q.trim()) return q;
-  const box = (window.speechragOutbox = window.speechragOutbox || []);
-  window.speechragSent = (window.speechragSent || 0) + 1;
-  box.push([`${{Date.now().toString(36)}}-${{window.speechragSent}}-${{Math.random().toString(36).slice(2, 8)}}`, q]);
-  box.splice(0, Math.max(0, box.length - {MAX_OUTBOX}));
-  return "";
-}}"""
+TAKE_JS = "(q) => (q && q.trim() ? (window.speechragTake(q), '') : q)"
 # The send event then takes the whole outbox (so a send whose event was overtaken by the next
 # is carried by it; the server adds the new ids in order, `handlers.outbox_items`).
 OUTBOX_JS = "(outbox, ...settings) => [JSON.stringify(window.speechragOutbox || []), ...settings]"
@@ -370,13 +379,10 @@ def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversatio
                                "js": OUTBOX_JS, "outputs": shown, **PRIVATE, "trigger_mode": "multiple"}
     after: dict[str, Any] = {"fn": input_state, "inputs": [chat.question], "outputs": [chat.send, chat.counter],
                              **PRIVATE}
-    sends = [gr.on([chat.question.submit, chat.send.click], **take)]
-    if chat.examples is not None:  # a click fills the box, then asks
-        sends.append(chat.examples.load_input_event.then(**take))
-    events = []
-    for send in sends:
-        send.then(**after)
-        events.append(send.then(**enqueue).then(**answer_event))
+    send = gr.on([chat.question.submit, chat.send.click], **take)
+    send.then(**after)
+    # An example is asked at once: the page's script puts it in the outbox, then clicks here.
+    events = [send.then(**enqueue).then(**answer_event), chat.example_btn.click(**enqueue).then(**answer_event)]
     chat.stop.click(make_stop(conversations), outputs=shown, cancels=events, **PRIVATE)
     chat.question.change(input_state, inputs=[chat.question], outputs=[chat.send, chat.counter],
                          trigger_mode="always_last", **PRIVATE)
@@ -484,6 +490,9 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
     place to add documents too); `delay` paces the sentence-by-sentence streaming. With
     ``signed_in`` (the page is behind sign-in), the header has a sign-out button."""
     speeches = service.speeches()
+    examples = ExampleCache()
+    # Checked now, in the background, so the first page finds them made (`checked_examples`).
+    threading.Thread(target=examples.get, args=(service.searcher,), name="speechrag-examples", daemon=True).start()
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
         with gr.Row(equal_height=False, elem_id="header"):
@@ -497,11 +506,12 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
                 gr.Button("退出登录 · Sign out", link=SIGN_OUT, size="sm", scale=0, min_width=120,
                           elem_id="sign-out")
         answers = gr.State([])
+        shown = gr.State("")  # the generation whose lists this page shows
         outbox = gr.Textbox(visible="hidden", elem_id="outbox")  # carries the page's outbox (OUTBOX_JS)
         conversations = Conversations()
         with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
             with gr.Tab("对话 · Chat", id="chat"):
-                chat = _chat_tab(service.searcher, speeches)
+                chat = _chat_tab(speeches)
             with gr.Tab("文档 · Documents", id="docs"):
                 docs = _docs_tab(speeches)
                 if uploader is not None:
@@ -509,6 +519,10 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
         _wire_chat(chat, outbox, answers, conversations, make_respond(service, conversations, delay),
                    {s.id: s.title for s in speeches})
         _wire_reading(service, tabs, docs, answers)
+        lists = {"fn": make_page_lists(service, examples), "inputs": [shown, docs.filter, docs.sort],
+                 "outputs": [shown, chat.examples, docs.table, *chat.settings[1:]], **PRIVATE}
+        demo.load(**lists)
+        gr.Timer(REFRESH_SECONDS).tick(**lists)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
         gr_api(make_documents(service), api_name="documents")
         gr_api(make_read(service), api_name="read_speech")
