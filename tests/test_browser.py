@@ -580,8 +580,20 @@ def test_sign_in_and_sign_out_when_auth_is_on(browser: Any, tiny_index: Searcher
         page.goto(str(demo.local_url), wait_until="load")
         page.wait_for_selector("input[type=password]", timeout=TIMEOUT_MS)
         assert page.locator("#question").count() == 0
-        page.screenshot(path=str(tmp_path / "sign-in.png"))
+        # The sign-in page is Chinese: its title, labels and button (an English browser's too:
+        # Playwright's Chromium says en-US), and the error; axe finds nothing on it.
+        assert "讲话稿问答" in page.title()
+        body = page.locator("body").inner_text()
+        assert all(w in body for w in ("用户名", "密码", "登录")) and "Login" not in body and "username" not in body
+        assert serious_violations(page) == []
         page.locator("input[type=text], input[name=username]").first.fill("ana")
+        page.locator("input[type=password]").fill("wrong")
+        page.locator("input[type=password]").press("Enter")
+        page.wait_for_function("() => document.body.innerText.includes('凭据不正确')", timeout=TIMEOUT_MS)
+        assert "Incorrect" not in page.locator("body").inner_text()
+        assert serious_violations(page) == []  # with its error shown
+        page.screenshot(path=str(tmp_path / "sign-in.png"))
+        page.locator("input[type=text], input[name=username]").first.fill("ana")  # the form was emptied
         page.locator("input[type=password]").fill("pw-ana")
         page.locator("input[type=password]").press("Enter")
         page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
@@ -619,8 +631,9 @@ def serious_violations(page: Any) -> list[str]:
 
 def test_axe_finds_nothing_serious(browser: Any, chat_url: str) -> None:
     page, errors = open_page(browser, chat_url)
-    # The page's script sets lang once the app has loaded: wait for it rather than race it.
-    page.wait_for_function("document.documentElement.lang === 'zh-CN'", timeout=TIMEOUT_MS)
+    # zh-CN in the HTML as served, before any script runs
+    assert re.search(r'<html\s[^>]*lang="zh-CN"', page.request.get(chat_url).text())
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert page.locator("h1").count() == 1
     assert serious_violations(page) == []  # the empty page
     ask(page, FIRST_Q)
@@ -662,6 +675,8 @@ def test_upload_a_docx_then_read_its_answer(browser: Any, fixture_corpus: Path, 
         page.get_by_role("tab", name="文档 · Documents").click()
         page.get_by_text("添加或删除讲话稿 · Add or remove documents").click()
         assert serious_violations(page) == []  # the documents tab with its upload panel
+        drop_zone = page.locator("#upload").inner_text()  # Gradio's own words, in Chinese
+        assert "拖放" in drop_zone and "Drop" not in drop_zone.replace("Drop or choose", ""), drop_zone
         page.locator("#upload input[type=file]").set_input_files(str(SPEECH_DOCX))
         # Dropped, the file waits for Add in our own list; Gradio's list (a link per file to
         # its file route, which the server refuses) is gone with the drop zone's value.

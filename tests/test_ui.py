@@ -597,6 +597,31 @@ def test_ask_endpoint_rejects_bad_input_in_one_line(
     assert "\n" not in str(info.value).strip() and "Traceback" not in str(info.value)
 
 
+def test_the_page_is_served_in_chinese(server: str) -> None:
+    page = httpx.get(server).text
+    assert re.search(r'<html\s[^>]*lang="zh-CN"', page) and 'lang="en"' not in page
+    assert "<title>讲话稿问答 · Speech Q&amp;A</title>" in page and "'zh-CN'" in page
+    config = httpx.get(f"{server}/config")
+    assert config.headers["content-type"].startswith("application/json") and "<title>" not in config.text
+
+
+def test_localise_html_only_touches_the_html_tag_and_head() -> None:
+    from speechrag.ui.server import ZH_HEAD, localise_html
+
+    out = localise_html(b'<!doctype html><html\n\tlang="en" style="x"><head><meta charset="utf-8"></head>'
+                        b'<body><p lang="en">x</p></body></html>')
+    assert out.startswith(b'<!doctype html><html\n\tlang="zh-CN" style="x"><head>' + ZH_HEAD.encode())
+    assert b'<p lang="en">' in out
+
+
+def test_page_errors_lead_in_chinese() -> None:
+    from speechrag.errors import DocumentError, IndexLockedError
+
+    locked = ui.handlers.page_error(IndexLockedError("a rebuild is running"))
+    assert locked.message == "正在重建索引，请稍后再试：a rebuild is running"
+    assert ui.handlers.page_error(DocumentError("bad\nfile")).message.startswith("文件无法读取：bad")
+
+
 def test_only_the_api_endpoints_are_public(client: Client) -> None:
     named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert sorted(named) == ["/ask", "/documents", "/read_speech"]

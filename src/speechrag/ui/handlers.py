@@ -24,7 +24,7 @@ from typing import Any
 import gradio as gr
 
 from speechrag.answering import Answer, answer
-from speechrag.errors import QueryError, SpeechragError, one_line
+from speechrag.errors import ConfigError, DocumentError, IndexLockedError, QueryError, SpeechragError, one_line
 from speechrag.passage import Passage, Speech
 from speechrag.render import (
     READING_EMPTY,
@@ -401,6 +401,23 @@ def _texts(value: object, name: str) -> list[str] | None:
     return list(value)
 
 
+# What each kind of error means, in Chinese, ahead of the library's own one-line message
+# (shared with the CLI and the API, and in English there): the page speaks Chinese throughout.
+ERROR_LEADS: tuple[tuple[type[SpeechragError], str], ...] = (
+    (IndexLockedError, "正在重建索引，请稍后再试"),
+    (DocumentError, "文件无法读取"),
+    (QueryError, "请求有误"),
+    (ConfigError, "服务器设置有误"),
+    (SpeechragError, "出错了"),
+)
+
+
+def page_error(exc: SpeechragError) -> gr.Error:
+    """The toast the page shows for ``exc``: a Chinese lead, then the one-line reason."""
+    lead = next(zh for kind, zh in ERROR_LEADS if isinstance(exc, kind))
+    return gr.Error(f"{lead}：{one_line(exc)}", print_exception=False)
+
+
 def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
     """The `/ask` API endpoint."""
 
@@ -464,7 +481,8 @@ def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
         skipped: [{name, reason}], speeches: [new speech ids], build, seconds}."""
         paths = [str(f) for f in (files or [])]
         if not paths:
-            raise gr.Error("no files: choose one or more documents first", print_exception=False)
+            raise gr.Error("没有文件：请先选择讲话稿文件 · no files: choose one or more documents first",
+                           print_exception=False)
 
         def step(done: int, total: int) -> None:
             progress((done, total), desc="嵌入新段落 · embedding new passages", unit="passages")
@@ -472,7 +490,7 @@ def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
         try:
             return uploader.add([(p, Path(p).name) for p in paths], progress=step).to_dict()
         except SpeechragError as exc:
-            raise gr.Error(one_line(exc), print_exception=False) from exc
+            raise page_error(exc) from exc
 
     return add_documents
 
@@ -521,7 +539,7 @@ def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
         try:
             return uploader.remove(str(source), progress=step).to_dict()
         except SpeechragError as exc:
-            raise gr.Error(one_line(exc), print_exception=False) from exc
+            raise page_error(exc) from exc
 
     return remove_document
 

@@ -147,10 +147,8 @@ PAGE_JS = """
 () => {
   const MAX_OUTBOX = __MAX_OUTBOX__;
   // Patches for what Gradio 6's components leave out. Each depends on Gradio's markup (class
-  // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it:
-  // Gradio serves <html lang="en">, so a screen reader reads the Chinese as English
-  // (test_axe_finds_nothing_serious waits for zh-CN).
-  document.documentElement.lang = "zh-CN";
+  // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it.
+  // (<html lang="zh-CN"> is written by the server: `server.localise_html`.)
   // Run once per frame whenever Gradio redraws (it re-renders these elements and drops our edits).
   const mend = () => {
     // Gradio names each radio apart, so each is its own group and arrow keys cannot move between

@@ -7,6 +7,7 @@ hot-reloading Searcher.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import re
@@ -56,6 +57,64 @@ class GuardMiddleware:
             await send({"type": "http.response.body", "body": b"Forbidden"})
             return
         await self.app(scope, receive, send)
+
+
+PAGE_TITLE = "讲话稿问答 · Speech Q&A"
+# Gradio picks the language of its own words (the sign-in form, the drop zone, its messages)
+# from navigator.language, with no setting on the server; it ships them in zh-CN. Readers of
+# this page read Chinese whatever their browser says, so the page says zh-CN before Gradio's
+# scripts run. The <html lang> itself is written here, in the HTML served: a screen reader
+# reads the page as Chinese from the first byte, not once a script has run.
+ZH_HEAD = (
+    f"<title>{html.escape(PAGE_TITLE)}</title>"
+    "<script>for (const [k, v] of [['language', 'zh-CN'], ['languages', ['zh-CN', 'zh']]])"
+    " Object.defineProperty(Navigator.prototype, k, {get: () => v, configurable: true});</script>"
+)
+_HTML_LANG = re.compile(rb'(<html\b[^>]*?\blang=")[^"]*(")', re.IGNORECASE)
+_HEAD = re.compile(rb"<head\b[^>]*>", re.IGNORECASE)
+
+
+def localise_html(body: bytes) -> bytes:
+    """Gradio's page as served to a Chinese reader: ``lang="zh-CN"``, our title, and Gradio's
+    own words in Chinese (see `ZH_HEAD`)."""
+    body = _HTML_LANG.sub(rb"\1zh-CN\2", body, count=1)
+    head = _HEAD.search(body)
+    return body if head is None else body[: head.end()] + ZH_HEAD.encode() + body[head.end():]
+
+
+class ChineseMiddleware:
+    """ASGI middleware passing every HTML response through `localise_html` (the page and the
+    sign-in form are the same HTML); anything else goes through untouched."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                kinds = dict(message.get("headers") or [])
+                if kinds.get(b"content-type", b"").startswith(b"text/html") and b"content-encoding" not in kinds:
+                    start = message  # held until the body is whole
+                    return
+            elif start is not None and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body"):
+                    return
+                body = localise_html(b"".join(chunks))
+                headers = [(k, v) for k, v in start.get("headers") or [] if k != b"content-length"]
+                await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, rewrite)
 
 
 def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str | None = None,
@@ -132,14 +191,15 @@ def serve(
         enable_monitoring=False,
         quiet=True,  # Gradio's banner suggests share=True, which this app never uses
         auth=list(auth) or None,
-        auth_message="讲话稿问答 · Speech Q&A：请登录 · Please sign in",
+        auth_message=f"{PAGE_TITLE}：请登录 · Please sign in",
         footer_links=["api"],
         theme=THEME,
         css=CSS,
         js=PAGE_JS,
         # Gradio's upload route stops reading a body past this, before it is stored.
         max_file_size=uploader.limits.max_bytes if uploader else None,
-        app_kwargs={"middleware": [Middleware(GuardMiddleware, allow_upload=uploader is not None)],
+        app_kwargs={"middleware": [Middleware(GuardMiddleware, allow_upload=uploader is not None),
+                                   Middleware(ChineseMiddleware)],
                     **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp)},
     )
     logger.info("serving on %s", demo.local_url)
