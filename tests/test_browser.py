@@ -555,6 +555,38 @@ def test_two_questions_sent_close_together_are_both_answered_in_order(browser: A
     assert not errors, errors
 
 
+def test_the_page_exports_its_conversation_and_one_answer(browser: Any, tiny_url: str, tiny_index: Searcher,
+                                                         tmp_path: Path) -> None:
+    import io
+
+    from docx import Document
+
+    page, errors = open_page(browser, tiny_url)
+    ask(page, RACE[0])
+    ask(page, RACE[1])
+    first, second = answer(RACE[0], index=tiny_index), answer(RACE[1], history=[RACE[0]], index=tiny_index)
+
+    def download(button: str) -> Any:
+        with page.expect_download() as info:
+            page.locator(button).click()
+        path = tmp_path / info.value.suggested_filename
+        info.value.save_as(path)
+        return path
+
+    whole = download("#export-docx")
+    assert whole.suffix == ".docx"
+    text = "\n".join(p.text for p in Document(io.BytesIO(whole.read_bytes())).paragraphs)
+    assert RACE[0] in text and RACE[1] in text
+    assert all(h.citation in text for h in (*first.citations, *second.citations))
+    markdown = download("#export-md").read_text(encoding="utf-8")
+    assert markdown.startswith("# 讲话稿问答") and RACE[1] in markdown
+    # "This answer": the one whose sources the panel shows (the last, until another is picked).
+    one = download("#export-one")
+    text = "\n".join(p.text for p in Document(io.BytesIO(one.read_bytes())).paragraphs)
+    assert RACE[1] in text and RACE[0] not in text
+    assert not errors, errors
+
+
 def test_enter_twice_sends_once_and_an_empty_box_sends_nothing(browser: Any, tiny_url: str) -> None:
     page, errors = open_page(browser, tiny_url)
     box = page.locator("#question textarea")

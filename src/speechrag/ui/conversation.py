@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from speechrag.answering import Answer
+from speechrag.export import NOT_ANSWERED, Exchange
 from speechrag.render import escape_markdown
 
 Chat = list[dict[str, str]]
@@ -31,6 +32,7 @@ WAITING = "排队中… · Waiting…"
 PENDING = "检索中… · Searching…"
 STOPPED = "（已停止 · stopped）"
 SHOWN_QUESTION_CHARS = 200
+NOTES = {"stopped": STOPPED, "waiting": "（未回答 · waiting）", "answering": "（回答中 · being answered）"}
 MAX_TURNS = 500  # a page that sends more is misbehaving: refused, with the reason in the chat
 MAX_PAGES = 10_000  # pages whose chats are held at once; the oldest is dropped first
 
@@ -66,6 +68,7 @@ class Conversation:
     seen: set[str] = field(default_factory=set)  # ids of the questions ever added (Clear keeps them)
     holder: int | None = None
     claims: int = 0
+    user: str | None = None  # who signed in, when sign-in is on: only they may export it
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, items: Sequence[tuple[str, Turn]]) -> int:
@@ -165,6 +168,13 @@ class Conversation:
                     return i, turn.answer
             return None
 
+    def exchanges(self, only: int | None = None) -> list[Exchange]:
+        """The conversation to export (``only``: that reply alone; [] if there is none)."""
+        with self.lock:
+            turns = self.turns if only is None else self.turns[only: only + 1] if only >= 0 else []
+            return [Exchange(t.question, t.answer if t.state == "done" else None, NOTES.get(t.state, NOT_ANSWERED))
+                    for t in turns]
+
     def messages(self) -> Chat:
         """The chat as the Chatbot shows it: a question and its reply per turn (a new list)."""
         with self.lock:
@@ -193,6 +203,11 @@ class Conversations:
                     self._by_session.pop(next(iter(self._by_session)))
                 conv = self._by_session[key] = Conversation()
             return conv
+
+    def find(self, session: str) -> Conversation | None:
+        """The page's conversation, if it has one (never makes one)."""
+        with self._lock:
+            return self._by_session.get(session)
 
     def drop(self, session: str | None) -> None:
         with self._lock:

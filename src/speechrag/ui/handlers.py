@@ -220,6 +220,7 @@ def make_enqueue(conversations: Conversations) -> Callable[..., View]:
     def enqueue(outbox: str, k: float, mode: str, speeches: list[str], speakers: list[str], places: list[str],
                 year_from: object, year_to: object, request: gr.Request) -> View:
         conv = conversations.get(request.session_hash)
+        conv.user = getattr(request, "username", None)
         items = []
         for qid, question in outbox_items(outbox):
             turn = Turn(question, {})

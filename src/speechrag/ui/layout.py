@@ -135,7 +135,7 @@ CSS = """
   #settings { order: 2; }
 }
 /* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
-#copy, #settings button, #chat button { min-height: 24px; min-width: 24px; }
+#copy, #settings button, #chat button, #export-row button { min-height: 24px; min-width: 24px; }
 #sign-out { white-space: nowrap; align-self: flex-start; }
 input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3px; }
 """
@@ -209,6 +209,20 @@ PAGE_JS = """
     const card = e.target.closest && e.target.closest("[data-cite]");
     if (card) { e.preventDefault(); open(card.dataset.cite); }
   }, true);
+  // Export: /export (relative, so it works under a proxy's prefix) names this page's
+  // conversation by its session; "this answer" is the one whose sources the panel shows.
+  window.speechragExport = (fmt, one) => {
+    const session = window.__gradio_session_hash__;
+    if (!session) return;
+    let url = `export?session=${encodeURIComponent(session)}&format=${fmt}`;
+    if (one) {
+      const card = document.querySelector("#sources [data-cite]");
+      if (!card) return;
+      url += `&answer=${card.dataset.cite.split("-")[0]}`;
+    }
+    const a = document.createElement("a");
+    a.href = url; a.download = ""; document.body.appendChild(a); a.click(); a.remove();
+  };
   window.speechragCopy = () => {
     const text = document.querySelector("#sources .src-plain")?.textContent || "";
     if (!text) return;
@@ -299,6 +313,14 @@ def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
     return chatbot, question, send, stop
 
 
+# (label, format, the answer shown in the sources panel only, elem_id): downloads from /export
+EXPORTS = (
+    ("导出对话 · Word", "docx", False, "export-docx"),
+    ("导出对话 · Markdown", "markdown", False, "export-md"),
+    ("导出此答案 · Word", "docx", True, "export-one"),
+)
+
+
 def _chat_tab(speeches: Sequence[Speech]) -> ChatTab:
     titles = {s.id: s.title for s in speeches}
     with gr.Row(equal_height=False, elem_id="chat-row"):
@@ -307,7 +329,11 @@ def _chat_tab(speeches: Sequence[Speech]) -> ChatTab:
             with gr.Row():
                 chips = gr.HTML(chips_html(Scope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
                 counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
-            copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
+            with gr.Row(elem_id="export-row"):
+                copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
+                for label, fmt, one, elem in EXPORTS:
+                    gr.Button(label, size="sm", elem_id=elem).click(
+                        None, js=f"() => window.speechragExport('{fmt}', {'true' if one else 'false'})")
             examples = gr.HTML("", js_on_load=None, elem_id="examples", padding=False)
             example_btn = gr.Button(visible="hidden", elem_id="example-btn")
         with gr.Column(scale=2, elem_id="chat-side"):
@@ -483,7 +509,7 @@ SIGN_OUT = "logout?all_session=false"
 
 
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None,
-               signed_in: bool = False) -> gr.Blocks:
+               signed_in: bool = False, conversations: Conversations | None = None) -> gr.Blocks:
     """The page over `service`: the chat tab and the documents tab (with ``uploader``, a
     place to add documents too); `delay` paces the sentence-by-sentence streaming. With
     ``signed_in`` (the page is behind sign-in), the header has a sign-out button."""
@@ -506,7 +532,7 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
         answers = gr.State([])
         shown = gr.State("")  # the generation whose lists this page shows
         outbox = gr.Textbox(visible="hidden", elem_id="outbox")  # carries the page's outbox (OUTBOX_JS)
-        conversations = Conversations()
+        conversations = conversations if conversations is not None else Conversations()
         with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
             with gr.Tab("对话 · Chat", id="chat"):
                 chat = _chat_tab(speeches)

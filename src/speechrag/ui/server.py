@@ -18,9 +18,11 @@ from typing import Any
 import gradio as gr
 
 from speechrag.config import LOOPBACK, check_exposure
-from speechrag.errors import ConfigError
+from speechrag.errors import ConfigError, QueryError, SpeechragError, one_line
+from speechrag.export import Exchange, check_format, export
 from speechrag.searcher import Searcher
-from speechrag.serving import IndexService, Limits, Slots
+from speechrag.serving import IndexService, Limits, Slots, bearer_ok
+from speechrag.ui.conversation import Conversations
 from speechrag.ui.handlers import STREAM_DELAY
 from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
 from speechrag.uploads import Uploader, UploadLimits
@@ -117,8 +119,95 @@ class ChineseMiddleware:
         await self.app(scope, receive, rewrite)
 
 
+MAX_EXPORT_QUESTIONS = 20  # a program's /export asks these in turn: bounded like any request
+
+
+def signed_in_user(request: Any) -> str | None:
+    """The user Gradio's sign-in cookie names, read as Gradio's own `/login_check` reads it
+    (routes.get_current_user: ``access-token[-unsecure]-<cookie_id>`` in ``app.tokens``); None
+    when the request carries no valid sign-in."""
+    app = request.app
+    cookie_id = getattr(app, "cookie_id", "")
+    token = request.cookies.get(f"access-token-{cookie_id}") or request.cookies.get(
+        f"access-token-unsecure-{cookie_id}")
+    user = getattr(app, "tokens", {}).get(token)
+    return str(user) if user else None
+
+
+def sign_in_on(request: Any) -> bool:
+    return getattr(request.app, "auth", None) is not None
+
+
+def export_route(service: IndexService, conversations: Conversations, *, api_key: str | None = None) -> Any:
+    """``/export``: ``GET ?session=<page>&format=docx|markdown[&answer=n]`` downloads a page's
+    conversation (or its reply n); ``POST {"questions": [...], "format": ...}`` asks the
+    questions in turn (each a follow-up of the ones before) and returns them as a document.
+    With sign-in on, both need the sign-in cookie (or the API key as a bearer token, as `/v1`
+    does); a page's conversation is only its user's. Without sign-in, a page's session id
+    (random, known to that page only) is what names its conversation."""
+    from starlette.responses import PlainTextResponse, Response
+    from starlette.routing import Route
+
+    def refuse(status: int, message: str) -> Response:
+        return PlainTextResponse(message + "\n", status_code=status)
+
+    def speaker(speech_id: str) -> str:
+        speech = service.searcher.speech(speech_id)
+        return speech.speaker if speech is not None else ""
+
+    def ask_all(questions: list[str]) -> list[Exchange]:
+        out: list[Exchange] = []
+        history: list[str] = []
+        for question in questions:
+            ans = service.ask(question, history)
+            history.append(ans.question)
+            out.append(Exchange(question, ans))
+        return out
+
+    async def endpoint(request: Any) -> Response:
+        from anyio import to_thread
+
+        user = signed_in_user(request)
+        keyed = api_key is not None and bearer_ok(request.headers.get("authorization"), api_key)
+        if sign_in_on(request) and user is None and not keyed:
+            return refuse(401, "请先登录 · sign in first (or send the API key as Authorization: Bearer <key>)")
+        try:
+            if request.method == "GET":
+                params = request.query_params
+                fmt = check_format(params.get("format", "docx"))
+                conv = conversations.find(params.get("session", ""))
+                if conv is None or (sign_in_on(request) and not keyed and conv.user != user):
+                    return refuse(404, "没有这个对话 · no such conversation (reload the page)")
+                only = params.get("answer")
+                if only is not None and not only.isdigit():
+                    raise QueryError(f"answer must be a reply number, not {only!r}")
+                exchanges = conv.exchanges(None if only is None else int(only))
+                if not exchanges:
+                    return refuse(404, "没有可导出的回答 · nothing to export yet")
+            else:
+                if not sign_in_on(request) and api_key is not None and not keyed:
+                    return refuse(401, "send the API key as Authorization: Bearer <key>")
+                try:
+                    body = await request.json()
+                except ValueError:
+                    raise QueryError("the body must be JSON: {\"questions\": [...], \"format\": \"docx\"}") from None
+                questions = body.get("questions") if isinstance(body, dict) else None
+                if (not isinstance(questions, list) or not questions or len(questions) > MAX_EXPORT_QUESTIONS
+                        or not all(isinstance(q, str) for q in questions)):
+                    raise QueryError(f"questions must be a list of 1 to {MAX_EXPORT_QUESTIONS} strings")
+                fmt = check_format(body.get("format", "docx"))
+                exchanges = await to_thread.run_sync(ask_all, questions)
+            content, media, name = await to_thread.run_sync(export, exchanges, fmt, speaker)
+        except SpeechragError as exc:
+            return refuse(400, one_line(exc))
+        return Response(content, media_type=media, headers={"content-disposition": f'attachment; filename="{name}"'})
+
+    return Route("/export", endpoint, methods=["GET", "POST"])
+
+
 def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str | None = None,
-                   mcp: bool = False, limits: Limits | None = None) -> dict[str, Any]:
+                   mcp: bool = False, limits: Limits | None = None,
+                   conversations: Conversations | None = None) -> dict[str, Any]:
     """The ``app_kwargs`` that put ``/v1`` (and with ``mcp``, ``/mcp``) on the page's own
     FastAPI app: routes passed at construction come before Gradio's, and a lifespan passed
     there runs inside Gradio's. Both share ``service`` and one set of answering slots, and
@@ -129,7 +218,9 @@ def api_app_kwargs(service: IndexService, *, host: str, port: int, api_key: str 
 
     limits = limits or Limits(max_concurrency=CONCURRENCY_LIMIT)
     slots = Slots(limits)
-    routes: list[Any] = [Mount("/v1", openai_router(service.ask, api_key=api_key, limits=limits, slots=slots))]
+    routes: list[Any] = [Mount("/v1", openai_router(service.ask, api_key=api_key, limits=limits, slots=slots)),
+                         export_route(service, conversations if conversations is not None else Conversations(),
+                                      api_key=api_key)]
     kwargs: dict[str, Any] = {"routes": routes}
     if mcp:
         try:
@@ -174,7 +265,8 @@ def serve(
     service = searcher if isinstance(searcher, IndexService) else IndexService(searcher)
     service.warm_up()
     uploader = None if upload_to is None else Uploader(service, Path(upload_to), limits=upload_limits)
-    demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth))
+    conversations = Conversations()  # the page's chats, which /export reads too
+    demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth), conversations=conversations)
     if host not in LOOPBACK and not api_key:
         logger.warning("serving /v1%s on %s without an API key: anyone who can reach it may use it",
                        " and /mcp" if mcp else "", host)
@@ -200,7 +292,8 @@ def serve(
         max_file_size=uploader.limits.max_bytes if uploader else None,
         app_kwargs={"middleware": [Middleware(GuardMiddleware, allow_upload=uploader is not None),
                                    Middleware(ChineseMiddleware)],
-                    **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp)},
+                    **api_app_kwargs(service, host=host, port=port, api_key=api_key, mcp=mcp,
+                                     conversations=conversations)},
     )
     logger.info("serving on %s", demo.local_url)
     if block:
