@@ -587,6 +587,39 @@ def test_the_page_exports_its_conversation_and_one_answer(browser: Any, tiny_url
     assert not errors, errors
 
 
+def test_thumbs_and_a_comment_are_listed_by_the_feedback_command(browser: Any, tiny_index: Searcher,
+                                                                 tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from speechrag.cli import cli
+
+    demo = start(tiny_index, delay=0, data_dir=tmp_path / "data")
+    try:
+        page, errors = open_page(browser, str(demo.local_url))
+        ask(page, RACE[0])
+        ask(page, RACE[1])
+        bots = page.locator('#chat [data-testid="bot"]')
+        page.locator("#chat button[aria-label='赞']").first.click()  # 👍 on the first answer
+        page.wait_for_selector("#feedback-comment textarea", timeout=TIMEOUT_MS)
+        page.locator("#feedback-comment textarea").fill("引用准确 <b>好</b>")
+        page.locator("#feedback-send").click()
+        page.wait_for_function("() => !document.querySelector('#feedback-comment textarea')?.offsetParent",
+                               timeout=TIMEOUT_MS)
+        page.locator("#chat button[aria-label='踩']").last.click()  # 👎 on the second, no comment
+        page.wait_for_timeout(1000)
+        assert bots.count() == 2 and not errors, errors
+    finally:
+        demo.close()
+    result = CliRunner().invoke(cli, ["feedback", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "👍" in lines[0] and RACE[0][:20] in lines[0] and "引用准确 <b>好</b>" in lines[1]
+    assert "👎" in lines[2] and RACE[1][:20] in lines[2]
+    assert lines[-1] == "2 ratings: 1 👍, 1 👎"
+    first = answer(RACE[0], index=tiny_index)
+    assert f"{len(first.citations)} sources, {tiny_index.generation}" in lines[0]
+
+
 def test_enter_twice_sends_once_and_an_empty_box_sends_nothing(browser: Any, tiny_url: str) -> None:
     page, errors = open_page(browser, tiny_url)
     box = page.locator("#question textarea")

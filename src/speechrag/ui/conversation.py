@@ -47,6 +47,7 @@ class Turn:
     state: str = "waiting"
     text: str = ""  # the reply's markdown as shown so far
     answer: Answer | None = None
+    generation: str = ""  # the index generation that answered
 
 
 def shown_question(question: object) -> str:
@@ -115,6 +116,12 @@ class Conversation:
                     return i, turn, history
             self.holder = None
             return None
+
+    def answered(self, reply: int) -> Turn | None:
+        """Reply number ``reply`` if it is a finished answer (what feedback may rate)."""
+        with self.lock:
+            turn = self.turns[reply] if 0 <= reply < len(self.turns) else None
+            return turn if turn is not None and turn.state == "done" and turn.answer is not None else None
 
     def update(self, token: int, turn: Turn, *, text: str, state: str | None = None,
                answer: Answer | None = None) -> bool:

@@ -40,6 +40,7 @@ from speechrag.serving import IndexService
 from speechrag.text import strip_enumerator
 from speechrag.ui.conversation import Chat, Conversation, Conversations, Turn
 from speechrag.uploads import Uploader
+from speechrag.userdata import UserData
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +262,7 @@ def make_respond(service: IndexService, conversations: Conversations,
                     if conv.update(token, turn, text="⚠️ " + escape_markdown(message), state="error"):
                         yield view(conv)
                     continue
+                turn.generation = service.searcher.generation  # the one that answered, for feedback
                 panel = sources_html(ans, key=str(key))
                 chunks = markdown_chunks(ans, href=cite_href(key)) or [""]
                 for i in range(len(chunks)):
@@ -276,6 +278,42 @@ def make_respond(service: IndexService, conversations: Conversations,
             conv.release(token)
 
     return respond
+
+
+MAX_COMMENT_CHARS = 2000
+FEEDBACK_THANKS = "已记录反馈，谢谢 · Thanks for the feedback"
+
+
+def make_rate(conversations: Conversations, userdata: UserData) -> Callable[..., tuple[Any, Any, Any]]:
+    """👍/👎 on an answer (the Chatbot's like event): stored at once with the question, the
+    answer's text and citations and the generation that answered; then the comment box shows."""
+
+    def rate(evt: gr.LikeData, request: gr.Request) -> tuple[Any, Any, Any]:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        turn = conversations.get(request.session_hash).answered(int(index) // 2)  # a question and a reply a turn
+        if turn is None or turn.answer is None or not isinstance(evt.liked, bool):
+            return gr.skip(), gr.skip(), gr.skip()
+        ans = turn.answer
+        row = userdata.add_feedback(
+            rating=1 if evt.liked else -1, question=turn.question, answer=ans.text, status=ans.status,
+            citations=[f"[{n}] {hit.citation}" for n, hit in enumerate(ans.citations, start=1)],
+            generation=turn.generation, user=getattr(request, "username", None))
+        gr.Info(FEEDBACK_THANKS)
+        return row, gr.Row(visible=True), gr.Textbox(value="")
+
+    return rate
+
+
+def make_comment(userdata: UserData) -> Callable[..., tuple[Any, Any]]:
+    """The optional comment on the rating just given."""
+
+    def comment(row: int | None, text: str, request: gr.Request) -> tuple[Any, Any]:
+        text = (text or "").strip()[:MAX_COMMENT_CHARS]
+        if row and text and userdata.set_comment(int(row), text, user=getattr(request, "username", None)):
+            gr.Info("已记录说明 · Comment saved")
+        return gr.Row(visible=False), gr.Textbox(value="")
+
+    return comment
 
 
 def make_stop(conversations: Conversations) -> Callable[..., View]:

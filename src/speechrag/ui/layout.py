@@ -42,9 +42,11 @@ from speechrag.ui.handlers import (
     make_add_documents,
     make_ask,
     make_clear,
+    make_comment,
     make_documents,
     make_enqueue,
     make_page_lists,
+    make_rate,
     make_read,
     make_reader,
     make_remove_document,
@@ -56,6 +58,7 @@ from speechrag.ui.handlers import (
     stage,
 )
 from speechrag.uploads import Uploader
+from speechrag.userdata import UserData
 
 QUEUE_MAX_SIZE = 64
 ANALYTICS_EVENTS = 500
@@ -296,7 +299,7 @@ def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
         render_markdown=True,
         latex_delimiters=[],
         allow_tags=False,
-        feedback_options=None,
+        feedback_options=None,  # 👍/👎 are switched on by build_demo when feedback is stored
         buttons=[],  # "Copy with sources" below copies plain text; Gradio's would copy the escapes
         placeholder="在下方输入问题，或点一个示例问题。<br>Ask below, or pick an example.",
     )
@@ -508,8 +511,21 @@ def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
 SIGN_OUT = "logout?all_session=false"
 
 
+def _wire_feedback(chat: ChatTab, conversations: Conversations, userdata: UserData) -> None:
+    """👍/👎 under each answer (the Chatbot's own buttons), then an optional comment."""
+    chat.chatbot.feedback_options = ("Like", "Dislike")
+    row = gr.State(None)  # the feedback row the comment goes to
+    with gr.Row(visible=False, elem_id="feedback-comment") as box:
+        text = gr.Textbox(label="补充说明（可选）· Comment (optional)", lines=1, max_lines=4, scale=4,
+                          elem_id="feedback-text")
+        send = gr.Button("提交说明 · Send comment", size="sm", scale=1, elem_id="feedback-send")
+    chat.chatbot.like(make_rate(conversations, userdata), outputs=[row, box, text], **PRIVATE)
+    gr.on([send.click, text.submit], make_comment(userdata), inputs=[row, text], outputs=[box, text], **PRIVATE)
+
+
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None,
-               signed_in: bool = False, conversations: Conversations | None = None) -> gr.Blocks:
+               signed_in: bool = False, conversations: Conversations | None = None,
+               userdata: UserData | None = None) -> gr.Blocks:
     """The page over `service`: the chat tab and the documents tab (with ``uploader``, a
     place to add documents too); `delay` paces the sentence-by-sentence streaming. With
     ``signed_in`` (the page is behind sign-in), the header has a sign-out button."""
@@ -536,6 +552,8 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
         with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
             with gr.Tab("对话 · Chat", id="chat"):
                 chat = _chat_tab(speeches)
+                if userdata is not None:
+                    _wire_feedback(chat, conversations, userdata)
             with gr.Tab("文档 · Documents", id="docs"):
                 docs = _docs_tab(speeches)
                 if uploader is not None:

@@ -26,6 +26,7 @@ from speechrag.ui.conversation import Conversations
 from speechrag.ui.handlers import STREAM_DELAY
 from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
 from speechrag.uploads import Uploader, UploadLimits
+from speechrag.userdata import UserData
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +251,7 @@ def serve(
     open_access: bool = False,
     upload_to: str | os.PathLike[str] | None = None,
     upload_limits: UploadLimits | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> gr.Blocks:
     """Serve the chat on host:port (no share link), the OpenAI-compatible API at ``/v1`` and,
     with ``mcp``, the MCP tools at ``/mcp``; ``api_key``, when set, is required by ``/v1`` and
@@ -257,8 +259,9 @@ def serve(
     and its API (``/ask``, ``/gradio_api/*``) behind Gradio's sign-in; off loopback they are
     required unless ``open_access`` (see `check_exposure`). ``upload_to`` (a corpus folder; off
     by default) lets the page and ``/add_documents`` add documents there and rebuild the index
-    (`speechrag.uploads`). With `block=False`, return once listening (then `demo.local_url` is
-    the address and `demo.close()` stops it)."""
+    (`speechrag.uploads`). ``data_dir`` (`Settings.data_dir`) holds the SQLite file of feedback
+    (`speechrag.userdata`); without it the page offers no 👍/👎. With `block=False`, return once
+    listening (then `demo.local_url` is the address and `demo.close()` stops it)."""
     from starlette.middleware import Middleware
 
     check_exposure(host, auth=auth, open_access=open_access, api_key=api_key)
@@ -266,7 +269,9 @@ def serve(
     service.warm_up()
     uploader = None if upload_to is None else Uploader(service, Path(upload_to), limits=upload_limits)
     conversations = Conversations()  # the page's chats, which /export reads too
-    demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth), conversations=conversations)
+    userdata = None if data_dir is None else UserData.in_dir(data_dir)
+    demo = build_demo(service, delay=delay, uploader=uploader, signed_in=bool(auth), conversations=conversations,
+                      userdata=userdata)
     if host not in LOOPBACK and not api_key:
         logger.warning("serving /v1%s on %s without an API key: anyone who can reach it may use it",
                        " and /mcp" if mcp else "", host)
