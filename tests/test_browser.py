@@ -620,6 +620,105 @@ def test_thumbs_and_a_comment_are_listed_by_the_feedback_command(browser: Any, t
     assert f"{len(first.citations)} sources, {tiny_index.generation}" in lines[0]
 
 
+def users_asked(page: Any) -> list[str]:
+    return [u.strip() for u in page.locator('#chat [data-testid="user"]').all_inner_texts()]
+
+
+def menu_options(page: Any) -> list[str]:
+    page.locator("#conversations button.label-wrap").click() if not page.locator("#conv-list").is_visible() else None
+    page.locator("#conv-list input").click()
+    options = [o.replace("✓", "").strip() for o in page.get_by_role("option").all_inner_texts()]  # ✓: chosen
+    page.keyboard.press("Escape")
+    return options
+
+
+def test_a_reload_restores_the_conversation_and_the_list_reopens_renames_deletes(
+        browser: Any, tiny_url: str) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(tiny_url, wait_until="load")
+    page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
+    ask(page, RACE[0])
+    reply = bot_messages(page)[0]
+    page.reload(wait_until="load")  # kept in this browser's local storage: no sign-in here
+    page.wait_for_function("() => document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 1",
+                           timeout=TIMEOUT_MS)
+    assert users_asked(page) == [RACE[0]] and bot_messages(page)[0].strip() == reply.strip()
+    page.wait_for_selector('#sources [data-cite="0-1"]', timeout=TIMEOUT_MS)  # with its sources
+    page.locator('#chat a[href="#cite-0-1"]').first.click()  # which still open the reading view
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    page.get_by_role("button", name="返回对话 · Back to chat").click()
+
+    # A new conversation; the first stays in the list and reopens.
+    page.locator("#conversations button.label-wrap").click()
+    page.locator("#conv-new").click()
+    page.wait_for_function("() => !document.querySelector('#chat [data-testid=\"bot\"]')", timeout=TIMEOUT_MS)
+    ask(page, RACE[1])
+    options = menu_options(page)
+    assert len(options) == 2 and options[0].startswith(RACE[1][:20]) and options[1].startswith(RACE[0][:20]), options
+    page.locator("#question textarea").focus()  # out of the menu, so a click opens it again
+    page.locator("#conv-list input").click()
+    page.get_by_role("option", name=re.compile(re.escape(RACE[0][:10]))).click()
+    page.wait_for_function("q => document.querySelector('#chat [data-testid=\"user\"]')?.innerText.trim() === q",
+                           arg=RACE[0], timeout=TIMEOUT_MS)
+    # Renamed, then deleted: the list says so, and a reload keeps both changes.
+    page.locator("#conv-title input, #conv-title textarea").first.fill("保险问题 <i>x</i>")
+    page.locator("#conv-rename").click()
+    page.wait_for_function("() => document.querySelector('#conv-list input').value.startsWith('保险问题')",
+                           timeout=TIMEOUT_MS)
+    page.on("dialog", lambda d: d.accept())
+    page.locator("#conv-delete").click()
+    page.wait_for_function("() => !document.querySelector('#chat [data-testid=\"bot\"]')", timeout=TIMEOUT_MS)
+    page.reload(wait_until="load")
+    page.wait_for_function("q => document.querySelector('#chat [data-testid=\"user\"]')?.innerText.trim() === q",
+                           arg=RACE[1], timeout=TIMEOUT_MS)  # the one left, the latest
+    options = menu_options(page)
+    assert len(options) == 1 and options[0].startswith(RACE[1][:20])
+    assert not errors, errors
+    context.close()
+
+
+def sign_in(browser: Any, url: str, user: str, password: str) -> Any:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("input[type=password]", timeout=TIMEOUT_MS)
+    page.locator("input[type=text], input[name=username]").first.fill(user)
+    page.locator("input[type=password]").fill(password)
+    page.locator("input[type=password]").press("Enter")
+    page.wait_for_selector("#question textarea", timeout=TIMEOUT_MS)
+    return page
+
+
+def test_signed_in_conversations_follow_the_user_to_another_browser(browser: Any, tiny_index: Searcher,
+                                                                    tmp_path: Path) -> None:
+    demo = start(tiny_index, delay=0, auth=[("ana", "pw-ana"), ("bo", "pw-bo")], api_key="k",
+                 data_dir=tmp_path / "data")
+    url = str(demo.local_url)
+    try:
+        first = sign_in(browser, url, "ana", "pw-ana")
+        ask(first, RACE[0])
+        session = first.evaluate("window.__gradio_session_hash__")
+        elsewhere = sign_in(browser, url, "ana", "pw-ana")  # a second browser (context) of the same user
+        elsewhere.wait_for_function(
+            "q => document.querySelector('#chat [data-testid=\"user\"]')?.innerText.trim() === q",
+            arg=RACE[0], timeout=TIMEOUT_MS)
+        elsewhere.wait_for_selector('#sources [data-cite="0-1"]', timeout=TIMEOUT_MS)
+        assert len(menu_options(elsewhere)) == 1
+        other = sign_in(browser, url, "bo", "pw-bo")  # another user sees none of it
+        other.wait_for_timeout(2000)
+        assert users_asked(other) == [] and menu_options(other) == []
+        # nor can bo export ana's page by its session id
+        assert other.request.get(f"{url}export?session={session}&format=markdown").status == 404
+        assert first.request.get(f"{url}export?session={session}&format=markdown").status == 200
+        for page in (first, elsewhere, other):
+            page.context.close()
+    finally:
+        demo.close()
+
+
 def test_enter_twice_sends_once_and_an_empty_box_sends_nothing(browser: Any, tiny_url: str) -> None:
     page, errors = open_page(browser, tiny_url)
     box = page.locator("#question textarea")

@@ -478,6 +478,31 @@ def test_stop_ends_the_answer_and_the_waiting_ones_and_the_next_question_answers
     assert chat[-2]["content"] == "文化惠民工作" and answers[-1] is not None and ui.STOPPED not in chat[-1]["content"]
 
 
+def test_a_saved_conversation_comes_back_with_its_answers_rendered_anew(tiny_index: Searcher) -> None:
+    page = Page(IndexService(tiny_index))
+    page.ask("计划生育保险")
+    conv = page.conversations.get("s1")
+    conv.library = ui.library.BrowserLibrary()
+    assert conv.save()
+    saved = conv.library.value()
+    # What comes back from the browser is checked: junk is dropped, a forged reply is never shown
+    # as stored (the reply is rendered from the Answer, escaped), a bad answer is "not answered".
+    data = saved["conversations"][0]["data"]
+    data[0]["text"] = "<img src=x onerror=alert(1)>"
+    data += [{"question": "<b>x</b>", "state": "done", "answer": {"text": 1}}, "junk", {"state": "done"},
+             {"question": "停了", "state": "stopped"}]
+    back = ui.Conversations().get("s2")
+    back.library = ui.library.BrowserLibrary({"conversations": [*saved["conversations"], {"id": 3}, "x"]})
+    assert [c[0] for c in back.library.list()] == [conv.cid]
+    title, got = back.library.get(conv.cid)  # type: ignore[misc]
+    back.restore(conv.cid, title, got)
+    chat = back.messages()
+    assert chat[1] == conv.messages()[1] and "<img" not in str(chat)
+    assert [m["content"] for m in chat[3::2]] == [ui.conversation.NOT_RESTORED, ui.STOPPED]
+    assert chat[2]["content"] == "&lt;b&gt;x&lt;/b&gt;" and back.answers()[0] is not None
+    assert title == "计划生育保险"
+
+
 def test_outbox_ignores_what_is_not_a_question() -> None:
     assert ui.outbox_items('[["a", "问"], ["b", "  "], ["c", 3], "x", ["d"], ["e", "再问"]]') == [
         ("a", "问"), ("e", "再问")]

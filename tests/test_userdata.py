@@ -93,3 +93,25 @@ def test_feedback_command_lists_and_writes_csv(tmp_path: Path) -> None:
 def test_feedback_command_without_a_file_says_where_it_looked(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["feedback", "--data-dir", str(tmp_path / "none")])
     assert result.exit_code == 1 and "no feedback yet" in result.output and result.output.count("\n") == 1
+
+
+def test_conversations_are_per_user_and_latest_first(tmp_path: Path) -> None:
+    data = UserData.in_dir(tmp_path)
+    data.save_conversation("ana", "c1", "第一个", [{"question": "q1"}])
+    data.save_conversation("ana", "c2", "第二个", [{"question": "q2"}])
+    data.save_conversation("bo", "c1", "bo's", [])
+    assert [c[0] for c in data.conversations("ana")] == ["c2", "c1"]
+    data.save_conversation("ana", "c1", "ignored: a save keeps the title", [{"question": "q1b"}])
+    assert [c[:2] for c in data.conversations("ana")] == [("c1", "第一个"), ("c2", "第二个")]
+    assert data.conversation("ana", "c1") == ("第一个", [{"question": "q1b"}])
+    assert data.conversation("bo", "c2") is None and not data.rename_conversation("bo", "c2", "x")
+    assert data.rename_conversation("ana", "c2", "改名") and data.conversation("ana", "c2")[0] == "改名"  # type: ignore[index]
+    assert not data.delete_conversation("bo", "c2") and data.delete_conversation("ana", "c2")
+    assert [c[0] for c in data.conversations("ana")] == ["c1"] and len(data.conversations("bo")) == 1
+
+
+def test_the_browser_key_is_kept_and_private(tmp_path: Path) -> None:
+    data = UserData.in_dir(tmp_path)
+    key = data.browser_secret()
+    assert len(key) >= 32 and data.browser_secret() == key
+    assert (tmp_path / "browser.key").stat().st_mode & 0o077 == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,19 @@ MIGRATIONS: tuple[str, ...] = (
         citations TEXT NOT NULL,        -- JSON: ["[1] date · title · section · paragraph", ...]
         generation TEXT NOT NULL        -- the index generation that answered
     );
+    """,
+    # 1 -> 2: signed-in users' conversations (a user sees theirs from any browser)
+    """
+    CREATE TABLE conversations (
+        user TEXT NOT NULL,
+        id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        data TEXT NOT NULL,             -- JSON: the turns (`speechrag.ui.library`)
+        PRIMARY KEY (user, id)
+    );
+    CREATE INDEX conversations_by_update ON conversations (user, updated);
     """,
 )
 
@@ -128,6 +142,25 @@ class UserData:
         finally:
             conn.close()
 
+    def browser_secret(self) -> str:
+        """The key the page's browser copy of conversations is encrypted with (Gradio's
+        BrowserState), kept beside the file: a restarted server still reads what browsers hold."""
+        path = self.path.with_name("browser.key")
+        try:
+            secret = path.read_text(encoding="ascii").strip()
+            if secret:
+                return secret
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        secret = secrets.token_urlsafe(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secret)
+        return secret
+
     @staticmethod
     def version(conn: sqlite3.Connection) -> int:
         return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
@@ -160,6 +193,40 @@ class UserData:
             rows = conn.execute(f"SELECT {', '.join(Feedback.COLUMNS)} FROM feedback ORDER BY id").fetchall()
         return [Feedback(id=r[0], created=r[1], user=r[2], rating=r[3], comment=r[4], question=r[5], answer=r[6],
                          status=r[7], citations=tuple(json.loads(r[8])), generation=r[9]) for r in rows]
+
+
+    # --- conversations -----------------------------------------------------------------------
+
+    def conversations(self, user: str) -> list[tuple[str, str, str]]:
+        """(id, title, updated) of the user's conversations, the latest first."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT id, title, updated FROM conversations WHERE user = ? "
+                                "ORDER BY updated DESC, rowid DESC", (user,)).fetchall()
+        return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+    def conversation(self, user: str, cid: str) -> tuple[str, Any] | None:
+        """(title, data) of one of the user's conversations, or None."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT title, data FROM conversations WHERE user = ? AND id = ?",
+                               (user, cid)).fetchone()
+        return None if row is None else (str(row[0]), json.loads(row[1]))
+
+    def save_conversation(self, user: str, cid: str, title: str, data: Any) -> None:
+        now = datetime.now(UTC).isoformat()  # to the microsecond: the list is ordered by it
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO conversations (user, id, title, created, updated, data) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (user, id) DO UPDATE SET data = excluded.data, updated = excluded.updated",
+                (user, cid, title, now, now, json.dumps(data, ensure_ascii=False)))
+
+    def rename_conversation(self, user: str, cid: str, title: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("UPDATE conversations SET title = ? WHERE user = ? AND id = ?",
+                                (title, user, cid)).rowcount == 1
+
+    def delete_conversation(self, user: str, cid: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("DELETE FROM conversations WHERE user = ? AND id = ?", (user, cid)).rowcount == 1
 
 
 def _now() -> str:

@@ -25,7 +25,15 @@ from speechrag.ui import gradio_import
 
 gradio_import.load()  # before any module below imports gradio
 
-from speechrag.ui.conversation import PENDING, SHOWN_QUESTION_CHARS, STOPPED, WAITING, Conversation, Conversations  # noqa: E402
+from speechrag.ui.conversation import (  # noqa: E402
+    PENDING,
+    SHOWN_QUESTION_CHARS,
+    STOPPED,
+    WAITING,
+    Conversation,
+    Conversations,
+    cite_href,
+)
 from speechrag.ui.handlers import (  # noqa: E402
     DEFAULT_K,
     MAX_K,
@@ -34,7 +42,6 @@ from speechrag.ui.handlers import (  # noqa: E402
     YEAR_OPEN,
     Scope,
     answer_of,
-    cite_href,
     document_rows,
     documents_table,
     example_questions,

@@ -18,13 +18,14 @@ nothing more, and the next question is answered at once under a new claim.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from speechrag.answering import Answer
 from speechrag.export import NOT_ANSWERED, Exchange
-from speechrag.render import escape_markdown
+from speechrag.render import escape_markdown, markdown_chunks
+from speechrag.ui.library import Library, new_id, title_of
 
 Chat = list[dict[str, str]]
 
@@ -32,6 +33,8 @@ WAITING = "排队中… · Waiting…"
 PENDING = "检索中… · Searching…"
 STOPPED = "（已停止 · stopped）"
 SHOWN_QUESTION_CHARS = 200
+SAVED_STATES = ("done", "error", "stopped")
+NOT_RESTORED = "⚠️ 未能回答 · not answered"
 NOTES = {"stopped": STOPPED, "waiting": "（未回答 · waiting）", "answering": "（回答中 · being answered）"}
 MAX_TURNS = 500  # a page that sends more is misbehaving: refused, with the reason in the chat
 MAX_PAGES = 10_000  # pages whose chats are held at once; the oldest is dropped first
@@ -48,6 +51,12 @@ class Turn:
     text: str = ""  # the reply's markdown as shown so far
     answer: Answer | None = None
     generation: str = ""  # the index generation that answered
+
+
+def cite_href(key: int) -> Callable[[int], str]:
+    """The in-page anchor of source n of the chat's answer number ``key`` (the page's script
+    turns a click on it into the reading view)."""
+    return lambda n: f"#cite-{key}-{n}"
 
 
 def shown_question(question: object) -> str:
@@ -70,6 +79,9 @@ class Conversation:
     holder: int | None = None
     claims: int = 0
     user: str | None = None  # who signed in, when sign-in is on: only they may export it
+    cid: str = field(default_factory=new_id)  # its id in the user's saved conversations
+    title: str = ""
+    library: Library | None = None  # where it is saved (set when the page loads)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, items: Sequence[tuple[str, Turn]]) -> int:
@@ -174,6 +186,56 @@ class Conversation:
                 if turn.state == "done" and turn.answer is not None:
                     return i, turn.answer
             return None
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The finished turns, as saved (`speechrag.ui.library`)."""
+        with self.lock:
+            return [{"question": t.question, "state": t.state, "generation": t.generation,
+                     "answer": t.answer.to_dict() if t.state == "done" and t.answer is not None else None}
+                    for t in self.turns if t.state in SAVED_STATES]
+
+    def restore(self, cid: str, title: str, data: object) -> None:
+        """Become saved conversation ``cid``. The data may have come back from the browser: each
+        turn is checked, and every reply is rendered anew from its Answer (escaped by
+        `render`), never taken as stored."""
+        turns: list[Turn] = []
+        for item in data if isinstance(data, list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("question"), str):
+                continue
+            turn = Turn(item["question"], {}, state="error", text=NOT_RESTORED,
+                        generation=str(item.get("generation") or ""))
+            if item.get("state") == "stopped":
+                turn.state, turn.text = "stopped", STOPPED
+            elif item.get("state") == "done" and isinstance(item.get("answer"), dict):
+                try:
+                    turn.answer = Answer.from_dict(item["answer"])
+                except (KeyError, TypeError, ValueError):
+                    turn.answer = None
+                if turn.answer is not None:
+                    turn.state = "done"
+                    turn.text = "".join(markdown_chunks(turn.answer, href=cite_href(len(turns))))
+            turns.append(turn)
+        with self.lock:
+            self.turns = turns[:MAX_TURNS]
+            self.holder = None
+            self.cid, self.title = cid, title
+
+    def save(self) -> bool:
+        """Save it in its library (nothing to save: nothing done)."""
+        data = self.snapshot()
+        if self.library is None or not data:
+            return False
+        if not self.title:
+            self.title = title_of(data[0]["question"])
+        self.library.save(self.cid, self.title, data)
+        return True
+
+    def start_new(self) -> None:
+        """An empty conversation with a new id (the one before stays saved)."""
+        with self.lock:
+            self.turns = []
+            self.holder = None
+            self.cid, self.title = new_id(), ""
 
     def exchanges(self, only: int | None = None) -> list[Exchange]:
         """The conversation to export (``only``: that reply alone; [] if there is none)."""

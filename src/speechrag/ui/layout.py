@@ -43,14 +43,19 @@ from speechrag.ui.handlers import (
     make_ask,
     make_clear,
     make_comment,
+    make_delete,
     make_documents,
     make_enqueue,
+    make_open,
     make_page_lists,
+    make_persist,
     make_rate,
     make_read,
     make_reader,
     make_remove_document,
+    make_rename,
     make_respond,
+    make_restore,
     make_stop,
     menu_choices,
     open_citation,
@@ -136,6 +141,7 @@ CSS = """
   #chat-row > * { flex: 1 1 100% !important; min-width: 0 !important; }
   #examples { order: 1; }
   #settings { order: 2; }
+  #conversations { order: 3; }
 }
 /* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
 #copy, #settings button, #chat button, #export-row button { min-height: 24px; min-width: 24px; }
@@ -262,6 +268,7 @@ class ChatTab:
     copy: gr.Button
     examples: gr.HTML  # `render.examples_html`, filled on load (`handlers.make_page_lists`)
     example_btn: gr.Button  # the page's script clicks it once an example joined the outbox
+    library: tuple[gr.Dropdown, gr.Button, gr.Textbox, gr.Button, gr.Button]  # `_conversations_panel`
     sources: gr.HTML
     mode: gr.Radio
     k: gr.Slider
@@ -340,6 +347,7 @@ def _chat_tab(speeches: Sequence[Speech]) -> ChatTab:
             examples = gr.HTML("", js_on_load=None, elem_id="examples", padding=False)
             example_btn = gr.Button(visible="hidden", elem_id="example-btn")
         with gr.Column(scale=2, elem_id="chat-side"):
+            library = _conversations_panel()
             sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
             with gr.Accordion("检索设置 · Settings", open=True, elem_id="settings"):
                 mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
@@ -355,9 +363,8 @@ def _chat_tab(speeches: Sequence[Speech]) -> ChatTab:
                     year_to = gr.Dropdown(menus[3], value="", label="截止年份 · To year")
                 clear_filters = gr.Button("清除筛选 · Clear filters", size="sm")
                 clear = gr.Button("清空对话（筛选保留）· Clear chat (filters stay)", variant="secondary")
-    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, example_btn, sources, mode, k,
-                   chosen,
-                   speakers, places, year_from, year_to, clear_filters, clear)
+    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, example_btn, library, sources, mode,
+                   k, chosen, speakers, places, year_from, year_to, clear_filters, clear)
 
 
 def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
@@ -388,7 +395,8 @@ OUTBOX_JS = "(outbox, ...settings) => [JSON.stringify(window.speechragOutbox || 
 
 
 def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversations: Conversations,
-               respond: Callable[..., Any], titles: dict[str, str]) -> None:
+               respond: Callable[..., Any], titles: dict[str, str]) -> tuple[list[Any], list[Any]]:
+    """Wire the chat; (the answering chains, the other events that change the conversation)."""
     shown = [chat.chatbot, answers, chat.sources, chat.stop]  # `handlers.view`
     answer_event: dict[str, Any] = {
         "fn": respond,
@@ -410,7 +418,7 @@ def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversatio
     send.then(**after)
     # An example is asked at once: the page's script puts it in the outbox, then clicks here.
     events = [send.then(**enqueue).then(**answer_event), chat.example_btn.click(**enqueue).then(**answer_event)]
-    chat.stop.click(make_stop(conversations), outputs=shown, cancels=events, **PRIVATE)
+    changes = [chat.stop.click(make_stop(conversations), outputs=shown, cancels=events, **PRIVATE)]
     chat.question.change(input_state, inputs=[chat.question], outputs=[chat.send, chat.counter],
                          trigger_mode="always_last", **PRIVATE)
 
@@ -421,9 +429,9 @@ def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversatio
     chat.clear_filters.click(lambda: ("hybrid", [], [], [], "", ""), outputs=chat.settings, **PRIVATE)
 
     clear = make_clear(conversations)
-    chat.clear.click(clear, outputs=shown, cancels=events, **PRIVATE)
+    changes.append(chat.clear.click(clear, outputs=shown, cancels=events, **PRIVATE))
     # The chat's own bin icon clears the messages; forget the answers and sources with them.
-    chat.chatbot.clear(clear, outputs=shown, cancels=events, **PRIVATE)
+    changes.append(chat.chatbot.clear(clear, outputs=shown, cancels=events, **PRIVATE))
 
     def show_sources(history: Chat, kept: list[Answer | None], evt: gr.SelectData) -> Any:
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
@@ -432,6 +440,7 @@ def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversatio
 
     chat.chatbot.select(show_sources, inputs=[chat.chatbot, answers], outputs=[chat.sources], **PRIVATE)
     chat.copy.click(None, js="() => window.speechragCopy && window.speechragCopy()")
+    return events, changes
 
 
 def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: gr.State) -> None:
@@ -511,6 +520,39 @@ def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
 SIGN_OUT = "logout?all_session=false"
 
 
+def _conversations_panel() -> tuple[gr.Dropdown, gr.Button, gr.Textbox, gr.Button, gr.Button]:
+    with gr.Accordion("对话记录 · Conversations", open=False, elem_id="conversations"):
+        menu = gr.Dropdown([], value=None, label="打开保存的对话 · Open a saved conversation", elem_id="conv-list")
+        new = gr.Button("新对话 · New conversation", size="sm", elem_id="conv-new")
+        with gr.Row():
+            title = gr.Textbox(label="新名称 · New name", lines=1, max_lines=1, scale=3, elem_id="conv-title")
+            rename = gr.Button("重命名 · Rename", size="sm", scale=1, elem_id="conv-rename")
+        delete = gr.Button("删除所选对话 · Delete the chosen one", size="sm", variant="stop", elem_id="conv-delete")
+    return menu, new, title, rename, delete
+
+
+# The page asks before deleting; a declined confirmation sends "" (nothing happens).
+DELETE_JS = "(cid) => cid && confirm('删除这个对话？ · Delete this conversation?') ? cid : ''"
+
+
+def _wire_library(conversations: Conversations, storage: Any,
+                  panel: tuple[gr.Dropdown, gr.Button, gr.Textbox, gr.Button, gr.Button],
+                  shown: list[Any], events: list[Any], changes: list[Any]) -> None:
+    """Saved conversations: saved after every change (`handlers.make_persist`); ``events``
+    (the answering chains) are what a change of conversation stops, ``changes`` (Stop, Clear)
+    are saved too."""
+    menu, new, title, rename, delete = panel
+    saved = [menu, storage]
+    persist: dict[str, Any] = {"fn": make_persist(conversations), "outputs": saved, **PRIVATE}
+    for event in [*events, *changes]:
+        event.then(**persist)
+    lib = {**PRIVATE, "cancels": events}
+    menu.input(make_open(conversations), inputs=[menu], outputs=[*shown, *saved], **lib)
+    new.click(make_clear(conversations), outputs=shown, **lib).then(**persist)
+    rename.click(make_rename(conversations), inputs=[menu, title], outputs=[*saved, title], **PRIVATE)
+    delete.click(make_delete(conversations), inputs=[menu], outputs=[*shown, *saved], js=DELETE_JS, **lib)
+
+
 def _wire_feedback(chat: ChatTab, conversations: Conversations, userdata: UserData) -> None:
     """👍/👎 under each answer (the Chatbot's own buttons), then an optional comment."""
     chat.chatbot.feedback_options = ("Like", "Dislike")
@@ -558,8 +600,15 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
                 docs = _docs_tab(speeches)
                 if uploader is not None:
                     _wire_upload(uploader, docs, chat)
-        _wire_chat(chat, outbox, answers, conversations, make_respond(service, conversations, delay),
-                   {s.id: s.title for s in speeches})
+        events, changes = _wire_chat(chat, outbox, answers, conversations,
+                                     make_respond(service, conversations, delay), {s.id: s.title for s in speeches})
+        shown_chat = [chat.chatbot, answers, chat.sources, chat.stop]
+        # The browser's copy of its conversations (used when the server does not keep them).
+        storage = gr.BrowserState(None, storage_key="speechrag-conversations",
+                                  secret=userdata.browser_secret() if userdata is not None else None)
+        _wire_library(conversations, storage, chat.library, shown_chat, events, changes)
+        demo.load(make_restore(conversations, userdata), inputs=[storage], outputs=[*shown_chat, chat.library[0]],
+                  **PRIVATE)
         _wire_reading(service, tabs, docs, answers)
         lists = {"fn": make_page_lists(service, examples), "inputs": [shown, docs.filter, docs.sort],
                  "outputs": [shown, chat.examples, docs.table, *chat.settings[1:]], **PRIVATE}
