@@ -376,6 +376,44 @@ def test_citation_opens_the_reading_view_and_back_keeps_the_chat(browser: Any, c
     assert not errors, errors
 
 
+def test_reading_view_bar_stays_and_focus_goes_to_the_paragraph_and_back(browser: Any, chat_url: str,
+                                                                        shipped_index: Searcher) -> None:
+    page, errors = open_page(browser, chat_url, viewport={"width": 1200, "height": 700})
+    ask(page, FIRST_Q)
+    hit = answer(FIRST_Q, index=shipped_index).citations[0]
+    page.locator('#chat a[href="#cite-0-1"]').first.click()
+    page.wait_for_selector("#reading .rv-target", timeout=TIMEOUT_MS)
+    page.wait_for_function("() => document.activeElement?.matches('#reading .rv-target')", timeout=TIMEOUT_MS)
+    bar = page.locator("#reading .rv-bar")
+    assert bar.locator(".rv-bar-title").inner_text() == hit.passage.speech_title
+    assert "返回对话" in bar.locator("button").inner_text()
+    page.mouse.wheel(0, 5000)  # far down the speech: the bar is still at the top of the window
+    page.wait_for_timeout(400)
+    top = page.evaluate("() => document.querySelector('#reading .rv-bar').getBoundingClientRect().top")
+    assert 0 <= top < 5 and page.evaluate("() => window.scrollY") > 200
+    bar.locator("button").click()
+    page.wait_for_function("""() => document.activeElement?.matches('#chat a[href="#cite-0-1"]')""",
+                           timeout=TIMEOUT_MS)  # back on the [1] the reading began from
+    assert not errors, errors
+
+
+def test_phone_documents_table_scrolls_inside_itself(browser: Any, chat_url: str) -> None:
+    page, errors = open_page(browser, chat_url, **PHONE)
+    page.get_by_role("tab", name="文档 · Documents").click()
+    page.wait_for_selector("#documents .virtual-row", timeout=TIMEOUT_MS)
+    sizes = page.evaluate("""() => {
+        const v = document.querySelector('#documents .virtual-table-viewport');
+        return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+                inner: v.scrollWidth, shown: v.clientWidth, overflow: getComputedStyle(v).overflowX};
+    }""")
+    # The page itself does not scroll sideways; the table does, inside its own box.
+    assert sizes["page"] <= sizes["window"] and sizes["inner"] > sizes["shown"]
+    assert sizes["overflow"] in ("auto", "scroll")
+    page.evaluate("() => { document.querySelector('#documents .virtual-table-viewport').scrollLeft = 200; }")
+    assert page.evaluate("() => document.querySelector('#documents .virtual-table-viewport').scrollLeft") > 0
+    assert not errors, errors
+
+
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2}
 
 # The question box's hint, measured in the box as it is: wider than the box, or wrapped onto a

@@ -280,6 +280,9 @@ def test_reading_view_escapes_the_whole_speech(hostile_index: Searcher) -> None:
         assert raw not in out
     assert html.escape(speech.title) in out and html.escape(speech.source) in out
     assert out.count('class="rv-p') == len(passages) and out.count("rv-target") == 1
+    # The sticky bar: the way back and the (escaped) title; the cited paragraph can take focus.
+    assert f'<span class="rv-bar-title" aria-hidden="true">{html.escape(speech.title)}</span>' in out
+    assert out.count('tabindex="-1"') == 1 and 'rv-target" data-paragraph' in out
     assert f"<mark>{html.escape(target.text[:5])}</mark>" in out
     # Each section heading once, before its first paragraph; every paragraph numbered.
     sections = list(dict.fromkeys(p.section for p in passages if p.section))

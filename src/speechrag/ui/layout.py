@@ -125,6 +125,17 @@ CSS = """
 #counter .over { color: #b91c1c; font-weight: 600; }
 #upload-result { min-height: 4em; }  /* room for the build's progress bar */
 #reading .rv { max-width: 46em; margin: 0 auto; line-height: 1.9; }
+/* The reading view's bar stays at the top of the window while the speech scrolls under it.
+   Gradio's container has overflow: hidden, which makes it the bar's scroll box (one that never
+   scrolls), so sticky never sticks; clip cuts off the same overflow without being one. */
+.gradio-container { overflow: clip !important; }
+#reading .rv-bar { position: sticky; top: 0; z-index: 5; display: flex; align-items: center; gap: 12px;
+  padding: 6px 0; background: var(--background-fill-primary); border-bottom: 1px solid var(--border-color-primary); }
+#reading .rv-back { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 2px 10px;
+  min-height: 24px; background: var(--background-fill-secondary); color: var(--body-text-color); cursor: pointer;
+  white-space: nowrap; font: inherit; }
+#reading .rv-back:focus-visible, #reading .rv-target:focus-visible { outline: 2px solid #c2410c; outline-offset: 2px; }
+#reading .rv-bar-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 #reading .rv-title { margin-bottom: 4px; }
 #reading .rv-meta, #reading .rv-source { color: var(--body-text-color-subdued); font-size: 0.9em; }
 #reading .rv-section { margin: 1.2em 0 0.4em; font-size: 1.05rem; }
@@ -194,6 +205,9 @@ PAGE_JS = """
     box.splice(0, Math.max(0, box.length - MAX_OUTBOX));
   };
   document.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest("#reading .rv-back")) document.querySelector("#back")?.click();
+  });
+  document.addEventListener("click", (e) => {
     const example = e.target.closest && e.target.closest("[data-ask]");
     if (!example) return;
     window.speechragTake(example.dataset.ask);
@@ -201,6 +215,7 @@ PAGE_JS = """
   });
   const open = (key) => {
     window.speechragTarget = key;
+    window.speechragFrom = key;  // where the focus goes back to (RETURN_JS)
     document.querySelector("#open-btn")?.click();
   };
   const target = (e) => {
@@ -243,11 +258,25 @@ PAGE_JS = """
 }
 """.replace("__MAX_OUTBOX__", str(MAX_OUTBOX))
 
-# After the reading view changes: bring the cited paragraph (else the top) into view.
+# After the reading view changes: bring the cited paragraph (else the top) into view, and move
+# the focus there, so a keyboard or screen reader user lands on what was cited.
 SCROLL_JS = """
 () => setTimeout(() => {
   const el = document.querySelector("#reading .rv-target") || document.querySelector("#reading");
   el?.scrollIntoView({block: el.classList.contains("rv-target") ? "center" : "start"});
+  if (el?.classList.contains("rv-target")) el.focus({preventScroll: true});
+}, 150)
+"""
+
+# Back in the chat: the focus returns to the [n] (or the source card) the reading began from.
+RETURN_JS = """
+() => setTimeout(() => {
+  const key = window.speechragFrom;
+  if (!key) return;
+  const el = document.querySelector(`#chat a[href="#cite-${key}"]`)
+    || document.querySelector(`#sources [data-cite="${key}"]`);
+  el?.scrollIntoView({block: "center"});
+  el?.focus({preventScroll: true});
 }, 150)
 """
 
@@ -376,7 +405,8 @@ def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
     table = gr.Dataframe(document_rows(speeches), headers=DOC_HEADERS, interactive=False, wrap=True,
                          elem_id="documents", max_height=360, datatype="str",
                          label=f"{len(speeches)} 篇讲话 · speeches（点一行阅读全文 · click a row to read it）")
-    back = gr.Button("← 返回对话 · Back to chat", size="sm", elem_id="back")
+    # Clicked by the reading view's own bar (render.reading_html), which stays in sight.
+    back = gr.Button("← 返回对话 · Back to chat", size="sm", elem_id="back", visible="hidden")
     reading = gr.HTML(READING_EMPTY, js_on_load=None, elem_id="reading")
     return DocsTab(query, sort, table, back, reading)
 
@@ -462,7 +492,7 @@ def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: 
     docs.table.select(opened, outputs=[docs.reading], **PRIVATE).then(None, js=SCROLL_JS)
     gr.on([docs.filter.change, docs.sort.change], lambda q, by: documents_table(service.speeches(), q, by),
           inputs=[docs.filter, docs.sort], outputs=[docs.table], **PRIVATE)
-    docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE)
+    docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE).then(None, js=RETURN_JS)
 
 
 # The page asks before removing; a declined confirmation sends "" (nothing happens).
