@@ -11,6 +11,8 @@ reads a file or fetches a URL.
   `/add_documents`, `/remove_document`).
 - `conversation.py`: one open page's chat, kept on the server (`Conversation`): the questions
   in the order sent, each waiting, answering, answered, failed or stopped.
+- `library.py`: saved conversations, in the browser (without sign-in) or per user in the
+  server's SQLite file (`speechrag.userdata`).
 - `layout.py`: the page as Gradio Blocks (`build_demo`), its events wired to the handlers, and
   its theme, CSS and scripts.
 - `server.py`: `serve`, the page with ``/v1`` (and ``/mcp``) on one address, behind
