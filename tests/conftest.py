@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests never touch the network (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE).
+"""Shared fixtures. Tests never touch the network (HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE), and
+servers keep their data in a temporary $SPEECHRAG_DATA_DIR.
 
 Session-scoped, built once and shared; treat them as read-only:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,9 @@ from speechrag import Searcher, build_index, load_index
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# `speechrag serve` keeps feedback and conversations in the data folder: a test's server (and
+# the ones started in subprocesses) keeps them in a temporary one, never in the user's home.
+os.environ["SPEECHRAG_DATA_DIR"] = tempfile.mkdtemp(prefix="speechrag-data-")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CORPUS = ROOT / "corpus"

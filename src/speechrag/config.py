@@ -19,6 +19,9 @@ SPEECHRAG_MILVUS_TOKEN     credentials for a Milvus server index (``user:passwor
                            API key; default: none). Read here only, never by the library.
 SPEECHRAG_AUTH             sign-in for the page: ``user:password``, several separated by
                            commas (default: none; required off loopback, see ``--no-auth``)
+SPEECHRAG_DATA_DIR         where the server keeps feedback and signed-in users' conversations
+                           (``speechrag.db``; default $XDG_DATA_HOME/speechrag, else
+                           ~/.local/share/speechrag)
 =========================  ==============================================================
 """
 
@@ -58,6 +61,7 @@ class Settings:
     api_key: str | None = None
     milvus_token: str | None = None
     auth: tuple[tuple[str, str], ...] = ()
+    data_dir: Path = Path.home() / ".local" / "share" / "speechrag"
 
     def __repr__(self) -> str:  # the secrets stay out of logs and tracebacks
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -100,7 +104,16 @@ class Settings:
             api_key=get("SPEECHRAG_API_KEY"),
             milvus_token=get("SPEECHRAG_MILVUS_TOKEN"),
             auth=tuple(credential(e, "$SPEECHRAG_AUTH") for e in (get("SPEECHRAG_AUTH") or "").split(",") if e.strip()),
+            data_dir=data_dir(get("SPEECHRAG_DATA_DIR"), get("XDG_DATA_HOME")),
         )
+
+
+def data_dir(explicit: str | None, xdg_data_home: str | None) -> Path:
+    """Where the server keeps feedback and conversations (`speechrag.userdata`):
+    $SPEECHRAG_DATA_DIR, else $XDG_DATA_HOME/speechrag, else ~/.local/share/speechrag."""
+    if explicit:
+        return Path(explicit).expanduser()
+    return (Path(xdg_data_home) if xdg_data_home else Path.home() / ".local" / "share") / "speechrag"
 
 
 def credential(entry: str, where: str) -> tuple[str, str]:

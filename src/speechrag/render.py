@@ -147,7 +147,11 @@ def reading_html(speech: Speech, passages: Sequence[Passage], *, target: str = "
     to scroll to) with ``spans`` of its text highlighted. Every corpus string is escaped."""
     meta = speech_meta(speech)
     source = f"{speech.source}（{speech.format}{'，OCR' if speech.ocr else ''}）" if speech.format else speech.source
-    out = [f'<article class="rv" lang="zh-CN"><h2 class="rv-title">{html.escape(speech.title)}</h2>',
+    # A bar that stays at the top while the speech scrolls: the way back and what is being read
+    # (the page's script turns a click on the button into the hidden #back's).
+    bar = (f'<div class="rv-bar"><button type="button" class="rv-back">← 返回对话 · Back to chat</button>'
+           f'<span class="rv-bar-title" aria-hidden="true">{html.escape(speech.title)}</span></div>')
+    out = [bar, f'<article class="rv" lang="zh-CN"><h2 class="rv-title">{html.escape(speech.title)}</h2>',
            f'<div class="rv-meta">{html.escape(meta)}</div>' if meta else "",
            f'<div class="rv-source">来源文件 · Source file：{html.escape(source)}</div>',
            '<div class="rv-ocr">扫描件，文字由OCR识别，可能有误 · Scanned: text read by OCR, may hold misreadings</div>'
@@ -161,9 +165,10 @@ def reading_html(speech: Speech, passages: Sequence[Passage], *, target: str = "
         hit = p.id == target
         text = highlight(p.text, spans) if hit else html.escape(p.text)
         cls = "rv-p rv-target" if hit else "rv-p"
+        focus = ' tabindex="-1"' if hit else ""  # the page moves focus to it on open
         page = f' data-page="{p.page}"' if p.page else ""
         label = " · ".join(x for x in (p.paragraph_label, p.page_label) if x)
-        out.append(f'<p class="{cls}" data-paragraph="{p.paragraph}"{page}><span class="rv-n">'
+        out.append(f'<p class="{cls}" data-paragraph="{p.paragraph}"{page}{focus}><span class="rv-n">'
                    f'{html.escape(label)}</span>{text}</p>')
     if not passages:
         out.append('<p class="rv-empty">这篇讲话没有可显示的段落。No paragraphs to show.</p>')
@@ -173,6 +178,16 @@ def reading_html(speech: Speech, passages: Sequence[Passage], *, target: str = "
 
 READING_EMPTY = ('<div class="rv-empty">在上面的表格中点一篇讲话，或点答案里的 [n]，在这里阅读全文。<br>'
                  "Pick a speech in the table above, or click an [n] in an answer, to read it here.</div>")
+
+
+def examples_html(questions: Sequence[str]) -> str:
+    """The example questions as buttons (the page's script asks one when it is clicked); nothing
+    when there are none. The questions come from the corpus's headings: escaped."""
+    if not questions:
+        return ""
+    items = "".join(f'<li><button type="button" class="ex-q" data-ask="{html.escape(q, quote=True)}">'
+                    f"{html.escape(q)}</button></li>" for q in questions)
+    return f'<div class="ex"><h2 class="ex-h">示例问题（点一下即提问）</h2><ul class="ex-list">{items}</ul></div>'
 
 
 def chips_html(chips: Sequence[tuple[str, str]]) -> str:

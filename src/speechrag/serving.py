@@ -119,6 +119,10 @@ class IndexService:
         that read the index themselves (the MCP analysis tools)."""
         return self._current()
 
+    def live(self) -> Searcher:
+        """The live generation's Searcher (a rebuild published since is loaded first)."""
+        return self._current()
+
     def ask(self, question: str, history: Sequence[str] | None = (), **options: Any) -> Answer:
         return answer(question, history=list(history or ()), index=self._current(), **options)
 

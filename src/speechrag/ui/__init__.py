@@ -9,6 +9,10 @@ reads a file or fetches a URL.
 - `handlers.py`: the event functions over an `IndexService` (answering, the reading view, the
   documents table, uploads) and the API endpoints (`/ask`, `/documents`, `/read_speech`,
   `/add_documents`, `/remove_document`).
+- `conversation.py`: one open page's chat, kept on the server (`Conversation`): the questions
+  in the order sent, each waiting, answering, answered, failed or stopped.
+- `library.py`: saved conversations, in the browser (without sign-in) or per user in the
+  server's SQLite file (`speechrag.userdata`).
 - `layout.py`: the page as Gradio Blocks (`build_demo`), its events wired to the handlers, and
   its theme, CSS and scripts.
 - `server.py`: `serve`, the page with ``/v1`` (and ``/mcp``) on one address, behind
@@ -23,29 +27,39 @@ from speechrag.ui import gradio_import
 
 gradio_import.load()  # before any module below imports gradio
 
+from speechrag.ui.conversation import (  # noqa: E402
+    PENDING,
+    SHOWN_QUESTION_CHARS,
+    STOPPED,
+    WAITING,
+    Conversation,
+    Conversations,
+    cite_href,
+)
 from speechrag.ui.handlers import (  # noqa: E402
     DEFAULT_K,
     MAX_K,
     MODE_LABELS,
-    PENDING,
-    SHOWN_QUESTION_CHARS,
     STREAM_DELAY,
     YEAR_OPEN,
     PageScope,
     answer_of,
-    cite_href,
     document_rows,
     documents_table,
     example_questions,
     input_state,
     make_add_documents,
     make_ask,
+    make_clear,
     make_documents,
+    make_enqueue,
     make_read,
     make_reader,
     make_remove_document,
     make_respond,
+    make_stop,
     open_citation,
+    outbox_items,
     speech_choices,
     stage,
 )
@@ -64,9 +78,13 @@ __all__ = [
     "QUEUE_MAX_SIZE",
     "SHOWN_QUESTION_CHARS",
     "SIGN_OUT",
+    "STOPPED",
     "STREAM_DELAY",
     "THEME",
+    "WAITING",
     "YEAR_OPEN",
+    "Conversation",
+    "Conversations",
     "GuardMiddleware",
     "PageScope",
     "answer_of",
@@ -79,12 +97,16 @@ __all__ = [
     "input_state",
     "make_add_documents",
     "make_ask",
+    "make_clear",
     "make_documents",
+    "make_enqueue",
     "make_read",
     "make_reader",
     "make_remove_document",
     "make_respond",
+    "make_stop",
     "open_citation",
+    "outbox_items",
     "serve",
     "speech_choices",
     "stage",

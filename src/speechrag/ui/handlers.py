@@ -10,8 +10,10 @@ component is a value or a `gr.*` update. Corpus text reaches the page only throu
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,21 +24,34 @@ from typing import Any
 import gradio as gr
 
 from speechrag.answering import Answer
-from speechrag.errors import OptionError, SpeechragError, one_line
+from speechrag.api import answer
+from speechrag.errors import (
+    ConfigError,
+    DocumentError,
+    IndexLockedError,
+    OptionError,
+    QueryError,
+    SpeechragError,
+    one_line,
+)
 from speechrag.options import QueryOptions
 from speechrag.passage import Passage, Speech
 from speechrag.render import (
     READING_EMPTY,
     escape_markdown,
+    examples_html,
     markdown_chunks,
     reading_html,
     sources_html,
     staged_html,
 )
-from speechrag.searcher import MAX_QUERY_CHARS
+from speechrag.searcher import MAX_QUERY_CHARS, Searcher
 from speechrag.serving import IndexService
 from speechrag.text import strip_enumerator
+from speechrag.ui.conversation import Chat, Conversation, Conversations, Turn, cite_href
+from speechrag.ui.library import BrowserLibrary, UserLibrary, title_of
 from speechrag.uploads import Uploader
+from speechrag.userdata import UserData
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +98,50 @@ def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
     return out
 
 
+EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
+EXAMPLES_SHOWN = 4
+EXAMPLE_CANDIDATES = 12  # questions tried per generation; each costs one answer() (~0.1-0.5 s)
+
+
+def checked_examples(searcher: Searcher, n: int = EXAMPLES_SHOWN, candidates: int = EXAMPLE_CANDIDATES) -> list[str]:
+    """Up to ``n`` example questions made from this index's own headings that it answers
+    `found`: a heading turned into a question is not always answered (its words may be spread
+    over passages the threshold rejects), and an example that abstains tells a newcomer the
+    tool does not work. An index without such headings gets none."""
+    passages = searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN)))
+    shown: list[str] = []
+    for question in example_questions(passages, n=candidates):
+        try:
+            found = answer(question, index=searcher).status == "found"
+        except SpeechragError:
+            found = False
+        if found:
+            shown.append(question)
+            if len(shown) == n:
+                break
+    return shown
+
+
+class ExampleCache:
+    """The checked examples of the generation being served, made once per generation (the
+    first page load after a rebuild makes them; the others wait for that one)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: tuple[tuple[str, str], list[str]] | None = None
+
+    def get(self, searcher: Searcher) -> list[str]:
+        key = (str(searcher.location), searcher.generation)
+        with self._lock:
+            if self._made is None or self._made[0] != key:
+                self._made = (key, checked_examples(searcher))
+            return list(self._made[1])
+
+
 # --- the handlers -------------------------------------------------------------------------
 
 
-Chat = list[dict[str, str]]
-PENDING = "检索中… · Searching…"
 YEAR_OPEN = (0, 9999)  # the ends of a year range left open
-STOPPED = "（已停止 · stopped）"
 
 
 @dataclass(frozen=True)
@@ -140,71 +192,261 @@ def _year(value: object) -> int | None:
                                    f"not {value!r}") from None
 
 
-def _shown_question(question: object) -> str:
-    """The user's bubble: the question cut to a readable length, escaped."""
-    shown = question.strip() if isinstance(question, str) else ""
-    # Echo broken text safely: a lone surrogate would make the JSON event stream fail.
-    shown = shown.encode("utf-8", "replace").decode("utf-8")
-    if len(shown) > SHOWN_QUESTION_CHARS:
-        shown = shown[:SHOWN_QUESTION_CHARS] + "…"
-    return escape_markdown(shown) or "（空）"
+MAX_OUTBOX = 100  # the questions a page resends with each send (see `outbox_items`)
 
 
-def cite_href(key: int) -> Callable[[int], str]:
-    """The in-page anchor of source n of the chat's answer number ``key`` (the page's script
-    turns a click on it into the reading view)."""
-    return lambda n: f"#cite-{key}-{n}"
+def outbox_items(outbox: object) -> list[tuple[str, str]]:
+    """The page's outbox: a JSON list of [id, question], the last questions it sent, resent in
+    full with each send so that no send is lost when two cross (the ids make a resent question
+    one question). Anything else in it is ignored: it comes from the browser."""
+    try:
+        items = json.loads(outbox) if isinstance(outbox, str) and outbox else []
+    except ValueError:
+        return []
+    if not isinstance(items, list):
+        return []
+    return [(i[0], i[1]) for i in items[-MAX_OUTBOX:]
+            if isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) and isinstance(i[1], str)
+            and i[1].strip()]
 
 
-def make_respond(service: IndexService, delay: float = STREAM_DELAY) -> Callable[..., Iterator[tuple[Any, ...]]]:
-    """The chat handler: yields (chat, turns, answers, sources panel, question box, send, stop)
-    as the answer streams; `gr.skip()` leaves a part as it is. The box is cleared once, at the
-    start, so a question typed while this one is answered survives (the page sends it next).
-    ``answers`` holds one Answer (or None, for an error) per reply, so each keeps its sources."""
+INTERNAL_ERROR = "内部错误，请稍后再试。(internal error)"
+View = tuple[Chat, list[Answer | None], Any, Any]  # chat, answers, sources panel, Stop
 
-    def respond(question: str, chat: Chat, turns: list[str], answers: list[Answer | None], k: float,
-                mode: str, speeches: list[str], speakers: list[str], places: list[str],
-                year_from: object, year_to: object) -> Iterator[tuple[Any, ...]]:
-        if question == "":  # nothing waiting (the page sends " " for an empty box)
-            yield (gr.skip(),) * 7
+
+def view(conv: Conversation, panel: Any = None) -> View:
+    """What the chat's events return: the whole chat, one Answer or None per reply, the sources
+    panel (``None``: left as it is) and Stop, shown while anything waits or is answered."""
+    return (conv.messages(), conv.answers(), gr.skip() if panel is None else panel,
+            gr.Button(visible=conv.busy))
+
+
+def make_enqueue(conversations: Conversations) -> Callable[..., View]:
+    """The send handler: the outbox's new questions join this page's conversation, each with the
+    settings as they are now (a question waiting keeps the scope it was asked in)."""
+
+    def enqueue(outbox: str, k: float, mode: str, speeches: list[str], speakers: list[str], places: list[str],
+                year_from: object, year_to: object, request: gr.Request) -> View:
+        conv = conversations.get(request.session_hash)
+        conv.user = getattr(request, "username", None)
+        items = []
+        for qid, question in outbox_items(outbox):
+            turn = Turn(question, {})
+            try:
+                turn.options = PageScope.of(mode, speeches, speakers, places, year_from, year_to).options(k).as_kwargs()
+            except (SpeechragError, TypeError, ValueError) as exc:
+                turn.state, turn.text = "error", "⚠️ " + escape_markdown(one_line(exc))
+            items.append((qid, turn))
+        conv.add(items)
+        return view(conv)
+
+    return enqueue
+
+
+def make_respond(service: IndexService, conversations: Conversations,
+                 delay: float = STREAM_DELAY) -> Callable[..., Iterator[View]]:
+    """The answering handler: unless another event is answering this page's questions already,
+    answer every waiting question in order, each streamed sentence by sentence. Each update is
+    the whole chat (`view`); a reply's sources go to the panel as it starts."""
+
+    def respond(request: gr.Request) -> Iterator[View]:
+        conv = conversations.get(request.session_hash)
+        token = conv.claim()
+        if token is None:  # the event answering now takes the new question too
+            yield (gr.skip(),) * 4
             return
-        chat = [*(chat or []), {"role": "user", "content": _shown_question(question)}]
-        turns, answers = list(turns or []), list(answers or [])
-        busy, idle = gr.Button(interactive=False), gr.Button(interactive=True)
-        yield ([*chat, {"role": "assistant", "content": PENDING}], gr.skip(), gr.skip(), gr.skip(), "",
-               busy, gr.Button(visible=True))
         try:
-            scope = PageScope.of(mode, speeches, speakers, places, year_from, year_to)
-            ans = service.ask(question, turns, **scope.options(k).as_kwargs())
-        except Exception as exc:
-            if not isinstance(exc, SpeechragError):
-                logger.exception("answer() failed")
-            message = one_line(exc) if isinstance(exc, SpeechragError) else "内部错误，请稍后再试。(internal error)"
-            chat.append({"role": "assistant", "content": "⚠️ " + escape_markdown(message)})
-            # The sources panel keeps the last answer's cards: an error has none of its own.
-            yield chat, turns, [*answers, None], gr.skip(), gr.skip(), idle, gr.Button(visible=False)
-            return
-        key = len(answers)
-        panel = sources_html(ans, key=str(key))
-        text = ""
-        for chunk in markdown_chunks(ans, href=cite_href(key)):
-            text += chunk
-            # A new list per update: Gradio diffs successive values, so none may be mutated.
-            yield ([*chat, {"role": "assistant", "content": text}], gr.skip(), gr.skip(), panel, gr.skip(),
-                   busy, gr.skip())
-            time.sleep(delay)
-        yield ([*chat, {"role": "assistant", "content": text}], [*turns, ans.question], [*answers, ans], panel,
-               gr.skip(), idle, gr.Button(visible=False))
+            while (job := conv.next_turn(token)) is not None:
+                key, turn, history = job
+                yield view(conv)
+                try:
+                    ans = service.ask(turn.question, history, **turn.options)
+                except Exception as exc:
+                    if not isinstance(exc, SpeechragError):
+                        logger.exception("answer() failed")
+                    message = one_line(exc) if isinstance(exc, SpeechragError) else INTERNAL_ERROR
+                    # The sources panel keeps the last answer's cards: an error has none of its own.
+                    if conv.update(token, turn, text="⚠️ " + escape_markdown(message), state="error"):
+                        yield view(conv)
+                    continue
+                turn.generation = service.searcher.generation  # the one that answered, for feedback
+                panel = sources_html(ans, key=str(key))
+                chunks = markdown_chunks(ans, href=cite_href(key)) or [""]
+                for i in range(len(chunks)):
+                    done = i == len(chunks) - 1
+                    if not conv.update(token, turn, text="".join(chunks[: i + 1]), answer=ans if done else None,
+                                       state="done" if done else None):
+                        return  # stopped: Stop has shown that
+                    yield view(conv, panel)
+                    if not done:
+                        time.sleep(delay)
+            yield view(conv)  # Stop hidden
+        finally:
+            conv.release(token)
 
     return respond
 
 
-def stopped(chat: Chat) -> tuple[Chat, Any, Any]:
-    """After Stop: the pending reply says so; Send is back, Stop hidden."""
-    chat = list(chat or [])
-    if chat and chat[-1]["role"] == "assistant" and chat[-1]["content"] == PENDING:
-        chat[-1] = {"role": "assistant", "content": STOPPED}
-    return chat, gr.Button(interactive=True), gr.Button(visible=False)
+MAX_COMMENT_CHARS = 2000
+FEEDBACK_THANKS = "已记录反馈，谢谢 · Thanks for the feedback"
+
+
+def make_rate(conversations: Conversations, userdata: UserData) -> Callable[..., tuple[Any, Any, Any]]:
+    """👍/👎 on an answer (the Chatbot's like event): stored at once with the question, the
+    answer's text and citations and the generation that answered; then the comment box shows."""
+
+    def rate(evt: gr.LikeData, request: gr.Request) -> tuple[Any, Any, Any]:
+        index = evt.index if isinstance(evt.index, int) else evt.index[0]
+        turn = conversations.get(request.session_hash).answered(int(index) // 2)  # a question and a reply a turn
+        if turn is None or turn.answer is None or not isinstance(evt.liked, bool):
+            return gr.skip(), gr.skip(), gr.skip()
+        ans = turn.answer
+        row = userdata.add_feedback(
+            rating=1 if evt.liked else -1, question=turn.question, answer=ans.text, status=ans.status,
+            citations=[f"[{n}] {hit.citation}" for n, hit in enumerate(ans.citations, start=1)],
+            generation=turn.generation, user=getattr(request, "username", None))
+        gr.Info(FEEDBACK_THANKS)
+        return row, gr.Row(visible=True), gr.Textbox(value="")
+
+    return rate
+
+
+def make_comment(userdata: UserData) -> Callable[..., tuple[Any, Any]]:
+    """The optional comment on the rating just given."""
+
+    def comment(row: int | None, text: str, request: gr.Request) -> tuple[Any, Any]:
+        text = (text or "").strip()[:MAX_COMMENT_CHARS]
+        if row and text and userdata.set_comment(int(row), text, user=getattr(request, "username", None)):
+            gr.Info("已记录说明 · Comment saved")
+        return gr.Row(visible=False), gr.Textbox(value="")
+
+    return comment
+
+
+def make_stop(conversations: Conversations) -> Callable[..., View]:
+    """Stop: the question being answered and those waiting end as stopped; the panel goes back
+    to the last finished answer."""
+
+    def stop(request: gr.Request) -> View:
+        conv = conversations.get(request.session_hash)
+        conv.stop()
+        last = conv.last_answer()
+        return view(conv, sources_html(None) if last is None else sources_html(last[1], key=str(last[0])))
+
+    return stop
+
+
+def make_clear(conversations: Conversations) -> Callable[..., View]:
+    """Clear the chat (the filters stay): nothing waits, nothing is answered any more; the
+    conversation so far stays in the saved list and an empty one begins."""
+
+    def clear(request: gr.Request) -> View:
+        conv = conversations.get(request.session_hash)
+        conv.stop()
+        conv.save()
+        conv.start_new()
+        return view(conv, sources_html(None))
+
+    return clear
+
+
+# --- saved conversations (`speechrag.ui.library`) -------------------------------------------
+
+
+def conversation_menu(conv: Conversation) -> Any:
+    """The saved-conversations menu: "title · date" per conversation, the latest first."""
+    items = conv.library.list() if conv.library is not None else []
+    choices = [(f"{title} · {updated[:16].replace('T', ' ')}", cid) for cid, title, updated in items]
+    return gr.Dropdown(choices=choices, value=conv.cid if any(cid == conv.cid for cid, _, _ in items) else None)
+
+
+def stored(conv: Conversation) -> Any:
+    """The browser's copy (its local storage) when the browser is where they are kept."""
+    return conv.library.value() if isinstance(conv.library, BrowserLibrary) else gr.skip()
+
+
+def _panel(conv: Conversation) -> str:
+    last = conv.last_answer()
+    return sources_html(None) if last is None else sources_html(last[1], key=str(last[0]))
+
+
+def make_restore(conversations: Conversations, userdata: UserData | None) -> Callable[..., tuple[Any, ...]]:
+    """On page load: the page's saved conversations (the server's, per user, with sign-in and a
+    data folder; else the browser's), and the latest of them back in the chat with its sources."""
+
+    def restore(saved: object, request: gr.Request) -> tuple[Any, ...]:
+        conv = conversations.get(request.session_hash)
+        user = getattr(request, "username", None)
+        conv.user = user
+        conv.library = UserLibrary(userdata, user) if user and userdata is not None else BrowserLibrary(saved)
+        items = conv.library.list()
+        if items and not conv.turns:
+            cid, _, _ = items[0]
+            got = conv.library.get(cid)
+            if got is not None:
+                conv.restore(cid, got[0], got[1])
+        return (*view(conv, _panel(conv)), conversation_menu(conv))
+
+    return restore
+
+
+def make_persist(conversations: Conversations) -> Callable[..., tuple[Any, Any]]:
+    """After a change: the conversation saved, the menu and the browser's copy brought up to date."""
+
+    def persist(request: gr.Request) -> tuple[Any, Any]:
+        conv = conversations.get(request.session_hash)
+        conv.save()
+        return conversation_menu(conv), stored(conv)
+
+    return persist
+
+
+def make_open(conversations: Conversations) -> Callable[..., tuple[Any, ...]]:
+    """Reopen a saved conversation (the one open now is saved first)."""
+
+    def open_saved(cid: str, request: gr.Request) -> tuple[Any, ...]:
+        conv = conversations.get(request.session_hash)
+        got = conv.library.get(str(cid)) if conv.library is not None and cid else None
+        if got is None or cid == conv.cid:
+            return (gr.skip(),) * 6
+        conv.stop()
+        conv.save()
+        conv.restore(str(cid), got[0], got[1])
+        conv.save()  # now the latest: a reload reopens it
+        return (*view(conv, _panel(conv)), conversation_menu(conv), stored(conv))
+
+    return open_saved
+
+
+def make_rename(conversations: Conversations) -> Callable[..., tuple[Any, Any, Any]]:
+    def rename(cid: str, title: str, request: gr.Request) -> tuple[Any, Any, Any]:
+        conv = conversations.get(request.session_hash)
+        title = title_of(title or "")
+        if conv.library is None or not cid or not title:
+            return gr.skip(), gr.skip(), gr.skip()
+        if cid == conv.cid:
+            conv.title = title
+        conv.library.rename(str(cid), title)
+        return conversation_menu(conv), stored(conv), ""
+
+    return rename
+
+
+def make_delete(conversations: Conversations) -> Callable[..., tuple[Any, ...]]:
+    """Delete a saved conversation; deleting the one open empties the chat."""
+
+    def delete(cid: str, request: gr.Request) -> tuple[Any, ...]:
+        conv = conversations.get(request.session_hash)
+        if conv.library is None or not cid:
+            return (gr.skip(),) * 6
+        conv.library.delete(str(cid))
+        if cid != conv.cid:
+            return (*(gr.skip(),) * 4, conversation_menu(conv), stored(conv))
+        conv.stop()
+        conv.start_new()
+        return (*view(conv, sources_html(None)), conversation_menu(conv), stored(conv))
+
+    return delete
 
 
 def input_state(question: str) -> tuple[Any, str]:
@@ -306,6 +548,23 @@ def _texts(value: object, name: str) -> list[str] | None:
     return list(value)
 
 
+# What each kind of error means, in Chinese, ahead of the library's own one-line message
+# (shared with the CLI and the API, and in English there): the page speaks Chinese throughout.
+ERROR_LEADS: tuple[tuple[type[SpeechragError], str], ...] = (
+    (IndexLockedError, "正在重建索引，请稍后再试"),
+    (DocumentError, "文件无法读取"),
+    (QueryError, "请求有误"),
+    (ConfigError, "服务器设置有误"),
+    (SpeechragError, "出错了"),
+)
+
+
+def page_error(exc: SpeechragError) -> gr.Error:
+    """The toast the page shows for ``exc``: a Chinese lead, then the one-line reason."""
+    lead = next(zh for kind, zh in ERROR_LEADS if isinstance(exc, kind))
+    return gr.Error(f"{lead}：{one_line(exc)}", print_exception=False)
+
+
 def make_ask(service: IndexService) -> Callable[..., dict[str, Any]]:
     """The `/ask` API endpoint."""
 
@@ -370,7 +629,8 @@ def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
         skipped: [{name, reason}], speeches: [new speech ids], build, seconds}."""
         paths = [str(f) for f in (files or [])]
         if not paths:
-            raise gr.Error("no files: choose one or more documents first", print_exception=False)
+            raise gr.Error("没有文件：请先选择讲话稿文件 · no files: choose one or more documents first",
+                           print_exception=False)
 
         def step(done: int, total: int) -> None:
             progress((done, total), desc="嵌入新段落 · embedding new passages", unit="passages")
@@ -378,7 +638,7 @@ def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
         try:
             return uploader.add([(p, Path(p).name) for p in paths], progress=step).to_dict()
         except SpeechragError as exc:
-            raise gr.Error(one_line(exc), print_exception=False) from exc
+            raise page_error(exc) from exc
 
     return add_documents
 
@@ -396,6 +656,22 @@ def filter_choices(speeches: Sequence[Speech]) -> list[Any]:
     return [gr.Dropdown(choices=c) for c in (chosen, speakers, places, years, years)]
 
 
+def make_page_lists(service: IndexService, examples: ExampleCache) -> Callable[..., tuple[Any, ...]]:
+    """On a page's load, and on its timer: what the page lists (the generation it shows, the
+    examples, the documents table, the filter menus) read from the index being served; nothing
+    changes when the page already shows that generation."""
+
+    def page_lists(shown: str, query: str, sort: str) -> tuple[Any, ...]:
+        searcher = service.live()
+        if shown == searcher.generation:
+            return (gr.skip(),) * 8
+        speeches = searcher.speeches
+        return (searcher.generation, examples_html(examples.get(searcher)), documents_table(speeches, query, sort),
+                *filter_choices(speeches))
+
+    return page_lists
+
+
 def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
     """The `/remove_document` endpoint (and the page's Remove button, after its confirmation)."""
 
@@ -411,7 +687,7 @@ def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
         try:
             return uploader.remove(str(source), progress=step).to_dict()
         except SpeechragError as exc:
-            raise gr.Error(one_line(exc), print_exception=False) from exc
+            raise page_error(exc) from exc
 
     return remove_document
 

@@ -9,57 +9,71 @@ mends what Gradio's components leave out for accessibility.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 from gradio.events import api as gr_api
-from gradio.helpers import Examples
 
 from speechrag.answering import Answer
 from speechrag.formats import MB, SUFFIXES
 from speechrag.passage import Speech
 from speechrag.render import READING_EMPTY, chips_html, sources_html, upload_html
-from speechrag.searcher import MODES, Searcher
+from speechrag.searcher import MODES
 from speechrag.serving import IndexService
 from speechrag.ui.analysis_tab import analysis_tab
+from speechrag.ui.conversation import Chat, Conversations
 from speechrag.ui.handlers import (
     DEFAULT_K,
     DOC_HEADERS,
     MAX_K,
+    MAX_OUTBOX,
     MODE_LABELS,
     SORTS,
     STREAM_DELAY,
-    Chat,
+    ExampleCache,
     PageScope,
     answer_of,
     document_rows,
     documents_table,
-    example_questions,
     filter_choices,
     input_state,
     make_add_documents,
     make_ask,
+    make_clear,
+    make_comment,
+    make_delete,
     make_documents,
+    make_enqueue,
+    make_open,
+    make_page_lists,
+    make_persist,
+    make_rate,
     make_read,
     make_reader,
     make_remove_document,
+    make_rename,
     make_respond,
+    make_restore,
+    make_stop,
     menu_choices,
     open_citation,
     source_files,
     stage,
-    stopped,
 )
 from speechrag.uploads import Uploader
+from speechrag.userdata import UserData
 
 QUEUE_MAX_SIZE = 64
 ANALYTICS_EVENTS = 500
 # Answers at once, per concurrency id ("answer": the chat and /ask together). They really run
 # at once now (IndexService has no lock); see serving.RequestLimits.max_concurrency for why 4.
 CONCURRENCY_LIMIT = 4
-EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
+# How often an open page asks whether a rebuild was published (a file read; two RPCs at most
+# for Milvus), to show the new generation's documents, menus and examples.
+REFRESH_SECONDS = 10.0
 
 THEME = gr.themes.Default(
     # System fonts only: nothing is fetched from a font CDN.
@@ -99,6 +113,12 @@ CSS = """
   font-size: 0.85em; background: var(--background-fill-secondary); }
 #scope .chip-k { color: var(--body-text-color-subdued); }
 #counter { text-align: right; font-size: 0.85em; }
+#examples .ex-h { font-size: 0.95rem; margin: 8px 0 4px; }
+#examples .ex-list { list-style: none; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: 6px; }
+#examples .ex-q { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 4px 10px;
+  background: var(--background-fill-secondary); color: var(--body-text-color); cursor: pointer; min-height: 24px;
+  text-align: left; font: inherit; }
+#examples .ex-q:hover, #examples .ex-q:focus-visible { border-color: var(--color-accent); }
 /* The chips take the row, the counter (empty until the box nears the limit) what it needs: on a
    phone they would otherwise get half the width each (gr.HTML ignores scale). */
 #scope { flex: 4 1 0 !important; }
@@ -106,6 +126,17 @@ CSS = """
 #counter .over { color: #b91c1c; font-weight: 600; }
 #upload-result { min-height: 4em; }  /* room for the build's progress bar */
 #reading .rv { max-width: 46em; margin: 0 auto; line-height: 1.9; }
+/* The reading view's bar stays at the top of the window while the speech scrolls under it.
+   Gradio's container has overflow: hidden, which makes it the bar's scroll box (one that never
+   scrolls), so sticky never sticks; clip cuts off the same overflow without being one. */
+.gradio-container { overflow: clip !important; }
+#reading .rv-bar { position: sticky; top: 0; z-index: 5; display: flex; align-items: center; gap: 12px;
+  padding: 6px 0; background: var(--background-fill-primary); border-bottom: 1px solid var(--border-color-primary); }
+#reading .rv-back { border: 1px solid var(--border-color-primary); border-radius: 6px; padding: 2px 10px;
+  min-height: 24px; background: var(--background-fill-secondary); color: var(--body-text-color); cursor: pointer;
+  white-space: nowrap; font: inherit; }
+#reading .rv-back:focus-visible, #reading .rv-target:focus-visible { outline: 2px solid #c2410c; outline-offset: 2px; }
+#reading .rv-bar-title { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 #reading .rv-title { margin-bottom: 4px; }
 #reading .rv-meta, #reading .rv-source { color: var(--body-text-color-subdued); font-size: 0.9em; }
 #reading .rv-section { margin: 1.2em 0 0.4em; font-size: 1.05rem; }
@@ -122,9 +153,10 @@ CSS = """
   #chat-row > * { flex: 1 1 100% !important; min-width: 0 !important; }
   #examples { order: 1; }
   #settings { order: 2; }
+  #conversations { order: 3; }
 }
 /* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
-#copy, #settings button, #chat button { min-height: 24px; min-width: 24px; }
+#copy, #settings button, #chat button, #export-row button { min-height: 24px; min-width: 24px; }
 #sign-out { white-space: nowrap; align-self: flex-start; }
 input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3px; }
 """
@@ -134,11 +166,10 @@ input[type=range]:focus-visible { outline: 2px solid #c2410c; outline-offset: 3p
 # window.speechragTarget); and "Copy with sources" copies the plain text kept in the panel.
 PAGE_JS = """
 () => {
+  const MAX_OUTBOX = __MAX_OUTBOX__;
   // Patches for what Gradio 6's components leave out. Each depends on Gradio's markup (class
-  // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it:
-  // Gradio serves <html lang="en">, so a screen reader reads the Chinese as English
-  // (test_axe_finds_nothing_serious waits for zh-CN).
-  document.documentElement.lang = "zh-CN";
+  // names, aria-label wording), so each has a browser test that fails when an upgrade breaks it.
+  // (<html lang="zh-CN"> is written by the server: `server.localise_html`.)
   // Run once per frame whenever Gradio redraws (it re-renders these elements and drops our edits).
   const mend = () => {
     // Gradio names each radio apart, so each is its own group and arrow keys cannot move between
@@ -167,8 +198,25 @@ PAGE_JS = """
   mend();
   new MutationObserver(soon).observe(document.body,
     {subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["class"]});
+  // The outbox (see TAKE_JS); a click on an example question sends it as if typed.
+  window.speechragTake = (q) => {
+    const box = (window.speechragOutbox = window.speechragOutbox || []);
+    window.speechragSent = (window.speechragSent || 0) + 1;
+    box.push([`${Date.now().toString(36)}-${window.speechragSent}-${Math.random().toString(36).slice(2, 8)}`, q]);
+    box.splice(0, Math.max(0, box.length - MAX_OUTBOX));
+  };
+  document.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest("#reading .rv-back")) document.querySelector("#back")?.click();
+  });
+  document.addEventListener("click", (e) => {
+    const example = e.target.closest && e.target.closest("[data-ask]");
+    if (!example) return;
+    window.speechragTake(example.dataset.ask);
+    document.querySelector("#example-btn")?.click();
+  });
   const open = (key) => {
     window.speechragTarget = key;
+    window.speechragFrom = key;  // where the focus goes back to (RETURN_JS)
     document.querySelector("#open-btn")?.click();
   };
   const target = (e) => {
@@ -186,6 +234,20 @@ PAGE_JS = """
     const card = e.target.closest && e.target.closest("[data-cite]");
     if (card) { e.preventDefault(); open(card.dataset.cite); }
   }, true);
+  // Export: /export (relative, so it works under a proxy's prefix) names this page's
+  // conversation by its session; "this answer" is the one whose sources the panel shows.
+  window.speechragExport = (fmt, one) => {
+    const session = window.__gradio_session_hash__;
+    if (!session) return;
+    let url = `export?session=${encodeURIComponent(session)}&format=${fmt}`;
+    if (one) {
+      const card = document.querySelector("#sources [data-cite]");
+      if (!card) return;
+      url += `&answer=${card.dataset.cite.split("-")[0]}`;
+    }
+    const a = document.createElement("a");
+    a.href = url; a.download = ""; document.body.appendChild(a); a.click(); a.remove();
+  };
   window.speechragCopy = () => {
     const text = document.querySelector("#sources .src-plain")?.textContent || "";
     if (!text) return;
@@ -195,13 +257,27 @@ PAGE_JS = """
     document.execCommand("copy"); area.remove();
   };
 }
-"""
+""".replace("__MAX_OUTBOX__", str(MAX_OUTBOX))
 
-# After the reading view changes: bring the cited paragraph (else the top) into view.
+# After the reading view changes: bring the cited paragraph (else the top) into view, and move
+# the focus there, so a keyboard or screen reader user lands on what was cited.
 SCROLL_JS = """
 () => setTimeout(() => {
   const el = document.querySelector("#reading .rv-target") || document.querySelector("#reading");
   el?.scrollIntoView({block: el.classList.contains("rv-target") ? "center" : "start"});
+  if (el?.classList.contains("rv-target")) el.focus({preventScroll: true});
+}, 150)
+"""
+
+# Back in the chat: the focus returns to the [n] (or the source card) the reading began from.
+RETURN_JS = """
+() => setTimeout(() => {
+  const key = window.speechragFrom;
+  if (!key) return;
+  const el = document.querySelector(`#chat a[href="#cite-${key}"]`)
+    || document.querySelector(`#sources [data-cite="${key}"]`);
+  el?.scrollIntoView({block: "center"});
+  el?.focus({preventScroll: true});
 }, 150)
 """
 
@@ -220,7 +296,9 @@ class ChatTab:
     chips: gr.HTML
     counter: gr.HTML
     copy: gr.Button
-    examples: Examples | None
+    examples: gr.HTML  # `render.examples_html`, filled on load (`handlers.make_page_lists`)
+    example_btn: gr.Button  # the page's script clicks it once an example joined the outbox
+    library: tuple[gr.Dropdown, gr.Button, gr.Textbox, gr.Button, gr.Button]  # `_conversations_panel`
     sources: gr.HTML
     mode: gr.Radio
     k: gr.Slider
@@ -258,7 +336,7 @@ def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
         render_markdown=True,
         latex_delimiters=[],
         allow_tags=False,
-        feedback_options=None,
+        feedback_options=None,  # 👍/👎 are switched on by build_demo when feedback is stored
         buttons=[],  # "Copy with sources" below copies plain text; Gradio's would copy the escapes
         placeholder="在下方输入问题，或点一个示例问题。<br>Ask below, or pick an example.",
     )
@@ -275,17 +353,15 @@ def _conversation() -> tuple[gr.Chatbot, gr.Textbox, gr.Button, gr.Button]:
     return chatbot, question, send, stop
 
 
-def _examples(searcher: Searcher, question: gr.Textbox) -> Examples | None:
-    examples = example_questions(searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN))))
-    if not examples:
-        return None
-    shown: Examples = gr.Examples(examples=[[q] for q in examples], inputs=[question], cache_examples=False,
-                                  elem_id="examples",
-                                  label="示例问题 · Examples（点一下即提问 · click to ask）")
-    return shown
+# (label, format, the answer shown in the sources panel only, elem_id): downloads from /export
+EXPORTS = (
+    ("导出对话 · Word", "docx", False, "export-docx"),
+    ("导出对话 · Markdown", "markdown", False, "export-md"),
+    ("导出此答案 · Word", "docx", True, "export-one"),
+)
 
 
-def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
+def _chat_tab(speeches: Sequence[Speech]) -> ChatTab:
     titles = {s.id: s.title for s in speeches}
     with gr.Row(equal_height=False, elem_id="chat-row"):
         with gr.Column(scale=3, elem_id="chat-main"):
@@ -293,9 +369,15 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
             with gr.Row():
                 chips = gr.HTML(chips_html(PageScope().chips(titles)), js_on_load=None, elem_id="scope", padding=False)
                 counter = gr.HTML("", js_on_load=None, elem_id="counter", padding=False)
-            copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
-            examples = _examples(searcher, question)
+            with gr.Row(elem_id="export-row"):
+                copy = gr.Button("复制答案和来源 · Copy with sources", size="sm", elem_id="copy")
+                for label, fmt, one, elem in EXPORTS:
+                    gr.Button(label, size="sm", elem_id=elem).click(
+                        None, js=f"() => window.speechragExport('{fmt}', {'true' if one else 'false'})")
+            examples = gr.HTML("", js_on_load=None, elem_id="examples", padding=False)
+            example_btn = gr.Button(visible="hidden", elem_id="example-btn")
         with gr.Column(scale=2, elem_id="chat-side"):
+            library = _conversations_panel()
             sources = gr.HTML(sources_html(None), js_on_load=None, elem_id="sources", max_height=520)
             with gr.Accordion("检索设置 · Settings", open=True, elem_id="settings"):
                 mode = gr.Radio([(MODE_LABELS[m], m) for m in ("hybrid", "dense", "keyword") if m in MODES],
@@ -311,8 +393,8 @@ def _chat_tab(searcher: Searcher, speeches: Sequence[Speech]) -> ChatTab:
                     year_to = gr.Dropdown(menus[3], value="", label="截止年份 · To year")
                 clear_filters = gr.Button("清除筛选 · Clear filters", size="sm")
                 clear = gr.Button("清空对话（筛选保留）· Clear chat (filters stay)", variant="secondary")
-    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, sources, mode, k, chosen,
-                   speakers, places, year_from, year_to, clear_filters, clear)
+    return ChatTab(chatbot, question, send, stop, chips, counter, copy, examples, example_btn, library, sources, mode,
+                   k, chosen, speakers, places, year_from, year_to, clear_filters, clear)
 
 
 def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
@@ -324,42 +406,60 @@ def _docs_tab(speeches: Sequence[Speech]) -> DocsTab:
     table = gr.Dataframe(document_rows(speeches), headers=DOC_HEADERS, interactive=False, wrap=True,
                          elem_id="documents", max_height=360, datatype="str",
                          label=f"{len(speeches)} 篇讲话 · speeches（点一行阅读全文 · click a row to read it）")
-    back = gr.Button("← 返回对话 · Back to chat", size="sm", elem_id="back")
+    # Clicked by the reading view's own bar (render.reading_html), which stays in sight.
+    back = gr.Button("← 返回对话 · Back to chat", size="sm", elem_id="back", visible="hidden")
     reading = gr.HTML(READING_EMPTY, js_on_load=None, elem_id="reading")
     return DocsTab(query, sort, table, back, reading)
 
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
 
-# Runs in the browser at once, before any round trip: the question moves from the box to the
-# hidden #pending box, so the box is free for the next one. A question already waiting there
-# (sent while another is answered, not yet taken) keeps the new one in the box: nothing is lost.
-TAKE_JS = "(q, waiting) => waiting ? [q, waiting] : ['', q === '' ? ' ' : q]"
+# Runs in the browser at once, before any round trip: a question in the box joins the page's
+# outbox (the last questions sent, each with an id) and the box is emptied, so a second Enter
+# finds it empty and sends nothing. The outbox is a variable of the page, not a component:
+# two sends that cross would each read a component's value before the other's write reached
+# it, and one question would be lost (seen 1 time in 10 at 0 ms apart).
+# The box is read as the page shows it: Gradio's copy of its value follows the textarea a
+# moment later, and an Enter right after the text arrived (seen 2 times in 14 at 0 ms under
+# load) read the old, empty copy, and the question was lost. It is emptied the same way.
+TAKE_JS = """(q) => {
+  const box = document.querySelector("#question textarea");
+  const text = box ? box.value : q;
+  if (!text || !text.trim()) return "";
+  window.speechragTake(text);
+  if (box) { box.value = ""; box.dispatchEvent(new Event("input", {bubbles: true})); }
+  return "";
+}"""
+# The send event then takes the whole outbox (so a send whose event was overtaken by the next
+# is carried by it; the server adds the new ids in order, `handlers.outbox_items`).
+OUTBOX_JS = "(outbox, ...settings) => [JSON.stringify(window.speechragOutbox || []), ...settings]"
 
 
-def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.State, respond: Callable[..., Any],
-               titles: dict[str, str]) -> None:
+def _wire_chat(chat: ChatTab, outbox: gr.Textbox, answers: gr.State, conversations: Conversations,
+               respond: Callable[..., Any], titles: dict[str, str]) -> tuple[list[Any], list[Any]]:
+    """Wire the chat; (the answering chains, the other events that change the conversation)."""
+    shown = [chat.chatbot, answers, chat.sources, chat.stop]  # `handlers.view`
     answer_event: dict[str, Any] = {
         "fn": respond,
-        "inputs": [pending, chat.chatbot, turns, answers, chat.k, *chat.settings],
-        "outputs": [chat.chatbot, turns, answers, chat.sources, pending, chat.send, chat.stop],
+        "outputs": shown,
         "api_visibility": "private",
         "concurrency_id": "answer",
         "show_progress": "hidden",
-        # A question sent while another is answered waits for it, then is read afresh.
+        # A send while this page's questions are answered adds to them; its own event then
+        # finds them answered (or takes what is left). Never dropped, as "once" would.
         "trigger_mode": "always_last",
     }
-    take: dict[str, Any] = {"fn": None, "inputs": [chat.question, pending], "outputs": [chat.question, pending],
-                            "js": TAKE_JS, **PRIVATE}
+    take: dict[str, Any] = {"fn": None, "inputs": [chat.question], "outputs": [chat.question], "js": TAKE_JS,
+                            **PRIVATE, "trigger_mode": "multiple"}
+    enqueue: dict[str, Any] = {"fn": make_enqueue(conversations), "inputs": [outbox, chat.k, *chat.settings],
+                               "js": OUTBOX_JS, "outputs": shown, **PRIVATE, "trigger_mode": "multiple"}
     after: dict[str, Any] = {"fn": input_state, "inputs": [chat.question], "outputs": [chat.send, chat.counter],
                              **PRIVATE}
-    events = [gr.on([chat.question.submit, chat.send.click], **take).then(**answer_event)]
-    if chat.examples is not None:  # a click fills the box, then asks
-        events.append(chat.examples.load_input_event.then(**take).then(**answer_event))
-    for event in events:
-        event.then(**after)
-    chat.stop.click(stopped, inputs=[chat.chatbot], outputs=[chat.chatbot, chat.send, chat.stop],
-                    cancels=events, **PRIVATE)
+    send = gr.on([chat.question.submit, chat.send.click], **take)
+    send.then(**after)
+    # An example is asked at once: the page's script puts it in the outbox, then clicks here.
+    events = [send.then(**enqueue).then(**answer_event), chat.example_btn.click(**enqueue).then(**answer_event)]
+    changes = [chat.stop.click(make_stop(conversations), outputs=shown, cancels=events, **PRIVATE)]
     chat.question.change(input_state, inputs=[chat.question], outputs=[chat.send, chat.counter],
                          trigger_mode="always_last", **PRIVATE)
 
@@ -369,13 +469,10 @@ def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.
     gr.on([c.change for c in chat.settings], show_scope, inputs=chat.settings, outputs=[chat.chips], **PRIVATE)
     chat.clear_filters.click(lambda: ("hybrid", [], [], [], "", ""), outputs=chat.settings, **PRIVATE)
 
-    def reset() -> tuple[Chat, list[str], list[Answer | None], str, str]:
-        return [], [], [], sources_html(None), ""
-
-    reset_outputs = [chat.chatbot, turns, answers, chat.sources, chat.question]
-    chat.clear.click(reset, outputs=reset_outputs, **PRIVATE)
-    # The chat's own bin icon clears the messages; forget the turns and sources with them.
-    chat.chatbot.clear(reset, outputs=reset_outputs, **PRIVATE)
+    clear = make_clear(conversations)
+    changes.append(chat.clear.click(clear, outputs=shown, cancels=events, **PRIVATE))
+    # The chat's own bin icon clears the messages; forget the answers and sources with them.
+    changes.append(chat.chatbot.clear(clear, outputs=shown, cancels=events, **PRIVATE))
 
     def show_sources(history: Chat, kept: list[Answer | None], evt: gr.SelectData) -> Any:
         index = evt.index if isinstance(evt.index, int) else evt.index[0]
@@ -384,6 +481,7 @@ def _wire_chat(chat: ChatTab, pending: gr.Textbox, turns: gr.State, answers: gr.
 
     chat.chatbot.select(show_sources, inputs=[chat.chatbot, answers], outputs=[chat.sources], **PRIVATE)
     chat.copy.click(None, js="() => window.speechragCopy && window.speechragCopy()")
+    return events, changes
 
 
 def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: gr.State) -> None:
@@ -405,7 +503,7 @@ def _wire_reading(service: IndexService, tabs: gr.Tabs, docs: DocsTab, answers: 
     docs.table.select(opened, outputs=[docs.reading], **PRIVATE).then(None, js=SCROLL_JS)
     gr.on([docs.filter.change, docs.sort.change], lambda q, by: documents_table(service.speeches(), q, by),
           inputs=[docs.filter, docs.sort], outputs=[docs.table], **PRIVATE)
-    docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE)
+    docs.back.click(lambda: gr.Tabs(selected="chat"), outputs=[tabs], **PRIVATE).then(None, js=RETURN_JS)
 
 
 # The page asks before removing; a declined confirmation sends "" (nothing happens).
@@ -463,12 +561,61 @@ def _wire_upload(uploader: Uploader, docs: DocsTab, chat: ChatTab) -> None:
 SIGN_OUT = "logout?all_session=false"
 
 
+def _conversations_panel() -> tuple[gr.Dropdown, gr.Button, gr.Textbox, gr.Button, gr.Button]:
+    with gr.Accordion("对话记录 · Conversations", open=False, elem_id="conversations"):
+        menu = gr.Dropdown([], value=None, label="打开保存的对话 · Open a saved conversation", elem_id="conv-list")
+        new = gr.Button("新对话 · New conversation", size="sm", elem_id="conv-new")
+        with gr.Row():
+            title = gr.Textbox(label="新名称 · New name", lines=1, max_lines=1, scale=3, elem_id="conv-title")
+            rename = gr.Button("重命名 · Rename", size="sm", scale=1, elem_id="conv-rename")
+        delete = gr.Button("删除所选对话 · Delete the chosen one", size="sm", variant="stop", elem_id="conv-delete")
+    return menu, new, title, rename, delete
+
+
+# The page asks before deleting; a declined confirmation sends "" (nothing happens).
+DELETE_JS = "(cid) => cid && confirm('删除这个对话？ · Delete this conversation?') ? cid : ''"
+
+
+def _wire_library(conversations: Conversations, storage: Any,
+                  panel: tuple[gr.Dropdown, gr.Button, gr.Textbox, gr.Button, gr.Button],
+                  shown: list[Any], events: list[Any], changes: list[Any]) -> None:
+    """Saved conversations: saved after every change (`handlers.make_persist`); ``events``
+    (the answering chains) are what a change of conversation stops, ``changes`` (Stop, Clear)
+    are saved too."""
+    menu, new, title, rename, delete = panel
+    saved = [menu, storage]
+    persist: dict[str, Any] = {"fn": make_persist(conversations), "outputs": saved, **PRIVATE}
+    for event in [*events, *changes]:
+        event.then(**persist)
+    lib = {**PRIVATE, "cancels": events}
+    menu.input(make_open(conversations), inputs=[menu], outputs=[*shown, *saved], **lib)
+    new.click(make_clear(conversations), outputs=shown, **lib).then(**persist)
+    rename.click(make_rename(conversations), inputs=[menu, title], outputs=[*saved, title], **PRIVATE)
+    delete.click(make_delete(conversations), inputs=[menu], outputs=[*shown, *saved], js=DELETE_JS, **lib)
+
+
+def _wire_feedback(chat: ChatTab, conversations: Conversations, userdata: UserData) -> None:
+    """👍/👎 under each answer (the Chatbot's own buttons), then an optional comment."""
+    chat.chatbot.feedback_options = ("Like", "Dislike")
+    row = gr.State(None)  # the feedback row the comment goes to
+    with gr.Row(visible=False, elem_id="feedback-comment") as box:
+        text = gr.Textbox(label="补充说明（可选）· Comment (optional)", lines=1, max_lines=4, scale=4,
+                          elem_id="feedback-text")
+        send = gr.Button("提交说明 · Send comment", size="sm", scale=1, elem_id="feedback-send")
+    chat.chatbot.like(make_rate(conversations, userdata), outputs=[row, box, text], **PRIVATE)
+    gr.on([send.click, text.submit], make_comment(userdata), inputs=[row, text], outputs=[box, text], **PRIVATE)
+
+
 def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: Uploader | None = None,
-               signed_in: bool = False) -> gr.Blocks:
+               signed_in: bool = False, conversations: Conversations | None = None,
+               userdata: UserData | None = None) -> gr.Blocks:
     """The page over `service`: the chat tab and the documents tab (with ``uploader``, a
     place to add documents too); `delay` paces the sentence-by-sentence streaming. With
     ``signed_in`` (the page is behind sign-in), the header has a sign-out button."""
     speeches = service.speeches()
+    examples = ExampleCache()
+    # Checked now, in the background, so the first page finds them made (`checked_examples`).
+    threading.Thread(target=examples.get, args=(service.searcher,), name="speechrag-examples", daemon=True).start()
     demo = gr.Blocks(title="讲话稿问答 · Speech Q&A", analytics_enabled=False)
     with demo:
         with gr.Row(equal_height=False, elem_id="header"):
@@ -481,22 +628,43 @@ def build_demo(service: IndexService, *, delay: float = STREAM_DELAY, uploader: 
             if signed_in:
                 gr.Button("退出登录 · Sign out", link=SIGN_OUT, size="sm", scale=0, min_width=120,
                           elem_id="sign-out")
-        turns, answers = gr.State([]), gr.State([])
-        pending = gr.Textbox(visible="hidden", elem_id="pending")
+        answers = gr.State([])
+        shown = gr.State("")  # the generation whose lists this page shows
+        outbox = gr.Textbox(visible="hidden", elem_id="outbox")  # carries the page's outbox (OUTBOX_JS)
+        conversations = conversations if conversations is not None else Conversations()
         with gr.Tabs(selected="chat", elem_id="tabs") as tabs:
             with gr.Tab("对话 · Chat", id="chat"):
-                chat = _chat_tab(service.searcher, speeches)
+                chat = _chat_tab(speeches)
+                if userdata is not None:
+                    _wire_feedback(chat, conversations, userdata)
             with gr.Tab("文档 · Documents", id="docs"):
                 docs = _docs_tab(speeches)
                 if uploader is not None:
                     _wire_upload(uploader, docs, chat)
             with gr.Tab("语料分析 · Analysis", id="analysis"):
                 analysis_tab(service, tabs, docs.reading, SCROLL_JS)  # rows open in the reading view
-        _wire_chat(chat, pending, turns, answers, make_respond(service, delay), {s.id: s.title for s in speeches})
+        events, changes = _wire_chat(chat, outbox, answers, conversations,
+                                     make_respond(service, conversations, delay), {s.id: s.title for s in speeches})
+        shown_chat = [chat.chatbot, answers, chat.sources, chat.stop]
+        # The browser's copy of its conversations (used when the server does not keep them).
+        storage = gr.BrowserState(None, storage_key="speechrag-conversations",
+                                  secret=userdata.browser_secret() if userdata is not None else None)
+        _wire_library(conversations, storage, chat.library, shown_chat, events, changes)
+        demo.load(make_restore(conversations, userdata), inputs=[storage], outputs=[*shown_chat, chat.library[0]],
+                  **PRIVATE)
         _wire_reading(service, tabs, docs, answers)
+        lists = {"fn": make_page_lists(service, examples), "inputs": [shown, docs.filter, docs.sort],
+                 "outputs": [shown, chat.examples, docs.table, *chat.settings[1:]], **PRIVATE}
+        demo.load(**lists)
+        gr.Timer(REFRESH_SECONDS).tick(**lists)
         gr_api(make_ask(service), api_name="ask", concurrency_id="answer")
         gr_api(make_documents(service), api_name="documents")
         gr_api(make_read(service), api_name="read_speech")
+
+    def closed(request: gr.Request) -> None:  # the page was closed: its chat goes with it
+        conversations.drop(request.session_hash)
+
+    demo.unload(closed)
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=CONCURRENCY_LIMIT)
     # Gradio's queue keeps per-event monitoring data (~2.3 KB each) for its last 10,000 events
     # ($GRADIO_ANALYTICS_MAX_EVENTS), even with analytics off: the 10-minute soak's server RSS
