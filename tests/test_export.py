@@ -13,8 +13,7 @@ import httpx
 import pytest
 from docx import Document
 
-from speechrag import Searcher, build_index, load_index, ui
-from speechrag.answering import answer
+from speechrag import Searcher, answer, build_index, load_index, ui
 from speechrag.errors import QueryError
 from speechrag.export import Exchange, export, source_line, to_docx, to_markdown
 

@@ -87,7 +87,12 @@ def via_llamaindex(index: Searcher, field: str) -> str:
 
 
 def via_page(index: Searcher, field: str) -> str:
-    from speechrag.ui.handlers import make_respond
+    """The chat's send (the settings as they are) and then its answering event, as the page runs them."""
+    import json
+    from types import SimpleNamespace
+
+    from speechrag.ui.conversation import Conversations
+    from speechrag.ui.handlers import make_enqueue, make_respond
 
     settings: dict[str, Any] = {"k": 5, "mode": "hybrid", "speeches": [], "speakers": [], "places": [],
                                 "year_from": None, "year_to": None}
@@ -96,10 +101,11 @@ def via_page(index: Searcher, field: str) -> str:
         settings["year_from"], settings["year_to"] = BAD[field][1]
     else:
         settings[name] = BAD[field][1]
-    respond = make_respond(IndexService(index), delay=0)
-    *_, last = respond(Q, [], [], [], settings["k"], settings["mode"], settings["speeches"], settings["speakers"],
-                       settings["places"], settings["year_from"], settings["year_to"])
-    return str(last[0][-1]["content"])
+    conversations, request = Conversations(), SimpleNamespace(session_hash="s")
+    chat = make_enqueue(conversations)(json.dumps([["q0", Q]]), *settings.values(), request)[0]
+    for update in make_respond(IndexService(index), conversations, delay=0)(request):
+        chat = update[0] if isinstance(update[0], list) else chat
+    return str(chat[-1]["content"])
 
 
 DOORS = [via_cli, via_python, via_v1, via_mcp, via_langchain, via_llamaindex, via_page]

@@ -547,7 +547,7 @@ def test_bad_input_is_one_line_in_the_chat(
 def test_a_bad_year_is_one_line_in_the_chat(tiny_index: Searcher) -> None:
     page = Page(IndexService(tiny_index))
     chat, answers, *_ = page.send("计划生育", year_from="去年")
-    assert "year must be a whole number" in chat[-1]["content"] and answers == [None]
+    assert "years must be a year or a range of years" in chat[-1]["content"] and answers == [None]
 
 
 def test_an_empty_question_is_never_added(tiny_index: Searcher) -> None:

@@ -104,7 +104,7 @@ def test_years_draw_lines_and_other_groups_bars(reports: Searcher, committed: Se
 def test_filters_are_the_chats_and_narrow_every_view(reports: Searcher) -> None:
     service = IndexService(reports)
     filters = tab.filters_of([], [], ["商丘市"], "", "")
-    assert filters == {"speeches": None, "speaker": None, "place": ["商丘市"], "years": None}
+    assert filters == {"speeches": None, "speaker": None, "place": frozenset({"商丘市"}), "years": None}
     assert tab.filters_of(None, None, None, "2015", "")["years"] == (2015, 9999)
     result = tab.run_phrases(service, "新常态", "year", 10, **filters)
     assert result.found == concordance("新常态", context=10, index=reports, place=["商丘市"])
