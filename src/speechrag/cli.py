@@ -429,6 +429,16 @@ def _snippet(text: str, width: int = 110) -> str:
     return text if len(text) <= width else text[:width] + "…"
 
 
+# The speech filters every retrieval and analysis command takes (checked by `QueryOptions`).
+_FILTER_OPTIONS = [
+    click.option("--speech", "speeches", multiple=True, metavar="ID",
+                 help="Only this speech id (repeatable); ids are listed by `speechrag corpus`."),
+    click.option("--speaker", "speakers", multiple=True, metavar="NAME", help="Only speeches by NAME (repeatable)."),
+    click.option("--place", "places", multiple=True, metavar="PLACE", help="Only speeches about PLACE (repeatable)."),
+    click.option("--years", default=None, metavar="YYYY[-YYYY]", help="Only speeches given in these years."),
+]
+
+
 def _query_options(what: str) -> Callable[[F], F]:
     """The options `search` and `ask` share."""
 
@@ -437,13 +447,7 @@ def _query_options(what: str) -> Callable[[F], F]:
             click.option("-k", "k", default=5, show_default=True, type=int, help=f"Number of {what} (1-50)."),
             click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
                          help="dense (vectors), keyword (BM25) or hybrid (both, fused by RRF)."),
-            click.option("--speech", "speeches", multiple=True, metavar="ID",
-                         help="Only this speech id (repeatable); ids are listed by `speechrag corpus`."),
-            click.option("--speaker", "speakers", multiple=True, metavar="NAME",
-                         help="Only speeches by NAME (repeatable)."),
-            click.option("--place", "places", multiple=True, metavar="PLACE",
-                         help="Only speeches about PLACE (repeatable)."),
-            click.option("--years", default=None, metavar="YYYY[-YYYY]", help="Only speeches given in these years."),
+            *_FILTER_OPTIONS,
             index_option,
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
             verbose_option,
@@ -592,16 +596,7 @@ def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float 
 
 def _scope_options(fn: F) -> F:
     """The filters the analysis commands take (as `search` and `ask` do)."""
-    for option in reversed([
-        click.option("--speech", "speeches", multiple=True, metavar="ID", help="Only this speech id (repeatable)."),
-        click.option("--speaker", "speakers", multiple=True, metavar="NAME",
-                     help="Only speeches by NAME (repeatable)."),
-        click.option("--place", "places", multiple=True, metavar="PLACE",
-                     help="Only speeches about PLACE (repeatable)."),
-        click.option("--years", default=None, metavar="YYYY[-YYYY]", help="Only speeches given in these years."),
-        index_option,
-        verbose_option,
-    ]):
+    for option in reversed([*_FILTER_OPTIONS, index_option, verbose_option]):
         fn = option(fn)
     return fn
 
