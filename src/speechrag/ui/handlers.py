@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +22,6 @@ from typing import Any
 import gradio as gr
 
 from speechrag.answering import Answer
-from speechrag.api import answer
 from speechrag.errors import (
     ConfigError,
     DocumentError,
@@ -35,7 +32,7 @@ from speechrag.errors import (
     one_line,
 )
 from speechrag.options import QueryOptions
-from speechrag.passage import Passage, Speech
+from speechrag.passage import Speech
 from speechrag.render import (
     READING_EMPTY,
     escape_markdown,
@@ -45,11 +42,10 @@ from speechrag.render import (
     sources_html,
     staged_html,
 )
-from speechrag.searcher import MAX_QUERY_CHARS, Searcher
+from speechrag.searcher import MAX_QUERY_CHARS
 from speechrag.serving import IndexService
-from speechrag.text import strip_enumerator
 from speechrag.ui.conversation import Chat, Conversation, Conversations, Turn, cite_href
-from speechrag.ui.library import BrowserLibrary, UserLibrary, title_of
+from speechrag.ui.examples import ExampleCache
 from speechrag.uploads import Uploader
 from speechrag.userdata import UserData
 
@@ -69,73 +65,6 @@ MODE_LABELS = {"hybrid": "混合 Hybrid", "dense": "语义 Dense", "keyword": "�
 def speech_choices(speeches: Sequence[Speech]) -> list[tuple[str, str]]:
     """(title, id) of every speech in the index, in corpus order."""
     return [(s.title, s.id) for s in speeches]
-
-
-_PLAIN_CLAUSE = re.compile(r"^[\u4e00-\u9fff、“”]{4,24}$")
-
-
-def example_questions(passages: Sequence[Passage], n: int = 4) -> list[str]:
-    """Questions made from the section headings, taking speeches in turn so they differ.
-
-    A heading is an instruction ("突出重点，狠抓落实，扎实做好…工作"); its last clause asked
-    with 如何 is a question the speech answers. Only headings of plain Chinese are used.
-    """
-    by_speech: dict[str, list[str]] = {}
-    taken: set[str] = set()
-    for p in passages:
-        clause = strip_enumerator(p.section.split(" › ")[0]).split("，")[-1]
-        clause = clause.removeprefix("就是要").strip()
-        q = f"如何{clause}？"
-        if _PLAIN_CLAUSE.match(clause) and q not in taken:
-            taken.add(q)
-            by_speech.setdefault(p.speech_id, []).append(q)
-    out: list[str] = []
-    queues = list(by_speech.values())
-    while len(out) < n and any(queues):
-        for qs in queues:
-            if qs and len(out) < n:
-                out.append(qs.pop(0))
-    return out
-
-
-EXAMPLE_SCAN = 5000  # passages read for example questions: the first speeches suffice
-EXAMPLES_SHOWN = 4
-EXAMPLE_CANDIDATES = 12  # questions tried per generation; each costs one answer() (~0.1-0.5 s)
-
-
-def checked_examples(searcher: Searcher, n: int = EXAMPLES_SHOWN, candidates: int = EXAMPLE_CANDIDATES) -> list[str]:
-    """Up to ``n`` example questions made from this index's own headings that it answers
-    `found`: a heading turned into a question is not always answered (its words may be spread
-    over passages the threshold rejects), and an example that abstains tells a newcomer the
-    tool does not work. An index without such headings gets none."""
-    passages = searcher.store.passages(range(min(searcher.store.size, EXAMPLE_SCAN)))
-    shown: list[str] = []
-    for question in example_questions(passages, n=candidates):
-        try:
-            found = answer(question, index=searcher).status == "found"
-        except SpeechragError:
-            found = False
-        if found:
-            shown.append(question)
-            if len(shown) == n:
-                break
-    return shown
-
-
-class ExampleCache:
-    """The checked examples of the generation being served, made once per generation (the
-    first page load after a rebuild makes them; the others wait for that one)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._made: tuple[tuple[str, str], list[str]] | None = None
-
-    def get(self, searcher: Searcher) -> list[str]:
-        key = (str(searcher.location), searcher.generation)
-        with self._lock:
-            if self._made is None or self._made[0] != key:
-                self._made = (key, checked_examples(searcher))
-            return list(self._made[1])
 
 
 # --- the handlers -------------------------------------------------------------------------
@@ -348,105 +277,6 @@ def make_clear(conversations: Conversations) -> Callable[..., View]:
         return view(conv, sources_html(None))
 
     return clear
-
-
-# --- saved conversations (`speechrag.ui.library`) -------------------------------------------
-
-
-def conversation_menu(conv: Conversation) -> Any:
-    """The saved-conversations menu: "title · date" per conversation, the latest first."""
-    items = conv.library.list() if conv.library is not None else []
-    choices = [(f"{title} · {updated[:16].replace('T', ' ')}", cid) for cid, title, updated in items]
-    return gr.Dropdown(choices=choices, value=conv.cid if any(cid == conv.cid for cid, _, _ in items) else None)
-
-
-def stored(conv: Conversation) -> Any:
-    """The browser's copy (its local storage) when the browser is where they are kept."""
-    return conv.library.value() if isinstance(conv.library, BrowserLibrary) else gr.skip()
-
-
-def _panel(conv: Conversation) -> str:
-    last = conv.last_answer()
-    return sources_html(None) if last is None else sources_html(last[1], key=str(last[0]))
-
-
-def make_restore(conversations: Conversations, userdata: UserData | None) -> Callable[..., tuple[Any, ...]]:
-    """On page load: the page's saved conversations (the server's, per user, with sign-in and a
-    data folder; else the browser's), and the latest of them back in the chat with its sources."""
-
-    def restore(saved: object, request: gr.Request) -> tuple[Any, ...]:
-        conv = conversations.get(request.session_hash)
-        user = getattr(request, "username", None)
-        conv.user = user
-        conv.library = UserLibrary(userdata, user) if user and userdata is not None else BrowserLibrary(saved)
-        items = conv.library.list()
-        if items and not conv.turns:
-            cid, _, _ = items[0]
-            got = conv.library.get(cid)
-            if got is not None:
-                conv.restore(cid, got[0], got[1])
-        return (*view(conv, _panel(conv)), conversation_menu(conv))
-
-    return restore
-
-
-def make_persist(conversations: Conversations) -> Callable[..., tuple[Any, Any]]:
-    """After a change: the conversation saved, the menu and the browser's copy brought up to date."""
-
-    def persist(request: gr.Request) -> tuple[Any, Any]:
-        conv = conversations.get(request.session_hash)
-        conv.save()
-        return conversation_menu(conv), stored(conv)
-
-    return persist
-
-
-def make_open(conversations: Conversations) -> Callable[..., tuple[Any, ...]]:
-    """Reopen a saved conversation (the one open now is saved first)."""
-
-    def open_saved(cid: str, request: gr.Request) -> tuple[Any, ...]:
-        conv = conversations.get(request.session_hash)
-        got = conv.library.get(str(cid)) if conv.library is not None and cid else None
-        if got is None or cid == conv.cid:
-            return (gr.skip(),) * 6
-        conv.stop()
-        conv.save()
-        conv.restore(str(cid), got[0], got[1])
-        conv.save()  # now the latest: a reload reopens it
-        return (*view(conv, _panel(conv)), conversation_menu(conv), stored(conv))
-
-    return open_saved
-
-
-def make_rename(conversations: Conversations) -> Callable[..., tuple[Any, Any, Any]]:
-    def rename(cid: str, title: str, request: gr.Request) -> tuple[Any, Any, Any]:
-        conv = conversations.get(request.session_hash)
-        title = title_of(title or "")
-        if conv.library is None or not cid or not title:
-            return gr.skip(), gr.skip(), gr.skip()
-        if cid == conv.cid:
-            conv.title = title
-        conv.library.rename(str(cid), title)
-        return conversation_menu(conv), stored(conv), ""
-
-    return rename
-
-
-def make_delete(conversations: Conversations) -> Callable[..., tuple[Any, ...]]:
-    """Delete a saved conversation; deleting the one open empties the chat."""
-
-    def delete(cid: str, request: gr.Request) -> tuple[Any, ...]:
-        conv = conversations.get(request.session_hash)
-        if conv.library is None or not cid:
-            return (gr.skip(),) * 6
-        conv.library.delete(str(cid))
-        if cid != conv.cid:
-            return (*(gr.skip(),) * 4, conversation_menu(conv), stored(conv))
-        conv.stop()
-        conv.start_new()
-        return (*view(conv, sources_html(None)), conversation_menu(conv), stored(conv))
-
-    return delete
 
 
 def input_state(question: str) -> tuple[Any, str]:

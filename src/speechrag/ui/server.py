@@ -25,7 +25,8 @@ from speechrag.serving import IndexService, RequestLimits, Slots, bearer_ok
 from speechrag.ui.analysis_tab import is_export
 from speechrag.ui.conversation import Conversations
 from speechrag.ui.handlers import STREAM_DELAY
-from speechrag.ui.layout import CONCURRENCY_LIMIT, CSS, PAGE_JS, THEME, build_demo
+from speechrag.ui.layout import CONCURRENCY_LIMIT, build_demo
+from speechrag.ui.look import CSS, PAGE_JS, THEME
 from speechrag.uploads import Uploader, UploadLimits
 from speechrag.userdata import UserData
 
