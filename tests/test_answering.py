@@ -733,3 +733,20 @@ def test_a_sentence_score_a_hair_better_does_not_override_the_retrievers(shipped
     # passage that says second children need no approval stays first.
     q = "现在生第二个孩子还要去审批吗？"
     assert "不实行审批" in speechrag.retrieve(q, k=1, index=shipped_index)[0].passage.text
+
+
+@pytest.mark.parametrize(
+    ("named", "plain", "filters"),
+    [
+        ("仙桃今年人口出生率要控制在多少以内？", "今年人口出生率要控制在多少以内？", {"place": "仙桃"}),
+        ("安康今年人口出生率要控制在多少以内？", "今年人口出生率要控制在多少以内？", {"place": "安康"}),
+    ],
+)
+def test_a_filter_answers_as_the_same_scope_named(shipped_index: Searcher, named: str, plain: str,
+                                                   filters: dict[str, str]) -> None:
+    """A place chosen in the filters gets the partial rule of the place named in the question:
+    关于仙桃，讲话没有说…；another speech's sentence, labelled, never as 仙桃's own."""
+    by_name, by_filter = answer(named, index=shipped_index), answer(plain, index=shipped_index, **filters)
+    assert by_filter.status == by_name.status == "partial"
+    assert by_filter.notice == by_name.notice and by_filter.notice.startswith(f"关于{filters['place']}")
+    assert [s.text for s in by_filter.sentences] == [s.text for s in by_name.sentences]

@@ -248,7 +248,17 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
     """The question's scope and its hits: the k best passages of the speeches it names, then the
     k best of the other speeches. A filter given by the caller is the
     scope already, and an unscoped question keeps ``ranking``'s hits."""
-    scope = Scope() if where is not None else scope_of(searcher, query)
+    if where is not None:
+        # The filters chosen in the page (or given to answer()) are the scope, as if the
+        # question had named them: their speeches' passages are ``ranking``'s, and another
+        # speech's sentence that gives the detail they leave out is offered labelled
+        # (关于仙桃，讲话没有说多少钱；篇五·商丘的讲话提到了：), never as theirs.
+        scope = filter_scope(searcher, where)
+        if not scope:
+            return scope, ranking.hits
+        others = searcher.rank(query, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
+        return scope, _merge(ranking.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
+    scope = scope_of(searcher, query)
     if not scope:
         return scope, ranking.hits
     # Within the scope the place's name tells passages apart only by whether they happen to
@@ -269,6 +279,16 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
     # never seen.
     others = searcher.rank(words, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
     return scope, _merge(scoped.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
+
+
+def filter_scope(searcher: Searcher, where: Filter) -> Scope:
+    """A caller's filter as a Scope: the speeches it allows, labelled by its places, speakers
+    and years (empty when it allows every speech: nothing is singled out)."""
+    ids = frozenset(s.id for s in searcher.speeches if where.allows(s))
+    if len(ids) == len(searcher.speeches):
+        return Scope()
+    years = tuple(sorted({where.years[0], where.years[1]})) if where.years else ()
+    return Scope(tuple(sorted(where.places or ())), tuple(sorted(where.speakers or ())), ids, years)
 
 
 def _merge(scoped: Sequence[Hit], everywhere: Sequence[Hit], k: int) -> tuple[Hit, ...]:
