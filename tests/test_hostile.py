@@ -376,30 +376,34 @@ def ask_raw(url: str, data: list[Any]) -> dict[str, Any]:
 
 
 def chat_raw(url: str, question: str) -> list[dict[str, Any]]:
-    """Ask through the chat box as the browser does (queue/join + the SSE data stream) and
-    return the chat's final messages, or raise if the stream broke or reported an error."""
+    """Ask through the chat box as the browser does (queue/join + the SSE data stream): the
+    send event puts the question in this page's conversation (`make_enqueue`, with the outbox
+    the page's script fills and the settings), then the answering event answers it; return the
+    chat's final messages, or raise if a stream broke or reported an error."""
     config = httpx.get(url + "config", timeout=30).json()
-    dep = next(d for d in config["dependencies"] if d.get("api_name") == "respond")
+    deps = {d.get("api_name"): d for d in config["dependencies"]}
     session = os.urandom(8).hex()
-    # The chat's inputs: the question (taken from the box by the page), chat, turns, answers, k,
-    # then the settings: mode, speeches, speakers, places, years from and to.
-    body = json.dumps({"data": [question, [], [], [], 5, "hybrid", [], [], [], "", ""], "fn_index": dep["id"],
-                       "trigger_id": dep["targets"][0][0], "session_hash": session, "event_data": None})
+    # The send's inputs: the outbox, k, then the settings: mode, speeches, speakers, places, years from and to.
+    outbox = json.dumps([["q0", question]])
+    steps = [(deps["enqueue"], [outbox, 5, "hybrid", [], [], [], "", ""]), (deps["respond"], [])]
+    chat: list[dict[str, Any]] = []
     with httpx.Client(base_url=url, timeout=60) as http:
-        r = http.post("gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
-        r.raise_for_status()
-        try:
-            text = http.get(f"gradio_api/queue/data?session_hash={session}").text
-        except httpx.HTTPError as exc:
-            raise AssertionError(f"the chat's event stream broke: {exc!r}") from exc
-    for line in text.splitlines():
-        if line.startswith("data:"):
-            msg = json.loads(line[5:])
-            if msg.get("msg") == "process_completed":
-                assert msg.get("success"), msg
-                chat: list[dict[str, Any]] = msg["output"]["data"][0]
-                return chat
-    raise AssertionError(f"no process_completed in the chat stream: {text[-500:]}")
+        for dep, data in steps:
+            body = json.dumps({"data": data, "fn_index": dep["id"], "trigger_id": dep["targets"][0][0],
+                               "session_hash": session, "event_data": None})
+            r = http.post("gradio_api/queue/join", content=body, headers={"content-type": "application/json"})
+            r.raise_for_status()
+            try:
+                text = http.get(f"gradio_api/queue/data?session_hash={session}").text
+            except httpx.HTTPError as exc:
+                raise AssertionError(f"the chat's event stream broke: {exc!r}") from exc
+            done = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+            done = [m for m in done if m.get("msg") == "process_completed"]
+            if not done:
+                raise AssertionError(f"no process_completed in the chat stream: {text[-500:]}")
+            assert done[-1].get("success"), done[-1]
+            chat = done[-1]["output"]["data"][0] if isinstance(done[-1]["output"]["data"][0], list) else chat
+    return chat
 
 
 def content_text(message: dict[str, Any]) -> str:

@@ -224,7 +224,8 @@ def answer(
     if missing:
         notice = f"资料中没有{'、'.join(missing)}的讲话或报告。"
     elif ranking.hits and evidence.content and evidence.score >= cutoff:
-        scope, hits = rank_in_scope(searcher, query, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k)
+        scope, hits = rank_in_scope(searcher, query, qvec, ranking, k, mode=mode, where=where, rrf_k=rrf_k,
+                                    elsewhere=True)
         detail = asked_detail(text) or asked_detail(query)
         chosen = select_sentences(searcher, query, qvec, hits, max_sentences=max_sentences,
                                   scope=scope, detail=detail)

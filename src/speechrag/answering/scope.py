@@ -244,15 +244,18 @@ def speech_label(searcher: Searcher, speech_id: str) -> str:
 
 
 def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k: int, *, mode: str = "hybrid",
-                  where: Filter | None = None, rrf_k: float) -> tuple[Scope, tuple[Hit, ...]]:
+                  where: Filter | None = None, rrf_k: float, elsewhere: bool = False) -> tuple[Scope, tuple[Hit, ...]]:
     """The question's scope and its hits: the k best passages of the speeches it names, then the
-    k best of the other speeches. A filter given by the caller is the
-    scope already, and an unscoped question keeps ``ranking``'s hits."""
+    k best of the other speeches. A filter given by the caller is the scope (`filter_scope`);
+    only with ``elsewhere`` (an answer) are other speeches' passages added after its own. An
+    unscoped question keeps ``ranking``'s hits."""
     if where is not None:
         # The filters chosen in the page (or given to answer()) are the scope, as if the
         # question had named them: their speeches' passages are ``ranking``'s, and another
         # speech's sentence that gives the detail they leave out is offered labelled
         # (关于仙桃，讲话没有说多少钱；篇五·商丘的讲话提到了：), never as theirs.
+        if not elsewhere:  # retrieve() keeps to the filter, ranked as it ranks: only an answer looks past it
+            return Scope(), ranking.hits
         scope = filter_scope(searcher, where)
         if not scope:
             return scope, ranking.hits
@@ -282,11 +285,11 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
 
 
 def filter_scope(searcher: Searcher, where: Filter) -> Scope:
-    """A caller's filter as a Scope: the speeches it allows, labelled by its places, speakers
-    and years (empty when it allows every speech: nothing is singled out)."""
+    """A caller's place, speaker or year filter as a Scope: the speeches it allows, labelled by
+    them (empty when it allows every speech, or only picks speeches by id)."""
     ids = frozenset(s.id for s in searcher.speeches if where.allows(s))
-    if len(ids) == len(searcher.speeches):
-        return Scope()
+    if len(ids) == len(searcher.speeches) or not (where.places or where.speakers or where.years):
+        return Scope()  # all, or speeches chosen by id (compare's groups): no place to be labelled
     years = tuple(sorted({where.years[0], where.years[1]})) if where.years else ()
     return Scope(tuple(sorted(where.places or ())), tuple(sorted(where.speakers or ())), ids, years)
 
