@@ -86,6 +86,8 @@ CSS = """
   #examples { order: 1; }
   #settings { order: 2; }
   #conversations { order: 3; }
+  /* the three tabs' names fit a phone's width, so none hides behind Gradio's overflow menu */
+  #tabs .tab-container button { padding: 0 4px !important; font-size: 12px !important; }
 }
 /* Targets of at least 24 px (WCAG 2.5.8) and a visible focus ring on the slider. */
 #copy, #settings button, #chat button, #export-row button { min-height: 24px; min-width: 24px; }
