@@ -91,6 +91,8 @@ def _names_institution(sentence: str) -> bool:
 
     return any(m["kind"] in _REGISTERED or any(not d.common for d in find_divisions(m.group(0)))
                for m in _ORG_NAME.finditer(sentence))
+
+
 # Most specific first: ``多久一次`` is a frequency, ``多久`` alone a duration, though ``几`` might read
 # as an amount.
 DETAILS = (FREQUENCY, DURATION, WHEN, WHO, NAME, AMOUNT)

@@ -256,33 +256,36 @@ def rank_in_scope(searcher: Searcher, query: str, qvec: Any, ranking: Ranking, k
         # (关于仙桃，讲话没有说多少钱；篇五·商丘的讲话提到了：), never as theirs.
         if not elsewhere:  # retrieve() keeps to the filter, ranked as it ranks: only an answer looks past it
             return Scope(), ranking.hits
-        scope = filter_scope(searcher, where)
-        if not scope:
-            return scope, ranking.hits
-        others = searcher.rank(query, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
-        return scope, _merge(ranking.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
-    scope = scope_of(searcher, query)
+        scope, words, own = filter_scope(searcher, where), query, ranking.hits
+    else:
+        scope = scope_of(searcher, query)
+        # Within the scope the place's name tells passages apart only by whether they happen to
+        # repeat it (a speech's opening does), so the keyword search leaves it out: with it, the
+        # gold passage of 6 仙桃 questions fell from first to second (eval/questions.jsonl).
+        words = without_names(searcher, query, scope) if scope else query
+        own = _own_hits(searcher, scope, words, qvec, k, mode=mode, rrf_k=rrf_k) if scope else ()
     if not scope:
         return scope, ranking.hits
-    # Within the scope the place's name tells passages apart only by whether they happen to
-    # repeat it (a speech's opening does), so the keyword search leaves it out: with it, the
-    # gold passage of 6 仙桃 questions fell from first to second (eval/questions.jsonl).
-    words = without_names(searcher, query, scope)
-    depth = 4 * k if scope.topic_years else k
-    scoped = searcher.rank(words, qvec, depth, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
-    if scope.topic_years:
-        # the passages about the year asked first (the 2014 report's review of 2013), in rank order
-        # A report's review of one year is twenty paragraphs of figures that all share the
-        # question's words: keep twice as many of them for the sentence choice to read (宁夏's
-        # 全年实现地区生产总值5503亿元 was the sixth, and the answer said the report had no figure).
-        about = [h for h in scoped.hits if scope.holds_passage(h.passage)]
-        scoped = replace(scoped, hits=tuple([*about, *(h for h in scoped.hits if h not in about)][:2 * k]))
     # The others are searched without the name too: with it, the place's own passages fill the
     # list and another place's figure, the one a reader must be told is not this place's, is
     # never seen.
     others = searcher.rank(words, qvec, 2 * k, mode=mode, rrf_k=rrf_k).hits
-    return scope, _merge(scoped.hits, [h for h in others if not scope.holds(h.passage.speech_id)], k)
+    return scope, _merge(own, [h for h in others if not scope.holds(h.passage.speech_id)], k)
 
+
+def _own_hits(searcher: Searcher, scope: Scope, words: str, qvec: Any, k: int, *, mode: str,
+              rrf_k: float) -> tuple[Hit, ...]:
+    """The best passages of the speeches ``scope`` names. When it asks about a year, the
+    passages about that year come first (the 2014 report's review of 2013), in rank order, and
+    twice k of them are kept: a report's review of one year is twenty paragraphs of figures that
+    all share the question's words (宁夏's 全年实现地区生产总值5503亿元 was the sixth, and the
+    answer said the report had no figure)."""
+    depth = 4 * k if scope.topic_years else k
+    scoped = searcher.rank(words, qvec, depth, mode=mode, where=Filter(speeches=scope.speech_ids), rrf_k=rrf_k)
+    if not scope.topic_years:
+        return scoped.hits
+    about = [h for h in scoped.hits if scope.holds_passage(h.passage)]
+    return tuple([*about, *(h for h in scoped.hits if h not in about)][:2 * k])
 
 def filter_scope(searcher: Searcher, where: Filter) -> Scope:
     """A caller's place, speaker or year filter as a Scope: the speeches it allows, labelled by
