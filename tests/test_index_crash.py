@@ -196,17 +196,23 @@ def kill_trial(
     assert len(idx.store.all_passages) == (new_count if swapped else new_count - 2)
     published = (work / CURRENT).read_text().strip()
     assert idx.generation == published
+    # Killed between the build's two publishes: the passages are live (it answers), without
+    # their sentence vectors; the next build adds those and embeds no passage again.
+    between = swapped and idx.store.manifest.get("sentences") is None
+    assert idx.retrieve("计生家庭保险", k=1)
     s = build_index(corpus, work, model="hash")
-    assert s.up_to_date == swapped
+    assert s.up_to_date == (swapped and not between)
+    assert s.complete and (s.embedded == 0 or not swapped)
     assert len(load_index(work).store.all_passages) == new_count
     assert_clean(work, s.generation)
     return last, swapped
 
 
-# The embedding step, the generation rename, and either side of the CURRENT swap (the second
-# os.replace: the first one publishes the embedding cache).
+# The embedding step, the generation rename, either side of the CURRENT swap (the second
+# os.replace: the first one publishes the embedding cache), and between the passages' publish
+# and the sentence vectors'.
 QUICK_KILLS = [("encode_passages#1", "before", False), ("os.rename#1", "after", False),
-               ("os.replace#2", "before", False), ("os.replace#2", "after", True)]
+               ("os.replace#2", "before", False), ("os.replace#2", "after", True), ("publish#1", "after", True)]
 
 
 def test_kill_at_key_steps(kill_setup: tuple[Path, Path, str, int], tmp_path: Path) -> None:

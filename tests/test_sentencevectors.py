@@ -3,6 +3,7 @@ index that has them embeds nothing but its question."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,21 +13,26 @@ import pytest
 import speechrag
 from conftest import CountingEncoder
 from speechrag import Searcher, answer, build_index, load_index
-from speechrag.answering.sentences import is_prose
 from speechrag.evaluate import DEFAULT_QUESTIONS, load_questions
 from speechrag.sentencevectors import SentenceVectors, quotable
-from speechrag.text import sentence_spans
+from speechrag.text import is_prose, sentence_spans
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_quotable_is_every_sentence_answers_split_off_once() -> None:
-    texts = ["一是抓落实。二是抓督查！“三是”", "一是抓落实。另起一句？", "短"]
-    assert quotable(texts) == ["一是抓落实。", "二是抓督查！", "“三是”", "另起一句？"]
+    texts = ["一是抓落实。二是抓督查！“三是”", "一是抓落实。另起一句？", "短", "这一段只有一句话。", "没有句号的标题"]
+    quoted = quotable(texts)
+    assert list(quoted) == ["一是抓落实。", "二是抓督查！", "“三是”", "另起一句？", "这一段只有一句话。"]
+    # A passage's only sentence takes its vector (row 3); a title is never quoted, so not stored.
+    assert quoted["这一段只有一句话。"] == 3 and [quoted[s] for s in list(quoted)[:4]] == [None] * 4
     # The same split as answering's (`select_sentences`), so every candidate can be found.
     for text in texts:
-        for a, b in sentence_spans(text, min_chars=2):
-            assert text[a:b] in quotable(texts)
+        if is_prose(text):
+            for a, b in sentence_spans(text, min_chars=2):
+                assert text[a:b] in quoted
+    # A sentence that is one passage's only one and another's part: the passage's vector.
+    assert quotable(["一是抓落实。另起一句？", "一是抓落实。"])["一是抓落实。"] == 1
 
 
 def test_lookup_finds_stored_sentences_and_reports_the_rest(tmp_path: Path) -> None:
@@ -52,16 +58,30 @@ def test_lookup_finds_stored_sentences_and_reports_the_rest(tmp_path: Path) -> N
 
 def test_a_built_index_stores_every_sentence_answers_can_quote(tiny_index: Searcher, fixture_corpus: Path,
                                                                 tmp_path: Path) -> None:
-    store = tiny_index.store
+    # The fixture's passages are one sentence each: a speech of longer paragraphs beside them.
+    corpus = tmp_path / "corpus"
+    shutil.copytree(fixture_corpus, corpus)
+    (corpus / "在全市安全生产工作会议上的讲话.txt").write_text(
+        "在全市安全生产工作会议上的讲话\n\n今年全市安全生产形势总体平稳。事故总量下降百分之十二，较大事故下降两起。\n\n"
+        "下一步要抓好三件事。一是压实责任！二是排查隐患；三是强化执法。\n", encoding="utf-8")
+    build_index(corpus, tmp_path / "both", model=tiny_index.encoder)
+    store = load_index(tmp_path / "both").store
     texts = [p.text for p in store.passages(range(store.size))]
-    _, found = store.sentence_vectors(quotable(texts))
+    quoted = quotable(texts)
+    _, found = store.sentence_vectors(list(quoted))
     assert found.all() and len(found) >= store.size
-    # The stored vector is the encoder's passage-side vector of that sentence.
+    # The stored vector is the encoder's passage-side vector of that sentence, or, for a
+    # passage's only sentence, the passage's own (embedded once, for both).
     enc = tiny_index.encoder
-    sample = quotable(texts)[::3]
+    sample = [s for s, row in quoted.items() if row is None][::3]
+    alone = {s: row for s, row in quoted.items() if row is not None}
+    assert sample and alone
     got, _ = store.sentence_vectors(sample)
     np.testing.assert_allclose(got, enc.encode_passages(sample), atol=2e-3)
+    got, _ = store.sentence_vectors(list(alone))
+    np.testing.assert_allclose(got, enc.encode_passages([texts[row] for row in alone.values()]), atol=2e-3)
     # Precomputed passage vectors: no sentence vectors, and answers still work by embedding.
+    texts = [p.text for p in tiny_index.store.passages(range(tiny_index.store.size))]
     vecs = enc.encode_passages(texts)
     given = build_index(fixture_corpus, tmp_path / "given", model=enc, vectors=vecs)
     assert given.sentences == 0 and not (tmp_path / "given" / given.generation / "sentences").exists()
@@ -84,7 +104,9 @@ def test_an_index_without_them_is_stale_and_a_plain_build_adds_them(fixture_corp
     vecs = load_index_vectors(fixture_corpus, tmp_path)
     build_index(fixture_corpus, index, model="hash", vectors=vecs)
     again = build_index(fixture_corpus, index, model="hash")
-    assert not again.up_to_date and again.sentences > 0 and again.embedded == again.passages
+    # Only they were missing: added to the live generation, the corpus not read again.
+    assert not again.up_to_date and again.complete and again.sentences > 0 and again.embedded == 0
+    assert "read" not in again.phases and load_index(index).store.manifest["sentences"] is not None
     assert build_index(fixture_corpus, index, model="hash").up_to_date
 
 

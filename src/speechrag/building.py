@@ -121,6 +121,15 @@ class BuildSummary:
     # now (the rest came from the cache); 0, 0 when the build was given precomputed vectors.
     sentences: int = 0
     sentences_embedded: int = 0
+    # Of those, sentences that are their passage's only one: they took its vector, unembedded.
+    sentences_reused: int = 0
+    # Characters of the passages, and of the sentences embedded now (the build's other cost).
+    passage_chars: int = 0
+    sentence_chars: int = 0
+    # Seconds from the start until the index answered (its passages published), and whether the
+    # sentence vectors are in (False: `index.complete_index` or the next build adds them).
+    answerable_seconds: float | None = None
+    complete: bool = True
 
     def __str__(self) -> str:
         size = f"{self.bytes / 1e6:.2f} MB"
@@ -132,8 +141,14 @@ class BuildSummary:
         changed = "".join(f"\nchanged {c}" for c in self.changes)
         quoted = (f"; {_plural(self.sentences, 'sentence')}, {self.sentences_embedded} embedded"
                   if self.sentences else "")
+        when = (f"answerable after {self.answerable_seconds:.2f}s, complete in {self.seconds:.2f}s"
+                if self.complete and self.answerable_seconds is not None
+                and self.answerable_seconds < self.seconds - 0.005
+                else f"in {self.seconds:.2f}s")
+        if not self.complete:
+            when += "; sentence vectors not added yet (answers are slower until `speechrag build` adds them)"
         return (f"built {self.index}: {what} ({self.embedded} embedded, {self.cached} cached{reused}{quoted}), "
-                f"encoder {self.encoder}, {size} in {self.seconds:.2f}s{changed}{self._skipped()}")
+                f"encoder {self.encoder}, {size} {when}{changed}{self._skipped()}")
 
     def _skipped(self) -> str:
         return "".join(f"\nskipped {s.source}: {s.reason}" for s in self.skipped)
@@ -162,7 +177,7 @@ def stale_reasons(manifest: Mapping[str, Any], wanted: Mapping[str, Any]) -> lis
     if manifest.get("keyword") != wanted["keyword"]:
         reasons.append("keyword tokenizer changed")
     if wanted.get("sentences") and manifest.get("sentences") != wanted["sentences"]:
-        reasons.append("sentence vectors missing or made differently")
+        reasons.append("sentence vectors missing or made differently")  # index._SENTENCES_STALE
     return reasons
 
 

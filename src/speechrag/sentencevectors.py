@@ -3,7 +3,7 @@
 An answer quotes the sentences of its passages that are nearest the question in meaning
 (`speechrag.answering.sentences`). Embedding those candidate sentences at question time made
 a never-asked question's answer ~17x slower than its retrieval. A build therefore embeds every
-sentence answers may quote (`quotable`: each passage split by `text.sentence_spans` with
+sentence answers may quote (`quotable`: each prose passage split by `text.sentence_spans` with
 ``min_chars=2``, as answering splits it), through the same embedding cache as the passages,
 and the generation stores them::
 
@@ -17,11 +17,16 @@ Searcher embeds it at question time as before.
 
 float16 halves the size and moves a cosine by ~1e-3 at most, far below the gaps that order a
 passage's sentences; the eval table is measured with it.
+
+Embedded once, and only what is new: a sentence that is its passage's only one takes the
+passage's vector (the same words, embedded already), and a sentence the embedding cache holds
+is never embedded again. A build publishes the passages first and adds these vectors as the
+next generation (`index.build_index`): they are the second half of the work, and answers work
+without them, only slower.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from speechrag.embedcache import Bulk, EmbeddingCache, embed, text_key
-from speechrag.text import sentence_spans
+from speechrag.text import is_prose, sentence_spans
 
 if TYPE_CHECKING:
     from speechrag.encoders import Encoder
@@ -44,13 +49,24 @@ SPEC = {"split": "sentence_spans(min_chars=2)", "dtype": "float16", "key": "sha2
 MIN_CHARS = 2
 
 
-def quotable(texts: Iterable[str]) -> list[str]:
-    """Every sentence an answer may quote from these passage texts, distinct, in first order."""
-    out: dict[str, None] = {}
-    for text in texts:
-        for a, b in sentence_spans(text, min_chars=MIN_CHARS):
-            out.setdefault(text[a:b])
-    return list(out)
+def quotable(texts: Iterable[str]) -> dict[str, int | None]:
+    """Every sentence an answer may quote from these passage texts, distinct, in first order,
+    each with the row of a passage it is the whole of (its vector is that passage's), else None.
+
+    A passage that is not prose (a title, a header, a caption: `text.is_prose`) is never quoted,
+    so its sentences need no vector."""
+    out: dict[str, int | None] = {}
+    for row, text in enumerate(texts):
+        if not is_prose(text):
+            continue
+        spans = sentence_spans(text, min_chars=MIN_CHARS)
+        for a, b in spans:
+            sentence = text[a:b]
+            if len(spans) == 1:
+                out[sentence] = row if out.get(sentence) is None else out[sentence]
+            else:
+                out.setdefault(sentence)
+    return out
 
 
 def sentence_keys(sentences: Sequence[str]) -> np.ndarray:
@@ -112,29 +128,27 @@ class SentenceVectors:
 
 @dataclass(frozen=True)
 class Embedded:
-    """What a build embeds: one vector per passage, the quotable sentences' vectors, how many of
-    each were embedded now (the rest came from the cache) and the seconds each step took."""
+    """The sentence vectors a build stores, how many sentences were embedded now, how many took
+    their passage's vector, and the characters embedded."""
 
-    vectors: np.ndarray
-    embedded: int
-    cached: int
     sentences: SentenceVectors
-    sentences_embedded: int
-    phases: dict[str, float]
+    embedded: int
+    reused: int
+    chars: int
 
 
-def embed_corpus(encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache, *,
-                 progress: Callable[[int, int], None] | None = None,
-                 sentence_progress: Callable[[int, int], None] | None = None,
-                 bulk: Bulk | None = None) -> Embedded:
-    """The passages' vectors, then their quotable sentences' through the same cache (where a
-    one-sentence paragraph's sentence already is): the embedding step of every store's build."""
-    t = time.perf_counter()
-    vectors, embedded, cached = embed(encoder, texts, cache, progress, bulk=bulk)
-    phases = {"embed": time.perf_counter() - t}
-    t = time.perf_counter()
+def embed_sentences(encoder: Encoder, texts: Sequence[str], passage_vectors: np.ndarray, cache: EmbeddingCache,
+                    *, progress: Callable[[int, int], None] | None = None, bulk: Bulk | None = None) -> Embedded:
+    """The vectors of every sentence answers may quote from passages ``texts`` (whose vectors
+    are ``passage_vectors``, row for row): a passage's only sentence takes its vector, the rest
+    come from the cache or are embedded now, through it."""
     quoted = quotable(texts)
-    sentence_vectors, sentences_embedded, _ = embed(encoder, quoted, cache, sentence_progress, bulk=bulk)
-    sentences = SentenceVectors.from_sentences(quoted, sentence_vectors)
-    phases["sentences"] = time.perf_counter() - t
-    return Embedded(vectors, embedded, cached, sentences, sentences_embedded, phases)
+    rest = [s for s, row in quoted.items() if row is None]
+    chars = sum(len(s) for s in rest if text_key(s) not in cache.vectors)
+    embedded_vectors, embedded, _ = embed(encoder, rest, cache, progress, bulk=bulk)
+    vectors = np.zeros((len(quoted), encoder.dim if not len(passage_vectors) else passage_vectors.shape[1]),
+                       dtype=np.float32)
+    at = {s: i for i, s in enumerate(rest)}
+    for i, (sentence, row) in enumerate(quoted.items()):
+        vectors[i] = passage_vectors[row] if row is not None else embedded_vectors[at[sentence]]
+    return Embedded(SentenceVectors.from_sentences(list(quoted), vectors), embedded, len(quoted) - len(rest), chars)

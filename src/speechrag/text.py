@@ -288,3 +288,16 @@ def has_figure(text: str) -> bool:
     """Whether ``text`` holds a figure: a digit, or an amount in Chinese numerals
     (`written_figures`)."""
     return any(ch.isdigit() for ch in text) or bool(written_figures(text))
+
+
+# A line with none of these, and shorter than PROSE_CHARS, is a title, header or caption.
+_PROSE_STOPS = "。！？!?；;…"
+PROSE_CHARS = 40
+
+
+def is_prose(text: str) -> bool:
+    """Whether ``text`` reads as a sentence: it ends a clause somewhere, or is long enough to be
+    a statement cut short. A title, a date line, a ``政府工作报告——…区长XXX`` header or a
+    ``专栏：…`` caption is not, and is never quoted as an answer (nor are its sentences embedded
+    at build time: `sentencevectors.quotable`)."""
+    return any(ch in text for ch in _PROSE_STOPS) or len(text) >= PROSE_CHARS

@@ -105,6 +105,24 @@ def check_file(path: Path, given: str, limits: UploadLimits) -> str:
 REMOVED = ".removed"  # a corpus subfolder; files there end in .removed, so no build reads them
 
 
+# A rebuild's progress by phase: ``progress(phase, done, total)``, phase one of "reading",
+# "embedding" (the passages: once done, the index answers with them) and "sentences" (the
+# vectors of the sentences answers quote), as `speechrag build` shows them.
+PhaseProgress = Callable[[str, int, int], None]
+
+
+def _phases(progress: PhaseProgress | None) -> dict[str, Any]:
+    if progress is None:
+        return {}
+    report = progress
+
+    def phase(name: str) -> Callable[[int, int], None]:
+        return lambda done, total: report(name, done, total)
+
+    return {"read_progress": phase("reading"), "progress": phase("embedding"),
+            "sentence_progress": phase("sentences")}
+
+
 class Uploader:
     """Checks uploads, stores them in ``corpus`` and rebuilds ``service``'s index, one build
     at a time (see the module docstring); removes a document the same way."""
@@ -117,14 +135,14 @@ class Uploader:
         self._building = threading.Lock()
 
     def add(self, files: Sequence[tuple[str | Path, str]],
-            progress: Callable[[int, int], None] | None = None) -> UploadReport:
+            progress: PhaseProgress | None = None) -> UploadReport:
         """Add ``files`` ((path, name as given) pairs) to the corpus and rebuild."""
         if len(files) > self.limits.max_files:
             raise QueryError(f"{len(files)} files at once; send at most {self.limits.max_files}")
         with self._one_build("nothing was added; send the files again"):
             return self._add(files, progress)
 
-    def remove(self, source: str, progress: Callable[[int, int], None] | None = None) -> UploadReport:
+    def remove(self, source: str, progress: PhaseProgress | None = None) -> UploadReport:
         """Take the document ``source`` (a speech's source file, as ``/documents`` lists it) out
         of the corpus and rebuild. The file is moved to the corpus's `REMOVED` folder, not
         deleted, so a mistake can be undone by moving it back."""
@@ -140,7 +158,7 @@ class Uploader:
         finally:
             self._building.release()
 
-    def _remove(self, source: str, progress: Callable[[int, int], None] | None) -> UploadReport:
+    def _remove(self, source: str, progress: PhaseProgress | None) -> UploadReport:
         from speechrag.index import build_index
 
         started = time.perf_counter()
@@ -158,14 +176,14 @@ class Uploader:
         kept = self.corpus / REMOVED / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}{REMOVED}"
         kept.parent.mkdir(exist_ok=True)
         path.rename(kept)
-        summary = build_index(self.corpus, self.service.searcher.location, progress=progress)
+        summary = build_index(self.corpus, self.service.searcher.location, **_phases(progress))
         log.info("removed %s (kept as %s); %s", source, kept, summary)
         build = f"索引已更新 · index rebuilt: {summary.speeches} speeches, {summary.passages} passages"
         return UploadReport(removed=((source, str(kept.relative_to(self.corpus))),), speeches=gone, build=build,
                             seconds=time.perf_counter() - started)
 
     def _add(self, files: Sequence[tuple[str | Path, str]],
-             progress: Callable[[int, int], None] | None) -> UploadReport:
+             progress: PhaseProgress | None) -> UploadReport:
         from speechrag.addfiles import add_documents
         from speechrag.index import build_index
 
@@ -189,7 +207,7 @@ class Uploader:
                     for r in results if r.status == "unchanged"]
         if not added:
             return UploadReport(skipped=tuple(skipped), seconds=time.perf_counter() - started)
-        summary = build_index(self.corpus, self.service.searcher.location, progress=progress)
+        summary = build_index(self.corpus, self.service.searcher.location, **_phases(progress))
         stored = {name for _, name in added}
         speeches = tuple(s.id for s in self.service.speeches() if Path(s.source).name in stored)
         log.info("upload: %d file(s) added, %d skipped; %s", len(added), len(skipped), summary)

@@ -21,7 +21,7 @@ from speechrag.answering.followups import content_terms
 from speechrag.answering.scope import Scope
 from speechrag.searcher import RRF_K
 from speechrag.sentencevectors import MIN_CHARS
-from speechrag.text import has_figure, has_han, sentence_spans
+from speechrag.text import has_figure, has_han, is_prose, sentence_spans
 
 if TYPE_CHECKING:
     from speechrag.searcher import Hit, Searcher
@@ -102,9 +102,7 @@ SENTENCE_TIE = 0.03
 DETAIL_COVERAGE = 0.4
 PARTIAL_SENTENCES = 2  # a partial answer cites the nearest sentence or two, no more
 
-# A line with none of these, and shorter than PROSE_CHARS, is a title, header or caption.
-_PROSE_STOPS = "。！？!?；;…"
-PROSE_CHARS = 40
+
 
 
 def figure_kind(sentence: str) -> float:
@@ -118,13 +116,6 @@ def figure_kind(sentence: str) -> float:
 
 def _is_lead_in(sentence: str) -> bool:
     return len(sentence) < LEAD_IN_CHARS or sentence.rstrip("”’\"'").endswith(("：", ":"))
-
-
-def is_prose(text: str) -> bool:
-    """Whether ``text`` reads as a sentence: it ends a clause somewhere, or is long enough to be
-    a statement cut short. A title, a date line, a ``政府工作报告——…区长XXX`` header or a
-    ``专栏：…`` caption is not, and is never quoted as an answer."""
-    return any(ch in text for ch in _PROSE_STOPS) or len(text) >= PROSE_CHARS
 
 
 def _order(cands: Sequence[Candidate]) -> list[Candidate]:

@@ -462,8 +462,9 @@ def make_add_documents(uploader: Uploader) -> Callable[..., dict[str, Any]]:
             raise gr.Error("没有文件：请先选择讲话稿文件 · no files: choose one or more documents first",
                            print_exception=False)
 
-        def step(done: int, total: int) -> None:
-            progress((done, total), desc="嵌入新段落 · embedding new passages", unit="passages")
+        def step(phase: str, done: int, total: int) -> None:
+            desc, unit = BUILD_PHASES[phase]
+            progress((done, total), desc=desc, unit=unit)
 
         try:
             return uploader.add([(p, Path(p).name) for p in paths], progress=step).to_dict()
@@ -502,6 +503,13 @@ def make_page_lists(service: IndexService, examples: ExampleCache) -> Callable[.
     return page_lists
 
 
+# The phases of a rebuild as the page names them (`uploads.PhaseProgress`); the documents answer
+# once "embedding" ends, the sentences make their answers fast.
+BUILD_PHASES = {"reading": ("读取文件 · reading files", "files"),
+                "embedding": ("嵌入新段落 · embedding new passages", "passages"),
+                "sentences": ("嵌入句子（已可问答）· embedding sentences (answerable now)", "sentences")}
+
+
 def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
     """The `/remove_document` endpoint (and the page's Remove button, after its confirmation)."""
 
@@ -511,8 +519,9 @@ def make_remove_document(uploader: Uploader) -> Callable[..., Any]:
         if not source:  # the page's confirmation was declined
             return gr.skip()
 
-        def step(done: int, total: int) -> None:
-            progress((done, total), desc="重建索引 · rebuilding", unit="passages")
+        def step(phase: str, done: int, total: int) -> None:
+            desc, unit = BUILD_PHASES[phase]
+            progress((done, total), desc=f"重建索引 · rebuilding: {desc}", unit=unit)
 
         try:
             return uploader.remove(str(source), progress=step).to_dict()

@@ -208,10 +208,11 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_pr
 # finds it empty and sends nothing. The outbox is a variable of the page, not a component:
 # two sends that cross would each read a component's value before the other's write reached
 # it, and one question would be lost (seen 1 time in 10 at 0 ms apart).
-# The box is read as the page shows it: Gradio's copy of its value follows the textarea a
-# moment later, and an Enter right after the text arrived (seen 2 times in 14 at 0 ms under
-# load) read the old, empty copy, and the question was lost. It is emptied the same way.
+# The page's script has usually taken the box already, as Enter went down or Send was clicked
+# (`look.PAGE_JS`, speechragTakeBox); this read is for a submit that came some other way. The
+# box is read as the page shows it: Gradio's copy of its value follows the textarea a moment later.
 TAKE_JS = """(q) => {
+  if (window.speechragTakeBox) { window.speechragTakeBox(); return ""; }
   const box = document.querySelector("#question textarea");
   const text = box ? box.value : q;
   if (!text || !text.trim()) return "";

@@ -139,6 +139,26 @@ PAGE_JS = """
     box.push([`${Date.now().toString(36)}-${window.speechragSent}-${Math.random().toString(36).slice(2, 8)}`, q]);
     box.splice(0, Math.max(0, box.length - MAX_OUTBOX));
   };
+  // The question box is read the moment Enter goes down (or Send is clicked), not when the send
+  // event's script runs: Gradio fires `submit` after awaiting a render tick, and under load a
+  // second question typed by then replaced the first in the box, which was lost (CI: 1 time in 10
+  // at 0 ms apart). Emptied at once, so the event's own read (TAKE_JS) finds nothing to take twice.
+  window.speechragTakeBox = () => {
+    const area = document.querySelector("#question textarea");
+    const text = area ? area.value : "";
+    if (!text.trim()) return;
+    window.speechragTake(text);
+    area.value = ""; area.dispatchEvent(new Event("input", {bubbles: true}));
+  };
+  document.addEventListener("keydown", (e) => {
+    // Not while an input method composes (Enter there picks the characters) nor Shift+Enter.
+    if (e.key !== "Enter" || e.shiftKey || e.isComposing || e.keyCode === 229) return;
+    if (e.target.closest && e.target.closest("#question textarea")) window.speechragTakeBox();
+  }, true);
+  document.addEventListener("click", (e) => {
+    const send = e.target.closest && e.target.closest("#send");
+    if (send && !send.disabled) window.speechragTakeBox();
+  }, true);
   document.addEventListener("click", (e) => {
     if (e.target.closest && e.target.closest("#reading .rv-back")) document.querySelector("#back")?.click();
   });
