@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -424,13 +425,17 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         cache = EmbeddingCache(engine.cache_dir, encoder.fingerprint)
         bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
         texts = [p.text for p in passages]
-        if vectors is None:
+        # The keyword index (cutting words: Python) is made while the encoder (C, without the
+        # GIL) embeds; "keyword" is the time the build then still waits for it.
+        with ThreadPoolExecutor(1, thread_name_prefix="speechrag-keyword") as pool:
+            making = pool.submit(engine.writer, manifest, wanted, o.force, texts, userdict)
+            if vectors is None:
+                t = time.perf_counter()
+                vectors, embedded, cached = embed(encoder, texts, cache, o.progress, bulk=bulk)
+                phases["embed"] = time.perf_counter() - t
             t = time.perf_counter()
-            vectors, embedded, cached = embed(encoder, texts, cache, o.progress, bulk=bulk)
-            phases["embed"] = time.perf_counter() - t
-        t = time.perf_counter()
-        writer, reused = engine.writer(manifest, wanted, o.force, texts, userdict)
-        phases["keyword"] = time.perf_counter() - t
+            writer, reused = making.result()
+            phases["keyword"] = time.perf_counter() - t
         settings = {"corpus": engine.corpus_setting(source) if isinstance(source, Path) else None,
                     "model": encoder.name, "dense": kind}
         fields: dict[str, Any] = {
