@@ -26,7 +26,7 @@ from speechrag.errors import (
     QueryError,
     SpeechragError,
 )
-from speechrag.index import BuildSummary, build_index
+from speechrag.index import BuildSummary, build_index, complete_index
 from speechrag.options import QueryOptions
 from speechrag.passage import CorpusReport, Passage, Speech
 from speechrag.searcher import Hit, Searcher
@@ -70,6 +70,7 @@ __all__ = [
     "answer",
     "build_index",
     "compare",
+    "complete_index",
     "concordance",
     "get_encoder",
     "load_corpus",

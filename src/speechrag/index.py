@@ -6,6 +6,10 @@ generation beside the live one and publishes it atomically (storage.py). A refre
 changed is decided from the manifest before any parsing: the corpus files' sizes, mtimes (and
 sha256 when those differ), the ingestion code and the build settings are all recorded there.
 
+A folder index is published twice: once its passages are embedded (it answers), then with the
+vectors of the sentences answers quote (`sentencevectors`), the other half of the work, as a
+copy of that generation (`complete_index` does only this, for an index published without them).
+
 A plain ``build_index(index=X)`` repeats X's own settings (corpus, encoder, dense kind, from
 ``settings.json``); arguments given change them, and the summary says what changed.
 
