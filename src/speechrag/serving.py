@@ -88,25 +88,14 @@ class IndexService:
         return searcher
 
     def warm_up(self) -> threading.Thread:
-        """Load, in a background thread, what the first question would otherwise wait for: the
-        query encoder (weights and first call), the keyword tokenizer's dictionary, the speech
-        tables. `speechrag serve` starts it before importing Gradio, whose import alone takes
-        ~2 s: the encoder's C engine runs without the GIL, so on two cores both finish together
-        and the first question finds everything loaded. Idempotent; returns the thread."""
+        """Load, in a background thread, what the first questions would otherwise wait for
+        (`Searcher.start_warm_up`: the query encoder, the keyword tokenizer's dictionary, the
+        speech tables, the gazetteer...). `speechrag serve` starts it before importing Gradio,
+        whose import alone takes ~2 s: the encoder's C engine runs without the GIL, so on two
+        cores both finish together and the first question finds everything loaded. `load_index`
+        has usually started it already; idempotent; returns the thread."""
         if self._warming is None:
-            searcher = self.searcher
-
-            def warm() -> None:
-                try:
-                    searcher.encode_query("预热")
-                    searcher.tokenize("预热")
-                    searcher.speech("")
-                    _ = searcher.places, searcher.calibration
-                except Exception:  # the first question loads what it needs, and reports it
-                    log.warning("warm-up of %s failed", searcher.location, exc_info=True)
-
-            self._warming = threading.Thread(target=warm, name="speechrag-warm-up", daemon=True)
-            self._warming.start()
+            self._warming = self.searcher.start_warm_up()
         return self._warming
 
     def _current(self) -> Searcher:
