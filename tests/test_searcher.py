@@ -267,7 +267,7 @@ def test_load_index_warms_what_the_first_answers_would_build(tiny_index: Searche
     assert idx.warmed(60)
     # This generation's structures ...
     assert idx._encoder is not None and idx._calibration is not None and idx._speech_by_id is not None
-    assert idx.store._lowered is not None  # type: ignore[attr-defined]
+    assert idx.store._lowered is not None and idx.store._by_id is not None  # type: ignore[attr-defined]
     # ... and the process-wide ones the first answers paid for.
     assert idx.store.keyword.tokenizer._cut is not None  # type: ignore[attr-defined]
     assert places._gazetteer.cache_info().currsize == 1

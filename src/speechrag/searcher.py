@@ -388,7 +388,11 @@ class Searcher:
         self.speech("")
         _ = self.places, self.calibration
         gazetteer()
-        self.store.document_frequency("预热")  # uncached on the Searcher: only the store's structure
+        # A folder index's lazy structures; a Milvus store has none (its document frequencies
+        # are a scan per term, so asking one here would only cost a scan).
+        store_warm_up = getattr(self.store, "warm_up", None)
+        if store_warm_up is not None:
+            store_warm_up()
         figure_values("一千三百")
         pinyin("商丘")
         dictionary()
