@@ -276,3 +276,20 @@ def test_load_index_warms_what_the_first_answers_would_build(tiny_index: Searche
     # Answers are the same whether or not the warm-up ran.
     q = "计划生育工作的重点是什么？"
     assert idx.answer(q).to_dict() == cold.answer(q).to_dict()
+
+
+def test_warm_up_holds_its_python_half_until_told(tiny_index: Searcher) -> None:
+    import threading
+    import time
+
+    listening = threading.Event()  # what `speechrag serve` sets once it listens
+    idx = load_index(tiny_index.location, warm=False)
+    thread = idx.start_warm_up(after=listening)
+    deadline = time.monotonic() + 60
+    while idx._calibration is None and time.monotonic() < deadline:  # the native half
+        time.sleep(0.01)
+    assert idx._encoder is not None and idx._calibration is not None
+    assert not idx.warmed(0.05) and thread.is_alive()
+    assert idx.store._lowered is None  # type: ignore[attr-defined]
+    listening.set()
+    assert idx.warmed(60) and idx.store._lowered is not None  # type: ignore[attr-defined]

