@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -252,3 +253,43 @@ def test_a_query_naming_a_place_ranks_that_places_passages_first(shipped_index: 
     places = [shipped_index.place_of(h.passage) for h in wide]
     first_other = places.index(next(p for p in places if p != "天水"))
     assert all(p != "天水" for p in places[first_other:])
+
+
+def test_load_index_warms_what_the_first_answers_would_build(tiny_index: Searcher) -> None:
+    from speechrag import crosslingual, places
+
+    cold = load_index(tiny_index.location, warm=False)
+    assert cold.warmed(0) and cold._warming is None  # nothing started
+    assert cold.store._lowered is None and cold._encoder is None  # type: ignore[attr-defined]
+
+    idx = load_index(tiny_index.location)
+    assert idx.start_warm_up() is idx._warming  # one thread per Searcher
+    assert idx.warmed(60)
+    # This generation's structures ...
+    assert idx._encoder is not None and idx._calibration is not None and idx._speech_by_id is not None
+    assert idx.store._lowered is not None and idx.store._by_id is not None  # type: ignore[attr-defined]
+    # ... and the process-wide ones the first answers paid for.
+    assert idx.store.keyword.tokenizer._cut is not None  # type: ignore[attr-defined]
+    assert places._gazetteer.cache_info().currsize == 1
+    assert crosslingual._dictionary.cache_info().currsize == 1
+    assert "cn2an" in sys.modules and "pypinyin" in sys.modules
+    # Answers are the same whether or not the warm-up ran.
+    q = "计划生育工作的重点是什么？"
+    assert idx.answer(q).to_dict() == cold.answer(q).to_dict()
+
+
+def test_warm_up_holds_its_python_half_until_told(tiny_index: Searcher) -> None:
+    import threading
+    import time
+
+    listening = threading.Event()  # what `speechrag serve` sets once it listens
+    idx = load_index(tiny_index.location, warm=False)
+    thread = idx.start_warm_up(after=listening)
+    deadline = time.monotonic() + 60
+    while idx._calibration is None and time.monotonic() < deadline:  # the native half
+        time.sleep(0.01)
+    assert idx._encoder is not None and idx._calibration is not None
+    assert not idx.warmed(0.05) and thread.is_alive()
+    assert idx.store._lowered is None  # type: ignore[attr-defined]
+    listening.set()
+    assert idx.warmed(60) and idx.store._lowered is not None  # type: ignore[attr-defined]

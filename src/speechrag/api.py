@@ -48,7 +48,8 @@ class LoadedIndex(Searcher):
 
 
 def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = None, *,
-               search_threads: int = 1, token: str | None = None, device: str | None = None) -> LoadedIndex:
+               search_threads: int = 1, token: str | None = None, device: str | None = None,
+               warm: bool = True) -> LoadedIndex:
     """Open and verify the index at ``path`` as a Searcher: a folder, or a Milvus location
     (``x.db`` for Milvus Lite, ``http(s)://host:port`` for a server, ``token`` its credentials).
 
@@ -56,8 +57,16 @@ def load_index(path: str | Path = DEFAULT_INDEX, model: str | Encoder | None = N
     raises EncoderMismatchError. Damage raises IndexCorruptError; a missing or unusable index
     IndexLoadError. Every message names the command that fixes it. ``device`` is where queries
     are embedded (``cuda``, ``cpu``...; None: the encoder's default), whatever embedded the index.
+
+    ``warm`` (the default) starts `Searcher.start_warm_up` in a background thread: the encoder,
+    the tokenizer's dictionary, the gazetteer and the rest that the first answers of a process
+    each paid 1-2 s of CPU for are loaded while the caller goes on (``idx.warmed()`` waits for
+    it). A question asked before it ends is answered as ever, only not faster.
     """
-    return LoadedIndex(open_store(path, token=token, search_threads=search_threads), model, device=device)
+    idx = LoadedIndex(open_store(path, token=token, search_threads=search_threads), model, device=device)
+    if warm:
+        idx.start_warm_up()
+    return idx
 
 
 class LiveIndex:

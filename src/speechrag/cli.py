@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -260,8 +261,6 @@ def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, 
 def _complete_in_background(index: str | Path, device: str | None) -> None:
     """Add a folder index's missing sentence vectors in a thread while the server answers (its
     LiveIndex reloads when they are published); a failure is logged, the index answers anyway."""
-    import threading
-
     from speechrag.stores import is_milvus
 
     if is_milvus(index):
@@ -362,7 +361,8 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     if allow_upload and upload_to is None:
         raise click.ClickException("--allow-upload needs the corpus folder to add to: pass --corpus DIR")
     service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token, device=device)
-    service.warm_up()  # while Gradio is imported: the first answer then waits for nothing
+    listening = threading.Event()
+    service.warm_up(after=listening)  # its native half while Gradio is imported, the rest once serving
     _complete_in_background(index, device)
     from speechrag.ui import serve
     from speechrag.uploads import UploadLimits
@@ -376,6 +376,7 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
             f"cannot listen on {host}:{port} ({_bind_reason(exc)}); "
             "pass --port/--host or set SPEECHRAG_PORT/SPEECHRAG_HOST"
         ) from exc
+    listening.set()
     url = str(demo.local_url).rstrip("/")
     signed = f", sign-in for {len(credentials)} user(s)" if credentials else ""
     click.echo(f"Serving the chat on {demo.local_url}  (Ctrl+C to stop{signed})")

