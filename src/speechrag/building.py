@@ -141,9 +141,10 @@ class BuildSummary:
         changed = "".join(f"\nchanged {c}" for c in self.changes)
         quoted = (f"; {_plural(self.sentences, 'sentence')}, {self.sentences_embedded} embedded"
                   if self.sentences else "")
-        when = (f"answerable after {self.answerable_seconds:.2f}s, complete in {self.seconds:.2f}s"
+        # Both moments once they are apart enough to matter (a second build of seconds is one).
+        when = (f"in {self.seconds:.2f}s (answerable after {self.answerable_seconds:.2f}s)"
                 if self.complete and self.answerable_seconds is not None
-                and self.answerable_seconds < self.seconds - 0.005
+                and self.answerable_seconds < self.seconds - 0.5
                 else f"in {self.seconds:.2f}s")
         if not self.complete:
             when += "; sentence vectors not added yet (answers are slower until `speechrag build` adds them)"
