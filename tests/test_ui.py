@@ -724,9 +724,11 @@ def test_serve_builds_a_missing_or_stale_index_first(
     runner = CliRunner()
     first = runner.invoke(cli, args, env={"SPEECHRAG_HOST": None, "SPEECHRAG_PORT": None})
     assert first.exit_code == 0, first.output
-    assert "built" in first.output
+    assert "built" in first.output and "sentence vectors not added yet" in first.output
     assert "Serving the chat on http://127.0.0.1:7860/" in first.output
     assert served[-1]["host"] == "127.0.0.1" and served[-1]["port"] == 7860
+    # Served once it answered; its sentence vectors are added in a thread meanwhile.
+    wait_until_complete(index)
 
     again = runner.invoke(cli, args, env={"SPEECHRAG_HOST": "0.0.0.0", "SPEECHRAG_PORT": "8123",
                                           "SPEECHRAG_AUTH": "ana:pw1, bo:pw:2", "SPEECHRAG_API_KEY": "k"})
@@ -739,6 +741,52 @@ def test_serve_builds_a_missing_or_stale_index_first(
     stale = runner.invoke(cli, [*args, "--port", "9001"], env={"SPEECHRAG_PORT": "8123"})
     assert stale.exit_code == 0 and "built" in stale.output
     assert served[-1]["port"] == 9001 and served[-1]["passages"] == served[0]["passages"] + 1
+    wait_until_complete(index)
+
+
+def wait_until_complete(index: Path, timeout: float = 60) -> None:
+    from speechrag.sentencevectors import SPEC
+
+    deadline = time.monotonic() + timeout
+    while load_index(index, warm=False).store.manifest.get("sentences") != SPEC:
+        assert time.monotonic() < deadline, "the server did not add the sentence vectors"
+        time.sleep(0.1)
+
+
+def test_a_build_is_not_refused_while_sentence_vectors_are_added(fixture_corpus: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 write_corpus: Any) -> None:
+    """`complete_index` (a server adding them) holds no lock while it embeds; a build published
+    meanwhile wins, and the vectors embedded for the generation it replaced are dropped."""
+    import threading
+
+    from speechrag import complete_index, sentencevectors
+
+    corpus = write_corpus(tmp_path / "corpus", {p.name: p.read_text("utf-8") for p in fixture_corpus.iterdir()})
+    index = tmp_path / "ix"
+    build_index(corpus, index, model="hash", wait_sentences=False)
+    embedding, go_on = threading.Event(), threading.Event()
+    real = sentencevectors.embed
+
+    def slow_embed(*args: Any, **kwargs: Any) -> Any:
+        embedding.set()
+        assert go_on.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sentencevectors, "embed", slow_embed)
+    result: list[Any] = []
+    completer = threading.Thread(target=lambda: result.append(complete_index(index)))
+    completer.start()
+    assert embedding.wait(30)
+    write_corpus(corpus, {"extra.md": "# 在全县农村公路建设会议上的讲话\n\n同志们：\n\n"
+                          "今年要完成通村水泥路改造二百公里，确保工程年底前全部完工。\n"})
+    monkeypatch.setattr(sentencevectors, "embed", real)  # the build's own, at full speed
+    built = build_index(corpus, index, model="hash")  # not refused: the completer holds no lock
+    go_on.set()
+    completer.join(30)
+    assert built.complete and result and result[0].generation == built.generation
+    live = load_index(index, warm=False)
+    assert live.generation == built.generation and live.store.manifest["sentences"] is not None
 
 
 @pytest.mark.parametrize(

@@ -271,7 +271,9 @@ def _complete_in_background(index: str | Path, device: str | None) -> None:
 
         try:
             summary = complete_index(index, device=device)
-        except SpeechragError as exc:  # e.g. a build started meanwhile holds the lock: it adds them
+        except Exception as exc:  # a thread: nothing above it would say it
+            # e.g. a build holds the lock as these are published (it adds its own), or tidied the
+            # cache file being written: the next start adds them; the index answers meanwhile.
             logging.getLogger(__name__).warning("sentence vectors not added: %s", one_line(exc))
             return
         if not summary.up_to_date:

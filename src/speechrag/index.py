@@ -140,10 +140,13 @@ class _Folder:
 
     adds_sentences = True
 
-    def add_sentences(self, sentences: SentenceVectors) -> str:
-        """Publish a copy of the live generation holding ``sentences`` (its files hard-linked)."""
+    def add_sentences(self, sentences: SentenceVectors, generation: str) -> str | None:
+        """Publish a copy of the live generation holding ``sentences`` (its files hard-linked),
+        if it is still ``generation``, the one they were embedded for; else None."""
         store = local.open_local(self.root)
         try:
+            if store.generation != generation:
+                return None
             name = local.copy_generation(store, {"sentences": SENTENCE_SPEC}, sentences)
         finally:
             store.close()
@@ -481,9 +484,10 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         if not o.wait_sentences:
             return done
         assert isinstance(engine, _Folder)  # `later`: only a folder adds its sentences afterwards
-        sentences, name = _add_sentences(engine, encoder, texts, vectors, cache, o, phases)
-        return replace(done, generation=name, seconds=time.perf_counter() - started, complete=True,
-                       bytes=engine.size(name), phases=phases, **_sentence_figures(sentences))
+        sentences, added = _add_sentences(engine, encoder, texts, vectors, cache, o, phases, name)
+        assert added is not None  # this build holds the lock: its generation is still live
+        return replace(done, generation=added, seconds=time.perf_counter() - started, complete=True,
+                       bytes=engine.size(added), phases=phases, **_sentence_figures(sentences))
 
 
 def _sentence_figures(sentences: Embedded) -> dict[str, Any]:
@@ -492,14 +496,17 @@ def _sentence_figures(sentences: Embedded) -> dict[str, Any]:
 
 
 def _add_sentences(engine: _Folder, encoder: Encoder, texts: Sequence[str], vectors: np.ndarray,
-                   cache: EmbeddingCache, o: _Options, phases: dict[str, float]) -> tuple[Embedded, str]:
-    """Embed the live generation's quotable sentences and publish a copy of it that holds them."""
+                   cache: EmbeddingCache, o: _Options, phases: dict[str, float], generation: str,
+                   lock: Callable[[], AbstractContextManager[Any]] = nullcontext) -> tuple[Embedded, str | None]:
+    """Embed the quotable sentences of ``generation`` and publish a copy of it that holds them,
+    under ``lock``, if it is still live (the new generation, else None)."""
     t = time.perf_counter()
     bulk = o.ray.embedder(encoder, engine.cache_dir) if o.ray is not None else None
     sentences = embed_sentences(encoder, texts, vectors, cache, progress=o.sentence_progress, bulk=bulk)
     phases["sentences"] = time.perf_counter() - t
     t = time.perf_counter()
-    name = engine.add_sentences(sentences.sentences)
+    with lock():
+        name = engine.add_sentences(sentences.sentences, generation)
     phases["write_sentences"] = time.perf_counter() - t
     return sentences, name
 
@@ -518,8 +525,11 @@ def complete_index(index: str | Path = DEFAULT_INDEX, *, sentence_progress: Prog
     done = _if_complete(engine, started)
     if done is not None:  # the lock is left to builds (a server checks this at every start)
         return done
-    with engine.locked():
-        return _complete_live(engine, o, started)
+    # Embedding the sentences takes about as long as the passages did and only reads the index,
+    # so it runs without the build lock (a build started meanwhile is not refused); the lock is
+    # taken to publish, onto the generation they were embedded for only. Should a build publish
+    # first, its own sentence vectors follow it, and these are dropped.
+    return _complete_live(engine, o, started, lock=engine.locked)
 
 
 _SENTENCES_STALE = "sentence vectors missing or made differently"
@@ -528,20 +538,26 @@ _SENTENCES_STALE = "sentence vectors missing or made differently"
 def _if_complete(engine: _Folder, started: float) -> BuildSummary | None:
     """The live generation's summary if it holds its sentence vectors, else None: decided from
     its manifest alone, without the lock."""
+    summary = _summary_of_live(engine, started)
+    return summary if summary.complete else None
+
+
+def _summary_of_live(engine: _Folder, started: float) -> BuildSummary:
+    """What the live generation's manifest says, as the summary of a build that did nothing."""
     gen = storage.resolve_quietly(engine.root)
     if gen is None or gen == engine.root:
         raise IndexLoadError(f"no index at {engine.root}; run `speechrag build` first")
     live = storage.read_manifest(gen, engine.root, FORMAT)
-    if live.get("sentences") != SENTENCE_SPEC:
-        return None
     return BuildSummary(index=engine.location, generation=gen.name, encoder=str(live["encoder"]["name"]),
                         speeches=int(live["speeches"]), passages=int(live["passages"]), embedded=0,
                         cached=int(live["passages"]), seconds=time.perf_counter() - started,
-                        bytes=engine.size(gen.name), up_to_date=True)
+                        bytes=engine.size(gen.name), up_to_date=True, complete=live.get("sentences") == SENTENCE_SPEC)
 
 
-def _complete_live(engine: _Folder, o: _Options, started: float) -> BuildSummary:
-    """`complete_index` under the build lock (also the build's path when only they are missing)."""
+def _complete_live(engine: _Folder, o: _Options, started: float,
+                   lock: Callable[[], AbstractContextManager[Any]] = nullcontext) -> BuildSummary:
+    """Add the live generation's sentence vectors, publishing under ``lock`` (a build holds the
+    lock already, and calls this when only they are missing); `complete_index`."""
     done = _if_complete(engine, started)
     if done is not None:
         return done
@@ -561,10 +577,13 @@ def _complete_live(engine: _Folder, o: _Options, started: float) -> BuildSummary
     # The passages' vectors are in the cache (their build put them there); any it lost are
     # embedded again, for the sentences that are their passage's only one.
     vectors, _, _ = embed(encoder, texts, cache)
-    sentences, name = _add_sentences(engine, encoder, texts, vectors, cache, o, phases)
-    return BuildSummary(index=engine.location, generation=name, encoder=encoder.name, speeches=n_speeches,
+    sentences, added = _add_sentences(engine, encoder, texts, vectors, cache, o, phases, name, lock)
+    if added is None:  # a build published another generation meanwhile: it adds its own
+        log.info("%s: a build replaced %s while its sentence vectors were embedded", engine.location, name)
+        return _summary_of_live(engine, started)
+    return BuildSummary(index=engine.location, generation=added, encoder=encoder.name, speeches=n_speeches,
                         passages=len(texts), embedded=0, cached=len(texts), seconds=time.perf_counter() - started,
-                        bytes=engine.size(name), up_to_date=False, phases=phases, passage_chars=sum(map(len, texts)),
+                        bytes=engine.size(added), up_to_date=False, phases=phases, passage_chars=sum(map(len, texts)),
                         **_sentence_figures(sentences))
 
 
