@@ -123,9 +123,6 @@ class BuildSummary:
     sentences_embedded: int = 0
     # Of those, sentences that are their passage's only one: they took its vector, unembedded.
     sentences_reused: int = 0
-    # Characters of the passages, and of the sentences embedded now (the build's other cost).
-    passage_chars: int = 0
-    sentence_chars: int = 0
     # Seconds from the start until the index answered (its passages published), and whether the
     # sentence vectors are in (False: `index.complete_index` or the next build adds them).
     answerable_seconds: float | None = None

@@ -258,9 +258,10 @@ def build_cmd(corpus: Path | None, index: str | Path | None, model: str | None, 
                       progress="json" if json_progress else None))
 
 
-def _complete_in_background(index: str | Path, device: str | None) -> None:
+def _complete_in_background(index: str | Path, device: str | None, after: threading.Event) -> None:
     """Add a folder index's missing sentence vectors in a thread while the server answers (its
-    LiveIndex reloads when they are published); a failure is logged, the index answers anyway."""
+    LiveIndex reloads when they are published), once ``after`` is set (the server listens: the
+    embedding would otherwise slow the start); a failure is logged, the index answers anyway."""
     from speechrag.stores import is_milvus
 
     if is_milvus(index):
@@ -269,6 +270,7 @@ def _complete_in_background(index: str | Path, device: str | None) -> None:
     def complete() -> None:
         from speechrag.index import complete_index
 
+        after.wait()
         try:
             summary = complete_index(index, device=device)
         except Exception as exc:  # a thread: nothing above it would say it
@@ -365,7 +367,7 @@ def serve_cmd(host: str | None, port: int | None, corpus: Path | None, index: st
     service = IndexService(index, search_threads=cfg.faiss_threads, token=cfg.milvus_token, device=device)
     listening = threading.Event()
     service.warm_up(after=listening)  # its native half while Gradio is imported, the rest once serving
-    _complete_in_background(index, device)
+    _complete_in_background(index, device, after=listening)
     from speechrag.ui import serve
     from speechrag.uploads import UploadLimits
 

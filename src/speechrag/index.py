@@ -46,7 +46,7 @@ from speechrag.building import (
 )
 from speechrag.config import DEFAULT_CORPUS, DEFAULT_INDEX
 from speechrag.embedcache import CACHE_DIR, EmbeddingCache, embed
-from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder
+from speechrag.encoders import DEFAULT_MODEL, Encoder, get_encoder, shared_encoder
 from speechrag.errors import BuildError, IndexLoadError
 from speechrag.lexical import KeywordIndex, Tokenizer
 from speechrag.passage import CorpusReport
@@ -142,14 +142,13 @@ class _Folder:
 
     def add_sentences(self, sentences: SentenceVectors, generation: str) -> str | None:
         """Publish a copy of the live generation holding ``sentences`` (its files hard-linked),
-        if it is still ``generation``, the one they were embedded for; else None."""
-        store = local.open_local(self.root)
-        try:
-            if store.generation != generation:
-                return None
-            name = local.copy_generation(store, {"sentences": SENTENCE_SPEC}, sentences)
-        finally:
-            store.close()
+        if it is still ``generation``, the one they were embedded for; else None. Its files are
+        not verified again: this build wrote them, or `_complete_live` opened it (verified)."""
+        live = storage.resolve_quietly(self.root)
+        if live is None or live.name != generation:
+            return None
+        manifest = storage.read_manifest(live, self.root, FORMAT)
+        name = local.copy_generation(self.root, live, manifest, {"sentences": SENTENCE_SPEC}, sentences)
         storage.publish(self.root, name)
         self.live_generation = name
         storage.cleanup(self.root, name)
@@ -475,7 +474,7 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
         answerable = time.perf_counter() - started
         done = summary(name, len(report.speeches), len(passages), embedded, cached, False, skipped=report.skipped,
                        phases=phases, keyword_reused=reused, answerable_seconds=answerable,
-                       complete=not later, passage_chars=sum(map(len, texts)),
+                       complete=not later,
                        **({} if sentences is None else _sentence_figures(sentences)))
         if not later:
             return done
@@ -492,7 +491,7 @@ def _build(engine: _Engine, corpus: str | Path | CorpusReport | None, o: _Option
 
 def _sentence_figures(sentences: Embedded) -> dict[str, Any]:
     return {"sentences": len(sentences.sentences), "sentences_embedded": sentences.embedded,
-            "sentences_reused": sentences.reused, "sentence_chars": sentences.chars}
+            "sentences_reused": sentences.reused}
 
 
 def _add_sentences(engine: _Folder, encoder: Encoder, texts: Sequence[str], vectors: np.ndarray,
@@ -557,16 +556,16 @@ def _summary_of_live(engine: _Folder, started: float) -> BuildSummary:
 def _complete_live(engine: _Folder, o: _Options, started: float,
                    lock: Callable[[], AbstractContextManager[Any]] = nullcontext) -> BuildSummary:
     """Add the live generation's sentence vectors, publishing under ``lock`` (a build holds the
-    lock already, and calls this when only they are missing); `complete_index`."""
-    done = _if_complete(engine, started)
-    if done is not None:
-        return done
+    lock already, and calls this when only they are missing); `complete_index`. Both callers
+    have found the live generation without them."""
     store = local.open_local(engine.root)
     try:
         manifest = store.manifest
-        encoder = o.model if isinstance(o.model, Encoder) else get_encoder(str(manifest["encoder"]["name"]), o.device)
+        # The process's own instance: in a server, the one its answers already loaded.
+        model = str(manifest["encoder"]["name"])
+        encoder = o.model if isinstance(o.model, Encoder) else shared_encoder(model, o.device)
         if manifest["encoder"].get("fingerprint") != encoder.fingerprint:
-            raise BuildError(f"index {engine.root} was built with another {manifest['encoder'].get('name')} "
+            raise BuildError(f"index {engine.root} was built with another {model} "
                              "encoder; run `speechrag build --force` to rebuild it")
         texts = [p.text for p in store.passages(range(store.size))]
         n_speeches, name = len(store.speeches), store.generation
@@ -583,7 +582,7 @@ def _complete_live(engine: _Folder, o: _Options, started: float,
         return _summary_of_live(engine, started)
     return BuildSummary(index=engine.location, generation=added, encoder=encoder.name, speeches=n_speeches,
                         passages=len(texts), embedded=0, cached=len(texts), seconds=time.perf_counter() - started,
-                        bytes=engine.size(added), up_to_date=False, phases=phases, passage_chars=sum(map(len, texts)),
+                        bytes=engine.size(added), up_to_date=False, phases=phases,
                         **_sentence_figures(sentences))
 
 
@@ -604,7 +603,8 @@ def recalibrate(index: str | Path, calibration: Mapping[str, Any]) -> str:
     root = Path(index)
     with storage.locked(root):
         store = local.open_local(root)
-        name = local.copy_generation(store, {"calibration": dict(calibration)})
+        name = local.copy_generation(root, store.directory, store.manifest, {"calibration": dict(calibration)})
+        store.close()
         storage.publish(root, name)
         storage.cleanup(root, name)
     return name

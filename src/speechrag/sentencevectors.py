@@ -62,8 +62,8 @@ def quotable(texts: Iterable[str]) -> dict[str, int | None]:
         spans = sentence_spans(text, min_chars=MIN_CHARS)
         for a, b in spans:
             sentence = text[a:b]
-            if len(spans) == 1:
-                out[sentence] = row if out.get(sentence) is None else out[sentence]
+            if len(spans) == 1 and out.get(sentence) is None:
+                out[sentence] = row
             else:
                 out.setdefault(sentence)
     return out
@@ -128,13 +128,12 @@ class SentenceVectors:
 
 @dataclass(frozen=True)
 class Embedded:
-    """The sentence vectors a build stores, how many sentences were embedded now, how many took
-    their passage's vector, and the characters embedded."""
+    """The sentence vectors a build stores, how many sentences were embedded now and how many
+    took their passage's vector."""
 
     sentences: SentenceVectors
     embedded: int
     reused: int
-    chars: int
 
 
 def embed_sentences(encoder: Encoder, texts: Sequence[str], passage_vectors: np.ndarray, cache: EmbeddingCache,
@@ -144,11 +143,9 @@ def embed_sentences(encoder: Encoder, texts: Sequence[str], passage_vectors: np.
     come from the cache or are embedded now, through it."""
     quoted = quotable(texts)
     rest = [s for s, row in quoted.items() if row is None]
-    chars = sum(len(s) for s in rest if text_key(s) not in cache.vectors)
     embedded_vectors, embedded, _ = embed(encoder, rest, cache, progress, bulk=bulk)
-    vectors = np.zeros((len(quoted), encoder.dim if not len(passage_vectors) else passage_vectors.shape[1]),
-                       dtype=np.float32)
+    vectors = np.zeros((len(quoted), passage_vectors.shape[1]), dtype=np.float32)
     at = {s: i for i, s in enumerate(rest)}
     for i, (sentence, row) in enumerate(quoted.items()):
         vectors[i] = passage_vectors[row] if row is not None else embedded_vectors[at[sentence]]
-    return Embedded(SentenceVectors.from_sentences(list(quoted), vectors), embedded, len(quoted) - len(rest), chars)
+    return Embedded(SentenceVectors.from_sentences(list(quoted), vectors), embedded, len(quoted) - len(rest))

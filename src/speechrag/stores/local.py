@@ -368,18 +368,20 @@ class LocalWriter(HeldWriter):
         return name
 
 
-def copy_generation(store: LocalStore, fields: Mapping[str, Any], sentences: SentenceVectors | None = None) -> str:
-    """A new generation with the same files as ``store``'s and an updated manifest (e.g. a new
+def copy_generation(root: Path, directory: Path, manifest: Mapping[str, Any], fields: Mapping[str, Any],
+                    sentences: SentenceVectors | None = None) -> str:
+    """A new generation with the same files as the one in ``directory`` (whose ``manifest`` the
+    caller has read, and its files verified or just written) and an updated manifest (e.g. a new
     calibration), and with ``sentences`` in place of its sentence vectors if given: files are
     hard-linked where the file system allows, else copied."""
     import os
     import shutil
 
-    tmp = storage.start_generation(store.root, storage.new_generation_name())
-    for name in store.manifest["files"]:
+    tmp = storage.start_generation(root, storage.new_generation_name())
+    for name in manifest["files"]:
         if sentences is not None and name.startswith(f"{SENTENCES}/"):
             continue
-        src, dst = store.directory / name, tmp / name
+        src, dst = directory / name, tmp / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(src, dst)
@@ -387,5 +389,5 @@ def copy_generation(store: LocalStore, fields: Mapping[str, Any], sentences: Sen
             shutil.copyfile(src, dst)
     if sentences is not None:
         sentences.save(tmp / SENTENCES)
-    keep = {k: v for k, v in store.manifest.items() if k not in ("generation", "created", "files")}
+    keep = {k: v for k, v in manifest.items() if k not in ("generation", "created", "files")}
     return storage.finish_generation(tmp, {**keep, **fields}).name
